@@ -1,0 +1,27 @@
+//! The Temporal wire API as Endure serves it.
+//!
+//! Message types are re-exported from the `temporalio-protos` crate; the tonic server traits for
+//! the three services Endure implements are generated in `build.rs` from that crate's descriptor
+//! set, so no `.proto` file lives in this repository.
+
+pub use prost;
+pub use prost_wkt_types as wkt;
+pub use temporalio_protos::{google, grpc, temporal};
+
+/// Generated server side of `temporal.api.workflowservice.v1.WorkflowService`.
+pub mod workflowservice {
+    #![allow(missing_docs, clippy::all)]
+    tonic::include_proto!("temporal.api.workflowservice.v1");
+}
+
+/// Generated server side of `temporal.api.operatorservice.v1.OperatorService`.
+pub mod operatorservice {
+    #![allow(missing_docs, clippy::all)]
+    tonic::include_proto!("temporal.api.operatorservice.v1");
+}
+
+/// Generated server side of `grpc.health.v1.Health`.
+pub mod health {
+    #![allow(missing_docs, clippy::all)]
+    tonic::include_proto!("grpc.health.v1");
+}

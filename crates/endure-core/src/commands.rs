@@ -1,0 +1,483 @@
+//! Completion of a workflow task: the worker's commands become history events and tasks.
+//!
+//! Commands are applied in order. A command that is invalid (or one Endure does not support yet)
+//! rolls back everything the task produced and fails the workflow task with Temporal's cause, so
+//! the worker sees the problem and nothing half-applied is left in history.
+
+use crate::api::command::v1::{Command, ScheduleActivityTaskCommandAttributes, command::Attributes as C};
+use crate::api::common::v1::{Memo, SearchAttributes};
+use crate::api::enums::v1::{RetryState, WorkflowExecutionStatus, WorkflowTaskFailedCause as Cause};
+use crate::api::failure::v1::{ApplicationFailureInfo, Failure, failure::FailureInfo};
+use crate::api::history::v1::{self as h, history_event::Attributes};
+use crate::api::sdk::v1::WorkflowTaskCompletedMetadata;
+use crate::api::common::v1::MeteringMetadata;
+use crate::retry;
+use crate::state::{ActivityInfo, ActivityState, TimerInfo};
+use crate::task::Task;
+use crate::time::{self, Nanos};
+use crate::transition::{Txn, normal_queue};
+use crate::CoreError;
+
+
+/// The parts of RespondWorkflowTaskCompleted the core needs.
+#[derive(Debug, Clone, Default)]
+pub struct WorkflowTaskCompletion {
+    /// Commands in order.
+    pub commands: Vec<Command>,
+    /// Worker identity.
+    pub identity: String,
+    /// Binary checksum.
+    pub binary_checksum: String,
+    /// SDK metadata (flags the SDK needs when replaying).
+    pub sdk_metadata: Option<WorkflowTaskCompletedMetadata>,
+    /// Metering metadata.
+    pub metering_metadata: Option<MeteringMetadata>,
+    /// Whether the worker asked for a new workflow task even without new events.
+    pub force_create_new_workflow_task: bool,
+}
+
+/// Result of a workflow task completion that was applied (possibly as a failure).
+#[derive(Debug, Clone, PartialEq)]
+pub enum CompletionOutcome {
+    /// The commands were applied.
+    Completed,
+    /// The task was failed with `cause`; `message` explains why. The caller reports an
+    /// InvalidArgument for bad commands (as the real server does) after committing.
+    Failed {
+        /// Failure cause.
+        cause: Cause,
+        /// Explanation.
+        message: String,
+    },
+}
+
+struct Rejection(Cause, String);
+
+fn reject<T>(cause: Cause, msg: impl Into<String>) -> Result<T, Rejection> {
+    Err(Rejection(cause, msg.into()))
+}
+
+impl Txn<'_> {
+    /// Applies a workflow task completion for the started task `stamp`.
+    pub fn complete_workflow_task(
+        &mut self,
+        stamp: i64,
+        c: WorkflowTaskCompletion,
+    ) -> Result<CompletionOutcome, CoreError> {
+        let wt = self.started_workflow_task(stamp)?;
+        let closes = c.commands.iter().any(is_close_command);
+        if closes && !self.ms.buffered_events.is_empty() {
+            let msg = "UnhandledCommand: new events arrived while the workflow task was running";
+            self.fail_workflow_task(stamp, Cause::UnhandledCommand, Some(server_failure(msg)), &c.identity, false)?;
+            return Ok(CompletionOutcome::Failed { cause: Cause::UnhandledCommand, message: msg.into() });
+        }
+        let snapshot = self.ms.clone();
+        let (n_events, n_tasks) = (self.events.len(), self.tasks.len());
+        match self.apply_commands(&wt, &c) {
+            Ok(()) => Ok(CompletionOutcome::Completed),
+            Err(Rejection(cause, message)) => {
+                *self.ms = snapshot;
+                self.events.truncate(n_events);
+                self.tasks.truncate(n_tasks);
+                self.fail_workflow_task(stamp, cause, Some(server_failure(&message)), &c.identity, false)?;
+                Ok(CompletionOutcome::Failed { cause, message })
+            }
+        }
+    }
+
+    fn apply_commands(
+        &mut self,
+        wt: &crate::WorkflowTaskInfo,
+        c: &WorkflowTaskCompletion,
+    ) -> Result<(), Rejection> {
+        self.materialize_transient(wt);
+        let completed_id = self.append(Attributes::WorkflowTaskCompletedEventAttributes(
+            h::WorkflowTaskCompletedEventAttributes {
+                scheduled_event_id: wt.scheduled_event_id,
+                started_event_id: wt.started_event_id,
+                identity: c.identity.clone(),
+                sdk_metadata: c.sdk_metadata.clone(),
+                metering_metadata: c.metering_metadata,
+                ..Default::default()
+            },
+        ));
+        self.ms.workflow_task = None;
+        self.ms.wft_attempt = 1;
+        self.ms.last_completed_wft_started_id = wt.started_event_id;
+        for (i, cmd) in c.commands.iter().enumerate() {
+            if !self.ms.is_open() {
+                return reject(
+                    Cause::UnhandledCommand,
+                    format!("command {i} follows a command that closed the workflow"),
+                );
+            }
+            self.apply_command(cmd, completed_id)?;
+        }
+        if self.ms.is_open() {
+            let flushed = self.flush_buffered();
+            if flushed || c.force_create_new_workflow_task {
+                self.schedule_workflow_task();
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_command(&mut self, cmd: &Command, completed_id: i64) -> Result<(), Rejection> {
+        let Some(attrs) = &cmd.attributes else {
+            return reject(Cause::UnhandledCommand, "command has no attributes");
+        };
+        match attrs {
+            C::ScheduleActivityTaskCommandAttributes(a) => self.schedule_activity(a, completed_id),
+            C::RequestCancelActivityTaskCommandAttributes(a) => {
+                self.request_cancel_activity(a.scheduled_event_id, completed_id)
+            }
+            C::StartTimerCommandAttributes(a) => {
+                if a.timer_id.is_empty() {
+                    return reject(Cause::BadStartTimerAttributes, "TimerId is not set on command.");
+                }
+                let fire = time::opt_duration(&a.start_to_fire_timeout);
+                if fire <= 0 {
+                    return reject(
+                        Cause::BadStartTimerAttributes,
+                        "A valid StartToFireTimeout is not set on command.",
+                    );
+                }
+                if self.ms.timers.contains_key(&a.timer_id) {
+                    return reject(Cause::StartTimerDuplicateId, format!("invalid history builder state for action: add-timer-started-event, TimerId {} is already in use", a.timer_id));
+                }
+                let id = self.append(Attributes::TimerStartedEventAttributes(h::TimerStartedEventAttributes {
+                    timer_id: a.timer_id.clone(),
+                    start_to_fire_timeout: a.start_to_fire_timeout,
+                    workflow_task_completed_event_id: completed_id,
+                }));
+                let expiry = self.now + fire;
+                self.ms.timers.insert(
+                    a.timer_id.clone(),
+                    TimerInfo { timer_id: a.timer_id.clone(), started_event_id: id, expiry_time: expiry },
+                );
+                self.tasks.push(Task::UserTimer { fire_at: expiry, timer_id: a.timer_id.clone(), started_event_id: id });
+                Ok(())
+            }
+            C::CancelTimerCommandAttributes(a) => {
+                let started_event_id = if let Some(t) = self.ms.timers.remove(&a.timer_id) {
+                    t.started_event_id
+                } else if let Some(pos) = self.buffered_timer_fired(&a.timer_id) {
+                    // The timer fired while the task ran: the cancel wins, drop the fired event.
+                    let ev = self.ms.buffered_events.remove(pos);
+                    match ev.attributes {
+                        Some(Attributes::TimerFiredEventAttributes(f)) => f.started_event_id,
+                        _ => 0,
+                    }
+                } else {
+                    return reject(
+                        Cause::BadCancelTimerAttributes,
+                        format!("invalid history builder state for action: add-timer-canceled-event, TimerId {} not found", a.timer_id),
+                    );
+                };
+                self.append(Attributes::TimerCanceledEventAttributes(h::TimerCanceledEventAttributes {
+                    timer_id: a.timer_id.clone(),
+                    started_event_id,
+                    workflow_task_completed_event_id: completed_id,
+                    identity: String::new(),
+                }));
+                Ok(())
+            }
+            C::CompleteWorkflowExecutionCommandAttributes(a) => {
+                let id = self.append(Attributes::WorkflowExecutionCompletedEventAttributes(
+                    h::WorkflowExecutionCompletedEventAttributes {
+                        result: a.result.clone(),
+                        workflow_task_completed_event_id: completed_id,
+                        ..Default::default()
+                    },
+                ));
+                self.close(WorkflowExecutionStatus::Completed, id);
+                Ok(())
+            }
+            C::FailWorkflowExecutionCommandAttributes(a) => {
+                let id = self.append(Attributes::WorkflowExecutionFailedEventAttributes(
+                    h::WorkflowExecutionFailedEventAttributes {
+                        failure: a.failure.clone(),
+                        retry_state: RetryState::RetryPolicyNotSet as i32,
+                        workflow_task_completed_event_id: completed_id,
+                        ..Default::default()
+                    },
+                ));
+                self.close(WorkflowExecutionStatus::Failed, id);
+                Ok(())
+            }
+            C::CancelWorkflowExecutionCommandAttributes(a) => {
+                let id = self.append(Attributes::WorkflowExecutionCanceledEventAttributes(
+                    h::WorkflowExecutionCanceledEventAttributes {
+                        workflow_task_completed_event_id: completed_id,
+                        details: a.details.clone(),
+                    },
+                ));
+                self.close(WorkflowExecutionStatus::Canceled, id);
+                Ok(())
+            }
+            C::RecordMarkerCommandAttributes(a) => {
+                if a.marker_name.is_empty() {
+                    return reject(Cause::BadRecordMarkerAttributes, "MarkerName is not set on command.");
+                }
+                self.append(Attributes::MarkerRecordedEventAttributes(h::MarkerRecordedEventAttributes {
+                    marker_name: a.marker_name.clone(),
+                    details: a.details.clone(),
+                    workflow_task_completed_event_id: completed_id,
+                    header: a.header.clone(),
+                    failure: a.failure.clone(),
+                }));
+                Ok(())
+            }
+            C::UpsertWorkflowSearchAttributesCommandAttributes(a) => {
+                let Some(sa) = &a.search_attributes else {
+                    return reject(Cause::BadSearchAttributes, "SearchAttributes is not set on command.");
+                };
+                let merged = self.ms.search_attributes.get_or_insert_with(SearchAttributes::default);
+                for (k, v) in &sa.indexed_fields {
+                    if v.data.is_empty() || v.data.as_slice() == b"null" {
+                        merged.indexed_fields.remove(k);
+                    } else {
+                        merged.indexed_fields.insert(k.clone(), v.clone());
+                    }
+                }
+                self.append(Attributes::UpsertWorkflowSearchAttributesEventAttributes(
+                    h::UpsertWorkflowSearchAttributesEventAttributes {
+                        workflow_task_completed_event_id: completed_id,
+                        search_attributes: Some(sa.clone()),
+                    },
+                ));
+                Ok(())
+            }
+            C::ModifyWorkflowPropertiesCommandAttributes(a) => {
+                let Some(memo) = &a.upserted_memo else {
+                    return reject(Cause::BadModifyWorkflowPropertiesAttributes, "UpsertedMemo is not set on command.");
+                };
+                let merged = self.ms.memo.get_or_insert_with(Memo::default);
+                for (k, v) in &memo.fields {
+                    if v.data.is_empty() || v.data.as_slice() == b"null" {
+                        merged.fields.remove(k);
+                    } else {
+                        merged.fields.insert(k.clone(), v.clone());
+                    }
+                }
+                self.append(Attributes::WorkflowPropertiesModifiedEventAttributes(
+                    h::WorkflowPropertiesModifiedEventAttributes {
+                        workflow_task_completed_event_id: completed_id,
+                        upserted_memo: Some(memo.clone()),
+                    },
+                ));
+                Ok(())
+            }
+            C::ContinueAsNewWorkflowExecutionCommandAttributes(_) => unsupported(Cause::BadContinueAsNewAttributes, "ContinueAsNewWorkflowExecution"),
+            C::StartChildWorkflowExecutionCommandAttributes(_) => unsupported(Cause::BadStartChildExecutionAttributes, "StartChildWorkflowExecution"),
+            C::SignalExternalWorkflowExecutionCommandAttributes(_) => unsupported(Cause::BadSignalWorkflowExecutionAttributes, "SignalExternalWorkflowExecution"),
+            C::RequestCancelExternalWorkflowExecutionCommandAttributes(_) => unsupported(Cause::BadRequestCancelExternalWorkflowExecutionAttributes, "RequestCancelExternalWorkflowExecution"),
+            C::ProtocolMessageCommandAttributes(_) => unsupported(Cause::BadUpdateWorkflowExecutionMessage, "ProtocolMessage (workflow update)"),
+            C::ScheduleNexusOperationCommandAttributes(_) => unsupported(Cause::BadScheduleNexusOperationAttributes, "ScheduleNexusOperation"),
+            C::RequestCancelNexusOperationCommandAttributes(_) => unsupported(Cause::BadRequestCancelNexusOperationAttributes, "RequestCancelNexusOperation"),
+        }
+    }
+
+    fn buffered_timer_fired(&self, timer_id: &str) -> Option<usize> {
+        self.ms.buffered_events.iter().position(|e| {
+            matches!(&e.attributes, Some(Attributes::TimerFiredEventAttributes(f)) if f.timer_id == timer_id)
+        })
+    }
+
+    fn schedule_activity(
+        &mut self,
+        a: &ScheduleActivityTaskCommandAttributes,
+        completed_id: i64,
+    ) -> Result<(), Rejection> {
+        let bad = Cause::BadScheduleActivityAttributes;
+        if a.activity_id.is_empty() {
+            return reject(bad, "ActivityId is not set on command.");
+        }
+        if a.activity_id.len() > 1000 {
+            return reject(bad, "ActivityId exceeds length limit.");
+        }
+        let Some(activity_type) = a.activity_type.clone().filter(|t| !t.name.is_empty()) else {
+            return reject(bad, "ActivityType is not set on command.");
+        };
+        if let Some(p) = &a.retry_policy
+            && let Err(msg) = retry::validate(p)
+        {
+            return reject(bad, msg);
+        }
+        if [&a.schedule_to_close_timeout, &a.schedule_to_start_timeout, &a.start_to_close_timeout, &a.heartbeat_timeout]
+            .into_iter()
+            .any(time::is_negative)
+        {
+            return reject(bad, "Invalid timeout is set on ScheduleActivityTaskCommand.");
+        }
+        if self.ms.activities.values().any(|x| x.activity_id == a.activity_id) {
+            return reject(Cause::ScheduleActivityDuplicateId, format!("Duplicate ActivityId: {}", a.activity_id));
+        }
+        let (s2c, s2s, stc, hb) = activity_timeouts(
+            time::opt_duration(&a.schedule_to_close_timeout),
+            time::opt_duration(&a.schedule_to_start_timeout),
+            time::opt_duration(&a.start_to_close_timeout),
+            time::opt_duration(&a.heartbeat_timeout),
+            self.ms.run_timeout,
+        )
+        .map_err(|m| Rejection(bad, m))?;
+        let task_queue = a
+            .task_queue
+            .as_ref()
+            .map(|t| t.name.clone())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| self.ms.task_queue.clone());
+        let policy = retry::with_defaults(a.retry_policy.clone());
+        let id = self.append(Attributes::ActivityTaskScheduledEventAttributes(h::ActivityTaskScheduledEventAttributes {
+            activity_id: a.activity_id.clone(),
+            activity_type: Some(activity_type.clone()),
+            task_queue: Some(normal_queue(&task_queue)),
+            header: a.header.clone(),
+            input: a.input.clone(),
+            schedule_to_close_timeout: time::to_opt_duration(s2c),
+            schedule_to_start_timeout: time::to_opt_duration(s2s),
+            start_to_close_timeout: time::to_opt_duration(stc),
+            heartbeat_timeout: time::to_opt_duration(hb),
+            workflow_task_completed_event_id: completed_id,
+            retry_policy: Some(policy.clone()),
+            priority: a.priority.clone(),
+            ..Default::default()
+        }));
+        let info = ActivityInfo {
+            scheduled_event_id: id,
+            activity_id: a.activity_id.clone(),
+            activity_type: Some(activity_type),
+            task_queue: task_queue.clone(),
+            header: a.header.clone(),
+            input: a.input.clone(),
+            retry_policy: Some(policy),
+            schedule_to_close_timeout: s2c,
+            schedule_to_start_timeout: s2s,
+            start_to_close_timeout: stc,
+            heartbeat_timeout: hb,
+            first_scheduled_time: self.now,
+            scheduled_time: self.now,
+            attempt: 1,
+            state: ActivityState::Scheduled,
+            ..Default::default()
+        };
+        self.ms.activities.insert(id, info);
+        self.tasks.push(Task::ActivityTask { task_queue, scheduled_event_id: id, attempt: 1 });
+        if s2s > 0 && (s2c == 0 || s2s < s2c) {
+            self.tasks.push(Task::ActivityTimeout {
+                fire_at: self.now + s2s,
+                scheduled_event_id: id,
+                attempt: 1,
+                timeout_type: crate::api::enums::v1::TimeoutType::ScheduleToStart as i32,
+            });
+        }
+        if s2c > 0 {
+            self.tasks.push(Task::ActivityTimeout {
+                fire_at: self.now + s2c,
+                scheduled_event_id: id,
+                attempt: 1,
+                timeout_type: crate::api::enums::v1::TimeoutType::ScheduleToClose as i32,
+            });
+        }
+        Ok(())
+    }
+
+    fn request_cancel_activity(&mut self, scheduled_event_id: i64, completed_id: i64) -> Result<(), Rejection> {
+        let Some(ai) = self.ms.activities.get(&scheduled_event_id).cloned() else {
+            // Already closed (its close event may be buffered): nothing left to cancel.
+            return Ok(());
+        };
+        let req_id = self.append(Attributes::ActivityTaskCancelRequestedEventAttributes(
+            h::ActivityTaskCancelRequestedEventAttributes { scheduled_event_id, workflow_task_completed_event_id: completed_id },
+        ));
+        if ai.state == ActivityState::Scheduled {
+            self.ms.activities.remove(&scheduled_event_id);
+            self.append(Attributes::ActivityTaskCanceledEventAttributes(h::ActivityTaskCanceledEventAttributes {
+                latest_cancel_requested_event_id: req_id,
+                scheduled_event_id,
+                ..Default::default()
+            }));
+        } else if let Some(a) = self.ms.activities.get_mut(&scheduled_event_id) {
+            a.cancel_requested = true;
+            a.cancel_request_event_id = req_id;
+        }
+        Ok(())
+    }
+}
+
+/// Derives an activity's effective (schedule-to-close, schedule-to-start, start-to-close,
+/// heartbeat) timeouts from what the command set and the run timeout, as Temporal does.
+pub fn activity_timeouts(
+    mut s2c: Nanos,
+    mut s2s: Nanos,
+    mut stc: Nanos,
+    mut hb: Nanos,
+    run_timeout: Nanos,
+) -> Result<(Nanos, Nanos, Nanos, Nanos), String> {
+    if s2c > 0 {
+        if run_timeout > 0 {
+            s2c = s2c.min(run_timeout);
+        }
+        s2s = if s2s > 0 { s2s.min(s2c) } else { s2c };
+        stc = if stc > 0 { stc.min(s2c) } else { s2c };
+    } else if stc > 0 {
+        s2c = run_timeout;
+        if s2c > 0 {
+            stc = stc.min(s2c);
+            s2s = if s2s > 0 { s2s.min(s2c) } else { s2c };
+        }
+    } else {
+        return Err("A valid StartToClose or ScheduleToCloseTimeout is not set on ScheduleActivityTaskCommand.".into());
+    }
+    if hb > stc {
+        hb = stc;
+    }
+    Ok((s2c, s2s, stc, hb))
+}
+
+fn unsupported(cause: Cause, what: &str) -> Result<(), Rejection> {
+    reject(cause, format!("Endure does not support the {what} command yet"))
+}
+
+fn is_close_command(c: &Command) -> bool {
+    matches!(
+        c.attributes,
+        Some(
+            C::CompleteWorkflowExecutionCommandAttributes(_)
+                | C::FailWorkflowExecutionCommandAttributes(_)
+                | C::CancelWorkflowExecutionCommandAttributes(_)
+                | C::ContinueAsNewWorkflowExecutionCommandAttributes(_)
+        )
+    )
+}
+
+fn server_failure(message: &str) -> Failure {
+    Failure {
+        message: message.to_string(),
+        source: "Server".into(),
+        failure_info: Some(FailureInfo::ApplicationFailureInfo(ApplicationFailureInfo::default())),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::activity_timeouts;
+    const S: i64 = crate::time::SECOND;
+
+    #[test]
+    fn start_to_close_only_inherits_run_timeout() {
+        assert_eq!(activity_timeouts(0, 0, 5 * S, 0, 0), Ok((0, 0, 5 * S, 0)));
+        assert_eq!(activity_timeouts(0, 0, 5 * S, 0, 60 * S), Ok((60 * S, 60 * S, 5 * S, 0)));
+    }
+
+    #[test]
+    fn schedule_to_close_fills_the_rest() {
+        assert_eq!(activity_timeouts(10 * S, 0, 0, 20 * S, 0), Ok((10 * S, 10 * S, 10 * S, 10 * S)));
+    }
+
+    #[test]
+    fn neither_is_an_error() {
+        assert!(activity_timeouts(0, 3 * S, 0, 0, 0).is_err());
+    }
+}

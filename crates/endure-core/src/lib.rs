@@ -1,0 +1,26 @@
+//! Endure's pure core.
+//!
+//! Everything here is deterministic: a transition takes the current [`MutableState`] of one
+//! workflow run, a request (a command list, an activity result, a fired timer …) and the time
+//! `now` given by the caller, and produces the history events to append and the [`Task`]s to
+//! enqueue. No I/O, no clock, no randomness: ids that must be unique are passed in. The server
+//! crate persists what a transition produced in one storage transaction (the outbox pattern).
+
+pub mod error;
+pub mod protobytes;
+pub mod retry;
+pub mod state;
+pub mod task;
+pub mod time;
+pub mod token;
+pub mod transition;
+pub mod commands;
+mod events;
+
+pub use error::CoreError;
+pub use state::{ActivityInfo, ActivityState, MutableState, TimerInfo, WorkflowTaskInfo};
+pub use task::Task;
+pub use transition::Txn;
+
+/// Re-export of the API message types the core works with.
+pub use endure_api::temporal::api as api;

@@ -1,0 +1,214 @@
+//! The mutable state of one workflow run: everything the server needs to decide the next
+//! transition without reading history.
+
+use crate::api::common::v1::{
+    ActivityType, Header, Memo, Payloads, RetryPolicy, SearchAttributes, WorkflowType,
+};
+use crate::api::failure::v1::Failure;
+use crate::api::history::v1::HistoryEvent;
+use crate::protobytes;
+use crate::time::Nanos;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Per-run state, serialized as one row next to the run's history.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MutableState {
+    /// Namespace id.
+    pub namespace_id: String,
+    /// Workflow id.
+    pub workflow_id: String,
+    /// Run id.
+    pub run_id: String,
+    /// First run id of the chain (this run's id for a fresh start).
+    pub first_execution_run_id: String,
+    /// Workflow type.
+    #[serde(with = "protobytes::opt")]
+    pub workflow_type: Option<WorkflowType>,
+    /// Normal task queue of the run.
+    pub task_queue: String,
+    /// `WorkflowExecutionStatus` as its enum number.
+    pub status: i32,
+    /// Start time.
+    pub start_time: Nanos,
+    /// When the first workflow task may run (start + delay).
+    pub execution_time: Nanos,
+    /// Close time, 0 while open.
+    pub close_time: Nanos,
+    /// Run timeout (0 = none).
+    pub run_timeout: Nanos,
+    /// Execution timeout (0 = none).
+    pub execution_timeout: Nanos,
+    /// Workflow task start-to-close timeout.
+    pub task_timeout: Nanos,
+    /// Request id of the start, for idempotent starts.
+    pub start_request_id: String,
+    /// Id of the next event to append.
+    pub next_event_id: i64,
+    /// Started event id of the last completed workflow task (0 if none).
+    pub last_completed_wft_started_id: i64,
+    /// Last workflow-task attempt counter: >1 while tasks keep failing (transient tasks).
+    pub wft_attempt: i32,
+    /// Counter giving every scheduled workflow task a unique stamp.
+    pub wft_stamp: i64,
+    /// The outstanding workflow task, if any.
+    pub workflow_task: Option<WorkflowTaskInfo>,
+    /// Events that arrived while a workflow task was started, waiting for it to finish.
+    #[serde(with = "protobytes::vec")]
+    pub buffered_events: Vec<HistoryEvent>,
+    /// Pending activities by scheduled event id.
+    pub activities: BTreeMap<i64, ActivityInfo>,
+    /// Pending timers by timer id.
+    pub timers: BTreeMap<String, TimerInfo>,
+    /// Request ids of signals already applied (deduplication).
+    pub signal_request_ids: BTreeSet<String>,
+    /// Whether cancellation of the run was requested.
+    pub cancel_requested: bool,
+    /// Memo.
+    #[serde(with = "protobytes::opt")]
+    pub memo: Option<Memo>,
+    /// Search attributes (merged with upserts).
+    #[serde(with = "protobytes::opt")]
+    pub search_attributes: Option<SearchAttributes>,
+    /// Retry policy of the run (stored, used by a later issue).
+    #[serde(with = "protobytes::opt")]
+    pub retry_policy: Option<RetryPolicy>,
+    /// Total encoded size of the history so far.
+    pub history_size_bytes: i64,
+    /// Number of committed transitions.
+    pub state_transition_count: i64,
+    /// Id of the close event, 0 while open.
+    pub completion_event_id: i64,
+    /// Run-chain attempt (workflow retries, later issue).
+    pub attempt: i32,
+}
+
+/// The single outstanding workflow task of a run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct WorkflowTaskInfo {
+    /// Unique stamp; dispatch and timeout tasks carry it so stale ones are dropped.
+    pub stamp: i64,
+    /// Attempt number; attempts > 1 are transient (not in history until completed).
+    pub attempt: i32,
+    /// Scheduled event id (for transient tasks: assigned when started).
+    pub scheduled_event_id: i64,
+    /// Started event id, 0 until started.
+    pub started_event_id: i64,
+    /// When it was scheduled.
+    pub scheduled_time: Nanos,
+    /// When it was started (0 until started).
+    pub started_time: Nanos,
+    /// Task queue it was dispatched to.
+    pub task_queue: String,
+    /// Start-to-close timeout.
+    pub timeout: Nanos,
+    /// Request id of the poll that started it.
+    pub request_id: String,
+    /// Identity of the worker that started it.
+    pub identity: String,
+}
+
+impl WorkflowTaskInfo {
+    /// True for a retried task whose events are not yet written to history.
+    pub fn is_transient(&self) -> bool {
+        self.attempt > 1
+    }
+
+    /// True once a worker has picked the task up.
+    pub fn is_started(&self) -> bool {
+        self.started_time > 0
+    }
+}
+
+/// Lifecycle of a pending activity.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum ActivityState {
+    /// Waiting in a task queue (or for its retry backoff to elapse).
+    #[default]
+    Scheduled,
+    /// Picked up by a worker.
+    Started,
+}
+
+/// A pending activity.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ActivityInfo {
+    /// ActivityTaskScheduled event id.
+    pub scheduled_event_id: i64,
+    /// Activity id.
+    pub activity_id: String,
+    /// Activity type.
+    #[serde(with = "protobytes::opt")]
+    pub activity_type: Option<ActivityType>,
+    /// Task queue.
+    pub task_queue: String,
+    /// Header.
+    #[serde(with = "protobytes::opt")]
+    pub header: Option<Header>,
+    /// Input.
+    #[serde(with = "protobytes::opt")]
+    pub input: Option<Payloads>,
+    /// Retry policy with defaults filled in.
+    #[serde(with = "protobytes::opt")]
+    pub retry_policy: Option<RetryPolicy>,
+    /// Schedule-to-close timeout (0 = none).
+    pub schedule_to_close_timeout: Nanos,
+    /// Schedule-to-start timeout (0 = none).
+    pub schedule_to_start_timeout: Nanos,
+    /// Start-to-close timeout.
+    pub start_to_close_timeout: Nanos,
+    /// Heartbeat timeout (0 = none).
+    pub heartbeat_timeout: Nanos,
+    /// Time of the first scheduling.
+    pub first_scheduled_time: Nanos,
+    /// Time the current attempt was scheduled.
+    pub scheduled_time: Nanos,
+    /// Time the current attempt was started (0 if not started).
+    pub started_time: Nanos,
+    /// Current attempt.
+    pub attempt: i32,
+    /// State of the current attempt.
+    pub state: ActivityState,
+    /// Whether cancellation was requested by the workflow.
+    pub cancel_requested: bool,
+    /// Event id of the cancel request.
+    pub cancel_request_event_id: i64,
+    /// Identity of the worker running the current attempt.
+    pub started_identity: String,
+    /// Request id of the poll that started the current attempt.
+    pub started_request_id: String,
+    /// Last heartbeat time (0 if none this attempt).
+    pub last_heartbeat_time: Nanos,
+    /// Last heartbeat details, carried to the next attempt.
+    #[serde(with = "protobytes::opt")]
+    pub heartbeat_details: Option<Payloads>,
+    /// Failure of the previous attempt.
+    #[serde(with = "protobytes::opt")]
+    pub last_failure: Option<Failure>,
+    /// Identity of the worker of the previous attempt.
+    pub last_worker_identity: String,
+    /// True while waiting for a retry backoff to elapse.
+    pub in_backoff: bool,
+}
+
+/// A pending user timer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TimerInfo {
+    /// Timer id.
+    pub timer_id: String,
+    /// TimerStarted event id.
+    pub started_event_id: i64,
+    /// Fire time.
+    pub expiry_time: Nanos,
+}
+
+impl MutableState {
+    /// True while the run is open.
+    pub fn is_open(&self) -> bool {
+        self.close_time == 0 && self.completion_event_id == 0
+    }
+}

@@ -1,0 +1,106 @@
+//! Tasks a transition produces: transfer tasks (hand work to matching) and timer tasks (fire at a
+//! time). They are written in the same transaction as the events that caused them.
+
+use crate::time::Nanos;
+use serde::{Deserialize, Serialize};
+
+/// One durable task of a workflow run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind")]
+pub enum Task {
+    /// Dispatch a workflow task to a task queue.
+    WorkflowTask {
+        /// Task queue name.
+        task_queue: String,
+        /// The stamp of the workflow task this dispatches (see [`crate::WorkflowTaskInfo`]).
+        stamp: i64,
+    },
+    /// Dispatch an activity attempt to a task queue.
+    ActivityTask {
+        /// Task queue name.
+        task_queue: String,
+        /// Scheduled event id of the activity.
+        scheduled_event_id: i64,
+        /// Attempt being dispatched.
+        attempt: i32,
+    },
+    /// A user timer fires.
+    UserTimer {
+        /// Fire time.
+        fire_at: Nanos,
+        /// Timer id.
+        timer_id: String,
+        /// TimerStarted event id.
+        started_event_id: i64,
+    },
+    /// An activity timeout of one attempt.
+    ActivityTimeout {
+        /// Fire time.
+        fire_at: Nanos,
+        /// Scheduled event id of the activity.
+        scheduled_event_id: i64,
+        /// Attempt the timeout belongs to.
+        attempt: i32,
+        /// `TimeoutType` as its enum number.
+        timeout_type: i32,
+    },
+    /// The backoff before an activity retry has elapsed: dispatch the next attempt.
+    ActivityRetry {
+        /// Fire time.
+        fire_at: Nanos,
+        /// Scheduled event id of the activity.
+        scheduled_event_id: i64,
+        /// Attempt to dispatch.
+        attempt: i32,
+    },
+    /// A workflow task timeout (start-to-close, or schedule-to-start on a sticky queue).
+    WorkflowTaskTimeout {
+        /// Fire time.
+        fire_at: Nanos,
+        /// The workflow task's stamp.
+        stamp: i64,
+        /// `TimeoutType` as its enum number.
+        timeout_type: i32,
+    },
+    /// The start delay (or another first-workflow-task backoff) has elapsed.
+    WorkflowBackoff {
+        /// Fire time.
+        fire_at: Nanos,
+    },
+    /// The run timeout of this run.
+    WorkflowRunTimeout {
+        /// Fire time.
+        fire_at: Nanos,
+    },
+    /// The execution timeout of the whole chain of runs.
+    WorkflowExecutionTimeout {
+        /// Fire time.
+        fire_at: Nanos,
+    },
+}
+
+impl Task {
+    /// When a timer task fires, or `None` for a transfer task (ready now).
+    pub fn fire_at(&self) -> Option<Nanos> {
+        match self {
+            Task::WorkflowTask { .. } | Task::ActivityTask { .. } => None,
+            Task::UserTimer { fire_at, .. }
+            | Task::ActivityTimeout { fire_at, .. }
+            | Task::ActivityRetry { fire_at, .. }
+            | Task::WorkflowTaskTimeout { fire_at, .. }
+            | Task::WorkflowBackoff { fire_at }
+            | Task::WorkflowRunTimeout { fire_at }
+            | Task::WorkflowExecutionTimeout { fire_at } => Some(*fire_at),
+        }
+    }
+
+    /// The task queue a transfer task goes to.
+    pub fn task_queue(&self) -> Option<&str> {
+        match self {
+            Task::WorkflowTask { task_queue, .. } | Task::ActivityTask { task_queue, .. } => {
+                Some(task_queue)
+            }
+            _ => None,
+        }
+    }
+}

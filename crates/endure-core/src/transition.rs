@@ -1,0 +1,922 @@
+//! Transitions of one workflow run. A [`Txn`] wraps the run's [`MutableState`] for the duration of
+//! one request and collects the events and tasks the request produced; the caller commits them
+//! together with the new state, or drops everything if a method returned an error.
+
+use crate::api::common::v1::{
+    Header, Memo, Payloads, RetryPolicy, SearchAttributes, WorkflowType,
+};
+use crate::api::enums::v1::{
+    RetryState, TimeoutType, WorkflowExecutionStatus, WorkflowTaskFailedCause,
+};
+use crate::api::failure::v1::Failure;
+use crate::api::history::v1::{self as h, HistoryEvent, history_event::Attributes};
+use crate::api::taskqueue::v1::TaskQueue;
+use crate::events::timeout_failure;
+use crate::retry;
+use crate::state::{ActivityInfo, ActivityState, MutableState, WorkflowTaskInfo};
+use crate::task::Task;
+use crate::time::{self, Nanos};
+use crate::CoreError;
+use prost::Message;
+
+/// Default workflow task timeout (10 s), as the real server.
+pub const DEFAULT_WORKFLOW_TASK_TIMEOUT: Nanos = 10 * time::SECOND;
+/// Maximum workflow task timeout (120 s).
+pub const MAX_WORKFLOW_TASK_TIMEOUT: Nanos = 120 * time::SECOND;
+
+/// One in-flight transition of a run.
+pub struct Txn<'a> {
+    /// The run's state, mutated in place.
+    pub ms: &'a mut MutableState,
+    /// The time of the transition.
+    pub now: Nanos,
+    /// Events appended to history by this transition, with ids assigned.
+    pub events: Vec<HistoryEvent>,
+    /// Tasks produced by this transition.
+    pub tasks: Vec<Task>,
+}
+
+/// Everything needed to create a new run.
+#[derive(Debug, Clone, Default)]
+pub struct StartRun {
+    /// Namespace id.
+    pub namespace_id: String,
+    /// Workflow id.
+    pub workflow_id: String,
+    /// New run id.
+    pub run_id: String,
+    /// Workflow type.
+    pub workflow_type: WorkflowType,
+    /// Task queue name.
+    pub task_queue: String,
+    /// Input.
+    pub input: Option<Payloads>,
+    /// Execution timeout (0 = none).
+    pub execution_timeout: Nanos,
+    /// Run timeout (0 = none).
+    pub run_timeout: Nanos,
+    /// Workflow task timeout (0 = default).
+    pub task_timeout: Nanos,
+    /// Identity of the starter.
+    pub identity: String,
+    /// Request id of the start.
+    pub request_id: String,
+    /// Retry policy.
+    pub retry_policy: Option<RetryPolicy>,
+    /// Cron schedule (stored only for now).
+    pub cron_schedule: String,
+    /// Memo.
+    pub memo: Option<Memo>,
+    /// Header.
+    pub header: Option<Header>,
+    /// Search attributes.
+    pub search_attributes: Option<SearchAttributes>,
+    /// Delay before the first workflow task (0 = none).
+    pub start_delay: Nanos,
+}
+
+/// What a worker needs to run a workflow task it just started.
+#[derive(Debug, Clone)]
+pub struct StartedWorkflowTask {
+    /// Scheduled event id.
+    pub scheduled_event_id: i64,
+    /// Started event id.
+    pub started_event_id: i64,
+    /// Attempt.
+    pub attempt: i32,
+    /// Started event id of the previous completed task.
+    pub previous_started_event_id: i64,
+    /// Events not in persisted history (transient task) to append to the history sent.
+    pub transient_events: Vec<HistoryEvent>,
+    /// Scheduled time.
+    pub scheduled_time: Nanos,
+}
+
+/// What a worker needs to run an activity attempt it just started.
+#[derive(Debug, Clone)]
+pub struct StartedActivity {
+    /// The activity with the started attempt recorded.
+    pub info: ActivityInfo,
+}
+
+impl<'a> Txn<'a> {
+    /// Begins a transition of `ms` at time `now`.
+    pub fn new(ms: &'a mut MutableState, now: Nanos) -> Self {
+        Txn { ms, now, events: Vec::new(), tasks: Vec::new() }
+    }
+
+    fn require_open(&self) -> Result<(), CoreError> {
+        if self.ms.is_open() { Ok(()) } else { Err(CoreError::AlreadyCompleted) }
+    }
+
+    /// Appends an event to history now, assigning its id.
+    pub(crate) fn append(&mut self, attrs: Attributes) -> i64 {
+        let id = self.ms.next_event_id;
+        self.ms.next_event_id += 1;
+        let ev = self.make_event(id, attrs);
+        self.ms.history_size_bytes += ev.encoded_len() as i64;
+        self.events.push(ev);
+        id
+    }
+
+    fn make_event(&self, id: i64, attrs: Attributes) -> HistoryEvent {
+        HistoryEvent {
+            event_id: id,
+            event_time: Some(time::to_timestamp(self.now)),
+            event_type: attrs.event_type() as i32,
+            attributes: Some(attrs),
+            ..Default::default()
+        }
+    }
+
+    /// Appends an event, or buffers it while a workflow task is started: a worker must see the
+    /// started event last, so events arriving meanwhile wait for the task to finish.
+    pub(crate) fn append_or_buffer(&mut self, attrs: Attributes) {
+        if self.ms.workflow_task.as_ref().is_some_and(|w| w.is_started()) {
+            let ev = self.make_event(0, attrs);
+            self.ms.buffered_events.push(ev);
+        } else {
+            self.append(attrs);
+        }
+    }
+
+    /// Writes buffered events to history, fixing up activity started-event references.
+    pub(crate) fn flush_buffered(&mut self) -> bool {
+        let buffered = std::mem::take(&mut self.ms.buffered_events);
+        let any = !buffered.is_empty();
+        let mut started_ids: std::collections::HashMap<i64, i64> = Default::default();
+        for ev in buffered {
+            let Some(mut attrs) = ev.attributes else { continue };
+            match &mut attrs {
+                Attributes::ActivityTaskCompletedEventAttributes(a) => {
+                    a.started_event_id = started_ids.get(&a.scheduled_event_id).copied().unwrap_or(a.started_event_id)
+                }
+                Attributes::ActivityTaskFailedEventAttributes(a) => {
+                    a.started_event_id = started_ids.get(&a.scheduled_event_id).copied().unwrap_or(a.started_event_id)
+                }
+                Attributes::ActivityTaskTimedOutEventAttributes(a) => {
+                    a.started_event_id = started_ids.get(&a.scheduled_event_id).copied().unwrap_or(a.started_event_id)
+                }
+                Attributes::ActivityTaskCanceledEventAttributes(a) => {
+                    a.started_event_id = started_ids.get(&a.scheduled_event_id).copied().unwrap_or(a.started_event_id)
+                }
+                _ => {}
+            }
+            let sched = match &attrs {
+                Attributes::ActivityTaskStartedEventAttributes(a) => Some(a.scheduled_event_id),
+                _ => None,
+            };
+            let id = self.append(attrs);
+            if let Some(s) = sched {
+                started_ids.insert(s, id);
+            }
+        }
+        any
+    }
+
+    // ---------------------------------------------------------------- start
+
+    /// Creates a new run: the started event, the first workflow task (or its start-delay timer)
+    /// and the run/execution timeout timers.
+    pub fn start(ms: &'a mut MutableState, now: Nanos, req: StartRun) -> Self {
+        let task_timeout = match req.task_timeout {
+            0 => DEFAULT_WORKFLOW_TASK_TIMEOUT,
+            t => t.min(MAX_WORKFLOW_TASK_TIMEOUT),
+        };
+        let run_timeout = match (req.run_timeout, req.execution_timeout) {
+            (0, e) => e,
+            (r, 0) => r,
+            (r, e) => r.min(e),
+        };
+        *ms = MutableState {
+            namespace_id: req.namespace_id.clone(),
+            workflow_id: req.workflow_id.clone(),
+            run_id: req.run_id.clone(),
+            first_execution_run_id: req.run_id.clone(),
+            workflow_type: Some(req.workflow_type.clone()),
+            task_queue: req.task_queue.clone(),
+            status: WorkflowExecutionStatus::Running as i32,
+            start_time: now,
+            execution_time: now + req.start_delay,
+            run_timeout,
+            execution_timeout: req.execution_timeout,
+            task_timeout,
+            start_request_id: req.request_id.clone(),
+            next_event_id: 1,
+            wft_attempt: 1,
+            memo: req.memo.clone(),
+            search_attributes: req.search_attributes.clone(),
+            retry_policy: req.retry_policy.clone(),
+            attempt: 1,
+            ..Default::default()
+        };
+        let mut txn = Txn::new(ms, now);
+        txn.append(Attributes::WorkflowExecutionStartedEventAttributes(
+            h::WorkflowExecutionStartedEventAttributes {
+                workflow_type: Some(req.workflow_type),
+                task_queue: Some(normal_queue(&req.task_queue)),
+                input: req.input,
+                workflow_execution_timeout: time::to_opt_duration(req.execution_timeout),
+                workflow_run_timeout: time::to_opt_duration(run_timeout),
+                workflow_task_timeout: Some(time::to_duration(task_timeout)),
+                original_execution_run_id: req.run_id.clone(),
+                identity: req.identity,
+                first_execution_run_id: req.run_id.clone(),
+                retry_policy: req.retry_policy,
+                attempt: 1,
+                cron_schedule: req.cron_schedule,
+                first_workflow_task_backoff: time::to_opt_duration(req.start_delay),
+                memo: req.memo,
+                search_attributes: req.search_attributes,
+                header: req.header,
+                workflow_id: req.workflow_id,
+                ..Default::default()
+            },
+        ));
+        if req.start_delay > 0 {
+            txn.tasks.push(Task::WorkflowBackoff { fire_at: now + req.start_delay });
+        } else {
+            txn.schedule_workflow_task();
+        }
+        if run_timeout > 0 {
+            txn.tasks.push(Task::WorkflowRunTimeout { fire_at: now + req.start_delay + run_timeout });
+        }
+        if req.execution_timeout > 0 {
+            txn.tasks.push(Task::WorkflowExecutionTimeout {
+                fire_at: now + req.start_delay + req.execution_timeout,
+            });
+        }
+        txn
+    }
+
+    /// The start delay elapsed: schedule the first workflow task.
+    pub fn workflow_backoff_fired(&mut self) -> Result<(), CoreError> {
+        self.require_open()?;
+        if self.ms.workflow_task.is_none() && self.ms.last_completed_wft_started_id == 0 {
+            self.schedule_workflow_task();
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------- workflow tasks
+
+    /// Schedules a workflow task unless one is outstanding. Attempt > 1 tasks are transient.
+    pub fn schedule_workflow_task(&mut self) {
+        if self.ms.workflow_task.is_some() || !self.ms.is_open() {
+            return;
+        }
+        if self.ms.execution_time > self.now && self.ms.last_completed_wft_started_id == 0 {
+            // Still inside the start delay; the backoff timer schedules the first task.
+            return;
+        }
+        self.ms.wft_stamp += 1;
+        let attempt = self.ms.wft_attempt.max(1);
+        let mut info = WorkflowTaskInfo {
+            stamp: self.ms.wft_stamp,
+            attempt,
+            scheduled_time: self.now,
+            task_queue: self.ms.task_queue.clone(),
+            timeout: self.ms.task_timeout,
+            ..Default::default()
+        };
+        if attempt == 1 {
+            info.scheduled_event_id = self.append(Attributes::WorkflowTaskScheduledEventAttributes(
+                h::WorkflowTaskScheduledEventAttributes {
+                    task_queue: Some(normal_queue(&self.ms.task_queue)),
+                    start_to_close_timeout: Some(time::to_duration(self.ms.task_timeout)),
+                    attempt,
+                },
+            ));
+        }
+        self.tasks.push(Task::WorkflowTask {
+            task_queue: self.ms.task_queue.clone(),
+            stamp: info.stamp,
+        });
+        self.ms.workflow_task = Some(info);
+    }
+
+    /// A worker polled the task with `stamp`: record it as started.
+    pub fn start_workflow_task(
+        &mut self,
+        stamp: i64,
+        request_id: &str,
+        identity: &str,
+    ) -> Result<StartedWorkflowTask, CoreError> {
+        self.require_open()?;
+        let Some(wt) = self.ms.workflow_task.clone() else {
+            return Err(CoreError::NotFound("Workflow task not found.".into()));
+        };
+        if wt.stamp != stamp {
+            return Err(CoreError::NotFound("Workflow task not found.".into()));
+        }
+        if wt.is_started() {
+            // The same poll request retried: hand out the same task again.
+            if wt.request_id == request_id {
+                return Ok(self.started_view(&wt));
+            }
+            return Err(CoreError::FailedPrecondition("Workflow task already started.".into()));
+        }
+        let mut wt = wt;
+        wt.started_time = self.now;
+        wt.request_id = request_id.to_string();
+        wt.identity = identity.to_string();
+        if wt.is_transient() {
+            wt.scheduled_event_id = self.ms.next_event_id;
+            wt.started_event_id = self.ms.next_event_id + 1;
+        } else {
+            wt.started_event_id = self.append(Attributes::WorkflowTaskStartedEventAttributes(
+                h::WorkflowTaskStartedEventAttributes {
+                    scheduled_event_id: wt.scheduled_event_id,
+                    identity: identity.to_string(),
+                    request_id: request_id.to_string(),
+                    history_size_bytes: self.ms.history_size_bytes,
+                    ..Default::default()
+                },
+            ));
+        }
+        self.tasks.push(Task::WorkflowTaskTimeout {
+            fire_at: self.now + wt.timeout,
+            stamp: wt.stamp,
+            timeout_type: TimeoutType::StartToClose as i32,
+        });
+        self.ms.workflow_task = Some(wt.clone());
+        Ok(self.started_view(&wt))
+    }
+
+    fn started_view(&self, wt: &WorkflowTaskInfo) -> StartedWorkflowTask {
+        StartedWorkflowTask {
+            scheduled_event_id: wt.scheduled_event_id,
+            started_event_id: wt.started_event_id,
+            attempt: wt.attempt,
+            previous_started_event_id: self.ms.last_completed_wft_started_id,
+            transient_events: if wt.is_transient() { self.transient_events(wt) } else { vec![] },
+            scheduled_time: wt.scheduled_time,
+        }
+    }
+
+    /// The Scheduled/Started events of a transient task, as sent to the worker (and written to
+    /// history when the task completes).
+    fn transient_events(&self, wt: &WorkflowTaskInfo) -> Vec<HistoryEvent> {
+        let mut sched = self.make_event(
+            wt.scheduled_event_id,
+            Attributes::WorkflowTaskScheduledEventAttributes(h::WorkflowTaskScheduledEventAttributes {
+                task_queue: Some(normal_queue(&wt.task_queue)),
+                start_to_close_timeout: Some(time::to_duration(wt.timeout)),
+                attempt: wt.attempt,
+            }),
+        );
+        sched.event_time = Some(time::to_timestamp(wt.scheduled_time));
+        let mut started = self.make_event(
+            wt.started_event_id,
+            Attributes::WorkflowTaskStartedEventAttributes(h::WorkflowTaskStartedEventAttributes {
+                scheduled_event_id: wt.scheduled_event_id,
+                identity: wt.identity.clone(),
+                request_id: wt.request_id.clone(),
+                history_size_bytes: self.ms.history_size_bytes,
+                ..Default::default()
+            }),
+        );
+        started.event_time = Some(time::to_timestamp(wt.started_time));
+        vec![sched, started]
+    }
+
+    /// Validates that `stamp`/`attempt` name the started workflow task and returns it.
+    pub fn started_workflow_task(&self, stamp: i64) -> Result<WorkflowTaskInfo, CoreError> {
+        self.require_open()?;
+        match &self.ms.workflow_task {
+            Some(wt) if wt.stamp == stamp && wt.is_started() => Ok(wt.clone()),
+            _ => Err(CoreError::NotFound("Workflow task not found.".into())),
+        }
+    }
+
+    /// Writes a transient task's Scheduled/Started events for real (on completion).
+    pub(crate) fn materialize_transient(&mut self, wt: &WorkflowTaskInfo) {
+        if !wt.is_transient() {
+            return;
+        }
+        for ev in self.transient_events(wt) {
+            let mut ev = ev;
+            let attrs = ev.attributes.take().expect("built with attributes");
+            let t = ev.event_time;
+            let id = self.append(attrs);
+            debug_assert_eq!(id, ev.event_id);
+            if let Some(last) = self.events.last_mut() {
+                last.event_time = t;
+            }
+        }
+    }
+
+    /// Fails the started workflow task (worker report, bad command, or timeout) and schedules
+    /// the next attempt. Failures of transient attempts leave no trace in history.
+    pub fn fail_workflow_task(
+        &mut self,
+        stamp: i64,
+        cause: WorkflowTaskFailedCause,
+        failure: Option<Failure>,
+        identity: &str,
+        timed_out: bool,
+    ) -> Result<(), CoreError> {
+        let wt = self.started_workflow_task(stamp)?;
+        if !wt.is_transient() {
+            if timed_out {
+                self.append(Attributes::WorkflowTaskTimedOutEventAttributes(
+                    h::WorkflowTaskTimedOutEventAttributes {
+                        scheduled_event_id: wt.scheduled_event_id,
+                        started_event_id: wt.started_event_id,
+                        timeout_type: TimeoutType::StartToClose as i32,
+                    },
+                ));
+            } else {
+                self.append(Attributes::WorkflowTaskFailedEventAttributes(
+                    h::WorkflowTaskFailedEventAttributes {
+                        scheduled_event_id: wt.scheduled_event_id,
+                        started_event_id: wt.started_event_id,
+                        cause: cause as i32,
+                        failure,
+                        identity: identity.to_string(),
+                        ..Default::default()
+                    },
+                ));
+            }
+        }
+        self.ms.workflow_task = None;
+        let flushed = self.flush_buffered();
+        // New events since the task started reset the attempt count: the worker has new input.
+        self.ms.wft_attempt = if flushed { 1 } else { wt.attempt + 1 };
+        self.schedule_workflow_task();
+        Ok(())
+    }
+
+    /// A workflow task's start-to-close timer fired.
+    pub fn workflow_task_timed_out(&mut self, stamp: i64) -> Result<(), CoreError> {
+        self.fail_workflow_task(stamp, WorkflowTaskFailedCause::Unspecified, None, "", true)
+    }
+
+    // ------------------------------------------------------------ activities
+
+    /// Records the start of activity attempt `attempt` by a worker.
+    pub fn start_activity(
+        &mut self,
+        scheduled_event_id: i64,
+        attempt: i32,
+        request_id: &str,
+        identity: &str,
+    ) -> Result<StartedActivity, CoreError> {
+        self.require_open()?;
+        let now = self.now;
+        let ai = self
+            .ms
+            .activities
+            .get_mut(&scheduled_event_id)
+            .filter(|a| a.attempt == attempt && !a.in_backoff)
+            .ok_or_else(|| CoreError::NotFound("Activity task not found.".into()))?;
+        if ai.state == ActivityState::Started {
+            if ai.started_request_id == request_id {
+                return Ok(StartedActivity { info: ai.clone() });
+            }
+            return Err(CoreError::FailedPrecondition("Activity task already started.".into()));
+        }
+        ai.state = ActivityState::Started;
+        ai.started_time = now;
+        ai.started_identity = identity.to_string();
+        ai.started_request_id = request_id.to_string();
+        ai.last_heartbeat_time = 0;
+        let info = ai.clone();
+        self.tasks.push(Task::ActivityTimeout {
+            fire_at: now + info.start_to_close_timeout,
+            scheduled_event_id,
+            attempt,
+            timeout_type: TimeoutType::StartToClose as i32,
+        });
+        if info.heartbeat_timeout > 0 {
+            self.tasks.push(Task::ActivityTimeout {
+                fire_at: now + info.heartbeat_timeout,
+                scheduled_event_id,
+                attempt,
+                timeout_type: TimeoutType::Heartbeat as i32,
+            });
+        }
+        Ok(StartedActivity { info })
+    }
+
+    fn started_activity(
+        &self,
+        scheduled_event_id: i64,
+        attempt: Option<i32>,
+    ) -> Result<ActivityInfo, CoreError> {
+        self.require_open()?;
+        match self.ms.activities.get(&scheduled_event_id) {
+            Some(a)
+                if a.state == ActivityState::Started
+                    && !a.in_backoff
+                    && attempt.is_none_or(|n| n == a.attempt) =>
+            {
+                Ok(a.clone())
+            }
+            _ => Err(CoreError::NotFound(
+                "invalid activityID or activity already timed out or invoking workflow is completed"
+                    .into(),
+            )),
+        }
+    }
+
+    /// Finds a pending activity by its activity id (for the ById RPCs).
+    pub fn activity_by_id(&self, activity_id: &str) -> Result<ActivityInfo, CoreError> {
+        self.require_open()?;
+        self.ms
+            .activities
+            .values()
+            .find(|a| a.activity_id == activity_id)
+            .cloned()
+            .ok_or_else(|| CoreError::NotFound(format!("activity {activity_id} not found")))
+    }
+
+    /// Records a heartbeat; returns whether cancellation was requested.
+    pub fn heartbeat_activity(
+        &mut self,
+        scheduled_event_id: i64,
+        attempt: Option<i32>,
+        details: Option<Payloads>,
+    ) -> Result<bool, CoreError> {
+        let ai = self.started_activity(scheduled_event_id, attempt)?;
+        let a = self.ms.activities.get_mut(&ai.scheduled_event_id).expect("checked above");
+        a.last_heartbeat_time = self.now;
+        if details.is_some() {
+            a.heartbeat_details = details;
+        }
+        Ok(a.cancel_requested)
+    }
+
+    fn activity_started_event(&self, ai: &ActivityInfo) -> Attributes {
+        Attributes::ActivityTaskStartedEventAttributes(h::ActivityTaskStartedEventAttributes {
+            scheduled_event_id: ai.scheduled_event_id,
+            identity: ai.started_identity.clone(),
+            request_id: ai.started_request_id.clone(),
+            attempt: ai.attempt,
+            last_failure: ai.last_failure.clone(),
+            ..Default::default()
+        })
+    }
+
+    /// Writes the (lazily recorded) started event of an activity's final attempt plus its close
+    /// event, removes the activity and schedules a workflow task.
+    fn close_activity(&mut self, ai: &ActivityInfo, close: impl FnOnce(i64) -> Attributes) {
+        self.ms.activities.remove(&ai.scheduled_event_id);
+        let started = if ai.state == ActivityState::Started && !ai.in_backoff {
+            let ev = self.activity_started_event(ai);
+            let buffered = self.ms.workflow_task.as_ref().is_some_and(|w| w.is_started());
+            self.append_or_buffer(ev);
+            // When buffered the id is fixed at flush time; when appended it is the last event.
+            if buffered { 0 } else { self.ms.next_event_id - 1 }
+        } else {
+            0
+        };
+        self.append_or_buffer(close(started));
+        self.schedule_workflow_task();
+    }
+
+    /// The worker completed the activity.
+    pub fn complete_activity(
+        &mut self,
+        scheduled_event_id: i64,
+        attempt: Option<i32>,
+        result: Option<Payloads>,
+        identity: &str,
+    ) -> Result<(), CoreError> {
+        let ai = self.started_activity(scheduled_event_id, attempt)?;
+        let identity = identity.to_string();
+        self.close_activity(&ai, |started| {
+            Attributes::ActivityTaskCompletedEventAttributes(h::ActivityTaskCompletedEventAttributes {
+                result,
+                scheduled_event_id: ai.scheduled_event_id,
+                started_event_id: started,
+                identity,
+                ..Default::default()
+            })
+        });
+        Ok(())
+    }
+
+    /// The worker reported the activity canceled.
+    pub fn cancel_activity(
+        &mut self,
+        scheduled_event_id: i64,
+        attempt: Option<i32>,
+        details: Option<Payloads>,
+        identity: &str,
+    ) -> Result<(), CoreError> {
+        let ai = self.started_activity(scheduled_event_id, attempt)?;
+        let identity = identity.to_string();
+        self.close_activity(&ai, |started| {
+            Attributes::ActivityTaskCanceledEventAttributes(h::ActivityTaskCanceledEventAttributes {
+                details,
+                latest_cancel_requested_event_id: ai.cancel_request_event_id,
+                scheduled_event_id: ai.scheduled_event_id,
+                started_event_id: started,
+                identity,
+                ..Default::default()
+            })
+        });
+        Ok(())
+    }
+
+    /// The worker failed the attempt: retry per policy or record the final failure.
+    pub fn fail_activity(
+        &mut self,
+        scheduled_event_id: i64,
+        attempt: Option<i32>,
+        failure: Failure,
+        last_heartbeat_details: Option<Payloads>,
+        identity: &str,
+    ) -> Result<(), CoreError> {
+        let ai = self.started_activity(scheduled_event_id, attempt)?;
+        if last_heartbeat_details.is_some()
+            && let Some(a) = self.ms.activities.get_mut(&scheduled_event_id)
+        {
+            a.heartbeat_details = last_heartbeat_details;
+        }
+        match self.activity_retry(&ai, &failure) {
+            Ok(delay) => {
+                self.retry_activity(scheduled_event_id, failure, identity, delay);
+            }
+            Err(state) => {
+                let ai = self.ms.activities.get(&scheduled_event_id).cloned().unwrap_or(ai);
+                let identity = identity.to_string();
+                self.close_activity(&ai, |started| {
+                    Attributes::ActivityTaskFailedEventAttributes(h::ActivityTaskFailedEventAttributes {
+                        failure: Some(failure),
+                        scheduled_event_id: ai.scheduled_event_id,
+                        started_event_id: started,
+                        identity,
+                        retry_state: state as i32,
+                        ..Default::default()
+                    })
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn activity_retry(&self, ai: &ActivityInfo, failure: &Failure) -> Result<Nanos, RetryState> {
+        if ai.cancel_requested {
+            return Err(RetryState::CancelRequested);
+        }
+        let policy = ai.retry_policy.clone().unwrap_or_default();
+        let expiration = if ai.schedule_to_close_timeout > 0 {
+            ai.first_scheduled_time + ai.schedule_to_close_timeout
+        } else {
+            0
+        };
+        retry::next_backoff(&policy, ai.attempt, failure, self.now, expiration)
+    }
+
+    fn retry_activity(&mut self, scheduled_event_id: i64, failure: Failure, identity: &str, delay: Nanos) {
+        let now = self.now;
+        let Some(a) = self.ms.activities.get_mut(&scheduled_event_id) else { return };
+        a.attempt += 1;
+        a.state = ActivityState::Scheduled;
+        a.last_failure = Some(failure);
+        a.last_worker_identity = identity.to_string();
+        a.started_time = 0;
+        a.started_identity.clear();
+        a.started_request_id.clear();
+        a.last_heartbeat_time = 0;
+        a.scheduled_time = now + delay;
+        a.in_backoff = delay > 0;
+        let (attempt, queue, s2s) = (a.attempt, a.task_queue.clone(), a.schedule_to_start_timeout);
+        if delay > 0 {
+            self.tasks.push(Task::ActivityRetry { fire_at: now + delay, scheduled_event_id, attempt });
+        } else {
+            self.dispatch_activity(scheduled_event_id, attempt, queue, s2s, now);
+        }
+    }
+
+    fn dispatch_activity(&mut self, scheduled_event_id: i64, attempt: i32, queue: String, s2s: Nanos, at: Nanos) {
+        self.tasks.push(Task::ActivityTask { task_queue: queue, scheduled_event_id, attempt });
+        if s2s > 0 {
+            self.tasks.push(Task::ActivityTimeout {
+                fire_at: at + s2s,
+                scheduled_event_id,
+                attempt,
+                timeout_type: TimeoutType::ScheduleToStart as i32,
+            });
+        }
+    }
+
+    /// The retry backoff of an activity elapsed: dispatch the attempt.
+    pub fn activity_retry_fired(&mut self, scheduled_event_id: i64, attempt: i32) -> Result<(), CoreError> {
+        self.require_open()?;
+        let now = self.now;
+        let Some(a) = self
+            .ms
+            .activities
+            .get_mut(&scheduled_event_id)
+            .filter(|a| a.attempt == attempt && a.in_backoff)
+        else {
+            return Ok(());
+        };
+        a.in_backoff = false;
+        a.scheduled_time = now;
+        let (queue, s2s) = (a.task_queue.clone(), a.schedule_to_start_timeout);
+        self.dispatch_activity(scheduled_event_id, attempt, queue, s2s, now);
+        Ok(())
+    }
+
+    /// An activity timeout timer fired; stale timers are ignored.
+    pub fn activity_timeout_fired(
+        &mut self,
+        scheduled_event_id: i64,
+        attempt: i32,
+        timeout_type: TimeoutType,
+    ) -> Result<(), CoreError> {
+        self.require_open()?;
+        let Some(ai) = self.ms.activities.get(&scheduled_event_id).cloned() else { return Ok(()) };
+        let applies = match timeout_type {
+            TimeoutType::ScheduleToClose => true,
+            TimeoutType::ScheduleToStart => {
+                ai.attempt == attempt && ai.state == ActivityState::Scheduled && !ai.in_backoff
+            }
+            TimeoutType::StartToClose | TimeoutType::Heartbeat => {
+                ai.attempt == attempt && ai.state == ActivityState::Started && !ai.in_backoff
+            }
+            TimeoutType::Unspecified => false,
+        };
+        if !applies {
+            return Ok(());
+        }
+        if timeout_type == TimeoutType::Heartbeat {
+            let last = ai.last_heartbeat_time.max(ai.started_time);
+            let deadline = last + ai.heartbeat_timeout;
+            if deadline > self.now {
+                self.tasks.push(Task::ActivityTimeout {
+                    fire_at: deadline,
+                    scheduled_event_id,
+                    attempt,
+                    timeout_type: TimeoutType::Heartbeat as i32,
+                });
+                return Ok(());
+            }
+        }
+        let failure = timeout_failure("activity", timeout_type, ai.heartbeat_details.clone(), None);
+        let retryable = matches!(timeout_type, TimeoutType::StartToClose | TimeoutType::Heartbeat);
+        let decision = if retryable { self.activity_retry(&ai, &failure) } else { Err(RetryState::Timeout) };
+        match decision {
+            Ok(delay) => {
+                self.retry_activity(scheduled_event_id, failure, "", delay);
+            }
+            Err(state) => {
+                let state = if retryable && state == RetryState::MaximumAttemptsReached {
+                    state
+                } else if retryable { state } else { RetryState::Timeout };
+                let mut failure = failure;
+                failure.cause = ai.last_failure.clone().map(Box::new);
+                self.close_activity(&ai, |started| {
+                    Attributes::ActivityTaskTimedOutEventAttributes(h::ActivityTaskTimedOutEventAttributes {
+                        failure: Some(failure),
+                        scheduled_event_id: ai.scheduled_event_id,
+                        started_event_id: started,
+                        retry_state: state as i32,
+                    })
+                });
+            }
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- timers
+
+    /// A user timer fired; stale timers are ignored.
+    pub fn timer_fired(&mut self, timer_id: &str, started_event_id: i64) -> Result<(), CoreError> {
+        self.require_open()?;
+        match self.ms.timers.get(timer_id) {
+            Some(t) if t.started_event_id == started_event_id => {}
+            _ => return Ok(()),
+        }
+        self.ms.timers.remove(timer_id);
+        self.append_or_buffer(Attributes::TimerFiredEventAttributes(h::TimerFiredEventAttributes {
+            timer_id: timer_id.to_string(),
+            started_event_id,
+        }));
+        self.schedule_workflow_task();
+        Ok(())
+    }
+
+    // ------------------------------------------------------ external inputs
+
+    /// Delivers a signal. Returns false if `request_id` was already applied (deduplicated).
+    pub fn signal(
+        &mut self,
+        name: &str,
+        input: Option<Payloads>,
+        identity: &str,
+        header: Option<Header>,
+        request_id: &str,
+    ) -> Result<bool, CoreError> {
+        self.require_open()?;
+        if !request_id.is_empty() && !self.ms.signal_request_ids.insert(request_id.to_string()) {
+            return Ok(false);
+        }
+        self.append_or_buffer(Attributes::WorkflowExecutionSignaledEventAttributes(
+            h::WorkflowExecutionSignaledEventAttributes {
+                signal_name: name.to_string(),
+                input,
+                identity: identity.to_string(),
+                header,
+                request_id: request_id.to_string(),
+                ..Default::default()
+            },
+        ));
+        self.schedule_workflow_task();
+        Ok(true)
+    }
+
+    /// Requests cancellation of the run (idempotent).
+    pub fn request_cancel(&mut self, cause: &str, identity: &str) -> Result<(), CoreError> {
+        self.require_open()?;
+        if self.ms.cancel_requested {
+            return Ok(());
+        }
+        self.ms.cancel_requested = true;
+        self.append_or_buffer(Attributes::WorkflowExecutionCancelRequestedEventAttributes(
+            h::WorkflowExecutionCancelRequestedEventAttributes {
+                cause: cause.to_string(),
+                identity: identity.to_string(),
+                ..Default::default()
+            },
+        ));
+        self.schedule_workflow_task();
+        Ok(())
+    }
+
+    /// Terminates the run.
+    pub fn terminate(
+        &mut self,
+        reason: &str,
+        details: Option<Payloads>,
+        identity: &str,
+    ) -> Result<(), CoreError> {
+        self.require_open()?;
+        self.force_fail_started_task(identity);
+        self.flush_buffered();
+        let id = self.append(Attributes::WorkflowExecutionTerminatedEventAttributes(
+            h::WorkflowExecutionTerminatedEventAttributes {
+                reason: reason.to_string(),
+                details,
+                identity: identity.to_string(),
+            },
+        ));
+        self.close(WorkflowExecutionStatus::Terminated, id);
+        Ok(())
+    }
+
+    fn force_fail_started_task(&mut self, identity: &str) {
+        if let Some(wt) = self.ms.workflow_task.clone()
+            && wt.is_started()
+            && !wt.is_transient()
+        {
+            self.append(Attributes::WorkflowTaskFailedEventAttributes(h::WorkflowTaskFailedEventAttributes {
+                scheduled_event_id: wt.scheduled_event_id,
+                started_event_id: wt.started_event_id,
+                cause: WorkflowTaskFailedCause::ForceCloseCommand as i32,
+                identity: identity.to_string(),
+                ..Default::default()
+            }));
+        }
+        self.ms.workflow_task = None;
+    }
+
+    /// The run (or execution) timeout fired.
+    pub fn workflow_timed_out(&mut self) -> Result<(), CoreError> {
+        self.require_open()?;
+        self.force_fail_started_task("");
+        self.flush_buffered();
+        let id = self.append(Attributes::WorkflowExecutionTimedOutEventAttributes(
+            h::WorkflowExecutionTimedOutEventAttributes {
+                retry_state: RetryState::RetryPolicyNotSet as i32,
+                ..Default::default()
+            },
+        ));
+        self.close(WorkflowExecutionStatus::TimedOut, id);
+        Ok(())
+    }
+
+    /// Marks the run closed with `status`; pending work is dropped (its timers become stale).
+    pub(crate) fn close(&mut self, status: WorkflowExecutionStatus, close_event_id: i64) {
+        self.ms.status = status as i32;
+        self.ms.close_time = self.now;
+        self.ms.completion_event_id = close_event_id;
+        self.ms.workflow_task = None;
+        self.ms.activities.clear();
+        self.ms.timers.clear();
+        self.ms.buffered_events.clear();
+    }
+}
+
+/// A normal-kind task queue message.
+pub fn normal_queue(name: &str) -> TaskQueue {
+    TaskQueue {
+        name: name.to_string(),
+        kind: crate::api::enums::v1::TaskQueueKind::Normal as i32,
+        ..Default::default()
+    }
+}
