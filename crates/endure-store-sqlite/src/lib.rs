@@ -1,0 +1,604 @@
+//! Embedded SQLite backend for Endure's [`Store`] trait.
+//!
+//! One writer thread owns the write connection and applies batches with *group commit*: every
+//! batch waiting when a transaction begins joins it, each inside its own savepoint (so one failed
+//! batch does not abort the others), and one `COMMIT` (one fsync, `synchronous=FULL` in WAL
+//! mode) makes them all durable before any caller is answered. Reads use a small pool of
+//! read-only connections on the blocking thread pool; WAL lets them run beside the writer.
+
+use async_trait::async_trait;
+use endure_store::*;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, mpsc};
+use tokio::sync::oneshot;
+
+const SCHEMA: &str = include_str!("../migrations/0001_init.sql");
+const SCHEMA_VERSION: i64 = 1;
+const READERS: usize = 4;
+const MAX_GROUP: usize = 512;
+
+type Finisher = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> Finisher + Send>;
+
+/// The SQLite store. Cheap to clone handles are not needed: wrap it in an `Arc`.
+pub struct SqliteStore {
+    writer: Mutex<Option<mpsc::Sender<Job>>>,
+    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    readers: Option<Arc<Mutex<Vec<Connection>>>>,
+    path: String,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn open_conn(path: &str, read_only: bool) -> Result<Connection, StoreError> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = if path == ":memory:" {
+        Connection::open_in_memory()
+    } else {
+        Connection::open_with_flags(path, flags)
+    }
+    .map_err(|e| StoreError::Backend(format!("opening SQLite database {path}: {e}")))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(backend)?;
+    if !read_only {
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;",
+        )
+        .map_err(|e| StoreError::Backend(format!("configuring {path}: {e}")))?;
+    }
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);")
+        .map_err(backend)?;
+    let current: Option<i64> = conn
+        .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
+        .map_err(backend)?;
+    match current {
+        Some(v) if v > SCHEMA_VERSION => Err(StoreError::Backend(format!(
+            "database schema version {v} is newer than this server understands ({SCHEMA_VERSION}); upgrade Endure"
+        ))),
+        Some(_) => Ok(()),
+        None => {
+            conn.execute_batch(&format!(
+                "BEGIN; {SCHEMA} INSERT INTO schema_version (version) VALUES ({SCHEMA_VERSION}); COMMIT;"
+            ))
+            .map_err(|e| StoreError::Backend(format!("creating schema: {e}")))
+        }
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`; `":memory:"` keeps it in memory.
+    pub fn open(path: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let path = path.into().to_string_lossy().to_string();
+        if path != ":memory:"
+            && let Some(dir) = std::path::Path::new(&path).parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Backend(format!("creating {}: {e}", dir.display())))?;
+        }
+        let conn = open_conn(&path, false)?;
+        migrate(&conn)?;
+        let readers = if path == ":memory:" {
+            None
+        } else {
+            let mut v = Vec::with_capacity(READERS);
+            for _ in 0..READERS {
+                v.push(open_conn(&path, true)?);
+            }
+            Some(Arc::new(Mutex::new(v)))
+        };
+        let (tx, rx) = mpsc::channel::<Job>();
+        let handle = std::thread::Builder::new()
+            .name("endure-sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(backend)?;
+        Ok(SqliteStore {
+            writer: Mutex::new(Some(tx)),
+            writer_thread: Mutex::new(Some(handle)),
+            readers,
+            path,
+        })
+    }
+
+    /// The database path this store was opened with.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Runs `f` inside the next group-commit transaction and returns its result once committed.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn: &Connection| {
+            let r = in_savepoint(conn, f);
+            Box::new(move |committed: Result<(), String>| {
+                let _ = tx.send(match committed {
+                    Ok(()) => r,
+                    Err(e) => Err(StoreError::Backend(format!("commit failed: {e}"))),
+                });
+            })
+        });
+        let sender = self
+            .writer
+            .lock()
+            .map_err(backend)?
+            .clone()
+            .ok_or_else(|| StoreError::Backend("store is closed".into()))?;
+        sender.send(job).map_err(|_| StoreError::Backend("store writer stopped".into()))?;
+        rx.await.map_err(|_| StoreError::Backend("store writer dropped the request".into()))?
+    }
+
+    /// Runs a read on a pooled read connection (or on the writer for in-memory databases).
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let Some(pool) = self.readers.clone() else {
+            return self.write(f).await;
+        };
+        tokio::task::spawn_blocking(move || {
+            let conn = pool.lock().map_err(backend)?.pop();
+            let conn = match conn {
+                Some(c) => c,
+                None => return Err(StoreError::Backend("no read connection".into())),
+            };
+            let r = f(&conn);
+            if let Ok(mut p) = pool.lock() {
+                p.push(conn);
+            }
+            r
+        })
+        .await
+        .map_err(backend)?
+    }
+}
+
+fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+    conn.execute_batch("SAVEPOINT job").map_err(backend)?;
+    let r = f(conn);
+    let end = if r.is_ok() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+    conn.execute_batch(end).map_err(backend)?;
+    r
+}
+
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let begun = conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| e.to_string());
+        if let Err(e) = begun {
+            for j in jobs {
+                j(&conn)(Err(e.clone()));
+            }
+            continue;
+        }
+        let finishers: Vec<Finisher> = jobs.into_iter().map(|j| j(&conn)).collect();
+        let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        if committed.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for f in finishers {
+            f(committed.clone());
+        }
+    }
+    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+    if let Err((_, e)) = conn.close() {
+        tracing::warn!("closing SQLite database: {e}");
+    }
+}
+
+fn ns_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<NamespaceRow> {
+    Ok(NamespaceRow { id: r.get(0)?, name: r.get(1)?, data: r.get(2)? })
+}
+
+fn vis_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VisibilityRow> {
+    Ok(VisibilityRow {
+        namespace_id: r.get(0)?,
+        run_id: r.get(1)?,
+        workflow_id: r.get(2)?,
+        workflow_type: r.get(3)?,
+        task_queue: r.get(4)?,
+        status: r.get(5)?,
+        start_time: r.get(6)?,
+        execution_time: r.get(7)?,
+        close_time: r.get(8)?,
+        history_length: r.get(9)?,
+        history_size_bytes: r.get(10)?,
+        state_transition_count: r.get(11)?,
+        memo: r.get(12)?,
+        search_attributes: r.get(13)?,
+    })
+}
+
+const VIS_COLUMNS: &str = "namespace_id, run_id, workflow_id, workflow_type, task_queue, status, start_time, \
+     execution_time, close_time, history_length, history_size_bytes, state_transition_count, memo, search_attributes";
+
+/// Builds the WHERE clause of a visibility filter with positional parameters.
+fn filter_sql(f: &VisibilityFilter) -> (String, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value;
+    let mut sql = String::from("namespace_id = ?");
+    let mut args = vec![Value::Text(f.namespace_id.clone())];
+    let text = |col: &str, v: &Option<String>, sql: &mut String, args: &mut Vec<Value>| {
+        if let Some(v) = v {
+            sql.push_str(&format!(" AND {col} = ?"));
+            args.push(Value::Text(v.clone()));
+        }
+    };
+    text("workflow_id", &f.workflow_id, &mut sql, &mut args);
+    text("run_id", &f.run_id, &mut sql, &mut args);
+    text("workflow_type", &f.workflow_type, &mut sql, &mut args);
+    text("task_queue", &f.task_queue, &mut sql, &mut args);
+    if let Some(s) = f.status {
+        sql.push_str(" AND status = ?");
+        args.push(Value::Integer(s as i64));
+    }
+    match f.open {
+        Some(true) => sql.push_str(" AND close_time = 0"),
+        Some(false) => sql.push_str(" AND close_time != 0"),
+        None => {}
+    }
+    (sql, args)
+}
+
+fn apply_batch(conn: &Connection, b: &WriteBatch) -> StoreResult<CommitResult> {
+    let k = &b.run;
+    if let Some(cur) = &b.current {
+        let existing: Option<String> = conn
+            .prepare_cached("SELECT run_id FROM current_runs WHERE namespace_id = ?1 AND workflow_id = ?2")
+            .and_then(|mut s| s.query_row(params![k.namespace_id, k.workflow_id], |r| r.get(0)).optional())
+            .map_err(backend)?;
+        match (&cur.condition, existing) {
+            (CurrentCondition::Absent, None) => {}
+            (CurrentCondition::RunIs(want), Some(have)) if *want == have => {}
+            (_, have) => {
+                return Err(StoreError::ConditionFailed(format!(
+                    "current run of {} is {have:?}, expected {:?}",
+                    k.workflow_id, cur.condition
+                )));
+            }
+        }
+        conn.prepare_cached(
+            "INSERT INTO current_runs (namespace_id, workflow_id, run_id, status, start_request_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (namespace_id, workflow_id) DO UPDATE SET \
+             run_id = excluded.run_id, status = excluded.status, start_request_id = excluded.start_request_id",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                k.namespace_id,
+                k.workflow_id,
+                cur.value.run_id,
+                cur.value.status,
+                cur.value.start_request_id
+            ])
+        })
+        .map_err(backend)?;
+    }
+    let db_version = match b.expected_version {
+        None => {
+            conn.prepare_cached(
+                "INSERT INTO runs (namespace_id, workflow_id, run_id, state, db_version) VALUES (?1, ?2, ?3, ?4, 1)",
+            )
+            .and_then(|mut s| s.execute(params![k.namespace_id, k.workflow_id, k.run_id, b.state]))
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+                    StoreError::AlreadyExists(format!("run {}", k.run_id))
+                }
+                e => backend(e),
+            })?;
+            1
+        }
+        Some(v) => {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE runs SET state = ?1, db_version = ?2 WHERE namespace_id = ?3 AND workflow_id = ?4 \
+                     AND run_id = ?5 AND db_version = ?6",
+                )
+                .and_then(|mut s| s.execute(params![b.state, v + 1, k.namespace_id, k.workflow_id, k.run_id, v]))
+                .map_err(backend)?;
+            if n != 1 {
+                return Err(StoreError::ConditionFailed(format!("run {} changed concurrently", k.run_id)));
+            }
+            v + 1
+        }
+    };
+    {
+        let mut s = conn
+            .prepare_cached(
+                "INSERT INTO events (namespace_id, workflow_id, run_id, event_id, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(backend)?;
+        for e in &b.events {
+            s.execute(params![k.namespace_id, k.workflow_id, k.run_id, e.event_id, e.data]).map_err(backend)?;
+        }
+    }
+    let mut task_ids = Vec::with_capacity(b.new_tasks.len());
+    {
+        let mut s = conn
+            .prepare_cached(
+                "INSERT INTO tasks (namespace_id, workflow_id, run_id, fire_at, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(backend)?;
+        for t in &b.new_tasks {
+            s.execute(params![k.namespace_id, k.workflow_id, k.run_id, t.fire_at, t.data]).map_err(backend)?;
+            task_ids.push(conn.last_insert_rowid());
+        }
+    }
+    delete_tasks(conn, &b.delete_tasks)?;
+    if let Some(v) = &b.visibility {
+        conn.prepare_cached(&format!(
+            "INSERT OR REPLACE INTO visibility ({VIS_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+        ))
+        .and_then(|mut s| {
+            s.execute(params![
+                v.namespace_id,
+                v.run_id,
+                v.workflow_id,
+                v.workflow_type,
+                v.task_queue,
+                v.status,
+                v.start_time,
+                v.execution_time,
+                v.close_time,
+                v.history_length,
+                v.history_size_bytes,
+                v.state_transition_count,
+                v.memo,
+                v.search_attributes
+            ])
+        })
+        .map_err(backend)?;
+    }
+    Ok(CommitResult { db_version, task_ids })
+}
+
+fn delete_tasks(conn: &Connection, ids: &[i64]) -> StoreResult<()> {
+    let mut s = conn.prepare_cached("DELETE FROM tasks WHERE task_id = ?1").map_err(backend)?;
+    for id in ids {
+        s.execute(params![id]).map_err(backend)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_namespace(&self, ns: NamespaceRow) -> StoreResult<()> {
+        self.write(move |c| {
+            c.execute("INSERT INTO namespaces (id, name, data) VALUES (?1, ?2, ?3)", params![ns.id, ns.name, ns.data])
+                .map(|_| ())
+                .map_err(|e| match e {
+                    rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+                        StoreError::AlreadyExists(format!("namespace {}", ns.name))
+                    }
+                    e => backend(e),
+                })
+        })
+        .await
+    }
+
+    async fn update_namespace(&self, ns: NamespaceRow) -> StoreResult<()> {
+        self.write(move |c| {
+            let n = c
+                .execute("UPDATE namespaces SET name = ?2, data = ?3 WHERE id = ?1", params![ns.id, ns.name, ns.data])
+                .map_err(backend)?;
+            if n == 1 { Ok(()) } else { Err(StoreError::ConditionFailed(format!("namespace {} missing", ns.id))) }
+        })
+        .await
+    }
+
+    async fn namespace_by_name(&self, name: &str) -> StoreResult<Option<NamespaceRow>> {
+        let name = name.to_string();
+        self.read(move |c| {
+            c.prepare_cached("SELECT id, name, data FROM namespaces WHERE name = ?1")
+                .and_then(|mut s| s.query_row(params![name], ns_row).optional())
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn namespace_by_id(&self, id: &str) -> StoreResult<Option<NamespaceRow>> {
+        let id = id.to_string();
+        self.read(move |c| {
+            c.prepare_cached("SELECT id, name, data FROM namespaces WHERE id = ?1")
+                .and_then(|mut s| s.query_row(params![id], ns_row).optional())
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn list_namespaces(&self) -> StoreResult<Vec<NamespaceRow>> {
+        self.read(|c| {
+            let mut s = c.prepare_cached("SELECT id, name, data FROM namespaces ORDER BY name").map_err(backend)?;
+            let rows = s.query_map([], ns_row).map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn current_run(&self, namespace_id: &str, workflow_id: &str) -> StoreResult<Option<CurrentRun>> {
+        let (ns, wf) = (namespace_id.to_string(), workflow_id.to_string());
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT run_id, status, start_request_id FROM current_runs WHERE namespace_id = ?1 AND workflow_id = ?2",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![ns, wf], |r| {
+                    Ok(CurrentRun { run_id: r.get(0)?, status: r.get(1)?, start_request_id: r.get(2)? })
+                })
+                .optional()
+            })
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn get_run(&self, key: &RunKey) -> StoreResult<Option<RunRow>> {
+        let k = key.clone();
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT state, db_version FROM runs WHERE namespace_id = ?1 AND workflow_id = ?2 AND run_id = ?3",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![k.namespace_id, k.workflow_id, k.run_id], |r| {
+                    Ok(RunRow { state: r.get(0)?, db_version: r.get(1)? })
+                })
+                .optional()
+            })
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn read_events(&self, key: &RunKey, first: i64, end: i64, limit: usize) -> StoreResult<Vec<EventRow>> {
+        let k = key.clone();
+        self.read(move |c| {
+            let mut s = c
+                .prepare_cached(
+                    "SELECT event_id, data FROM events WHERE namespace_id = ?1 AND workflow_id = ?2 AND run_id = ?3 \
+                     AND event_id >= ?4 AND event_id < ?5 ORDER BY event_id LIMIT ?6",
+                )
+                .map_err(backend)?;
+            let rows = s
+                .query_map(params![k.namespace_id, k.workflow_id, k.run_id, first, end, limit as i64], |r| {
+                    Ok(EventRow { event_id: r.get(0)?, data: r.get(1)? })
+                })
+                .map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn read_events_reverse(&self, key: &RunKey, before: i64, limit: usize) -> StoreResult<Vec<EventRow>> {
+        let k = key.clone();
+        self.read(move |c| {
+            let mut s = c
+                .prepare_cached(
+                    "SELECT event_id, data FROM events WHERE namespace_id = ?1 AND workflow_id = ?2 AND run_id = ?3 \
+                     AND event_id < ?4 ORDER BY event_id DESC LIMIT ?5",
+                )
+                .map_err(backend)?;
+            let rows = s
+                .query_map(params![k.namespace_id, k.workflow_id, k.run_id, before, limit as i64], |r| {
+                    Ok(EventRow { event_id: r.get(0)?, data: r.get(1)? })
+                })
+                .map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn commit(&self, batch: WriteBatch) -> StoreResult<CommitResult> {
+        self.write(move |c| apply_batch(c, &batch)).await
+    }
+
+    async fn delete_tasks(&self, task_ids: Vec<i64>) -> StoreResult<()> {
+        self.write(move |c| delete_tasks(c, &task_ids)).await
+    }
+
+    async fn load_tasks(&self) -> StoreResult<Vec<TaskRow>> {
+        self.read(|c| {
+            let mut s = c
+                .prepare("SELECT task_id, namespace_id, workflow_id, run_id, fire_at, data FROM tasks ORDER BY task_id")
+                .map_err(backend)?;
+            let rows = s
+                .query_map([], |r| {
+                    Ok(TaskRow {
+                        task_id: r.get(0)?,
+                        run: RunKey { namespace_id: r.get(1)?, workflow_id: r.get(2)?, run_id: r.get(3)? },
+                        fire_at: r.get(4)?,
+                        data: r.get(5)?,
+                    })
+                })
+                .map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn list_runs(
+        &self,
+        filter: &VisibilityFilter,
+        cursor: Option<PageCursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<VisibilityRow>> {
+        let (mut sql, mut args) = filter_sql(filter);
+        if let Some(c) = cursor {
+            sql.push_str(" AND (start_time < ? OR (start_time = ? AND run_id < ?))");
+            args.push(c.start_time.into());
+            args.push(c.start_time.into());
+            args.push(c.run_id.into());
+        }
+        args.push((limit as i64).into());
+        self.read(move |c| {
+            let q = format!(
+                "SELECT {VIS_COLUMNS} FROM visibility WHERE {sql} ORDER BY start_time DESC, run_id DESC LIMIT ?"
+            );
+            let mut s = c.prepare_cached(&q).map_err(backend)?;
+            let rows = s.query_map(rusqlite::params_from_iter(args), vis_row).map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn count_runs(&self, filter: &VisibilityFilter) -> StoreResult<i64> {
+        let (sql, args) = filter_sql(filter);
+        self.read(move |c| {
+            c.prepare_cached(&format!("SELECT COUNT(*) FROM visibility WHERE {sql}"))
+                .and_then(|mut s| s.query_row(rusqlite::params_from_iter(args), |r| r.get(0)))
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn count_runs_by_status(&self, filter: &VisibilityFilter) -> StoreResult<Vec<(i32, i64)>> {
+        let (sql, args) = filter_sql(filter);
+        self.read(move |c| {
+            let mut s = c
+                .prepare_cached(&format!(
+                    "SELECT status, COUNT(*) FROM visibility WHERE {sql} GROUP BY status ORDER BY status"
+                ))
+                .map_err(backend)?;
+            let rows = s.query_map(rusqlite::params_from_iter(args), |r| Ok((r.get(0)?, r.get(1)?))).map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn close(&self) -> StoreResult<()> {
+        let sender = self.writer.lock().map_err(backend)?.take();
+        drop(sender);
+        if let Some(pool) = &self.readers
+            && let Ok(mut p) = pool.lock()
+        {
+            p.clear();
+        }
+        let handle = self.writer_thread.lock().map_err(backend)?.take();
+        if let Some(h) = handle {
+            tokio::task::spawn_blocking(move || h.join()).await.map_err(backend)?.map_err(|_| {
+                StoreError::Backend("SQLite writer thread panicked".into())
+            })?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,70 @@
+use super::*;
+
+#[tokio::test]
+async fn conformance_on_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("endure.db")).unwrap();
+    endure_store::conformance::run_all(&store).await;
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn conformance_in_memory() {
+    let store = SqliteStore::open(":memory:").unwrap();
+    endure_store::conformance::run_all(&store).await;
+}
+
+#[tokio::test]
+async fn data_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("endure.db");
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        endure_store::conformance::namespaces(&store).await;
+        store.close().await.unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert!(store.namespace_by_name("alpha").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn concurrent_commits_are_grouped_and_all_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path().join("endure.db")).unwrap());
+    let mut handles = vec![];
+    for i in 0..200 {
+        let s = store.clone();
+        handles.push(tokio::spawn(async move {
+            let k = RunKey { namespace_id: "ns".into(), workflow_id: format!("w{i}"), run_id: "r".into() };
+            s.commit(WriteBatch {
+                run: k,
+                state: vec![],
+                expected_version: None,
+                current: None,
+                events: vec![EventRow { event_id: 1, data: vec![] }],
+                new_tasks: vec![],
+                delete_tasks: vec![],
+                visibility: None,
+            })
+            .await
+        }));
+    }
+    for h in handles {
+        h.await.unwrap().unwrap();
+    }
+    let f = store.clone();
+    let n: i64 = f.read(|c| c.query_row("SELECT COUNT(*) FROM runs", [], |r| r.get(0)).map_err(backend)).await.unwrap();
+    assert_eq!(n, 200);
+}
+
+#[test]
+fn refuses_newer_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("endure.db");
+    {
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch("CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (99);").unwrap();
+    }
+    let err = SqliteStore::open(&path).err().expect("must refuse");
+    assert!(err.to_string().contains("newer"), "{err}");
+}

@@ -1,0 +1,141 @@
+//! Behavioural tests every [`Store`] backend must pass. A backend's test module calls
+//! [`run_all`] with a fresh store; each check panics with a message naming what broke.
+
+use crate::*;
+
+fn key(wf: &str, run: &str) -> RunKey {
+    RunKey { namespace_id: "ns".into(), workflow_id: wf.into(), run_id: run.into() }
+}
+
+fn batch(k: &RunKey, expected: Option<i64>, events: std::ops::Range<i64>) -> WriteBatch {
+    WriteBatch {
+        run: k.clone(),
+        state: format!("state-{}", events.end).into_bytes(),
+        expected_version: expected,
+        current: None,
+        events: events.map(|i| EventRow { event_id: i, data: vec![i as u8, 0, 255] }).collect(),
+        new_tasks: vec![],
+        delete_tasks: vec![],
+        visibility: None,
+    }
+}
+
+/// Runs every check against `store`, which must be empty.
+pub async fn run_all(store: &dyn Store) {
+    namespaces(store).await;
+    runs_and_optimistic_concurrency(store).await;
+    current_run_conditions(store).await;
+    tasks_round_trip(store).await;
+    visibility_listing(store).await;
+}
+
+/// Namespaces are unique by name and id and can be updated.
+pub async fn namespaces(store: &dyn Store) {
+    let ns = NamespaceRow { id: "id-1".into(), name: "alpha".into(), data: vec![1, 2, 3] };
+    store.create_namespace(ns.clone()).await.expect("create namespace");
+    let dup = store.create_namespace(NamespaceRow { id: "id-2".into(), ..ns.clone() }).await;
+    assert!(matches!(dup, Err(StoreError::AlreadyExists(_))), "duplicate name must be AlreadyExists: {dup:?}");
+    assert_eq!(store.namespace_by_name("alpha").await.unwrap(), Some(ns.clone()));
+    assert_eq!(store.namespace_by_id("id-1").await.unwrap(), Some(ns.clone()));
+    store.update_namespace(NamespaceRow { data: vec![9], ..ns.clone() }).await.unwrap();
+    assert_eq!(store.namespace_by_name("alpha").await.unwrap().unwrap().data, vec![9]);
+    assert!(store.namespace_by_name("missing").await.unwrap().is_none());
+    assert_eq!(store.list_namespaces().await.unwrap().len(), 1);
+}
+
+/// Runs are created once, updated only at the expected version, and events read back in order.
+pub async fn runs_and_optimistic_concurrency(store: &dyn Store) {
+    let k = key("wf-a", "run-1");
+    let r = store.commit(batch(&k, None, 1..3)).await.expect("create run");
+    assert_eq!(r.db_version, 1);
+    let again = store.commit(batch(&k, None, 3..4)).await;
+    assert!(matches!(again, Err(StoreError::AlreadyExists(_))), "second create must fail: {again:?}");
+    let stale = store.commit(batch(&k, Some(7), 3..4)).await;
+    assert!(matches!(stale, Err(StoreError::ConditionFailed(_))), "stale version must fail: {stale:?}");
+    let r = store.commit(batch(&k, Some(1), 3..5)).await.expect("update run");
+    assert_eq!(r.db_version, 2);
+    let row = store.get_run(&k).await.unwrap().expect("run exists");
+    assert_eq!((row.state.as_slice(), row.db_version), (b"state-5".as_slice(), 2));
+    let ev = store.read_events(&k, 1, i64::MAX, 100).await.unwrap();
+    assert_eq!(ev.iter().map(|e| e.event_id).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    assert_eq!(ev[2].data, vec![3, 0, 255], "payload bytes must round-trip exactly");
+    let page = store.read_events(&k, 2, i64::MAX, 2).await.unwrap();
+    assert_eq!(page.iter().map(|e| e.event_id).collect::<Vec<_>>(), vec![2, 3]);
+    let rev = store.read_events_reverse(&k, 4, 2).await.unwrap();
+    assert_eq!(rev.iter().map(|e| e.event_id).collect::<Vec<_>>(), vec![3, 2]);
+    // A failed batch leaves nothing behind.
+    let mut bad = batch(&k, Some(1), 5..6);
+    bad.new_tasks.push(NewTask { fire_at: None, data: vec![1] });
+    assert!(store.commit(bad).await.is_err());
+    assert_eq!(store.read_events(&k, 1, i64::MAX, 100).await.unwrap().len(), 4);
+}
+
+/// The current-run pointer is written only when its condition holds.
+pub async fn current_run_conditions(store: &dyn Store) {
+    let k1 = key("wf-c", "run-1");
+    let mut b = batch(&k1, None, 1..2);
+    let cur = |run: &str| CurrentRun { run_id: run.into(), status: 1, start_request_id: format!("req-{run}") };
+    b.current = Some(CurrentWrite { condition: CurrentCondition::Absent, value: cur("run-1") });
+    store.commit(b).await.expect("first run");
+    let k2 = key("wf-c", "run-2");
+    let mut b = batch(&k2, None, 1..2);
+    b.current = Some(CurrentWrite { condition: CurrentCondition::Absent, value: cur("run-2") });
+    assert!(matches!(store.commit(b.clone()).await, Err(StoreError::ConditionFailed(_))));
+    assert!(store.get_run(&k2).await.unwrap().is_none(), "a failed condition must not create the run");
+    b.current = Some(CurrentWrite { condition: CurrentCondition::RunIs("run-1".into()), value: cur("run-2") });
+    store.commit(b).await.expect("second run replaces the first");
+    assert_eq!(store.current_run("ns", "wf-c").await.unwrap(), Some(cur("run-2")));
+}
+
+/// Tasks get increasing ids, load back, and are deleted by id.
+pub async fn tasks_round_trip(store: &dyn Store) {
+    let k = key("wf-t", "run-1");
+    let mut b = batch(&k, None, 1..2);
+    b.new_tasks = vec![
+        NewTask { fire_at: None, data: b"transfer".to_vec() },
+        NewTask { fire_at: Some(42), data: b"timer".to_vec() },
+    ];
+    let r = store.commit(b).await.unwrap();
+    assert_eq!(r.task_ids.len(), 2);
+    assert!(r.task_ids[0] < r.task_ids[1]);
+    let all = store.load_tasks().await.unwrap();
+    let mine: Vec<_> = all.iter().filter(|t| t.run == k).collect();
+    assert_eq!(mine.len(), 2);
+    assert_eq!(mine[1].fire_at, Some(42));
+    let mut b = batch(&k, Some(1), 2..3);
+    b.delete_tasks = vec![r.task_ids[0]];
+    store.commit(b).await.unwrap();
+    store.delete_tasks(vec![r.task_ids[1]]).await.unwrap();
+    assert!(store.load_tasks().await.unwrap().iter().all(|t| t.run != k));
+}
+
+/// Visibility rows list newest first with stable cursors and filters, and count.
+pub async fn visibility_listing(store: &dyn Store) {
+    for i in 0..5i64 {
+        let k = key(&format!("vis-{i}"), &format!("r{i}"));
+        let mut b = batch(&k, None, 1..2);
+        b.visibility = Some(VisibilityRow {
+            namespace_id: "ns".into(),
+            workflow_id: k.workflow_id.clone(),
+            run_id: k.run_id.clone(),
+            workflow_type: if i % 2 == 0 { "Even".into() } else { "Odd".into() },
+            status: if i < 3 { 1 } else { 2 },
+            start_time: 1000 + i,
+            close_time: if i < 3 { 0 } else { 2000 },
+            ..Default::default()
+        });
+        store.commit(b).await.unwrap();
+    }
+    let f = VisibilityFilter { namespace_id: "ns".into(), ..Default::default() };
+    let page1 = store.list_runs(&f, None, 2).await.unwrap();
+    assert_eq!(page1.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(), vec!["r4", "r3"]);
+    let last = page1.last().unwrap();
+    let cursor = PageCursor { start_time: last.start_time, run_id: last.run_id.clone() };
+    let page2 = store.list_runs(&f, Some(cursor), 10).await.unwrap();
+    assert_eq!(page2.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(), vec!["r2", "r1", "r0"]);
+    let even = VisibilityFilter { workflow_type: Some("Even".into()), ..f.clone() };
+    assert_eq!(store.count_runs(&even).await.unwrap(), 3);
+    let open = VisibilityFilter { open: Some(true), ..f.clone() };
+    assert_eq!(store.count_runs(&open).await.unwrap(), 3);
+    assert_eq!(store.count_runs_by_status(&f).await.unwrap(), vec![(1, 3), (2, 2)]);
+}

@@ -1,0 +1,251 @@
+//! Storage traits for Endure.
+//!
+//! The server talks to storage only through [`Store`]. A backend stores opaque blobs (the
+//! serialized mutable state, encoded history events, serialized tasks) plus the few columns it
+//! must index; it knows nothing of Temporal's semantics. Every state change of a workflow run is
+//! one [`WriteBatch`] applied atomically by [`Store::commit`]: history events, the new mutable
+//! state, the current-run pointer, the tasks produced and the visibility record all land
+//! together or not at all, and the call returns only once the batch is durable.
+
+use async_trait::async_trait;
+
+/// Errors of a storage backend.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write found a different version than expected (a concurrent writer won).
+    #[error("condition failed: {0}")]
+    ConditionFailed(String),
+    /// An insert collided with an existing row.
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
+    /// The backend failed (I/O, corruption, driver error).
+    #[error("storage backend error: {0}")]
+    Backend(String),
+}
+
+/// Result alias for storage operations.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A namespace row. `data` is the serialized namespace description owned by the server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamespaceRow {
+    /// Namespace id (a UUID string).
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// Serialized description/config.
+    pub data: Vec<u8>,
+}
+
+/// Identifies one run.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RunKey {
+    /// Namespace id.
+    pub namespace_id: String,
+    /// Workflow id.
+    pub workflow_id: String,
+    /// Run id.
+    pub run_id: String,
+}
+
+/// The pointer from a workflow id to its current (latest) run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CurrentRun {
+    /// Run id.
+    pub run_id: String,
+    /// `WorkflowExecutionStatus` number of that run.
+    pub status: i32,
+    /// Request id that started that run (for idempotent starts).
+    pub start_request_id: String,
+}
+
+/// A stored run: its mutable state blob and the version used for optimistic concurrency.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRow {
+    /// Serialized mutable state.
+    pub state: Vec<u8>,
+    /// Version, incremented on each write.
+    pub db_version: i64,
+}
+
+/// One encoded history event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRow {
+    /// Event id (1-based, contiguous per run).
+    pub event_id: i64,
+    /// Protobuf encoding of the event.
+    pub data: Vec<u8>,
+}
+
+/// A task to persist. Timer tasks carry a fire time; transfer tasks have none.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTask {
+    /// Fire time in ns since the epoch, or `None` for a transfer task (ready now).
+    pub fire_at: Option<i64>,
+    /// Serialized task.
+    pub data: Vec<u8>,
+}
+
+/// A persisted task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRow {
+    /// Task id, unique and increasing.
+    pub task_id: i64,
+    /// The run the task belongs to.
+    pub run: RunKey,
+    /// Fire time, `None` for transfer tasks.
+    pub fire_at: Option<i64>,
+    /// Serialized task.
+    pub data: Vec<u8>,
+}
+
+/// The searchable summary of a run, written with every transition that changes it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct VisibilityRow {
+    /// Namespace id.
+    pub namespace_id: String,
+    /// Workflow id.
+    pub workflow_id: String,
+    /// Run id.
+    pub run_id: String,
+    /// Workflow type name.
+    pub workflow_type: String,
+    /// Task queue.
+    pub task_queue: String,
+    /// `WorkflowExecutionStatus` number.
+    pub status: i32,
+    /// Start time (ns).
+    pub start_time: i64,
+    /// Execution time (ns).
+    pub execution_time: i64,
+    /// Close time (ns), 0 while open.
+    pub close_time: i64,
+    /// Number of events.
+    pub history_length: i64,
+    /// History size in bytes.
+    pub history_size_bytes: i64,
+    /// Number of transitions.
+    pub state_transition_count: i64,
+    /// Serialized memo.
+    pub memo: Vec<u8>,
+    /// Serialized search attributes.
+    pub search_attributes: Vec<u8>,
+}
+
+/// A filter for listing runs (the subset of the visibility query language the store indexes).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VisibilityFilter {
+    /// Namespace id (required).
+    pub namespace_id: String,
+    /// `WorkflowId = …`.
+    pub workflow_id: Option<String>,
+    /// `RunId = …`.
+    pub run_id: Option<String>,
+    /// `WorkflowType = …`.
+    pub workflow_type: Option<String>,
+    /// `ExecutionStatus = …`.
+    pub status: Option<i32>,
+    /// `TaskQueue = …`.
+    pub task_queue: Option<String>,
+    /// Only open (`Some(true)`) or closed (`Some(false)`) runs.
+    pub open: Option<bool>,
+}
+
+/// A position in the newest-first listing order: (start time, run id) of the last row returned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageCursor {
+    /// Start time of the last row.
+    pub start_time: i64,
+    /// Run id of the last row.
+    pub run_id: String,
+}
+
+/// Condition on the current-run pointer, checked inside the commit transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CurrentCondition {
+    /// No current row may exist.
+    Absent,
+    /// The current row must point at this run id.
+    RunIs(String),
+}
+
+/// Update of the current-run pointer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CurrentWrite {
+    /// Condition checked before writing.
+    pub condition: CurrentCondition,
+    /// New pointer value.
+    pub value: CurrentRun,
+}
+
+/// Everything one transition writes, applied atomically.
+#[derive(Debug, Clone)]
+pub struct WriteBatch {
+    /// The run being written.
+    pub run: RunKey,
+    /// New serialized mutable state.
+    pub state: Vec<u8>,
+    /// Expected current version: `None` creates the run (fails if it exists).
+    pub expected_version: Option<i64>,
+    /// Update of the current-run pointer, if any.
+    pub current: Option<CurrentWrite>,
+    /// History events to append.
+    pub events: Vec<EventRow>,
+    /// Tasks to create.
+    pub new_tasks: Vec<NewTask>,
+    /// Task ids to delete (tasks this transition consumed).
+    pub delete_tasks: Vec<i64>,
+    /// New visibility record, if it changed.
+    pub visibility: Option<VisibilityRow>,
+}
+
+/// What a successful commit returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommitResult {
+    /// New version of the run row.
+    pub db_version: i64,
+    /// Ids given to the batch's new tasks, in order.
+    pub task_ids: Vec<i64>,
+}
+
+/// The storage seam. Every backend passes the same behavioural tests.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates a namespace; `AlreadyExists` if the name or id is taken.
+    async fn create_namespace(&self, ns: NamespaceRow) -> StoreResult<()>;
+    /// Replaces a namespace's data (by id).
+    async fn update_namespace(&self, ns: NamespaceRow) -> StoreResult<()>;
+    /// Looks a namespace up by name.
+    async fn namespace_by_name(&self, name: &str) -> StoreResult<Option<NamespaceRow>>;
+    /// Looks a namespace up by id.
+    async fn namespace_by_id(&self, id: &str) -> StoreResult<Option<NamespaceRow>>;
+    /// Lists all namespaces ordered by name.
+    async fn list_namespaces(&self) -> StoreResult<Vec<NamespaceRow>>;
+
+    /// The current run of a workflow id.
+    async fn current_run(&self, namespace_id: &str, workflow_id: &str) -> StoreResult<Option<CurrentRun>>;
+    /// A run's mutable state.
+    async fn get_run(&self, key: &RunKey) -> StoreResult<Option<RunRow>>;
+    /// History events with `first <= event_id < end`, at most `limit`, in order.
+    async fn read_events(&self, key: &RunKey, first: i64, end: i64, limit: usize) -> StoreResult<Vec<EventRow>>;
+    /// History events with `event_id < before`, newest first, at most `limit`.
+    async fn read_events_reverse(&self, key: &RunKey, before: i64, limit: usize) -> StoreResult<Vec<EventRow>>;
+    /// Applies a batch atomically and durably.
+    async fn commit(&self, batch: WriteBatch) -> StoreResult<CommitResult>;
+    /// Deletes tasks that turned out stale (no other change).
+    async fn delete_tasks(&self, task_ids: Vec<i64>) -> StoreResult<()>;
+    /// All persisted tasks, for loading queues at start-up.
+    async fn load_tasks(&self) -> StoreResult<Vec<TaskRow>>;
+
+    /// Lists runs newest first (by start time, then run id), after `cursor`, at most `limit`.
+    async fn list_runs(&self, filter: &VisibilityFilter, cursor: Option<PageCursor>, limit: usize) -> StoreResult<Vec<VisibilityRow>>;
+    /// Counts runs matching a filter.
+    async fn count_runs(&self, filter: &VisibilityFilter) -> StoreResult<i64>;
+    /// Counts matching runs grouped by status.
+    async fn count_runs_by_status(&self, filter: &VisibilityFilter) -> StoreResult<Vec<(i32, i64)>>;
+
+    /// Flushes and closes the store; later calls fail.
+    async fn close(&self) -> StoreResult<()>;
+}
+
+pub mod conformance;
