@@ -29,5 +29,45 @@ fn main() -> Result<(), Box<dyn Error>> {
         .extern_path(".google.rpc", "::temporalio_protos::google::rpc")
         .extern_path(".coresdk", "::temporalio_protos::coresdk")
         .compile_fds(set)?;
+    name_unimplemented_rpcs()?;
+    Ok(())
+}
+
+/// The generated default stubs answer UNIMPLEMENTED with a generic text; make each one name its
+/// RPC (e.g. "WorkflowService/PauseActivity is not implemented by Endure") so users can tell
+/// what is missing.
+fn name_unimplemented_rpcs() -> Result<(), Box<dyn Error>> {
+    let out = std::path::PathBuf::from(env::var("OUT_DIR")?);
+    for (file, service) in [
+        ("temporal.api.workflowservice.v1.rs", "WorkflowService"),
+        ("temporal.api.operatorservice.v1.rs", "OperatorService"),
+        ("grpc.health.v1.rs", "Health"),
+    ] {
+        let path = out.join(file);
+        let src = fs::read_to_string(&path)?;
+        let mut result = String::with_capacity(src.len() + 4096);
+        let mut current_fn = String::new();
+        for line in src.lines() {
+            let trimmed = line.trim_start();
+            if let Some(rest) = trimmed.strip_prefix("async fn ") {
+                current_fn = rest.split('(').next().unwrap_or_default().to_string();
+            }
+            if trimmed.contains("tonic::Status::unimplemented(\"Not yet implemented\")") {
+                let camel: String = current_fn
+                    .split('_')
+                    .map(|w| {
+                        let mut c = w.chars();
+                        c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+                    })
+                    .collect();
+                let msg = format!("{service}/{camel} is not implemented by Endure");
+                result.push_str(&line.replace("Not yet implemented", &msg));
+            } else {
+                result.push_str(line);
+            }
+            result.push('\n');
+        }
+        fs::write(&path, result)?;
+    }
     Ok(())
 }

@@ -73,6 +73,23 @@ pub struct StartRun {
     pub search_attributes: Option<SearchAttributes>,
     /// Delay before the first workflow task (0 = none).
     pub start_delay: Nanos,
+    /// A signal delivered with the start (SignalWithStart), recorded before the first task.
+    pub initial_signal: Option<InitialSignal>,
+}
+
+/// The signal of a SignalWithStart.
+#[derive(Debug, Clone, Default)]
+pub struct InitialSignal {
+    /// Signal name.
+    pub name: String,
+    /// Input.
+    pub input: Option<Payloads>,
+    /// Identity of the sender.
+    pub identity: String,
+    /// Header.
+    pub header: Option<Header>,
+    /// Request id (for deduplication of later retries).
+    pub request_id: String,
 }
 
 /// What a worker needs to run a workflow task it just started.
@@ -233,6 +250,21 @@ impl<'a> Txn<'a> {
                 ..Default::default()
             },
         ));
+        if let Some(sig) = req.initial_signal {
+            if !sig.request_id.is_empty() {
+                txn.ms.signal_request_ids.insert(sig.request_id.clone());
+            }
+            txn.append(Attributes::WorkflowExecutionSignaledEventAttributes(
+                h::WorkflowExecutionSignaledEventAttributes {
+                    signal_name: sig.name,
+                    input: sig.input,
+                    identity: sig.identity,
+                    header: sig.header,
+                    request_id: sig.request_id,
+                    ..Default::default()
+                },
+            ));
+        }
         if req.start_delay > 0 {
             txn.tasks.push(Task::WorkflowBackoff { fire_at: now + req.start_delay });
         } else {

@@ -1,0 +1,141 @@
+//! The one place that turns Endure errors into gRPC statuses with Temporal's error details.
+//!
+//! SDKs decode `grpc-status-details-bin` (a `google.rpc.Status` whose details hold
+//! `temporal.api.errordetails.v1.*` messages) into typed exceptions, so every error that has a
+//! Temporal detail type carries it.
+
+use endure_api::google::rpc::Status as RpcStatus;
+use endure_api::temporal::api::errordetails::v1 as details;
+use endure_api::temporal::api::failure::v1::Failure;
+use endure_core::CoreError;
+use endure_store::StoreError;
+use prost::Message;
+use tonic::{Code, Status};
+
+/// An error answered to a client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Malformed request.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// A workflow, run, activity or task does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The namespace does not exist.
+    #[error("Namespace {0} is not found.")]
+    NamespaceNotFound(String),
+    /// RegisterNamespace for an existing name.
+    #[error("Namespace already exists.")]
+    NamespaceAlreadyExists,
+    /// A start conflicted with a running or closed run.
+    #[error("{message}")]
+    WorkflowAlreadyStarted {
+        /// Explanation.
+        message: String,
+        /// Request id of the existing run's start.
+        start_request_id: String,
+        /// Existing run id.
+        run_id: String,
+    },
+    /// The request conflicts with the current state.
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// The query handler failed on the worker.
+    #[error("{message}")]
+    QueryFailed {
+        /// Error message from the worker.
+        message: String,
+        /// Failure from the worker, if it sent one.
+        failure: Option<Failure>,
+    },
+    /// The call took longer than its deadline.
+    #[error("{0}")]
+    DeadlineExceeded(String),
+    /// The server is shutting down or otherwise unavailable.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The RPC is not implemented.
+    #[error("{0} is not implemented by Endure yet")]
+    Unimplemented(&'static str),
+    /// An internal failure (storage, corruption).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<CoreError> for ApiError {
+    fn from(e: CoreError) -> Self {
+        match e {
+            CoreError::InvalidArgument(m) => ApiError::InvalidArgument(m),
+            CoreError::NotFound(m) => ApiError::NotFound(m),
+            CoreError::AlreadyCompleted => {
+                ApiError::NotFound("workflow execution already completed".into())
+            }
+            CoreError::FailedPrecondition(m) => ApiError::FailedPrecondition(m),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+fn with_detail<M: Message>(code: Code, message: String, type_name: &str, detail: M) -> Status {
+    let rpc = RpcStatus {
+        code: code as i32,
+        message: message.clone(),
+        details: vec![prost_wkt_types::Any {
+            type_url: format!("type.googleapis.com/temporal.api.errordetails.v1.{type_name}"),
+            value: detail.encode_to_vec(),
+        }],
+    };
+    Status::with_details(code, message, rpc.encode_to_vec().into())
+}
+
+impl From<ApiError> for Status {
+    fn from(e: ApiError) -> Status {
+        let msg = e.to_string();
+        match e {
+            ApiError::InvalidArgument(_) => Status::invalid_argument(msg),
+            ApiError::NotFound(_) => with_detail(
+                Code::NotFound,
+                msg,
+                "NotFoundFailure",
+                details::NotFoundFailure { current_cluster: "active".into(), active_cluster: "active".into() },
+            ),
+            ApiError::NamespaceNotFound(ns) => with_detail(
+                Code::NotFound,
+                msg,
+                "NamespaceNotFoundFailure",
+                details::NamespaceNotFoundFailure { namespace: ns },
+            ),
+            ApiError::NamespaceAlreadyExists => with_detail(
+                Code::AlreadyExists,
+                msg,
+                "NamespaceAlreadyExistsFailure",
+                details::NamespaceAlreadyExistsFailure {},
+            ),
+            ApiError::WorkflowAlreadyStarted { start_request_id, run_id, .. } => with_detail(
+                Code::AlreadyExists,
+                msg,
+                "WorkflowExecutionAlreadyStartedFailure",
+                details::WorkflowExecutionAlreadyStartedFailure { start_request_id, run_id, ..Default::default() },
+            ),
+            ApiError::FailedPrecondition(_) => Status::failed_precondition(msg),
+            ApiError::QueryFailed { failure, .. } => with_detail(
+                Code::InvalidArgument,
+                msg,
+                "QueryFailedFailure",
+                details::QueryFailedFailure { failure },
+            ),
+            ApiError::DeadlineExceeded(_) => Status::deadline_exceeded(msg),
+            ApiError::Unavailable(_) => Status::unavailable(msg),
+            ApiError::Unimplemented(_) => Status::unimplemented(msg),
+            ApiError::Internal(_) => Status::internal(msg),
+        }
+    }
+}
+
+/// Result alias for API handlers.
+pub type ApiResult<T> = Result<T, ApiError>;

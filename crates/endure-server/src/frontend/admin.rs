@@ -1,0 +1,259 @@
+//! System, cluster and namespace RPCs, the OperatorService and grpc.health.v1.
+
+use super::{Frontend, WorkflowFrontend};
+use crate::error::{ApiError, ApiResult};
+use crate::namespaces::{DEV_RETENTION, new_description};
+use endure_api::grpc::health::v1::{HealthCheckRequest, HealthCheckResponse, health_check_response::ServingStatus};
+use endure_api::health::health_server::Health;
+use endure_api::operatorservice::operator_service_server::OperatorService;
+use endure_api::temporal::api::enums::v1::{IndexedValueType, NamespaceState};
+use endure_api::temporal::api::operatorservice::v1 as ops;
+use endure_api::temporal::api::version::v1::VersionInfo;
+use endure_api::temporal::api::workflowservice::v1 as ws;
+use endure_core::time;
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+/// The server version reported to clients.
+pub const SERVER_VERSION: &str = concat!("1.28.0-endure.", env!("CARGO_PKG_VERSION"));
+
+/// The system search attributes and their types, as the real server lists them.
+pub fn system_search_attributes() -> HashMap<String, i32> {
+    use IndexedValueType as T;
+    [
+        ("WorkflowId", T::Keyword),
+        ("RunId", T::Keyword),
+        ("WorkflowType", T::Keyword),
+        ("ExecutionStatus", T::Keyword),
+        ("StartTime", T::Datetime),
+        ("CloseTime", T::Datetime),
+        ("ExecutionTime", T::Datetime),
+        ("ExecutionDuration", T::Int),
+        ("TaskQueue", T::Keyword),
+        ("HistoryLength", T::Int),
+        ("HistorySizeBytes", T::Int),
+        ("StateTransitionCount", T::Int),
+        ("ParentWorkflowId", T::Keyword),
+        ("ParentRunId", T::Keyword),
+        ("RootWorkflowId", T::Keyword),
+        ("RootRunId", T::Keyword),
+        ("BuildIds", T::KeywordList),
+        ("TemporalChangeVersion", T::KeywordList),
+        ("TemporalScheduledById", T::Keyword),
+        ("TemporalScheduledStartTime", T::Datetime),
+        ("BinaryChecksums", T::KeywordList),
+        ("BatcherUser", T::Keyword),
+        ("TemporalNamespaceDivision", T::Keyword),
+    ]
+    .into_iter()
+    .map(|(k, t)| (k.to_string(), t as i32))
+    .collect()
+}
+
+impl Frontend {
+    pub(crate) async fn get_system_info(&self, _r: Request<ws::GetSystemInfoRequest>) -> ApiResult<ws::GetSystemInfoResponse> {
+        Ok(ws::GetSystemInfoResponse {
+            server_version: SERVER_VERSION.into(),
+            capabilities: Some(ws::get_system_info_response::Capabilities {
+                signal_and_query_header: true,
+                internal_error_differentiation: true,
+                activity_failure_include_heartbeat: true,
+                supports_schedules: false,
+                encoded_failure_attributes: true,
+                build_id_based_versioning: false,
+                upsert_memo: true,
+                eager_workflow_start: false,
+                sdk_metadata: true,
+                count_group_by_execution_status: true,
+                nexus: false,
+                ..Default::default()
+            }),
+        })
+    }
+
+    pub(crate) async fn get_cluster_info(&self, _r: Request<ws::GetClusterInfoRequest>) -> ApiResult<ws::GetClusterInfoResponse> {
+        Ok(ws::GetClusterInfoResponse {
+            supported_clients: HashMap::new(),
+            server_version: SERVER_VERSION.into(),
+            cluster_id: "endure-dev".into(),
+            version_info: Some(VersionInfo::default()),
+            cluster_name: "active".into(),
+            history_shard_count: 1,
+            persistence_store: "sqlite".into(),
+            visibility_store: "sqlite".into(),
+            initial_failover_version: 1,
+            failover_version_increment: 10,
+        })
+    }
+
+    pub(crate) async fn register_namespace(&self, r: Request<ws::RegisterNamespaceRequest>) -> ApiResult<ws::RegisterNamespaceResponse> {
+        let r = r.into_inner();
+        if r.namespace.is_empty() {
+            return Err(ApiError::InvalidArgument("Namespace is empty.".into()));
+        }
+        if r.namespace.len() > super::MAX_ID_LENGTH {
+            return Err(ApiError::InvalidArgument("Namespace length exceeds limit.".into()));
+        }
+        let retention = match r.workflow_execution_retention_period.as_ref().map(time::from_duration) {
+            Some(0) | None => DEV_RETENTION,
+            Some(d) if d < 3600 * time::SECOND => {
+                return Err(ApiError::InvalidArgument("WorkflowExecutionRetentionPeriod should be at least 1 hour.".into()));
+            }
+            Some(d) => d,
+        };
+        let id = uuid::Uuid::new_v4().to_string();
+        let desc = new_description(&id, &r.namespace, &r.description, &r.owner_email, retention, r.data);
+        self.namespaces.register(desc).await?;
+        Ok(ws::RegisterNamespaceResponse {})
+    }
+
+    pub(crate) async fn describe_namespace(&self, r: Request<ws::DescribeNamespaceRequest>) -> ApiResult<ws::DescribeNamespaceResponse> {
+        let r = r.into_inner();
+        let ns = if !r.id.is_empty() {
+            self.namespaces.by_id(&r.id).await?
+        } else {
+            self.namespaces.by_name(&r.namespace).await?
+        };
+        Ok(ns.desc)
+    }
+
+    pub(crate) async fn list_namespaces(&self, _r: Request<ws::ListNamespacesRequest>) -> ApiResult<ws::ListNamespacesResponse> {
+        let all = self.namespaces.list().await?;
+        Ok(ws::ListNamespacesResponse { namespaces: all.into_iter().map(|n| n.desc).collect(), next_page_token: vec![] })
+    }
+
+    pub(crate) async fn update_namespace(&self, r: Request<ws::UpdateNamespaceRequest>) -> ApiResult<ws::UpdateNamespaceResponse> {
+        let r = r.into_inner();
+        let mut ns = self.namespaces.by_name(&r.namespace).await?;
+        let info = ns.desc.namespace_info.get_or_insert_with(Default::default);
+        if let Some(u) = r.update_info {
+            if !u.description.is_empty() {
+                info.description = u.description;
+            }
+            if !u.owner_email.is_empty() {
+                info.owner_email = u.owner_email;
+            }
+            info.data.extend(u.data);
+            if u.state != 0 {
+                if u.state == NamespaceState::Deleted as i32 {
+                    return Err(ApiError::InvalidArgument("Cannot set namespace state to Deleted through UpdateNamespace.".into()));
+                }
+                info.state = u.state;
+            }
+        }
+        let cfg = ns.desc.config.get_or_insert_with(Default::default);
+        if let Some(c) = r.config {
+            if let Some(ret) = c.workflow_execution_retention_ttl {
+                if time::from_duration(&ret) < 3600 * time::SECOND {
+                    return Err(ApiError::InvalidArgument("WorkflowExecutionRetentionPeriod should be at least 1 hour.".into()));
+                }
+                cfg.workflow_execution_retention_ttl = Some(ret);
+            }
+            if c.history_archival_state != 0 {
+                cfg.history_archival_state = c.history_archival_state;
+            }
+            if c.visibility_archival_state != 0 {
+                cfg.visibility_archival_state = c.visibility_archival_state;
+            }
+            for (k, v) in c.custom_search_attribute_aliases {
+                cfg.custom_search_attribute_aliases.insert(k, v);
+            }
+        }
+        let ns = self.namespaces.update(ns).await?;
+        Ok(ws::UpdateNamespaceResponse {
+            namespace_info: ns.desc.namespace_info,
+            config: ns.desc.config,
+            replication_config: ns.desc.replication_config,
+            failover_version: 0,
+            is_global_namespace: false,
+        })
+    }
+
+    pub(crate) async fn get_search_attributes(&self, _r: Request<ws::GetSearchAttributesRequest>) -> ApiResult<ws::GetSearchAttributesResponse> {
+        Ok(ws::GetSearchAttributesResponse { keys: system_search_attributes() })
+    }
+}
+
+/// The OperatorService implementation (search attributes are read-only until the visibility
+/// issue; the rest answers UNIMPLEMENTED naming the RPC).
+#[derive(Clone)]
+pub struct OperatorFrontend(pub Arc<Frontend>);
+
+#[tonic::async_trait]
+impl OperatorService for OperatorFrontend {
+    async fn list_search_attributes(
+        &self,
+        r: Request<ops::ListSearchAttributesRequest>,
+    ) -> Result<Response<ops::ListSearchAttributesResponse>, Status> {
+        let r = r.into_inner();
+        if !r.namespace.is_empty() {
+            self.0.namespaces.by_name(&r.namespace).await.map_err(Status::from)?;
+        }
+        Ok(Response::new(ops::ListSearchAttributesResponse {
+            custom_attributes: HashMap::new(),
+            system_attributes: system_search_attributes(),
+            storage_schema: HashMap::new(),
+        }))
+    }
+}
+
+impl WorkflowFrontend {
+    /// Access to the OperatorService shell sharing this frontend.
+    pub fn operator(&self) -> OperatorFrontend {
+        OperatorFrontend(self.0.clone())
+    }
+}
+
+/// grpc.health.v1: SERVING while the server runs, NOT_SERVING once shutdown began.
+#[derive(Clone)]
+pub struct HealthService(pub Arc<Frontend>);
+
+impl HealthService {
+    fn status(&self) -> ServingStatus {
+        if *self.0.shutdown.borrow() { ServingStatus::NotServing } else { ServingStatus::Serving }
+    }
+}
+
+type WatchStream = Pin<Box<dyn futures::Stream<Item = Result<HealthCheckResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Health for HealthService {
+    async fn check(&self, r: Request<HealthCheckRequest>) -> Result<Response<HealthCheckResponse>, Status> {
+        let service = r.into_inner().service;
+        let known = ["", "temporal.api.workflowservice.v1.WorkflowService", "temporal.api.operatorservice.v1.OperatorService"];
+        if !known.contains(&service.as_str()) {
+            return Err(Status::not_found(format!("unknown service {service}")));
+        }
+        Ok(Response::new(HealthCheckResponse { status: self.status() as i32 }))
+    }
+
+    async fn watch(&self, _r: Request<HealthCheckRequest>) -> Result<Response<WatchStream>, Status> {
+        let mut rx = self.0.shutdown.clone();
+        let stream = async_stream_like(move |tx| async move {
+            loop {
+                let down = *rx.borrow();
+                let status = if down { ServingStatus::NotServing } else { ServingStatus::Serving };
+                if tx.send(Ok(HealthCheckResponse { status: status as i32 })).await.is_err() || down {
+                    return;
+                }
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(stream))
+    }
+}
+
+/// A stream fed by a spawned producer.
+fn async_stream_like<F, Fut>(f: F) -> WatchStream
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<HealthCheckResponse, Status>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(f(tx));
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+}

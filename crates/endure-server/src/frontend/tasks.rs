@@ -1,0 +1,421 @@
+//! Worker-facing RPCs: task polls, task completions, heartbeats, task-queue introspection.
+
+use super::{Frontend, check_blob, check_id, poll_deadline};
+use crate::error::{ApiError, ApiResult};
+use crate::matching::{Dispatch, LONG_POLL, QueryTask, QueueKind, TaskRef};
+use crate::namespaces::Namespace;
+use endure_api::temporal::api::common::v1::{Payloads, WorkflowExecution};
+use endure_api::temporal::api::enums::v1::{TaskQueueType, WorkflowTaskFailedCause};
+use endure_api::temporal::api::history::v1::History;
+use endure_api::temporal::api::taskqueue::v1::PollerInfo;
+use endure_api::temporal::api::workflowservice::v1 as ws;
+use endure_core::commands::{CompletionOutcome, WorkflowTaskCompletion};
+use endure_core::time::{to_duration, to_opt_duration, to_timestamp};
+use endure_core::token::{TaskToken, TokenKind};
+use endure_core::{CoreError, Task, Txn};
+use endure_store::RunKey;
+use tonic::Request;
+
+/// Maximum number of history events sent inline with a workflow task.
+const MAX_INLINE_EVENTS: usize = 100_000;
+
+fn queue_name(tq: &Option<endure_api::temporal::api::taskqueue::v1::TaskQueue>) -> ApiResult<String> {
+    let name = tq.as_ref().map(|t| t.name.clone()).unwrap_or_default();
+    check_id(&name, "TaskQueue")?;
+    Ok(name)
+}
+
+fn is_stale(e: &ApiError) -> bool {
+    matches!(e, ApiError::NotFound(_) | ApiError::FailedPrecondition(_))
+}
+
+impl Frontend {
+    fn token(&self, bytes: &[u8], kind: TokenKind) -> ApiResult<(TaskToken, RunKey)> {
+        let t = TaskToken::decode(bytes)?;
+        if t.kind != kind {
+            return Err(ApiError::InvalidArgument("Task token is of the wrong kind for this call.".into()));
+        }
+        let key = RunKey { namespace_id: t.namespace_id.clone(), workflow_id: t.workflow_id.clone(), run_id: t.run_id.clone() };
+        Ok((t, key))
+    }
+
+    /// Waits for a task of a queue, honouring shutdown.
+    async fn next_dispatch(&self, ns: &Namespace, queue: &str, kind: QueueKind, identity: &str, deadline: std::time::Instant) -> Option<Dispatch> {
+        let mut shutdown = self.shutdown.clone();
+        if *shutdown.borrow() {
+            return None;
+        }
+        tokio::select! {
+            d = self.matching.poll(&ns.id, queue, kind, identity, deadline) => d,
+            _ = shutdown.changed() => None,
+        }
+    }
+
+    pub(crate) async fn poll_workflow_task_queue(
+        &self,
+        req: Request<ws::PollWorkflowTaskQueueRequest>,
+    ) -> ApiResult<ws::PollWorkflowTaskQueueResponse> {
+        let deadline = poll_deadline(&req, LONG_POLL);
+        let r = req.into_inner();
+        let ns = self.namespaces.by_name(&r.namespace).await?;
+        let queue = queue_name(&r.task_queue)?;
+        loop {
+            match self.next_dispatch(&ns, &queue, QueueKind::Workflow, &r.identity, deadline).await {
+                None => return Ok(ws::PollWorkflowTaskQueueResponse::default()),
+                Some(Dispatch::Query(q)) => {
+                    if !self.queries.lock().contains_key(&q.query_id) {
+                        continue; // its caller gave up
+                    }
+                    match self.query_task_response(&ns, q).await {
+                        Ok(resp) => return Ok(resp),
+                        Err(e) => tracing::warn!("dropping query task: {e}"),
+                    }
+                }
+                Some(Dispatch::Task(t)) => match self.start_workflow_task(&ns, &t, &r.identity).await {
+                    Ok(resp) => return Ok(resp),
+                    Err(e) if is_stale(&e) => continue,
+                    Err(e) => {
+                        self.engine.dispatch(t);
+                        return Err(e);
+                    }
+                },
+            }
+        }
+    }
+
+    async fn start_workflow_task(&self, ns: &Namespace, t: &TaskRef, identity: &str) -> ApiResult<ws::PollWorkflowTaskQueueResponse> {
+        let Task::WorkflowTask { stamp, .. } = t.task else {
+            return Err(ApiError::Internal("non-workflow task in a workflow queue".into()));
+        };
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let (started, ty, queue) = self
+            .engine
+            .update(&t.run, Some(t.task_id), |x: &mut Txn<'_>| {
+                let s = x.start_workflow_task(stamp, &request_id, identity)?;
+                Ok((s, x.ms.workflow_type.clone(), x.ms.task_queue.clone()))
+            })
+            .await?;
+        let end = if started.transient_events.is_empty() { started.started_event_id + 1 } else { started.scheduled_event_id };
+        let mut events = self.engine.read_events(&t.run, 1, end, MAX_INLINE_EVENTS).await?;
+        events.extend(started.transient_events.clone());
+        let now = self.engine.now();
+        let token = TaskToken {
+            kind: TokenKind::Workflow,
+            namespace_id: ns.id.clone(),
+            workflow_id: t.run.workflow_id.clone(),
+            run_id: t.run.run_id.clone(),
+            scheduled_event_id: started.scheduled_event_id,
+            attempt: started.attempt,
+            stamp,
+            activity_id: String::new(),
+            query_id: String::new(),
+        };
+        Ok(ws::PollWorkflowTaskQueueResponse {
+            task_token: token.encode(),
+            workflow_execution: Some(WorkflowExecution { workflow_id: t.run.workflow_id.clone(), run_id: t.run.run_id.clone() }),
+            workflow_type: ty,
+            previous_started_event_id: started.previous_started_event_id,
+            started_event_id: started.started_event_id,
+            attempt: started.attempt,
+            backlog_count_hint: self.matching.backlog(&ns.id, &queue, QueueKind::Workflow) as i64,
+            history: Some(History { events }),
+            workflow_execution_task_queue: Some(endure_core::transition::normal_queue(&queue)),
+            scheduled_time: Some(to_timestamp(started.scheduled_time)),
+            started_time: Some(to_timestamp(now)),
+            ..Default::default()
+        })
+    }
+
+    async fn query_task_response(&self, ns: &Namespace, q: QueryTask) -> ApiResult<ws::PollWorkflowTaskQueueResponse> {
+        let ms = self.engine.load(&q.run).await?.ms;
+        let events = self.engine.read_events(&q.run, 1, ms.next_event_id, MAX_INLINE_EVENTS).await?;
+        let token = TaskToken {
+            kind: TokenKind::Query,
+            namespace_id: ns.id.clone(),
+            workflow_id: q.run.workflow_id.clone(),
+            run_id: q.run.run_id.clone(),
+            scheduled_event_id: 0,
+            attempt: 1,
+            stamp: 0,
+            activity_id: String::new(),
+            query_id: q.query_id.clone(),
+        };
+        Ok(ws::PollWorkflowTaskQueueResponse {
+            task_token: token.encode(),
+            workflow_execution: Some(WorkflowExecution { workflow_id: q.run.workflow_id.clone(), run_id: q.run.run_id.clone() }),
+            workflow_type: ms.workflow_type.clone(),
+            previous_started_event_id: ms.last_completed_wft_started_id,
+            started_event_id: ms.last_completed_wft_started_id,
+            attempt: 1,
+            history: Some(History { events }),
+            query: Some(q.query),
+            workflow_execution_task_queue: Some(endure_core::transition::normal_queue(&ms.task_queue)),
+            scheduled_time: Some(to_timestamp(self.engine.now())),
+            started_time: Some(to_timestamp(self.engine.now())),
+            ..Default::default()
+        })
+    }
+
+    pub(crate) async fn respond_workflow_task_completed(
+        &self,
+        r: Request<ws::RespondWorkflowTaskCompletedRequest>,
+    ) -> ApiResult<ws::RespondWorkflowTaskCompletedResponse> {
+        let r = r.into_inner();
+        let (token, key) = self.token(&r.task_token, TokenKind::Workflow)?;
+        #[allow(deprecated)]
+        let completion = WorkflowTaskCompletion {
+            commands: r.commands,
+            identity: r.identity,
+            binary_checksum: r.binary_checksum,
+            sdk_metadata: r.sdk_metadata,
+            metering_metadata: r.metering_metadata,
+            force_create_new_workflow_task: r.force_create_new_workflow_task,
+        };
+        let outcome = self.engine.update(&key, None, |x| x.complete_workflow_task(token.stamp, completion)).await?;
+        match outcome {
+            CompletionOutcome::Completed => Ok(ws::RespondWorkflowTaskCompletedResponse::default()),
+            CompletionOutcome::Failed { cause: WorkflowTaskFailedCause::UnhandledCommand, .. } => {
+                Ok(ws::RespondWorkflowTaskCompletedResponse::default())
+            }
+            CompletionOutcome::Failed { message, .. } => Err(ApiError::InvalidArgument(message)),
+        }
+    }
+
+    pub(crate) async fn respond_workflow_task_failed(
+        &self,
+        r: Request<ws::RespondWorkflowTaskFailedRequest>,
+    ) -> ApiResult<ws::RespondWorkflowTaskFailedResponse> {
+        let r = r.into_inner();
+        let (token, key) = self.token(&r.task_token, TokenKind::Workflow)?;
+        let cause = WorkflowTaskFailedCause::try_from(r.cause).unwrap_or(WorkflowTaskFailedCause::Unspecified);
+        self.engine
+            .update(&key, None, |x| x.fail_workflow_task(token.stamp, cause, r.failure.clone(), &r.identity, false))
+            .await?;
+        Ok(ws::RespondWorkflowTaskFailedResponse::default())
+    }
+
+    pub(crate) async fn poll_activity_task_queue(
+        &self,
+        req: Request<ws::PollActivityTaskQueueRequest>,
+    ) -> ApiResult<ws::PollActivityTaskQueueResponse> {
+        let deadline = poll_deadline(&req, LONG_POLL);
+        let r = req.into_inner();
+        let ns = self.namespaces.by_name(&r.namespace).await?;
+        let queue = queue_name(&r.task_queue)?;
+        loop {
+            match self.next_dispatch(&ns, &queue, QueueKind::Activity, &r.identity, deadline).await {
+                None => return Ok(ws::PollActivityTaskQueueResponse::default()),
+                Some(Dispatch::Query(_)) => continue,
+                Some(Dispatch::Task(t)) => match self.start_activity(&ns, &t, &r.identity).await {
+                    Ok(resp) => return Ok(resp),
+                    Err(e) if is_stale(&e) => continue,
+                    Err(e) => {
+                        self.engine.dispatch(t);
+                        return Err(e);
+                    }
+                },
+            }
+        }
+    }
+
+    async fn start_activity(&self, ns: &Namespace, t: &TaskRef, identity: &str) -> ApiResult<ws::PollActivityTaskQueueResponse> {
+        let Task::ActivityTask { scheduled_event_id, attempt, .. } = t.task else {
+            return Err(ApiError::Internal("non-activity task in an activity queue".into()));
+        };
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let (s, ty) = self
+            .engine
+            .update(&t.run, Some(t.task_id), |x| {
+                let s = x.start_activity(scheduled_event_id, attempt, &request_id, identity)?;
+                Ok((s, x.ms.workflow_type.clone()))
+            })
+            .await?;
+        let a = s.info;
+        let token = TaskToken {
+            kind: TokenKind::Activity,
+            namespace_id: ns.id.clone(),
+            workflow_id: t.run.workflow_id.clone(),
+            run_id: t.run.run_id.clone(),
+            scheduled_event_id,
+            attempt,
+            stamp: 0,
+            activity_id: a.activity_id.clone(),
+            query_id: String::new(),
+        };
+        Ok(ws::PollActivityTaskQueueResponse {
+            task_token: token.encode(),
+            workflow_namespace: ns.name.clone(),
+            workflow_type: ty,
+            workflow_execution: Some(WorkflowExecution { workflow_id: t.run.workflow_id.clone(), run_id: t.run.run_id.clone() }),
+            activity_type: a.activity_type.clone(),
+            activity_id: a.activity_id.clone(),
+            header: a.header.clone(),
+            input: a.input.clone(),
+            heartbeat_details: a.heartbeat_details.clone(),
+            scheduled_time: Some(to_timestamp(a.first_scheduled_time)),
+            current_attempt_scheduled_time: Some(to_timestamp(a.scheduled_time)),
+            started_time: Some(to_timestamp(a.started_time)),
+            attempt: a.attempt,
+            schedule_to_close_timeout: to_opt_duration(a.schedule_to_close_timeout),
+            start_to_close_timeout: Some(to_duration(a.start_to_close_timeout)),
+            heartbeat_timeout: to_opt_duration(a.heartbeat_timeout),
+            retry_policy: a.retry_policy.clone(),
+            ..Default::default()
+        })
+    }
+
+    /// Resolves a ById request to the run and the activity's scheduled event id.
+    async fn activity_by_id(&self, namespace: &str, workflow_id: &str, run_id: &str, activity_id: &str) -> ApiResult<(RunKey, i64)> {
+        let ns = self.namespaces.by_name(namespace).await?;
+        check_id(workflow_id, "WorkflowId")?;
+        check_id(activity_id, "ActivityId")?;
+        let key = self.engine.resolve_run(&ns.id, workflow_id, run_id).await?;
+        let ms = self.engine.load(&key).await?.ms;
+        let mut txn_ms = ms;
+        let t = Txn::new(&mut txn_ms, 0);
+        let ai = t.activity_by_id(activity_id)?;
+        Ok((key, ai.scheduled_event_id))
+    }
+
+    pub(crate) async fn record_activity_task_heartbeat(
+        &self,
+        r: Request<ws::RecordActivityTaskHeartbeatRequest>,
+    ) -> ApiResult<ws::RecordActivityTaskHeartbeatResponse> {
+        let r = r.into_inner();
+        check_blob(&r.details)?;
+        let (t, key) = self.token(&r.task_token, TokenKind::Activity)?;
+        let cancel = self.engine.update(&key, None, |x| x.heartbeat_activity(t.scheduled_event_id, Some(t.attempt), r.details.clone())).await?;
+        Ok(ws::RecordActivityTaskHeartbeatResponse { cancel_requested: cancel, ..Default::default() })
+    }
+
+    pub(crate) async fn record_activity_task_heartbeat_by_id(
+        &self,
+        r: Request<ws::RecordActivityTaskHeartbeatByIdRequest>,
+    ) -> ApiResult<ws::RecordActivityTaskHeartbeatByIdResponse> {
+        let r = r.into_inner();
+        check_blob(&r.details)?;
+        let (key, sched) = self.activity_by_id(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id).await?;
+        let cancel = self.engine.update(&key, None, |x| x.heartbeat_activity(sched, None, r.details.clone())).await?;
+        Ok(ws::RecordActivityTaskHeartbeatByIdResponse { cancel_requested: cancel, ..Default::default() })
+    }
+
+    async fn complete_activity(&self, key: RunKey, sched: i64, attempt: Option<i32>, result: Option<Payloads>, identity: &str) -> ApiResult<()> {
+        check_blob(&result)?;
+        self.engine.update(&key, None, |x| x.complete_activity(sched, attempt, result, identity)).await
+    }
+
+    pub(crate) async fn respond_activity_task_completed(
+        &self,
+        r: Request<ws::RespondActivityTaskCompletedRequest>,
+    ) -> ApiResult<ws::RespondActivityTaskCompletedResponse> {
+        let r = r.into_inner();
+        let (t, key) = self.token(&r.task_token, TokenKind::Activity)?;
+        self.complete_activity(key, t.scheduled_event_id, Some(t.attempt), r.result, &r.identity).await?;
+        Ok(ws::RespondActivityTaskCompletedResponse::default())
+    }
+
+    pub(crate) async fn respond_activity_task_completed_by_id(
+        &self,
+        r: Request<ws::RespondActivityTaskCompletedByIdRequest>,
+    ) -> ApiResult<ws::RespondActivityTaskCompletedByIdResponse> {
+        let r = r.into_inner();
+        let (key, sched) = self.activity_by_id(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id).await?;
+        self.complete_activity(key, sched, None, r.result, &r.identity).await?;
+        Ok(ws::RespondActivityTaskCompletedByIdResponse::default())
+    }
+
+    async fn fail_activity(
+        &self,
+        key: RunKey,
+        sched: i64,
+        attempt: Option<i32>,
+        failure: Option<endure_api::temporal::api::failure::v1::Failure>,
+        details: Option<Payloads>,
+        identity: &str,
+    ) -> ApiResult<()> {
+        let failure = failure.ok_or_else(|| ApiError::InvalidArgument("Failure is not set on request.".into()))?;
+        check_blob(&details)?;
+        self.engine.update(&key, None, |x| x.fail_activity(sched, attempt, failure, details, identity)).await
+    }
+
+    pub(crate) async fn respond_activity_task_failed(
+        &self,
+        r: Request<ws::RespondActivityTaskFailedRequest>,
+    ) -> ApiResult<ws::RespondActivityTaskFailedResponse> {
+        let r = r.into_inner();
+        let (t, key) = self.token(&r.task_token, TokenKind::Activity)?;
+        self.fail_activity(key, t.scheduled_event_id, Some(t.attempt), r.failure, r.last_heartbeat_details, &r.identity).await?;
+        Ok(ws::RespondActivityTaskFailedResponse::default())
+    }
+
+    pub(crate) async fn respond_activity_task_failed_by_id(
+        &self,
+        r: Request<ws::RespondActivityTaskFailedByIdRequest>,
+    ) -> ApiResult<ws::RespondActivityTaskFailedByIdResponse> {
+        let r = r.into_inner();
+        let (key, sched) = self.activity_by_id(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id).await?;
+        self.fail_activity(key, sched, None, r.failure, r.last_heartbeat_details, &r.identity).await?;
+        Ok(ws::RespondActivityTaskFailedByIdResponse::default())
+    }
+
+    pub(crate) async fn respond_activity_task_canceled(
+        &self,
+        r: Request<ws::RespondActivityTaskCanceledRequest>,
+    ) -> ApiResult<ws::RespondActivityTaskCanceledResponse> {
+        let r = r.into_inner();
+        check_blob(&r.details)?;
+        let (t, key) = self.token(&r.task_token, TokenKind::Activity)?;
+        self.engine.update(&key, None, |x| x.cancel_activity(t.scheduled_event_id, Some(t.attempt), r.details.clone(), &r.identity)).await?;
+        Ok(ws::RespondActivityTaskCanceledResponse::default())
+    }
+
+    pub(crate) async fn respond_activity_task_canceled_by_id(
+        &self,
+        r: Request<ws::RespondActivityTaskCanceledByIdRequest>,
+    ) -> ApiResult<ws::RespondActivityTaskCanceledByIdResponse> {
+        let r = r.into_inner();
+        check_blob(&r.details)?;
+        let (key, sched) = self.activity_by_id(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id).await?;
+        self.engine.update(&key, None, |x| x.cancel_activity(sched, None, r.details.clone(), &r.identity)).await?;
+        Ok(ws::RespondActivityTaskCanceledByIdResponse::default())
+    }
+
+    pub(crate) async fn reset_sticky_task_queue(
+        &self,
+        r: Request<ws::ResetStickyTaskQueueRequest>,
+    ) -> ApiResult<ws::ResetStickyTaskQueueResponse> {
+        // Endure does not route to sticky queues yet, so there is no stickiness to reset.
+        self.namespaces.by_name(&r.into_inner().namespace).await?;
+        Ok(ws::ResetStickyTaskQueueResponse {})
+    }
+
+    pub(crate) async fn shutdown_worker(&self, r: Request<ws::ShutdownWorkerRequest>) -> ApiResult<ws::ShutdownWorkerResponse> {
+        self.namespaces.by_name(&r.into_inner().namespace).await?;
+        Ok(ws::ShutdownWorkerResponse {})
+    }
+
+    pub(crate) async fn describe_task_queue(&self, r: Request<ws::DescribeTaskQueueRequest>) -> ApiResult<ws::DescribeTaskQueueResponse> {
+        let r = r.into_inner();
+        let ns = self.namespaces.by_name(&r.namespace).await?;
+        let queue = queue_name(&r.task_queue)?;
+        let kind = if r.task_queue_type == TaskQueueType::Activity as i32 { QueueKind::Activity } else { QueueKind::Workflow };
+        let pollers = self
+            .matching
+            .pollers(&ns.id, &queue, kind)
+            .into_iter()
+            .map(|p| PollerInfo {
+                last_access_time: Some(prost_wkt_types::Timestamp::from(p.last_access)),
+                identity: p.identity,
+                rate_per_second: 0.0,
+                ..Default::default()
+            })
+            .collect();
+        Ok(ws::DescribeTaskQueueResponse { pollers, ..Default::default() })
+    }
+}
+
+impl From<CoreError> for Box<ApiError> {
+    fn from(e: CoreError) -> Self {
+        Box::new(e.into())
+    }
+}

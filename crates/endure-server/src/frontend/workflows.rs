@@ -1,0 +1,618 @@
+//! Workflow-level RPCs: start, signal, signal-with-start, cancel, terminate, describe, history
+//! and queries.
+#![allow(deprecated)] // WorkflowIdReusePolicy::TerminateIfRunning is deprecated but still sent by clients.
+
+use super::{Frontend, check_blob, check_id, poll_deadline};
+use crate::error::{ApiError, ApiResult};
+use crate::history::{NewRun, workflow_not_found};
+use crate::matching::{Dispatch, QueryTask, QueueKind};
+use crate::namespaces::Namespace;
+use endure_api::temporal::api::common::v1::{Header, Memo, Payloads, RetryPolicy, SearchAttributes, WorkflowExecution, WorkflowType};
+use endure_api::temporal::api::enums::v1::{
+    HistoryEventFilterType, PendingActivityState, PendingWorkflowTaskState, QueryRejectCondition, QueryResultType,
+    WorkflowExecutionStatus as Status, WorkflowIdConflictPolicy as Conflict, WorkflowIdReusePolicy as Reuse,
+};
+use endure_api::temporal::api::history::v1::History;
+use endure_api::temporal::api::query::v1::QueryRejected;
+use endure_api::temporal::api::taskqueue::v1::TaskQueue;
+use endure_api::temporal::api::workflow::v1 as wf;
+use endure_api::temporal::api::workflowservice::v1 as ws;
+use endure_core::retry;
+use endure_core::time::{self, to_opt_duration, to_timestamp};
+use endure_core::transition::{InitialSignal, StartRun};
+use endure_core::{MutableState, Txn};
+use endure_store::{CurrentCondition, RunKey};
+use prost::Message;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use tonic::Request;
+
+/// How long a history long poll waits before answering with an empty page.
+const HISTORY_LONG_POLL: Duration = Duration::from_secs(20);
+/// Default and maximum history page size.
+const HISTORY_PAGE: usize = 1000;
+/// How long a query waits for a worker when the client sets no deadline.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The fields of StartWorkflowExecution and SignalWithStartWorkflowExecution in one shape.
+struct StartFields {
+    workflow_id: String,
+    workflow_type: Option<WorkflowType>,
+    task_queue: Option<TaskQueue>,
+    input: Option<Payloads>,
+    execution_timeout: Option<prost_wkt_types::Duration>,
+    run_timeout: Option<prost_wkt_types::Duration>,
+    task_timeout: Option<prost_wkt_types::Duration>,
+    identity: String,
+    request_id: String,
+    reuse: i32,
+    conflict: i32,
+    retry_policy: Option<RetryPolicy>,
+    cron_schedule: String,
+    memo: Option<Memo>,
+    header: Option<Header>,
+    search_attributes: Option<SearchAttributes>,
+    start_delay: Option<prost_wkt_types::Duration>,
+}
+
+/// Outcome of a start.
+struct Started {
+    run_id: String,
+    started: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct HistoryToken {
+    run_id: String,
+    next_event_id: i64,
+}
+
+fn status_name(s: i32) -> &'static str {
+    match Status::try_from(s).unwrap_or(Status::Unspecified) {
+        Status::Running => "Running",
+        Status::Completed => "Completed",
+        Status::Failed => "Failed",
+        Status::Canceled => "Canceled",
+        Status::Terminated => "Terminated",
+        Status::ContinuedAsNew => "ContinuedAsNew",
+        Status::TimedOut => "TimedOut",
+        Status::Paused => "Paused",
+        Status::Unspecified => "Unspecified",
+    }
+}
+
+fn execution(r: &Option<WorkflowExecution>) -> ApiResult<&WorkflowExecution> {
+    let e = r.as_ref().ok_or_else(|| ApiError::InvalidArgument("Execution is not set on request.".into()))?;
+    check_id(&e.workflow_id, "WorkflowId")?;
+    Ok(e)
+}
+
+impl Frontend {
+    fn validate_start(&self, f: &StartFields) -> ApiResult<()> {
+        check_id(&f.workflow_id, "WorkflowId")?;
+        let ty = f.workflow_type.as_ref().map(|t| t.name.as_str()).unwrap_or_default();
+        if ty.is_empty() {
+            return Err(ApiError::InvalidArgument("WorkflowType is not set on request.".into()));
+        }
+        if ty.len() > super::MAX_ID_LENGTH {
+            return Err(ApiError::InvalidArgument("WorkflowType exceeds length limit.".into()));
+        }
+        let tq = f.task_queue.as_ref().map(|t| t.name.as_str()).unwrap_or_default();
+        if tq.is_empty() {
+            return Err(ApiError::InvalidArgument("TaskQueue is not set on request.".into()));
+        }
+        if tq.len() > super::MAX_ID_LENGTH {
+            return Err(ApiError::InvalidArgument("TaskQueue length exceeds limit.".into()));
+        }
+        if f.request_id.len() > super::MAX_ID_LENGTH {
+            return Err(ApiError::InvalidArgument("RequestId length exceeds limit.".into()));
+        }
+        for (d, name) in [
+            (&f.execution_timeout, "WorkflowExecutionTimeout"),
+            (&f.run_timeout, "WorkflowRunTimeout"),
+            (&f.task_timeout, "WorkflowTaskTimeout"),
+            (&f.start_delay, "WorkflowStartDelay"),
+        ] {
+            if time::is_negative(d) {
+                return Err(ApiError::InvalidArgument(format!("Invalid {name}.")));
+            }
+        }
+        if let Some(p) = &f.retry_policy {
+            retry::validate(p).map_err(ApiError::InvalidArgument)?;
+        }
+        check_blob(&f.input)?;
+        if f.memo.as_ref().is_some_and(|m| m.encoded_len() > super::BLOB_SIZE_LIMIT) {
+            return Err(ApiError::InvalidArgument("Memo size exceeds limit.".into()));
+        }
+        if !f.cron_schedule.is_empty() {
+            return Err(ApiError::InvalidArgument("Endure does not support cron schedules yet.".into()));
+        }
+        if f.reuse == Reuse::TerminateIfRunning as i32 && f.conflict != Conflict::Unspecified as i32 {
+            return Err(ApiError::InvalidArgument(
+                "Invalid WorkflowIDReusePolicy: WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING cannot be used together with a WorkflowIDConflictPolicy."
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Starts a run (or returns the existing one per the id policies). With `signal`, a
+    /// running workflow is signalled instead and a new run starts with the signal recorded.
+    async fn start_run(&self, ns: &Namespace, f: StartFields, signal: Option<InitialSignal>) -> ApiResult<Started> {
+        self.validate_start(&f)?;
+        let engine = &self.engine;
+        let _lock = engine.lock(&ns.id, &f.workflow_id).await;
+        let current = engine.store().current_run(&ns.id, &f.workflow_id).await?;
+        let mut condition = CurrentCondition::Absent;
+        if let Some(cur) = current {
+            let key = RunKey { namespace_id: ns.id.clone(), workflow_id: f.workflow_id.clone(), run_id: cur.run_id.clone() };
+            let already = |msg: String| ApiError::WorkflowAlreadyStarted {
+                message: msg,
+                start_request_id: cur.start_request_id.clone(),
+                run_id: cur.run_id.clone(),
+            };
+            if cur.status == Status::Running as i32 {
+                if let Some(sig) = signal.clone() {
+                    engine
+                        .update_locked(&key, None, |t| {
+                            t.signal(&sig.name, sig.input.clone(), &sig.identity, sig.header.clone(), &sig.request_id)
+                        })
+                        .await?;
+                    return Ok(Started { run_id: cur.run_id, started: false });
+                }
+                if !f.request_id.is_empty() && cur.start_request_id == f.request_id {
+                    return Ok(Started { run_id: cur.run_id, started: true });
+                }
+                let terminate = f.conflict == Conflict::TerminateExisting as i32 || f.reuse == Reuse::TerminateIfRunning as i32;
+                if f.conflict == Conflict::UseExisting as i32 {
+                    return Ok(Started { run_id: cur.run_id, started: false });
+                } else if terminate {
+                    let reason = "terminated by a start with a terminate-existing policy";
+                    engine.update_locked(&key, None, |t| t.terminate(reason, None, &f.identity)).await?;
+                } else {
+                    return Err(already(format!(
+                        "Workflow execution is already running. WorkflowId: {}, RunId: {}.",
+                        f.workflow_id, cur.run_id
+                    )));
+                }
+            } else {
+                if !f.request_id.is_empty() && cur.start_request_id == f.request_id && signal.is_none() {
+                    return Ok(Started { run_id: cur.run_id, started: true });
+                }
+                let failed = [Status::Failed, Status::Canceled, Status::Terminated, Status::TimedOut]
+                    .iter()
+                    .any(|s| *s as i32 == cur.status);
+                let reuse = Reuse::try_from(f.reuse).unwrap_or(Reuse::Unspecified);
+                match reuse {
+                    Reuse::RejectDuplicate => {
+                        return Err(already(format!(
+                            "Workflow execution already finished and workflow ID reuse policy is set to reject duplicates. WorkflowId: {}, RunId: {}.",
+                            f.workflow_id, cur.run_id
+                        )));
+                    }
+                    Reuse::AllowDuplicateFailedOnly if !failed => {
+                        return Err(already(format!(
+                            "Workflow execution already finished successfully. WorkflowId: {}, RunId: {}. Workflow Id reuse policy: allow duplicate workflow Id if last run failed.",
+                            f.workflow_id, cur.run_id
+                        )));
+                    }
+                    _ => {}
+                }
+            }
+            condition = CurrentCondition::RunIs(cur.run_id);
+        }
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let start = StartRun {
+            namespace_id: ns.id.clone(),
+            workflow_id: f.workflow_id.clone(),
+            run_id: run_id.clone(),
+            workflow_type: f.workflow_type.unwrap_or_default(),
+            task_queue: f.task_queue.map(|t| t.name).unwrap_or_default(),
+            input: f.input,
+            execution_timeout: time::opt_duration(&f.execution_timeout),
+            run_timeout: time::opt_duration(&f.run_timeout),
+            task_timeout: time::opt_duration(&f.task_timeout),
+            identity: f.identity,
+            request_id: f.request_id,
+            retry_policy: f.retry_policy,
+            cron_schedule: f.cron_schedule,
+            memo: f.memo,
+            header: f.header,
+            search_attributes: f.search_attributes,
+            start_delay: time::opt_duration(&f.start_delay),
+            initial_signal: signal,
+        };
+        let mut ms = MutableState::default();
+        let txn = Txn::start(&mut ms, engine.now(), start);
+        let (events, tasks) = (txn.events, txn.tasks);
+        engine.create_run(NewRun { ms: &ms, events, tasks, condition }).await?;
+        Ok(Started { run_id, started: true })
+    }
+
+    pub(crate) async fn start_workflow_execution(
+        &self,
+        r: Request<ws::StartWorkflowExecutionRequest>,
+    ) -> ApiResult<ws::StartWorkflowExecutionResponse> {
+        let r = r.into_inner();
+        let ns = self.namespaces.by_name(&r.namespace).await?;
+        let f = StartFields {
+            workflow_id: r.workflow_id,
+            workflow_type: r.workflow_type,
+            task_queue: r.task_queue,
+            input: r.input,
+            execution_timeout: r.workflow_execution_timeout,
+            run_timeout: r.workflow_run_timeout,
+            task_timeout: r.workflow_task_timeout,
+            identity: r.identity,
+            request_id: r.request_id,
+            reuse: r.workflow_id_reuse_policy,
+            conflict: r.workflow_id_conflict_policy,
+            retry_policy: r.retry_policy,
+            cron_schedule: r.cron_schedule,
+            memo: r.memo,
+            header: r.header,
+            search_attributes: r.search_attributes,
+            start_delay: r.workflow_start_delay,
+        };
+        let s = self.start_run(&ns, f, None).await?;
+        Ok(ws::StartWorkflowExecutionResponse {
+            run_id: s.run_id,
+            started: s.started,
+            status: Status::Running as i32,
+            ..Default::default()
+        })
+    }
+
+    pub(crate) async fn signal_with_start_workflow_execution(
+        &self,
+        r: Request<ws::SignalWithStartWorkflowExecutionRequest>,
+    ) -> ApiResult<ws::SignalWithStartWorkflowExecutionResponse> {
+        let r = r.into_inner();
+        let ns = self.namespaces.by_name(&r.namespace).await?;
+        check_id(&r.signal_name, "SignalName")?;
+        check_blob(&r.signal_input)?;
+        let signal = InitialSignal {
+            name: r.signal_name,
+            input: r.signal_input,
+            identity: r.identity.clone(),
+            header: r.header.clone(),
+            request_id: r.request_id.clone(),
+        };
+        let f = StartFields {
+            workflow_id: r.workflow_id,
+            workflow_type: r.workflow_type,
+            task_queue: r.task_queue,
+            input: r.input,
+            execution_timeout: r.workflow_execution_timeout,
+            run_timeout: r.workflow_run_timeout,
+            task_timeout: r.workflow_task_timeout,
+            identity: r.identity,
+            request_id: r.request_id,
+            reuse: r.workflow_id_reuse_policy,
+            conflict: r.workflow_id_conflict_policy,
+            retry_policy: r.retry_policy,
+            cron_schedule: r.cron_schedule,
+            memo: r.memo,
+            header: r.header,
+            search_attributes: r.search_attributes,
+            start_delay: r.workflow_start_delay,
+        };
+        let s = self.start_run(&ns, f, Some(signal)).await?;
+        Ok(ws::SignalWithStartWorkflowExecutionResponse { run_id: s.run_id, started: s.started, ..Default::default() })
+    }
+
+    pub(crate) async fn signal_workflow_execution(
+        &self,
+        r: Request<ws::SignalWorkflowExecutionRequest>,
+    ) -> ApiResult<ws::SignalWorkflowExecutionResponse> {
+        let r = r.into_inner();
+        let ns = self.namespaces.by_name(&r.namespace).await?;
+        let e = execution(&r.workflow_execution)?;
+        check_id(&r.signal_name, "SignalName")?;
+        check_blob(&r.input)?;
+        let key = self.engine.resolve_run(&ns.id, &e.workflow_id, &e.run_id).await?;
+        self.engine
+            .update(&key, None, |t| t.signal(&r.signal_name, r.input.clone(), &r.identity, r.header.clone(), &r.request_id))
+            .await?;
+        Ok(ws::SignalWorkflowExecutionResponse::default())
+    }
+
+    pub(crate) async fn request_cancel_workflow_execution(
+        &self,
+        r: Request<ws::RequestCancelWorkflowExecutionRequest>,
+    ) -> ApiResult<ws::RequestCancelWorkflowExecutionResponse> {
+        let r = r.into_inner();
+        let ns = self.namespaces.by_name(&r.namespace).await?;
+        let e = execution(&r.workflow_execution)?;
+        let key = self.engine.resolve_run(&ns.id, &e.workflow_id, &e.run_id).await?;
+        self.engine.update(&key, None, |t| t.request_cancel(&r.reason, &r.identity)).await?;
+        Ok(ws::RequestCancelWorkflowExecutionResponse::default())
+    }
+
+    pub(crate) async fn terminate_workflow_execution(
+        &self,
+        r: Request<ws::TerminateWorkflowExecutionRequest>,
+    ) -> ApiResult<ws::TerminateWorkflowExecutionResponse> {
+        let r = r.into_inner();
+        let ns = self.namespaces.by_name(&r.namespace).await?;
+        let e = execution(&r.workflow_execution)?;
+        check_blob(&r.details)?;
+        let key = self.engine.resolve_run(&ns.id, &e.workflow_id, &e.run_id).await?;
+        self.engine.update(&key, None, |t| t.terminate(&r.reason, r.details.clone(), &r.identity)).await?;
+        Ok(ws::TerminateWorkflowExecutionResponse::default())
+    }
+
+    pub(crate) async fn describe_workflow_execution(
+        &self,
+        r: Request<ws::DescribeWorkflowExecutionRequest>,
+    ) -> ApiResult<ws::DescribeWorkflowExecutionResponse> {
+        let r = r.into_inner();
+        let ns = self.namespaces.by_name(&r.namespace).await?;
+        let e = execution(&r.execution)?;
+        let key = self.engine.resolve_run(&ns.id, &e.workflow_id, &e.run_id).await?;
+        let ms = self.engine.load(&key).await?.ms;
+        Ok(describe(&ms))
+    }
+
+    pub(crate) async fn get_workflow_execution_history(
+        &self,
+        req: Request<ws::GetWorkflowExecutionHistoryRequest>,
+    ) -> ApiResult<ws::GetWorkflowExecutionHistoryResponse> {
+        let deadline = poll_deadline(&req, HISTORY_LONG_POLL);
+        let r = req.into_inner();
+        let ns = self.namespaces.by_name(&r.namespace).await?;
+        let e = execution(&r.execution)?;
+        let token: Option<HistoryToken> = if r.next_page_token.is_empty() {
+            None
+        } else {
+            Some(serde_json::from_slice(&r.next_page_token).map_err(|_| ApiError::InvalidArgument("Invalid NextPageToken.".into()))?)
+        };
+        let run_id = token.as_ref().map(|t| t.run_id.clone()).unwrap_or_else(|| e.run_id.clone());
+        let key = self.engine.resolve_run(&ns.id, &e.workflow_id, &run_id).await?;
+        let page = match r.maximum_page_size {
+            n if n <= 0 => HISTORY_PAGE,
+            n => (n as usize).min(HISTORY_PAGE * 10),
+        };
+        let close_only = r.history_event_filter_type == HistoryEventFilterType::CloseEvent as i32;
+        let mut first = token.as_ref().map(|t| t.next_event_id).unwrap_or(1);
+        let mut ms = self.engine.load(&key).await?.ms;
+        if r.wait_new_event {
+            let waiting = |ms: &MutableState, first: i64| {
+                if close_only { ms.is_open() } else { ms.is_open() && ms.next_event_id <= first }
+            };
+            if waiting(&ms, first) {
+                let mut rx = self.engine.watch(&key, (ms.next_event_id, !ms.is_open()));
+                // Re-read after subscribing so a commit in between is not missed.
+                ms = self.engine.load(&key).await?.ms;
+                let mut shutdown = self.shutdown.clone();
+                while waiting(&ms, first) && !*shutdown.borrow() {
+                    tokio::select! {
+                        changed = rx.changed() => if changed.is_err() { break },
+                        _ = tokio::time::sleep_until(deadline.into()) => break,
+                        _ = shutdown.changed() => break,
+                    }
+                    ms = self.engine.load(&key).await?.ms;
+                }
+            }
+        }
+        let token_for = |next: i64| serde_json::to_vec(&HistoryToken { run_id: key.run_id.clone(), next_event_id: next }).unwrap_or_default();
+        if close_only {
+            if ms.is_open() {
+                let next_page_token = if r.wait_new_event { token_for(first) } else { vec![] };
+                return Ok(ws::GetWorkflowExecutionHistoryResponse { history: Some(History::default()), next_page_token, ..Default::default() });
+            }
+            let events = self.engine.read_events(&key, ms.completion_event_id, ms.completion_event_id + 1, 1).await?;
+            return Ok(ws::GetWorkflowExecutionHistoryResponse { history: Some(History { events }), ..Default::default() });
+        }
+        first = first.max(1);
+        let events = self.engine.read_events(&key, first, ms.next_event_id, page).await?;
+        let next = events.last().map(|ev| ev.event_id + 1).unwrap_or(first);
+        let next_page_token = if next < ms.next_event_id || (r.wait_new_event && ms.is_open()) { token_for(next) } else { vec![] };
+        Ok(ws::GetWorkflowExecutionHistoryResponse { history: Some(History { events }), next_page_token, ..Default::default() })
+    }
+
+    pub(crate) async fn get_workflow_execution_history_reverse(
+        &self,
+        r: Request<ws::GetWorkflowExecutionHistoryReverseRequest>,
+    ) -> ApiResult<ws::GetWorkflowExecutionHistoryReverseResponse> {
+        let r = r.into_inner();
+        let ns = self.namespaces.by_name(&r.namespace).await?;
+        let e = execution(&r.execution)?;
+        let token: Option<HistoryToken> = if r.next_page_token.is_empty() {
+            None
+        } else {
+            Some(serde_json::from_slice(&r.next_page_token).map_err(|_| ApiError::InvalidArgument("Invalid NextPageToken.".into()))?)
+        };
+        let run_id = token.as_ref().map(|t| t.run_id.clone()).unwrap_or_else(|| e.run_id.clone());
+        let key = self.engine.resolve_run(&ns.id, &e.workflow_id, &run_id).await?;
+        let ms = self.engine.load(&key).await?.ms;
+        let before = token.map(|t| t.next_event_id).unwrap_or(ms.next_event_id);
+        let page = if r.maximum_page_size <= 0 { HISTORY_PAGE } else { r.maximum_page_size as usize };
+        let rows = self.engine.store().read_events_reverse(&key, before, page).await?;
+        let mut events = Vec::with_capacity(rows.len());
+        for row in rows {
+            events.push(
+                endure_api::temporal::api::history::v1::HistoryEvent::decode(row.data.as_slice())
+                    .map_err(|e| ApiError::Internal(format!("corrupt event: {e}")))?,
+            );
+        }
+        let next_page_token = match events.last() {
+            Some(ev) if ev.event_id > 1 => {
+                serde_json::to_vec(&HistoryToken { run_id: key.run_id.clone(), next_event_id: ev.event_id }).unwrap_or_default()
+            }
+            _ => vec![],
+        };
+        Ok(ws::GetWorkflowExecutionHistoryReverseResponse { history: Some(History { events }), next_page_token })
+    }
+
+    pub(crate) async fn query_workflow(&self, req: Request<ws::QueryWorkflowRequest>) -> ApiResult<ws::QueryWorkflowResponse> {
+        let deadline = poll_deadline(&req, QUERY_TIMEOUT);
+        let r = req.into_inner();
+        let ns = self.namespaces.by_name(&r.namespace).await?;
+        let e = execution(&r.execution)?;
+        let query = r.query.ok_or_else(|| ApiError::InvalidArgument("Query is not set on request.".into()))?;
+        if query.query_type.is_empty() {
+            return Err(ApiError::InvalidArgument("QueryType is not set on request.".into()));
+        }
+        let key = self.engine.resolve_run(&ns.id, &e.workflow_id, &e.run_id).await?;
+        let mut ms = self.engine.load(&key).await?.ms;
+        let rejected = match QueryRejectCondition::try_from(r.query_reject_condition).unwrap_or(QueryRejectCondition::None) {
+            QueryRejectCondition::NotOpen => !ms.is_open(),
+            QueryRejectCondition::NotCompletedCleanly => {
+                ms.status != Status::Running as i32 && ms.status != Status::Completed as i32
+            }
+            _ => false,
+        };
+        if rejected {
+            return Ok(ws::QueryWorkflowResponse {
+                query_rejected: Some(QueryRejected { status: ms.status }),
+                ..Default::default()
+            });
+        }
+        // A query needs a worker to have run the first workflow task; wait for it.
+        if ms.last_completed_wft_started_id == 0 && ms.is_open() {
+            let mut rx = self.engine.watch(&key, (ms.next_event_id, false));
+            ms = self.engine.load(&key).await?.ms;
+            while ms.last_completed_wft_started_id == 0 && ms.is_open() {
+                tokio::select! {
+                    changed = rx.changed() => if changed.is_err() { break },
+                    _ = tokio::time::sleep_until(deadline.into()) => {
+                        return Err(ApiError::DeadlineExceeded("query timed out waiting for the first workflow task".into()));
+                    }
+                }
+                ms = self.engine.load(&key).await?.ms;
+            }
+        }
+        let query_id = uuid::Uuid::new_v4().to_string();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.queries.lock().insert(query_id.clone(), tx);
+        self.matching.add(
+            &ns.id,
+            &ms.task_queue,
+            QueueKind::Workflow,
+            Dispatch::Query(QueryTask { query_id: query_id.clone(), run: key.clone(), query }),
+        );
+        let answer = tokio::time::timeout_at(deadline.into(), rx).await;
+        self.queries.lock().remove(&query_id);
+        let answer = match answer {
+            Ok(Ok(a)) => a,
+            _ => return Err(ApiError::DeadlineExceeded("query timed out: no worker answered".into())),
+        };
+        match QueryResultType::try_from(answer.completed_type).unwrap_or(QueryResultType::Unspecified) {
+            QueryResultType::Answered => Ok(ws::QueryWorkflowResponse { query_result: answer.query_result, ..Default::default() }),
+            _ => Err(ApiError::QueryFailed { message: answer.error_message, failure: answer.failure }),
+        }
+    }
+
+    pub(crate) async fn respond_query_task_completed(
+        &self,
+        r: Request<ws::RespondQueryTaskCompletedRequest>,
+    ) -> ApiResult<ws::RespondQueryTaskCompletedResponse> {
+        let r = r.into_inner();
+        let token = endure_core::token::TaskToken::decode(&r.task_token)?;
+        let waiter = self.queries.lock().remove(&token.query_id);
+        match waiter {
+            Some(tx) => {
+                let _ = tx.send(r);
+                Ok(ws::RespondQueryTaskCompletedResponse {})
+            }
+            None => Err(ApiError::NotFound("query task not found, or already expired".into())),
+        }
+    }
+}
+
+/// DescribeWorkflowExecution's answer for a run.
+pub(crate) fn describe(ms: &MutableState) -> ws::DescribeWorkflowExecutionResponse {
+    let pending_activities = ms
+        .activities
+        .values()
+        .map(|a| {
+            let state = if a.cancel_requested {
+                PendingActivityState::CancelRequested
+            } else if a.state == endure_core::ActivityState::Started {
+                PendingActivityState::Started
+            } else {
+                PendingActivityState::Scheduled
+            };
+            let policy = a.retry_policy.clone().unwrap_or_default();
+            wf::PendingActivityInfo {
+                activity_id: a.activity_id.clone(),
+                activity_type: a.activity_type.clone(),
+                state: state as i32,
+                heartbeat_details: a.heartbeat_details.clone(),
+                last_heartbeat_time: (a.last_heartbeat_time > 0).then(|| to_timestamp(a.last_heartbeat_time)),
+                last_started_time: (a.started_time > 0).then(|| to_timestamp(a.started_time)),
+                attempt: a.attempt,
+                maximum_attempts: policy.maximum_attempts,
+                scheduled_time: Some(to_timestamp(a.scheduled_time)),
+                expiration_time: (a.schedule_to_close_timeout > 0)
+                    .then(|| to_timestamp(a.first_scheduled_time + a.schedule_to_close_timeout)),
+                last_failure: a.last_failure.clone(),
+                last_worker_identity: if a.started_identity.is_empty() { a.last_worker_identity.clone() } else { a.started_identity.clone() },
+                next_attempt_schedule_time: a.in_backoff.then(|| to_timestamp(a.scheduled_time)),
+                ..Default::default()
+            }
+        })
+        .collect();
+    let pending_workflow_task = ms.workflow_task.as_ref().map(|w| wf::PendingWorkflowTaskInfo {
+        state: if w.is_started() { PendingWorkflowTaskState::Started } else { PendingWorkflowTaskState::Scheduled } as i32,
+        scheduled_time: Some(to_timestamp(w.scheduled_time)),
+        original_scheduled_time: Some(to_timestamp(w.scheduled_time)),
+        started_time: w.is_started().then(|| to_timestamp(w.started_time)),
+        attempt: w.attempt,
+    });
+    ws::DescribeWorkflowExecutionResponse {
+        execution_config: Some(wf::WorkflowExecutionConfig {
+            task_queue: Some(endure_core::transition::normal_queue(&ms.task_queue)),
+            workflow_execution_timeout: to_opt_duration(ms.execution_timeout),
+            workflow_run_timeout: to_opt_duration(ms.run_timeout),
+            default_workflow_task_timeout: to_opt_duration(ms.task_timeout),
+            ..Default::default()
+        }),
+        workflow_execution_info: Some(execution_info(ms)),
+        pending_activities,
+        pending_workflow_task,
+        workflow_extended_info: Some(wf::WorkflowExecutionExtendedInfo {
+            execution_expiration_time: (ms.execution_timeout > 0).then(|| to_timestamp(ms.execution_time + ms.execution_timeout)),
+            run_expiration_time: (ms.run_timeout > 0).then(|| to_timestamp(ms.execution_time + ms.run_timeout)),
+            cancel_requested: ms.cancel_requested,
+            original_start_time: Some(to_timestamp(ms.start_time)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The WorkflowExecutionInfo of a run, from its mutable state.
+pub(crate) fn execution_info(ms: &MutableState) -> wf::WorkflowExecutionInfo {
+    let execution = WorkflowExecution { workflow_id: ms.workflow_id.clone(), run_id: ms.run_id.clone() };
+    wf::WorkflowExecutionInfo {
+        execution: Some(execution.clone()),
+        r#type: ms.workflow_type.clone(),
+        start_time: Some(to_timestamp(ms.start_time)),
+        close_time: (ms.close_time > 0).then(|| to_timestamp(ms.close_time)),
+        status: ms.status,
+        history_length: ms.next_event_id - 1,
+        execution_time: Some(to_timestamp(ms.execution_time)),
+        memo: Some(ms.memo.clone().unwrap_or_default()),
+        search_attributes: Some(ms.search_attributes.clone().unwrap_or_default()),
+        task_queue: ms.task_queue.clone(),
+        state_transition_count: ms.state_transition_count,
+        history_size_bytes: ms.history_size_bytes,
+        execution_duration: (ms.close_time > 0).then(|| time::to_duration((ms.close_time - ms.execution_time).max(0))),
+        root_execution: Some(execution),
+        first_run_id: ms.first_execution_run_id.clone(),
+        ..Default::default()
+    }
+}
+
+/// The status name used in list queries.
+pub(crate) fn execution_status_name(s: i32) -> &'static str {
+    status_name(s)
+}
+
+/// NotFound for a run id that does not exist.
+#[allow(dead_code)]
+pub(crate) fn run_not_found(e: &WorkflowExecution) -> ApiError {
+    workflow_not_found(&e.workflow_id, &e.run_id)
+}

@@ -1,0 +1,331 @@
+//! The history engine: owns every run's transitions.
+//!
+//! A transition runs under the workflow id's lock: load the mutable state, apply a pure core
+//! transition, commit events + state + tasks + visibility in one [`WriteBatch`], then hand the
+//! new tasks to matching and the timer queue and wake history long-polls. Nothing is handed out
+//! before the commit returns, so nothing acknowledged can be lost.
+
+use crate::clock::Clock;
+use crate::error::{ApiError, ApiResult};
+use crate::matching::{Dispatch, Matching, QueueKind, TaskRef};
+use crate::timers::TimerQueue;
+use endure_api::temporal::api::history::v1::HistoryEvent;
+use endure_core::{CoreError, MutableState, Task, Txn};
+use endure_store::{
+    CurrentCondition, CurrentRun, CurrentWrite, EventRow, NewTask, RunKey, Store, TaskRow, VisibilityRow,
+    WriteBatch,
+};
+use parking_lot::Mutex;
+use prost::Message;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// The position of a run's history that long-polls watch: (next event id, closed).
+pub type RunProgress = (i64, bool);
+
+/// Shard-local owner of all runs (one shard in dev mode).
+pub struct Engine {
+    store: Arc<dyn Store>,
+    matching: Arc<Matching>,
+    timers: Arc<TimerQueue>,
+    clock: Clock,
+    locks: Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>>,
+    watchers: Mutex<HashMap<RunKey, watch::Sender<RunProgress>>>,
+}
+
+/// A loaded run: its state and the version to write against.
+pub struct LoadedRun {
+    /// Mutable state.
+    pub ms: MutableState,
+    /// Row version.
+    pub db_version: i64,
+}
+
+/// Decodes a stored mutable state.
+pub fn decode_state(bytes: &[u8]) -> ApiResult<MutableState> {
+    serde_json::from_slice(bytes).map_err(|e| ApiError::Internal(format!("corrupt mutable state: {e}")))
+}
+
+fn encode_state(ms: &MutableState) -> ApiResult<Vec<u8>> {
+    serde_json::to_vec(ms).map_err(|e| ApiError::Internal(format!("encoding mutable state: {e}")))
+}
+
+/// The visibility row of a run, derived from its state.
+pub fn visibility_of(ms: &MutableState) -> VisibilityRow {
+    VisibilityRow {
+        namespace_id: ms.namespace_id.clone(),
+        workflow_id: ms.workflow_id.clone(),
+        run_id: ms.run_id.clone(),
+        workflow_type: ms.workflow_type.as_ref().map(|t| t.name.clone()).unwrap_or_default(),
+        task_queue: ms.task_queue.clone(),
+        status: ms.status,
+        start_time: ms.start_time,
+        execution_time: ms.execution_time,
+        close_time: ms.close_time,
+        history_length: ms.next_event_id - 1,
+        history_size_bytes: ms.history_size_bytes,
+        state_transition_count: ms.state_transition_count,
+        memo: ms.memo.as_ref().map(|m| m.encode_to_vec()).unwrap_or_default(),
+        search_attributes: ms.search_attributes.as_ref().map(|m| m.encode_to_vec()).unwrap_or_default(),
+    }
+}
+
+/// A fresh run to create.
+pub struct NewRun<'a> {
+    /// Its state after the start transition.
+    pub ms: &'a MutableState,
+    /// Events of the start transition.
+    pub events: Vec<HistoryEvent>,
+    /// Tasks of the start transition.
+    pub tasks: Vec<Task>,
+    /// Condition on the current-run pointer.
+    pub condition: CurrentCondition,
+}
+
+impl Engine {
+    /// Creates the engine.
+    pub fn new(store: Arc<dyn Store>, matching: Arc<Matching>, timers: Arc<TimerQueue>, clock: Clock) -> Arc<Self> {
+        Arc::new(Engine {
+            store,
+            matching,
+            timers,
+            clock,
+            locks: Mutex::new(HashMap::new()),
+            watchers: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The clock.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Locks a workflow id; all transitions of its runs are serialized under this lock.
+    pub async fn lock(&self, namespace_id: &str, workflow_id: &str) -> WorkflowLock<'_> {
+        let key = (namespace_id.to_string(), workflow_id.to_string());
+        let m = self.locks.lock().entry(key.clone()).or_default().clone();
+        let guard = m.clone().lock_owned().await;
+        WorkflowLock { engine: self, key, _guard: Some(guard), _m: m }
+    }
+
+    /// Resolves an empty run id to the current run of the workflow id.
+    pub async fn resolve_run(&self, namespace_id: &str, workflow_id: &str, run_id: &str) -> ApiResult<RunKey> {
+        if !run_id.is_empty() {
+            return Ok(RunKey {
+                namespace_id: namespace_id.into(),
+                workflow_id: workflow_id.into(),
+                run_id: run_id.into(),
+            });
+        }
+        match self.store.current_run(namespace_id, workflow_id).await? {
+            Some(c) => Ok(RunKey { namespace_id: namespace_id.into(), workflow_id: workflow_id.into(), run_id: c.run_id }),
+            None => Err(workflow_not_found(workflow_id, run_id)),
+        }
+    }
+
+    /// Loads a run's state (no lock taken: a snapshot for reads).
+    pub async fn load(&self, key: &RunKey) -> ApiResult<LoadedRun> {
+        let row = self.store.get_run(key).await?.ok_or_else(|| workflow_not_found(&key.workflow_id, &key.run_id))?;
+        Ok(LoadedRun { ms: decode_state(&row.state)?, db_version: row.db_version })
+    }
+
+    /// Runs a transition on an existing run and commits it. `consumed` is the id of the task
+    /// row that triggered it (deleted in the same commit; also deleted if the task was stale).
+    pub async fn update<R>(
+        &self,
+        key: &RunKey,
+        consumed: Option<i64>,
+        f: impl FnOnce(&mut Txn<'_>) -> Result<R, CoreError>,
+    ) -> ApiResult<R> {
+        let _lock = self.lock(&key.namespace_id, &key.workflow_id).await;
+        self.update_locked(key, consumed, f).await
+    }
+
+    /// [`Engine::update`] for a caller that already holds the workflow lock.
+    pub async fn update_locked<R>(
+        &self,
+        key: &RunKey,
+        consumed: Option<i64>,
+        f: impl FnOnce(&mut Txn<'_>) -> Result<R, CoreError>,
+    ) -> ApiResult<R> {
+        let loaded = match self.load(key).await {
+            Ok(l) => l,
+            Err(e) => {
+                self.drop_stale(consumed).await;
+                return Err(e);
+            }
+        };
+        let mut ms = loaded.ms;
+        let old_status = ms.status;
+        let now = self.clock.now();
+        let mut txn = Txn::new(&mut ms, now);
+        let r = match f(&mut txn) {
+            Ok(r) => r,
+            Err(e) => {
+                self.drop_stale(consumed).await;
+                return Err(e.into());
+            }
+        };
+        let (events, tasks) = (std::mem::take(&mut txn.events), std::mem::take(&mut txn.tasks));
+        drop(txn);
+        ms.state_transition_count += 1;
+        let current = (ms.status != old_status).then(|| CurrentWrite {
+            condition: CurrentCondition::RunIs(ms.run_id.clone()),
+            value: CurrentRun { run_id: ms.run_id.clone(), status: ms.status, start_request_id: ms.start_request_id.clone() },
+        });
+        let current_is_this_run = match self.store.current_run(&key.namespace_id, &key.workflow_id).await? {
+            Some(c) => c.run_id == key.run_id,
+            None => false,
+        };
+        self.commit(&ms, Some(loaded.db_version), current.filter(|_| current_is_this_run), events, tasks, consumed)
+            .await?;
+        Ok(r)
+    }
+
+    /// Creates a run (its first transition). The caller holds the workflow lock.
+    pub async fn create_run(&self, run: NewRun<'_>) -> ApiResult<()> {
+        let ms = run.ms;
+        let current = CurrentWrite {
+            condition: run.condition,
+            value: CurrentRun { run_id: ms.run_id.clone(), status: ms.status, start_request_id: ms.start_request_id.clone() },
+        };
+        self.commit(ms, None, Some(current), run.events, run.tasks, None).await
+    }
+
+    async fn drop_stale(&self, consumed: Option<i64>) {
+        if let Some(id) = consumed
+            && let Err(e) = self.store.delete_tasks(vec![id]).await
+        {
+            tracing::warn!(task_id = id, "deleting stale task: {e}");
+        }
+    }
+
+    async fn commit(
+        &self,
+        ms: &MutableState,
+        expected_version: Option<i64>,
+        current: Option<CurrentWrite>,
+        events: Vec<HistoryEvent>,
+        tasks: Vec<Task>,
+        consumed: Option<i64>,
+    ) -> ApiResult<()> {
+        let key = RunKey {
+            namespace_id: ms.namespace_id.clone(),
+            workflow_id: ms.workflow_id.clone(),
+            run_id: ms.run_id.clone(),
+        };
+        let new_tasks = tasks
+            .iter()
+            .map(|t| {
+                Ok(NewTask {
+                    fire_at: t.fire_at(),
+                    data: serde_json::to_vec(t).map_err(|e| ApiError::Internal(format!("encoding task: {e}")))?,
+                })
+            })
+            .collect::<ApiResult<Vec<_>>>()?;
+        let batch = WriteBatch {
+            run: key.clone(),
+            state: encode_state(ms)?,
+            expected_version,
+            current,
+            events: events.iter().map(|e| EventRow { event_id: e.event_id, data: e.encode_to_vec() }).collect(),
+            new_tasks,
+            delete_tasks: consumed.into_iter().collect(),
+            visibility: Some(visibility_of(ms)),
+        };
+        let result = self.store.commit(batch).await.map_err(|e| match e {
+            endure_store::StoreError::ConditionFailed(m) => ApiError::Unavailable(format!("concurrent update, retry: {m}")),
+            e => e.into(),
+        })?;
+        for (task, task_id) in tasks.into_iter().zip(result.task_ids) {
+            self.dispatch(TaskRef { task_id, run: key.clone(), task });
+        }
+        if !events.is_empty() {
+            self.notify(&key, (ms.next_event_id, !ms.is_open()));
+        }
+        Ok(())
+    }
+
+    /// Hands a persisted task to matching (transfer) or the timer queue (timer).
+    pub fn dispatch(&self, t: TaskRef) {
+        match &t.task {
+            Task::WorkflowTask { task_queue, .. } => {
+                let (ns, q) = (t.run.namespace_id.clone(), task_queue.clone());
+                self.matching.add(&ns, &q, QueueKind::Workflow, Dispatch::Task(t));
+            }
+            Task::ActivityTask { task_queue, .. } => {
+                let (ns, q) = (t.run.namespace_id.clone(), task_queue.clone());
+                self.matching.add(&ns, &q, QueueKind::Activity, Dispatch::Task(t));
+            }
+            _ => self.timers.add(t),
+        }
+    }
+
+    /// Loads every persisted task into matching and the timer queue (start-up recovery).
+    pub async fn recover(&self) -> ApiResult<usize> {
+        let rows: Vec<TaskRow> = self.store.load_tasks().await?;
+        let n = rows.len();
+        for row in rows {
+            match serde_json::from_slice::<Task>(&row.data) {
+                Ok(task) => self.dispatch(TaskRef { task_id: row.task_id, run: row.run, task }),
+                Err(e) => tracing::error!(task_id = row.task_id, "skipping undecodable task: {e}"),
+            }
+        }
+        Ok(n)
+    }
+
+    /// Subscribes to progress of a run's history (for long polls).
+    pub fn watch(&self, key: &RunKey, current: RunProgress) -> watch::Receiver<RunProgress> {
+        let mut w = self.watchers.lock();
+        w.entry(key.clone()).or_insert_with(|| watch::channel(current).0).subscribe()
+    }
+
+    fn notify(&self, key: &RunKey, p: RunProgress) {
+        let mut w = self.watchers.lock();
+        if let Some(tx) = w.get(key) {
+            if tx.receiver_count() == 0 {
+                w.remove(key);
+            } else {
+                tx.send_replace(p);
+            }
+        }
+    }
+
+    /// Reads persisted history events `[first, end)`.
+    pub async fn read_events(&self, key: &RunKey, first: i64, end: i64, limit: usize) -> ApiResult<Vec<HistoryEvent>> {
+        let rows = self.store.read_events(key, first, end, limit).await?;
+        rows.iter()
+            .map(|r| HistoryEvent::decode(r.data.as_slice()).map_err(|e| ApiError::Internal(format!("corrupt event: {e}"))))
+            .collect()
+    }
+}
+
+/// Held while a workflow id is locked; cleans the lock table up when dropped.
+pub struct WorkflowLock<'a> {
+    engine: &'a Engine,
+    key: (String, String),
+    _guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    _m: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Drop for WorkflowLock<'_> {
+    fn drop(&mut self) {
+        self._guard = None;
+        let mut locks = self.engine.locks.lock();
+        // Two references left (the table's and ours) means nobody else waits: remove it.
+        if locks.get(&self.key).is_some_and(|m| Arc::strong_count(m) <= 2) {
+            locks.remove(&self.key);
+        }
+    }
+}
+
+/// The NotFound error for a missing workflow run.
+pub fn workflow_not_found(workflow_id: &str, run_id: &str) -> ApiError {
+    ApiError::NotFound(format!("workflow execution not found for workflow ID \"{workflow_id}\" and run ID \"{run_id}\""))
+}

@@ -1,0 +1,124 @@
+//! Endure's services: the gRPC frontend, the history engine, matching and the timer queue,
+//! wired together over a [`endure_store::Store`].
+//!
+//! [`Server::start`] recovers persisted tasks, starts the timer loop and serves gRPC until
+//! [`Server::shutdown`]: long polls are answered empty, in-flight RPCs finish, and the store is
+//! closed cleanly.
+
+pub mod clock;
+pub mod error;
+pub mod frontend;
+pub mod history;
+pub mod matching;
+pub mod namespaces;
+pub mod timers;
+
+use endure_api::health::health_server::HealthServer;
+use endure_api::operatorservice::operator_service_server::OperatorServiceServer;
+use endure_api::workflowservice::workflow_service_server::WorkflowServiceServer;
+use endure_store::Store;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::{Notify, watch};
+use tonic::codec::CompressionEncoding;
+
+/// What to serve and where.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Namespaces that must exist (created if missing); `default` is always included.
+    pub namespaces: Vec<String>,
+}
+
+/// A running server.
+pub struct Server {
+    /// The address actually bound.
+    pub local_addr: SocketAddr,
+    shutdown_tx: watch::Sender<bool>,
+    timer_stop: Arc<Notify>,
+    serve: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+    timers: tokio::task::JoinHandle<()>,
+    store: Arc<dyn Store>,
+    matching: Arc<matching::Matching>,
+}
+
+/// Errors starting the server.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Binding the listen address failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Address.
+        addr: SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Setting up state failed.
+    #[error("{0}")]
+    Setup(#[from] error::ApiError),
+}
+
+impl Server {
+    /// Recovers state from `store` and starts serving.
+    pub async fn start(config: ServerConfig, store: Arc<dyn Store>) -> Result<Server, StartError> {
+        let clock = clock::Clock::system();
+        let matching = matching::Matching::new();
+        let timer_queue = timers::TimerQueue::new();
+        let engine = history::Engine::new(store.clone(), matching.clone(), timer_queue.clone(), clock);
+        let namespaces = Arc::new(namespaces::Namespaces::new(store.clone()));
+        let mut names = vec!["default".to_string()];
+        names.extend(config.namespaces.iter().cloned());
+        for n in names {
+            namespaces.ensure(&n, namespaces::DEV_RETENTION).await?;
+        }
+        let recovered = engine.recover().await?;
+        tracing::info!(tasks = recovered, "recovered persisted tasks");
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartError::Bind { addr: config.listen, source })?;
+        let local_addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let fe = frontend::Frontend::new(namespaces, engine.clone(), matching.clone(), shutdown_rx.clone());
+        let wf = frontend::WorkflowFrontend(fe.clone());
+        let workflow = WorkflowServiceServer::new(wf.clone())
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(128 * 1024 * 1024)
+            .max_encoding_message_size(128 * 1024 * 1024);
+        let operator = OperatorServiceServer::new(wf.operator())
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip);
+        let health = HealthServer::new(frontend::HealthService(fe)).accept_compressed(CompressionEncoding::Gzip);
+        let mut stop = shutdown_rx.clone();
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let serve = tokio::spawn(
+            tonic::transport::Server::builder()
+                .tcp_nodelay(true)
+                .add_service(workflow)
+                .add_service(operator)
+                .add_service(health)
+                .serve_with_incoming_shutdown(incoming, async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                }),
+        );
+        let timer_stop = Arc::new(Notify::new());
+        let timers = tokio::spawn(timers::run(engine, timer_queue, timer_stop.clone()));
+        Ok(Server { local_addr, shutdown_tx, timer_stop, serve, timers, store, matching })
+    }
+
+    /// Stops serving: answers long polls, waits for in-flight RPCs, closes the store.
+    pub async fn shutdown(self) -> Result<(), error::ApiError> {
+        let _ = self.shutdown_tx.send(true);
+        self.matching.release_all_pollers();
+        self.timer_stop.notify_one();
+        let _ = self.timers.await;
+        match self.serve.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("gRPC server ended with an error: {e}"),
+            Err(e) => tracing::warn!("gRPC server task failed: {e}"),
+        }
+        self.store.close().await?;
+        Ok(())
+    }
+}
