@@ -5,11 +5,8 @@
 use prost::Message;
 use std::{env, error::Error, fs};
 
-const SERVICE_PACKAGES: &[&str] = &[
-    "temporal.api.workflowservice.v1",
-    "temporal.api.operatorservice.v1",
-    "grpc.health.v1",
-];
+const SERVICE_PACKAGES: &[&str] =
+    &["temporal.api.workflowservice.v1", "temporal.api.operatorservice.v1", "grpc.health.v1"];
 
 fn main() -> Result<(), Box<dyn Error>> {
     let path = env::var("DEP_TEMPORALIO_PROTOS_DESCRIPTOR_PATH")
@@ -18,8 +15,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("cargo:rerun-if-env-changed=DEP_TEMPORALIO_PROTOS_DESCRIPTOR_PATH");
     let bytes = fs::read(&path)?;
     let mut set = prost_types::FileDescriptorSet::decode(bytes.as_slice())?;
-    set.file
-        .retain(|f| SERVICE_PACKAGES.contains(&f.package.as_deref().unwrap_or_default()));
+    set.file.retain(|f| SERVICE_PACKAGES.contains(&f.package.as_deref().unwrap_or_default()));
     tonic_prost_build::configure()
         .build_client(false)
         .build_server(true)

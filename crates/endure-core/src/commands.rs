@@ -4,20 +4,19 @@
 //! rolls back everything the task produced and fails the workflow task with Temporal's cause, so
 //! the worker sees the problem and nothing half-applied is left in history.
 
+use crate::CoreError;
 use crate::api::command::v1::{Command, ScheduleActivityTaskCommandAttributes, command::Attributes as C};
+use crate::api::common::v1::MeteringMetadata;
 use crate::api::common::v1::{Memo, SearchAttributes};
 use crate::api::enums::v1::{RetryState, WorkflowExecutionStatus, WorkflowTaskFailedCause as Cause};
 use crate::api::failure::v1::{ApplicationFailureInfo, Failure, failure::FailureInfo};
 use crate::api::history::v1::{self as h, history_event::Attributes};
 use crate::api::sdk::v1::WorkflowTaskCompletedMetadata;
-use crate::api::common::v1::MeteringMetadata;
 use crate::retry;
 use crate::state::{ActivityInfo, ActivityState, TimerInfo};
 use crate::task::Task;
 use crate::time::{self, Nanos};
 use crate::transition::{Txn, normal_queue};
-use crate::CoreError;
-
 
 /// The parts of RespondWorkflowTaskCompleted the core needs.
 #[derive(Debug, Clone, Default)]
@@ -68,7 +67,13 @@ impl Txn<'_> {
         let closes = c.commands.iter().any(is_close_command);
         if closes && !self.ms.buffered_events.is_empty() {
             let msg = "UnhandledCommand: new events arrived while the workflow task was running";
-            self.fail_workflow_task(stamp, Cause::UnhandledCommand, Some(server_failure(msg)), &c.identity, false)?;
+            self.fail_workflow_task(
+                stamp,
+                Cause::UnhandledCommand,
+                Some(server_failure(msg)),
+                &c.identity,
+                false,
+            )?;
             return Ok(CompletionOutcome::Failed { cause: Cause::UnhandledCommand, message: msg.into() });
         }
         let snapshot = self.ms.clone();
@@ -143,19 +148,30 @@ impl Txn<'_> {
                     );
                 }
                 if self.ms.timers.contains_key(&a.timer_id) {
-                    return reject(Cause::StartTimerDuplicateId, format!("invalid history builder state for action: add-timer-started-event, TimerId {} is already in use", a.timer_id));
+                    return reject(
+                        Cause::StartTimerDuplicateId,
+                        format!(
+                            "invalid history builder state for action: add-timer-started-event, TimerId {} is already in use",
+                            a.timer_id
+                        ),
+                    );
                 }
-                let id = self.append(Attributes::TimerStartedEventAttributes(h::TimerStartedEventAttributes {
-                    timer_id: a.timer_id.clone(),
-                    start_to_fire_timeout: a.start_to_fire_timeout,
-                    workflow_task_completed_event_id: completed_id,
-                }));
+                let id =
+                    self.append(Attributes::TimerStartedEventAttributes(h::TimerStartedEventAttributes {
+                        timer_id: a.timer_id.clone(),
+                        start_to_fire_timeout: a.start_to_fire_timeout,
+                        workflow_task_completed_event_id: completed_id,
+                    }));
                 let expiry = self.now + fire;
                 self.ms.timers.insert(
                     a.timer_id.clone(),
                     TimerInfo { timer_id: a.timer_id.clone(), started_event_id: id, expiry_time: expiry },
                 );
-                self.tasks.push(Task::UserTimer { fire_at: expiry, timer_id: a.timer_id.clone(), started_event_id: id });
+                self.tasks.push(Task::UserTimer {
+                    fire_at: expiry,
+                    timer_id: a.timer_id.clone(),
+                    started_event_id: id,
+                });
                 Ok(())
             }
             C::CancelTimerCommandAttributes(a) => {
@@ -171,7 +187,10 @@ impl Txn<'_> {
                 } else {
                     return reject(
                         Cause::BadCancelTimerAttributes,
-                        format!("invalid history builder state for action: add-timer-canceled-event, TimerId {} not found", a.timer_id),
+                        format!(
+                            "invalid history builder state for action: add-timer-canceled-event, TimerId {} not found",
+                            a.timer_id
+                        ),
                     );
                 };
                 self.append(Attributes::TimerCanceledEventAttributes(h::TimerCanceledEventAttributes {
@@ -250,7 +269,10 @@ impl Txn<'_> {
             }
             C::ModifyWorkflowPropertiesCommandAttributes(a) => {
                 let Some(memo) = &a.upserted_memo else {
-                    return reject(Cause::BadModifyWorkflowPropertiesAttributes, "UpsertedMemo is not set on command.");
+                    return reject(
+                        Cause::BadModifyWorkflowPropertiesAttributes,
+                        "UpsertedMemo is not set on command.",
+                    );
                 };
                 let merged = self.ms.memo.get_or_insert_with(Memo::default);
                 for (k, v) in &memo.fields {
@@ -268,13 +290,28 @@ impl Txn<'_> {
                 ));
                 Ok(())
             }
-            C::ContinueAsNewWorkflowExecutionCommandAttributes(_) => unsupported(Cause::BadContinueAsNewAttributes, "ContinueAsNewWorkflowExecution"),
-            C::StartChildWorkflowExecutionCommandAttributes(_) => unsupported(Cause::BadStartChildExecutionAttributes, "StartChildWorkflowExecution"),
-            C::SignalExternalWorkflowExecutionCommandAttributes(_) => unsupported(Cause::BadSignalWorkflowExecutionAttributes, "SignalExternalWorkflowExecution"),
-            C::RequestCancelExternalWorkflowExecutionCommandAttributes(_) => unsupported(Cause::BadRequestCancelExternalWorkflowExecutionAttributes, "RequestCancelExternalWorkflowExecution"),
-            C::ProtocolMessageCommandAttributes(_) => unsupported(Cause::BadUpdateWorkflowExecutionMessage, "ProtocolMessage (workflow update)"),
-            C::ScheduleNexusOperationCommandAttributes(_) => unsupported(Cause::BadScheduleNexusOperationAttributes, "ScheduleNexusOperation"),
-            C::RequestCancelNexusOperationCommandAttributes(_) => unsupported(Cause::BadRequestCancelNexusOperationAttributes, "RequestCancelNexusOperation"),
+            C::ContinueAsNewWorkflowExecutionCommandAttributes(_) => {
+                unsupported(Cause::BadContinueAsNewAttributes, "ContinueAsNewWorkflowExecution")
+            }
+            C::StartChildWorkflowExecutionCommandAttributes(_) => {
+                unsupported(Cause::BadStartChildExecutionAttributes, "StartChildWorkflowExecution")
+            }
+            C::SignalExternalWorkflowExecutionCommandAttributes(_) => {
+                unsupported(Cause::BadSignalWorkflowExecutionAttributes, "SignalExternalWorkflowExecution")
+            }
+            C::RequestCancelExternalWorkflowExecutionCommandAttributes(_) => unsupported(
+                Cause::BadRequestCancelExternalWorkflowExecutionAttributes,
+                "RequestCancelExternalWorkflowExecution",
+            ),
+            C::ProtocolMessageCommandAttributes(_) => {
+                unsupported(Cause::BadUpdateWorkflowExecutionMessage, "ProtocolMessage (workflow update)")
+            }
+            C::ScheduleNexusOperationCommandAttributes(_) => {
+                unsupported(Cause::BadScheduleNexusOperationAttributes, "ScheduleNexusOperation")
+            }
+            C::RequestCancelNexusOperationCommandAttributes(_) => {
+                unsupported(Cause::BadRequestCancelNexusOperationAttributes, "RequestCancelNexusOperation")
+            }
         }
     }
 
@@ -304,14 +341,22 @@ impl Txn<'_> {
         {
             return reject(bad, msg);
         }
-        if [&a.schedule_to_close_timeout, &a.schedule_to_start_timeout, &a.start_to_close_timeout, &a.heartbeat_timeout]
-            .into_iter()
-            .any(time::is_negative)
+        if [
+            &a.schedule_to_close_timeout,
+            &a.schedule_to_start_timeout,
+            &a.start_to_close_timeout,
+            &a.heartbeat_timeout,
+        ]
+        .into_iter()
+        .any(time::is_negative)
         {
             return reject(bad, "Invalid timeout is set on ScheduleActivityTaskCommand.");
         }
         if self.ms.activities.values().any(|x| x.activity_id == a.activity_id) {
-            return reject(Cause::ScheduleActivityDuplicateId, format!("Duplicate ActivityId: {}", a.activity_id));
+            return reject(
+                Cause::ScheduleActivityDuplicateId,
+                format!("Duplicate ActivityId: {}", a.activity_id),
+            );
         }
         let (s2c, s2s, stc, hb) = activity_timeouts(
             time::opt_duration(&a.schedule_to_close_timeout),
@@ -328,21 +373,23 @@ impl Txn<'_> {
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| self.ms.task_queue.clone());
         let policy = retry::with_defaults(a.retry_policy.clone());
-        let id = self.append(Attributes::ActivityTaskScheduledEventAttributes(h::ActivityTaskScheduledEventAttributes {
-            activity_id: a.activity_id.clone(),
-            activity_type: Some(activity_type.clone()),
-            task_queue: Some(normal_queue(&task_queue)),
-            header: a.header.clone(),
-            input: a.input.clone(),
-            schedule_to_close_timeout: time::to_opt_duration(s2c),
-            schedule_to_start_timeout: time::to_opt_duration(s2s),
-            start_to_close_timeout: time::to_opt_duration(stc),
-            heartbeat_timeout: time::to_opt_duration(hb),
-            workflow_task_completed_event_id: completed_id,
-            retry_policy: Some(policy.clone()),
-            priority: a.priority.clone(),
-            ..Default::default()
-        }));
+        let id = self.append(Attributes::ActivityTaskScheduledEventAttributes(
+            h::ActivityTaskScheduledEventAttributes {
+                activity_id: a.activity_id.clone(),
+                activity_type: Some(activity_type.clone()),
+                task_queue: Some(normal_queue(&task_queue)),
+                header: a.header.clone(),
+                input: a.input.clone(),
+                schedule_to_close_timeout: time::to_opt_duration(s2c),
+                schedule_to_start_timeout: time::to_opt_duration(s2s),
+                start_to_close_timeout: time::to_opt_duration(stc),
+                heartbeat_timeout: time::to_opt_duration(hb),
+                workflow_task_completed_event_id: completed_id,
+                retry_policy: Some(policy.clone()),
+                priority: a.priority.clone(),
+                ..Default::default()
+            },
+        ));
         let info = ActivityInfo {
             scheduled_event_id: id,
             activity_id: a.activity_id.clone(),
@@ -382,21 +429,30 @@ impl Txn<'_> {
         Ok(())
     }
 
-    fn request_cancel_activity(&mut self, scheduled_event_id: i64, completed_id: i64) -> Result<(), Rejection> {
+    fn request_cancel_activity(
+        &mut self,
+        scheduled_event_id: i64,
+        completed_id: i64,
+    ) -> Result<(), Rejection> {
         let Some(ai) = self.ms.activities.get(&scheduled_event_id).cloned() else {
             // Already closed (its close event may be buffered): nothing left to cancel.
             return Ok(());
         };
         let req_id = self.append(Attributes::ActivityTaskCancelRequestedEventAttributes(
-            h::ActivityTaskCancelRequestedEventAttributes { scheduled_event_id, workflow_task_completed_event_id: completed_id },
+            h::ActivityTaskCancelRequestedEventAttributes {
+                scheduled_event_id,
+                workflow_task_completed_event_id: completed_id,
+            },
         ));
         if ai.state == ActivityState::Scheduled {
             self.ms.activities.remove(&scheduled_event_id);
-            self.append(Attributes::ActivityTaskCanceledEventAttributes(h::ActivityTaskCanceledEventAttributes {
-                latest_cancel_requested_event_id: req_id,
-                scheduled_event_id,
-                ..Default::default()
-            }));
+            self.append(Attributes::ActivityTaskCanceledEventAttributes(
+                h::ActivityTaskCanceledEventAttributes {
+                    latest_cancel_requested_event_id: req_id,
+                    scheduled_event_id,
+                    ..Default::default()
+                },
+            ));
         } else if let Some(a) = self.ms.activities.get_mut(&scheduled_event_id) {
             a.cancel_requested = true;
             a.cancel_request_event_id = req_id;
@@ -427,7 +483,10 @@ pub fn activity_timeouts(
             s2s = if s2s > 0 { s2s.min(s2c) } else { s2c };
         }
     } else {
-        return Err("A valid StartToClose or ScheduleToCloseTimeout is not set on ScheduleActivityTaskCommand.".into());
+        return Err(
+            "A valid StartToClose or ScheduleToCloseTimeout is not set on ScheduleActivityTaskCommand."
+                .into(),
+        );
     }
     if hb > stc {
         hb = stc;

@@ -6,7 +6,9 @@
 //! enqueue. No I/O, no clock, no randomness: ids that must be unique are passed in. The server
 //! crate persists what a transition produced in one storage transaction (the outbox pattern).
 
+pub mod commands;
 pub mod error;
+mod events;
 pub mod protobytes;
 pub mod retry;
 pub mod state;
@@ -14,8 +16,6 @@ pub mod task;
 pub mod time;
 pub mod token;
 pub mod transition;
-pub mod commands;
-mod events;
 
 pub use error::CoreError;
 pub use state::{ActivityInfo, ActivityState, MutableState, TimerInfo, WorkflowTaskInfo};
@@ -23,4 +23,4 @@ pub use task::Task;
 pub use transition::Txn;
 
 /// Re-export of the API message types the core works with.
-pub use endure_api::temporal::api as api;
+pub use endure_api::temporal::api;

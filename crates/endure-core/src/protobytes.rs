@@ -18,9 +18,7 @@ pub mod opt {
     }
 
     /// Deserializes an optional message from base64 (or null).
-    pub fn deserialize<'de, T: Message + Default, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<T>, D::Error> {
+    pub fn deserialize<'de, T: Message + Default, D: Deserializer<'de>>(d: D) -> Result<Option<T>, D::Error> {
         let s: Option<String> = Option::deserialize(d)?;
         s.map(|s| decode(&s)).transpose()
     }
@@ -36,9 +34,7 @@ pub mod vec {
     }
 
     /// Deserializes a list of messages from a list of base64 strings.
-    pub fn deserialize<'de, T: Message + Default, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Vec<T>, D::Error> {
+    pub fn deserialize<'de, T: Message + Default, D: Deserializer<'de>>(d: D) -> Result<Vec<T>, D::Error> {
         let v: Vec<String> = Vec::deserialize(d)?;
         v.iter().map(|s| decode(s)).collect()
     }

@@ -100,7 +100,7 @@ pub fn next_backoff(
         return Err(RetryState::NonRetryableFailure);
     }
     if let Some(t) = failure_type(failure)
-        && policy.non_retryable_error_types.iter().any(|n| *n == t)
+        && policy.non_retryable_error_types.contains(&t)
     {
         return Err(RetryState::NonRetryableFailure);
     }
@@ -108,9 +108,7 @@ pub fn next_backoff(
         return Err(RetryState::MaximumAttemptsReached);
     }
     let explicit = match &failure.failure_info {
-        Some(FailureInfo::ApplicationFailureInfo(a)) => {
-            a.next_retry_delay.as_ref().map(time::from_duration)
-        }
+        Some(FailureInfo::ApplicationFailureInfo(a)) => a.next_retry_delay.as_ref().map(time::from_duration),
         _ => None,
     };
     let delay = explicit.unwrap_or_else(|| backoff_interval(policy, attempt));

@@ -97,9 +97,7 @@ impl Task {
     /// The task queue a transfer task goes to.
     pub fn task_queue(&self) -> Option<&str> {
         match self {
-            Task::WorkflowTask { task_queue, .. } | Task::ActivityTask { task_queue, .. } => {
-                Some(task_queue)
-            }
+            Task::WorkflowTask { task_queue, .. } | Task::ActivityTask { task_queue, .. } => Some(task_queue),
             _ => None,
         }
     }

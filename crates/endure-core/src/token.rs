@@ -54,9 +54,8 @@ impl TaskToken {
         if bytes.is_empty() {
             return Err(CoreError::InvalidArgument("Task token not set on request.".into()));
         }
-        serde_json::from_slice(bytes).map_err(|e| {
-            CoreError::InvalidArgument(format!("Error deserializing task token. Error: {e}"))
-        })
+        serde_json::from_slice(bytes)
+            .map_err(|e| CoreError::InvalidArgument(format!("Error deserializing task token. Error: {e}")))
     }
 }
 

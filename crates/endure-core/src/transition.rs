@@ -2,12 +2,9 @@
 //! one request and collects the events and tasks the request produced; the caller commits them
 //! together with the new state, or drops everything if a method returned an error.
 
-use crate::api::common::v1::{
-    Header, Memo, Payloads, RetryPolicy, SearchAttributes, WorkflowType,
-};
-use crate::api::enums::v1::{
-    RetryState, TimeoutType, WorkflowExecutionStatus, WorkflowTaskFailedCause,
-};
+use crate::CoreError;
+use crate::api::common::v1::{Header, Memo, Payloads, RetryPolicy, SearchAttributes, WorkflowType};
+use crate::api::enums::v1::{RetryState, TimeoutType, WorkflowExecutionStatus, WorkflowTaskFailedCause};
 use crate::api::failure::v1::Failure;
 use crate::api::history::v1::{self as h, HistoryEvent, history_event::Attributes};
 use crate::api::taskqueue::v1::TaskQueue;
@@ -16,7 +13,6 @@ use crate::retry;
 use crate::state::{ActivityInfo, ActivityState, MutableState, WorkflowTaskInfo};
 use crate::task::Task;
 use crate::time::{self, Nanos};
-use crate::CoreError;
 use prost::Message;
 
 /// Default workflow task timeout (10 s), as the real server.
@@ -166,16 +162,20 @@ impl<'a> Txn<'a> {
             let Some(mut attrs) = ev.attributes else { continue };
             match &mut attrs {
                 Attributes::ActivityTaskCompletedEventAttributes(a) => {
-                    a.started_event_id = started_ids.get(&a.scheduled_event_id).copied().unwrap_or(a.started_event_id)
+                    a.started_event_id =
+                        started_ids.get(&a.scheduled_event_id).copied().unwrap_or(a.started_event_id)
                 }
                 Attributes::ActivityTaskFailedEventAttributes(a) => {
-                    a.started_event_id = started_ids.get(&a.scheduled_event_id).copied().unwrap_or(a.started_event_id)
+                    a.started_event_id =
+                        started_ids.get(&a.scheduled_event_id).copied().unwrap_or(a.started_event_id)
                 }
                 Attributes::ActivityTaskTimedOutEventAttributes(a) => {
-                    a.started_event_id = started_ids.get(&a.scheduled_event_id).copied().unwrap_or(a.started_event_id)
+                    a.started_event_id =
+                        started_ids.get(&a.scheduled_event_id).copied().unwrap_or(a.started_event_id)
                 }
                 Attributes::ActivityTaskCanceledEventAttributes(a) => {
-                    a.started_event_id = started_ids.get(&a.scheduled_event_id).copied().unwrap_or(a.started_event_id)
+                    a.started_event_id =
+                        started_ids.get(&a.scheduled_event_id).copied().unwrap_or(a.started_event_id)
                 }
                 _ => {}
             }
@@ -308,7 +308,7 @@ impl<'a> Txn<'a> {
             attempt,
             scheduled_time: self.now,
             task_queue: self.ms.task_queue.clone(),
-            timeout: self.ms.task_timeout,
+            timeout: workflow_task_timeout(self.ms.task_timeout, attempt),
             ..Default::default()
         };
         if attempt == 1 {
@@ -320,10 +320,7 @@ impl<'a> Txn<'a> {
                 },
             ));
         }
-        self.tasks.push(Task::WorkflowTask {
-            task_queue: self.ms.task_queue.clone(),
-            stamp: info.stamp,
-        });
+        self.tasks.push(Task::WorkflowTask { task_queue: self.ms.task_queue.clone(), stamp: info.stamp });
         self.ms.workflow_task = Some(info);
     }
 
@@ -546,8 +543,7 @@ impl<'a> Txn<'a> {
                 Ok(a.clone())
             }
             _ => Err(CoreError::NotFound(
-                "invalid activityID or activity already timed out or invoking workflow is completed"
-                    .into(),
+                "invalid activityID or activity already timed out or invoking workflow is completed".into(),
             )),
         }
     }
@@ -723,7 +719,14 @@ impl<'a> Txn<'a> {
         }
     }
 
-    fn dispatch_activity(&mut self, scheduled_event_id: i64, attempt: i32, queue: String, s2s: Nanos, at: Nanos) {
+    fn dispatch_activity(
+        &mut self,
+        scheduled_event_id: i64,
+        attempt: i32,
+        queue: String,
+        s2s: Nanos,
+        at: Nanos,
+    ) {
         self.tasks.push(Task::ActivityTask { task_queue: queue, scheduled_event_id, attempt });
         if s2s > 0 {
             self.tasks.push(Task::ActivityTimeout {
@@ -739,11 +742,8 @@ impl<'a> Txn<'a> {
     pub fn activity_retry_fired(&mut self, scheduled_event_id: i64, attempt: i32) -> Result<(), CoreError> {
         self.require_open()?;
         let now = self.now;
-        let Some(a) = self
-            .ms
-            .activities
-            .get_mut(&scheduled_event_id)
-            .filter(|a| a.attempt == attempt && a.in_backoff)
+        let Some(a) =
+            self.ms.activities.get_mut(&scheduled_event_id).filter(|a| a.attempt == attempt && a.in_backoff)
         else {
             return Ok(());
         };
@@ -797,9 +797,6 @@ impl<'a> Txn<'a> {
                 self.retry_activity(scheduled_event_id, failure, "", delay);
             }
             Err(state) => {
-                let state = if retryable && state == RetryState::MaximumAttemptsReached {
-                    state
-                } else if retryable { state } else { RetryState::Timeout };
                 let mut failure = failure;
                 failure.cause = ai.last_failure.clone().map(Box::new);
                 self.close_activity(&ai, |started| {
@@ -906,13 +903,15 @@ impl<'a> Txn<'a> {
             && wt.is_started()
             && !wt.is_transient()
         {
-            self.append(Attributes::WorkflowTaskFailedEventAttributes(h::WorkflowTaskFailedEventAttributes {
-                scheduled_event_id: wt.scheduled_event_id,
-                started_event_id: wt.started_event_id,
-                cause: WorkflowTaskFailedCause::ForceCloseCommand as i32,
-                identity: identity.to_string(),
-                ..Default::default()
-            }));
+            self.append(Attributes::WorkflowTaskFailedEventAttributes(
+                h::WorkflowTaskFailedEventAttributes {
+                    scheduled_event_id: wt.scheduled_event_id,
+                    started_event_id: wt.started_event_id,
+                    cause: WorkflowTaskFailedCause::ForceCloseCommand as i32,
+                    identity: identity.to_string(),
+                    ..Default::default()
+                },
+            ));
         }
         self.ms.workflow_task = None;
     }
@@ -944,11 +943,138 @@ impl<'a> Txn<'a> {
     }
 }
 
+/// Attempts after which a retried workflow task gets a growing timeout.
+const WFT_RETRY_BACKOFF_MIN_ATTEMPTS: i32 = 3;
+/// First extension of the timeout of a repeatedly failing workflow task.
+const WFT_RETRY_INITIAL_INTERVAL: Nanos = 5 * time::SECOND;
+/// Largest extension of the timeout of a repeatedly failing workflow task.
+const WFT_RETRY_MAX_INTERVAL: Nanos = 600 * time::SECOND;
+
+/// The start-to-close timeout of a workflow task attempt. As in Temporal, attempts after the
+/// third get an exponentially growing extension so a stuck worker is not hammered.
+pub fn workflow_task_timeout(base: Nanos, attempt: i32) -> Nanos {
+    if attempt <= WFT_RETRY_BACKOFF_MIN_ATTEMPTS {
+        return base;
+    }
+    let n = (attempt - WFT_RETRY_BACKOFF_MIN_ATTEMPTS - 1).min(30) as u32;
+    base + WFT_RETRY_INITIAL_INTERVAL.saturating_mul(1i64 << n).min(WFT_RETRY_MAX_INTERVAL)
+}
+
 /// A normal-kind task queue message.
 pub fn normal_queue(name: &str) -> TaskQueue {
     TaskQueue {
         name: name.to_string(),
         kind: crate::api::enums::v1::TaskQueueKind::Normal as i32,
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::enums::v1::EventType;
+
+    fn started(now: Nanos) -> MutableState {
+        let mut ms = MutableState::default();
+        let req = StartRun {
+            namespace_id: "ns".into(),
+            workflow_id: "wf".into(),
+            run_id: "run".into(),
+            workflow_type: WorkflowType { name: "T".into() },
+            task_queue: "q".into(),
+            ..Default::default()
+        };
+        let txn = Txn::start(&mut ms, now, req);
+        assert_eq!(txn.events.len(), 2);
+        assert!(matches!(txn.tasks[0], Task::WorkflowTask { stamp: 1, .. }));
+        ms
+    }
+
+    fn types(events: &[HistoryEvent]) -> Vec<EventType> {
+        events.iter().map(|e| EventType::try_from(e.event_type).unwrap()).collect()
+    }
+
+    #[test]
+    fn signal_during_started_task_is_buffered_then_flushed() {
+        let mut ms = started(1);
+        let mut t = Txn::new(&mut ms, 2);
+        let s = t.start_workflow_task(1, "req", "me").unwrap();
+        assert_eq!((s.scheduled_event_id, s.started_event_id), (2, 3));
+        let mut t = Txn::new(&mut ms, 3);
+        t.signal("sig", None, "me", None, "r1").unwrap();
+        assert!(t.events.is_empty(), "signal must be buffered while the task runs");
+        assert!(!t.signal("sig", None, "me", None, "r1").unwrap(), "same request id is deduplicated");
+        let mut t = Txn::new(&mut ms, 4);
+        t.complete_workflow_task(1, Default::default()).unwrap();
+        assert_eq!(
+            types(&t.events),
+            vec![
+                EventType::WorkflowTaskCompleted,
+                EventType::WorkflowExecutionSignaled,
+                EventType::WorkflowTaskScheduled
+            ]
+        );
+        assert_eq!(ms.next_event_id, 7);
+    }
+
+    #[test]
+    fn failed_attempts_after_the_first_are_transient() {
+        let mut ms = started(1);
+        Txn::new(&mut ms, 2).start_workflow_task(1, "a", "me").unwrap();
+        let mut t = Txn::new(&mut ms, 3);
+        t.fail_workflow_task(1, WorkflowTaskFailedCause::WorkflowWorkerUnhandledFailure, None, "me", false)
+            .unwrap();
+        assert_eq!(types(&t.events), vec![EventType::WorkflowTaskFailed], "attempt 2 is not written yet");
+        let mut t = Txn::new(&mut ms, 4);
+        let s = t.start_workflow_task(2, "b", "me").unwrap();
+        assert!(t.events.is_empty());
+        assert_eq!(s.attempt, 2);
+        assert_eq!(
+            types(&s.transient_events),
+            vec![EventType::WorkflowTaskScheduled, EventType::WorkflowTaskStarted]
+        );
+        assert_eq!(s.transient_events[0].event_id, 5);
+        let mut t = Txn::new(&mut ms, 5);
+        t.fail_workflow_task(2, WorkflowTaskFailedCause::WorkflowWorkerUnhandledFailure, None, "me", false)
+            .unwrap();
+        assert!(t.events.is_empty(), "a transient failure leaves no trace");
+        Txn::new(&mut ms, 6).start_workflow_task(3, "c", "me").unwrap();
+        let mut t = Txn::new(&mut ms, 7);
+        t.complete_workflow_task(3, Default::default()).unwrap();
+        assert_eq!(
+            types(&t.events),
+            vec![
+                EventType::WorkflowTaskScheduled,
+                EventType::WorkflowTaskStarted,
+                EventType::WorkflowTaskCompleted
+            ]
+        );
+        assert_eq!(t.events.iter().map(|e| e.event_id).collect::<Vec<_>>(), vec![5, 6, 7]);
+    }
+
+    #[test]
+    fn workflow_task_timeout_grows_after_three_attempts() {
+        let base = 10 * time::SECOND;
+        assert_eq!(workflow_task_timeout(base, 3), base);
+        assert_eq!(workflow_task_timeout(base, 4), base + 5 * time::SECOND);
+        assert_eq!(workflow_task_timeout(base, 5), base + 10 * time::SECOND);
+        assert_eq!(workflow_task_timeout(base, 60), base + 600 * time::SECOND);
+    }
+
+    #[test]
+    fn terminate_closes_and_drops_pending_work() {
+        let mut ms = started(1);
+        Txn::new(&mut ms, 2).start_workflow_task(1, "a", "me").unwrap();
+        let mut t = Txn::new(&mut ms, 3);
+        t.terminate("bye", None, "op").unwrap();
+        assert_eq!(
+            types(&t.events),
+            vec![EventType::WorkflowTaskFailed, EventType::WorkflowExecutionTerminated]
+        );
+        assert!(!ms.is_open());
+        assert!(matches!(
+            Txn::new(&mut ms, 4).signal("s", None, "", None, ""),
+            Err(CoreError::AlreadyCompleted)
+        ));
     }
 }

@@ -46,7 +46,7 @@ pub enum ApiError {
         /// Error message from the worker.
         message: String,
         /// Failure from the worker, if it sent one.
-        failure: Option<Failure>,
+        failure: Option<Box<Failure>>,
     },
     /// The call took longer than its deadline.
     #[error("{0}")]
@@ -67,9 +67,7 @@ impl From<CoreError> for ApiError {
         match e {
             CoreError::InvalidArgument(m) => ApiError::InvalidArgument(m),
             CoreError::NotFound(m) => ApiError::NotFound(m),
-            CoreError::AlreadyCompleted => {
-                ApiError::NotFound("workflow execution already completed".into())
-            }
+            CoreError::AlreadyCompleted => ApiError::NotFound("workflow execution already completed".into()),
             CoreError::FailedPrecondition(m) => ApiError::FailedPrecondition(m),
         }
     }
@@ -102,7 +100,10 @@ impl From<ApiError> for Status {
                 Code::NotFound,
                 msg,
                 "NotFoundFailure",
-                details::NotFoundFailure { current_cluster: "active".into(), active_cluster: "active".into() },
+                details::NotFoundFailure {
+                    current_cluster: "active".into(),
+                    active_cluster: "active".into(),
+                },
             ),
             ApiError::NamespaceNotFound(ns) => with_detail(
                 Code::NotFound,
@@ -120,14 +121,18 @@ impl From<ApiError> for Status {
                 Code::AlreadyExists,
                 msg,
                 "WorkflowExecutionAlreadyStartedFailure",
-                details::WorkflowExecutionAlreadyStartedFailure { start_request_id, run_id, ..Default::default() },
+                details::WorkflowExecutionAlreadyStartedFailure {
+                    start_request_id,
+                    run_id,
+                    ..Default::default()
+                },
             ),
             ApiError::FailedPrecondition(_) => Status::failed_precondition(msg),
             ApiError::QueryFailed { failure, .. } => with_detail(
                 Code::InvalidArgument,
                 msg,
                 "QueryFailedFailure",
-                details::QueryFailedFailure { failure },
+                details::QueryFailedFailure { failure: failure.map(|f| *f) },
             ),
             ApiError::DeadlineExceeded(_) => Status::deadline_exceeded(msg),
             ApiError::Unavailable(_) => Status::unavailable(msg),

@@ -24,13 +24,16 @@ use tokio::sync::watch;
 /// The position of a run's history that long-polls watch: (next event id, closed).
 pub type RunProgress = (i64, bool);
 
+/// (namespace id, workflow id): the unit of locking.
+type WorkflowKey = (String, String);
+
 /// Shard-local owner of all runs (one shard in dev mode).
 pub struct Engine {
     store: Arc<dyn Store>,
     matching: Arc<Matching>,
     timers: Arc<TimerQueue>,
     clock: Clock,
-    locks: Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>>,
+    locks: Mutex<HashMap<WorkflowKey, Arc<tokio::sync::Mutex<()>>>>,
     watchers: Mutex<HashMap<RunKey, watch::Sender<RunProgress>>>,
 }
 
@@ -85,7 +88,12 @@ pub struct NewRun<'a> {
 
 impl Engine {
     /// Creates the engine.
-    pub fn new(store: Arc<dyn Store>, matching: Arc<Matching>, timers: Arc<TimerQueue>, clock: Clock) -> Arc<Self> {
+    pub fn new(
+        store: Arc<dyn Store>,
+        matching: Arc<Matching>,
+        timers: Arc<TimerQueue>,
+        clock: Clock,
+    ) -> Arc<Self> {
         Arc::new(Engine {
             store,
             matching,
@@ -115,7 +123,12 @@ impl Engine {
     }
 
     /// Resolves an empty run id to the current run of the workflow id.
-    pub async fn resolve_run(&self, namespace_id: &str, workflow_id: &str, run_id: &str) -> ApiResult<RunKey> {
+    pub async fn resolve_run(
+        &self,
+        namespace_id: &str,
+        workflow_id: &str,
+        run_id: &str,
+    ) -> ApiResult<RunKey> {
         if !run_id.is_empty() {
             return Ok(RunKey {
                 namespace_id: namespace_id.into(),
@@ -124,14 +137,22 @@ impl Engine {
             });
         }
         match self.store.current_run(namespace_id, workflow_id).await? {
-            Some(c) => Ok(RunKey { namespace_id: namespace_id.into(), workflow_id: workflow_id.into(), run_id: c.run_id }),
+            Some(c) => Ok(RunKey {
+                namespace_id: namespace_id.into(),
+                workflow_id: workflow_id.into(),
+                run_id: c.run_id,
+            }),
             None => Err(workflow_not_found(workflow_id, run_id)),
         }
     }
 
     /// Loads a run's state (no lock taken: a snapshot for reads).
     pub async fn load(&self, key: &RunKey) -> ApiResult<LoadedRun> {
-        let row = self.store.get_run(key).await?.ok_or_else(|| workflow_not_found(&key.workflow_id, &key.run_id))?;
+        let row = self
+            .store
+            .get_run(key)
+            .await?
+            .ok_or_else(|| workflow_not_found(&key.workflow_id, &key.run_id))?;
         Ok(LoadedRun { ms: decode_state(&row.state)?, db_version: row.db_version })
     }
 
@@ -177,14 +198,21 @@ impl Engine {
         ms.state_transition_count += 1;
         let current = (ms.status != old_status).then(|| CurrentWrite {
             condition: CurrentCondition::RunIs(ms.run_id.clone()),
-            value: CurrentRun { run_id: ms.run_id.clone(), status: ms.status, start_request_id: ms.start_request_id.clone() },
+            value: CurrentRun {
+                run_id: ms.run_id.clone(),
+                status: ms.status,
+                start_request_id: ms.start_request_id.clone(),
+            },
         });
-        let current_is_this_run = match self.store.current_run(&key.namespace_id, &key.workflow_id).await? {
-            Some(c) => c.run_id == key.run_id,
-            None => false,
+        // Only the current run's status is mirrored in the current-run pointer.
+        let current = match current {
+            Some(c) => match self.store.current_run(&key.namespace_id, &key.workflow_id).await? {
+                Some(cur) if cur.run_id == key.run_id => Some(c),
+                _ => None,
+            },
+            None => None,
         };
-        self.commit(&ms, Some(loaded.db_version), current.filter(|_| current_is_this_run), events, tasks, consumed)
-            .await?;
+        self.commit(&ms, Some(loaded.db_version), current, events, tasks, consumed).await?;
         Ok(r)
     }
 
@@ -193,7 +221,11 @@ impl Engine {
         let ms = run.ms;
         let current = CurrentWrite {
             condition: run.condition,
-            value: CurrentRun { run_id: ms.run_id.clone(), status: ms.status, start_request_id: ms.start_request_id.clone() },
+            value: CurrentRun {
+                run_id: ms.run_id.clone(),
+                status: ms.status,
+                start_request_id: ms.start_request_id.clone(),
+            },
         };
         self.commit(ms, None, Some(current), run.events, run.tasks, None).await
     }
@@ -225,7 +257,8 @@ impl Engine {
             .map(|t| {
                 Ok(NewTask {
                     fire_at: t.fire_at(),
-                    data: serde_json::to_vec(t).map_err(|e| ApiError::Internal(format!("encoding task: {e}")))?,
+                    data: serde_json::to_vec(t)
+                        .map_err(|e| ApiError::Internal(format!("encoding task: {e}")))?,
                 })
             })
             .collect::<ApiResult<Vec<_>>>()?;
@@ -234,13 +267,18 @@ impl Engine {
             state: encode_state(ms)?,
             expected_version,
             current,
-            events: events.iter().map(|e| EventRow { event_id: e.event_id, data: e.encode_to_vec() }).collect(),
+            events: events
+                .iter()
+                .map(|e| EventRow { event_id: e.event_id, data: e.encode_to_vec() })
+                .collect(),
             new_tasks,
             delete_tasks: consumed.into_iter().collect(),
             visibility: Some(visibility_of(ms)),
         };
         let result = self.store.commit(batch).await.map_err(|e| match e {
-            endure_store::StoreError::ConditionFailed(m) => ApiError::Unavailable(format!("concurrent update, retry: {m}")),
+            endure_store::StoreError::ConditionFailed(m) => {
+                ApiError::Unavailable(format!("concurrent update, retry: {m}"))
+            }
             e => e.into(),
         })?;
         for (task, task_id) in tasks.into_iter().zip(result.task_ids) {
@@ -298,10 +336,19 @@ impl Engine {
     }
 
     /// Reads persisted history events `[first, end)`.
-    pub async fn read_events(&self, key: &RunKey, first: i64, end: i64, limit: usize) -> ApiResult<Vec<HistoryEvent>> {
+    pub async fn read_events(
+        &self,
+        key: &RunKey,
+        first: i64,
+        end: i64,
+        limit: usize,
+    ) -> ApiResult<Vec<HistoryEvent>> {
         let rows = self.store.read_events(key, first, end, limit).await?;
         rows.iter()
-            .map(|r| HistoryEvent::decode(r.data.as_slice()).map_err(|e| ApiError::Internal(format!("corrupt event: {e}"))))
+            .map(|r| {
+                HistoryEvent::decode(r.data.as_slice())
+                    .map_err(|e| ApiError::Internal(format!("corrupt event: {e}")))
+            })
             .collect()
     }
 }
@@ -309,7 +356,7 @@ impl Engine {
 /// Held while a workflow id is locked; cleans the lock table up when dropped.
 pub struct WorkflowLock<'a> {
     engine: &'a Engine,
-    key: (String, String),
+    key: WorkflowKey,
     _guard: Option<tokio::sync::OwnedMutexGuard<()>>,
     _m: Arc<tokio::sync::Mutex<()>>,
 }
@@ -327,5 +374,7 @@ impl Drop for WorkflowLock<'_> {
 
 /// The NotFound error for a missing workflow run.
 pub fn workflow_not_found(workflow_id: &str, run_id: &str) -> ApiError {
-    ApiError::NotFound(format!("workflow execution not found for workflow ID \"{workflow_id}\" and run ID \"{run_id}\""))
+    ApiError::NotFound(format!(
+        "workflow execution not found for workflow ID \"{workflow_id}\" and run ID \"{run_id}\""
+    ))
 }

@@ -77,7 +77,8 @@ impl Server {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| StartError::Bind { addr: config.listen, source })?;
-        let local_addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
+        let local_addr =
+            listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let fe = frontend::Frontend::new(namespaces, engine.clone(), matching.clone(), shutdown_rx.clone());
         let wf = frontend::WorkflowFrontend(fe.clone());
@@ -89,7 +90,8 @@ impl Server {
         let operator = OperatorServiceServer::new(wf.operator())
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip);
-        let health = HealthServer::new(frontend::HealthService(fe)).accept_compressed(CompressionEncoding::Gzip);
+        let health =
+            HealthServer::new(frontend::HealthService(fe)).accept_compressed(CompressionEncoding::Gzip);
         let mut stop = shutdown_rx.clone();
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
         let serve = tokio::spawn(

@@ -136,10 +136,7 @@ impl Matching {
         let qs = self.queues.lock();
         qs.get(&(namespace_id.to_string(), queue.to_string(), kind))
             .map(|q| {
-                q.pollers
-                    .iter()
-                    .map(|(i, t)| PollerSeen { identity: i.clone(), last_access: *t })
-                    .collect()
+                q.pollers.iter().map(|(i, t)| PollerSeen { identity: i.clone(), last_access: *t }).collect()
             })
             .unwrap_or_default()
     }

@@ -3,7 +3,9 @@
 
 use crate::error::{ApiError, ApiResult};
 use endure_api::temporal::api::enums::v1::{ArchivalState, NamespaceState};
-use endure_api::temporal::api::namespace::v1::{NamespaceConfig, NamespaceInfo, namespace_info::Capabilities};
+use endure_api::temporal::api::namespace::v1::{
+    NamespaceConfig, NamespaceInfo, namespace_info::Capabilities,
+};
 use endure_api::temporal::api::replication::v1::{ClusterReplicationConfig, NamespaceReplicationConfig};
 use endure_api::temporal::api::workflowservice::v1::DescribeNamespaceResponse;
 use endure_core::time;
@@ -122,7 +124,11 @@ impl Namespaces {
         if let Some(ns) = self.by_name.read().get(name) {
             return Ok(ns.clone());
         }
-        let row = self.store.namespace_by_name(name).await?.ok_or_else(|| ApiError::NamespaceNotFound(name.into()))?;
+        let row = self
+            .store
+            .namespace_by_name(name)
+            .await?
+            .ok_or_else(|| ApiError::NamespaceNotFound(name.into()))?;
         let ns = decode(&row)?;
         self.by_name.write().insert(ns.name.clone(), ns.clone());
         Ok(ns)
@@ -133,7 +139,8 @@ impl Namespaces {
         if let Some(ns) = self.by_name.read().values().find(|n| n.id == id) {
             return Ok(ns.clone());
         }
-        let row = self.store.namespace_by_id(id).await?.ok_or_else(|| ApiError::NamespaceNotFound(id.into()))?;
+        let row =
+            self.store.namespace_by_id(id).await?.ok_or_else(|| ApiError::NamespaceNotFound(id.into()))?;
         decode(&row)
     }
 

@@ -37,9 +37,7 @@ fn open_conn(path: &str, read_only: bool) -> Result<Connection, StoreError> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
     let conn = if path == ":memory:" {
         Connection::open_in_memory()
@@ -49,10 +47,8 @@ fn open_conn(path: &str, read_only: bool) -> Result<Connection, StoreError> {
     .map_err(|e| StoreError::Backend(format!("opening SQLite database {path}: {e}")))?;
     conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(backend)?;
     if !read_only {
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;",
-        )
-        .map_err(|e| StoreError::Backend(format!("configuring {path}: {e}")))?;
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;")
+            .map_err(|e| StoreError::Backend(format!("configuring {path}: {e}")))?;
     }
     Ok(conn)
 }
@@ -60,20 +56,18 @@ fn open_conn(path: &str, read_only: bool) -> Result<Connection, StoreError> {
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
     conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);")
         .map_err(backend)?;
-    let current: Option<i64> = conn
-        .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
-        .map_err(backend)?;
+    let current: Option<i64> =
+        conn.query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0)).map_err(backend)?;
     match current {
         Some(v) if v > SCHEMA_VERSION => Err(StoreError::Backend(format!(
             "database schema version {v} is newer than this server understands ({SCHEMA_VERSION}); upgrade Endure"
         ))),
         Some(_) => Ok(()),
-        None => {
-            conn.execute_batch(&format!(
+        None => conn
+            .execute_batch(&format!(
                 "BEGIN; {SCHEMA} INSERT INTO schema_version (version) VALUES ({SCHEMA_VERSION}); COMMIT;"
             ))
-            .map_err(|e| StoreError::Backend(format!("creating schema: {e}")))
-        }
+            .map_err(|e| StoreError::Backend(format!("creating schema: {e}"))),
     }
 }
 
@@ -327,7 +321,8 @@ fn apply_batch(conn: &Connection, b: &WriteBatch) -> StoreResult<CommitResult> {
             )
             .map_err(backend)?;
         for e in &b.events {
-            s.execute(params![k.namespace_id, k.workflow_id, k.run_id, e.event_id, e.data]).map_err(backend)?;
+            s.execute(params![k.namespace_id, k.workflow_id, k.run_id, e.event_id, e.data])
+                .map_err(backend)?;
         }
     }
     let mut task_ids = Vec::with_capacity(b.new_tasks.len());
@@ -338,7 +333,8 @@ fn apply_batch(conn: &Connection, b: &WriteBatch) -> StoreResult<CommitResult> {
             )
             .map_err(backend)?;
         for t in &b.new_tasks {
-            s.execute(params![k.namespace_id, k.workflow_id, k.run_id, t.fire_at, t.data]).map_err(backend)?;
+            s.execute(params![k.namespace_id, k.workflow_id, k.run_id, t.fire_at, t.data])
+                .map_err(backend)?;
             task_ids.push(conn.last_insert_rowid());
         }
     }
@@ -382,14 +378,19 @@ fn delete_tasks(conn: &Connection, ids: &[i64]) -> StoreResult<()> {
 impl Store for SqliteStore {
     async fn create_namespace(&self, ns: NamespaceRow) -> StoreResult<()> {
         self.write(move |c| {
-            c.execute("INSERT INTO namespaces (id, name, data) VALUES (?1, ?2, ?3)", params![ns.id, ns.name, ns.data])
-                .map(|_| ())
-                .map_err(|e| match e {
-                    rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
-                        StoreError::AlreadyExists(format!("namespace {}", ns.name))
-                    }
-                    e => backend(e),
-                })
+            c.execute(
+                "INSERT INTO namespaces (id, name, data) VALUES (?1, ?2, ?3)",
+                params![ns.id, ns.name, ns.data],
+            )
+            .map(|_| ())
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    StoreError::AlreadyExists(format!("namespace {}", ns.name))
+                }
+                e => backend(e),
+            })
         })
         .await
     }
@@ -397,9 +398,16 @@ impl Store for SqliteStore {
     async fn update_namespace(&self, ns: NamespaceRow) -> StoreResult<()> {
         self.write(move |c| {
             let n = c
-                .execute("UPDATE namespaces SET name = ?2, data = ?3 WHERE id = ?1", params![ns.id, ns.name, ns.data])
+                .execute(
+                    "UPDATE namespaces SET name = ?2, data = ?3 WHERE id = ?1",
+                    params![ns.id, ns.name, ns.data],
+                )
                 .map_err(backend)?;
-            if n == 1 { Ok(()) } else { Err(StoreError::ConditionFailed(format!("namespace {} missing", ns.id))) }
+            if n == 1 {
+                Ok(())
+            } else {
+                Err(StoreError::ConditionFailed(format!("namespace {} missing", ns.id)))
+            }
         })
         .await
     }
@@ -426,7 +434,8 @@ impl Store for SqliteStore {
 
     async fn list_namespaces(&self) -> StoreResult<Vec<NamespaceRow>> {
         self.read(|c| {
-            let mut s = c.prepare_cached("SELECT id, name, data FROM namespaces ORDER BY name").map_err(backend)?;
+            let mut s =
+                c.prepare_cached("SELECT id, name, data FROM namespaces ORDER BY name").map_err(backend)?;
             let rows = s.query_map([], ns_row).map_err(backend)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(backend)
         })
@@ -467,7 +476,13 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn read_events(&self, key: &RunKey, first: i64, end: i64, limit: usize) -> StoreResult<Vec<EventRow>> {
+    async fn read_events(
+        &self,
+        key: &RunKey,
+        first: i64,
+        end: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<EventRow>> {
         let k = key.clone();
         self.read(move |c| {
             let mut s = c
@@ -486,7 +501,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn read_events_reverse(&self, key: &RunKey, before: i64, limit: usize) -> StoreResult<Vec<EventRow>> {
+    async fn read_events_reverse(
+        &self,
+        key: &RunKey,
+        before: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<EventRow>> {
         let k = key.clone();
         self.read(move |c| {
             let mut s = c
@@ -576,7 +596,9 @@ impl Store for SqliteStore {
                     "SELECT status, COUNT(*) FROM visibility WHERE {sql} GROUP BY status ORDER BY status"
                 ))
                 .map_err(backend)?;
-            let rows = s.query_map(rusqlite::params_from_iter(args), |r| Ok((r.get(0)?, r.get(1)?))).map_err(backend)?;
+            let rows = s
+                .query_map(rusqlite::params_from_iter(args), |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(backend)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(backend)
         })
         .await
@@ -592,9 +614,10 @@ impl Store for SqliteStore {
         }
         let handle = self.writer_thread.lock().map_err(backend)?.take();
         if let Some(h) = handle {
-            tokio::task::spawn_blocking(move || h.join()).await.map_err(backend)?.map_err(|_| {
-                StoreError::Backend("SQLite writer thread panicked".into())
-            })?;
+            tokio::task::spawn_blocking(move || h.join())
+                .await
+                .map_err(backend)?
+                .map_err(|_| StoreError::Backend("SQLite writer thread panicked".into()))?;
         }
         Ok(())
     }

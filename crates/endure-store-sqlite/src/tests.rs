@@ -53,7 +53,10 @@ async fn concurrent_commits_are_grouped_and_all_durable() {
         h.await.unwrap().unwrap();
     }
     let f = store.clone();
-    let n: i64 = f.read(|c| c.query_row("SELECT COUNT(*) FROM runs", [], |r| r.get(0)).map_err(backend)).await.unwrap();
+    let n: i64 = f
+        .read(|c| c.query_row("SELECT COUNT(*) FROM runs", [], |r| r.get(0)).map_err(backend))
+        .await
+        .unwrap();
     assert_eq!(n, 200);
 }
 
@@ -63,7 +66,10 @@ fn refuses_newer_schema() {
     let path = dir.path().join("endure.db");
     {
         let c = Connection::open(&path).unwrap();
-        c.execute_batch("CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (99);").unwrap();
+        c.execute_batch(
+            "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (99);",
+        )
+        .unwrap();
     }
     let err = SqliteStore::open(&path).err().expect("must refuse");
     assert!(err.to_string().contains("newer"), "{err}");

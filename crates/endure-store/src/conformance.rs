@@ -34,7 +34,10 @@ pub async fn namespaces(store: &dyn Store) {
     let ns = NamespaceRow { id: "id-1".into(), name: "alpha".into(), data: vec![1, 2, 3] };
     store.create_namespace(ns.clone()).await.expect("create namespace");
     let dup = store.create_namespace(NamespaceRow { id: "id-2".into(), ..ns.clone() }).await;
-    assert!(matches!(dup, Err(StoreError::AlreadyExists(_))), "duplicate name must be AlreadyExists: {dup:?}");
+    assert!(
+        matches!(dup, Err(StoreError::AlreadyExists(_))),
+        "duplicate name must be AlreadyExists: {dup:?}"
+    );
     assert_eq!(store.namespace_by_name("alpha").await.unwrap(), Some(ns.clone()));
     assert_eq!(store.namespace_by_id("id-1").await.unwrap(), Some(ns.clone()));
     store.update_namespace(NamespaceRow { data: vec![9], ..ns.clone() }).await.unwrap();
@@ -74,7 +77,8 @@ pub async fn runs_and_optimistic_concurrency(store: &dyn Store) {
 pub async fn current_run_conditions(store: &dyn Store) {
     let k1 = key("wf-c", "run-1");
     let mut b = batch(&k1, None, 1..2);
-    let cur = |run: &str| CurrentRun { run_id: run.into(), status: 1, start_request_id: format!("req-{run}") };
+    let cur =
+        |run: &str| CurrentRun { run_id: run.into(), status: 1, start_request_id: format!("req-{run}") };
     b.current = Some(CurrentWrite { condition: CurrentCondition::Absent, value: cur("run-1") });
     store.commit(b).await.expect("first run");
     let k2 = key("wf-c", "run-2");
@@ -82,7 +86,8 @@ pub async fn current_run_conditions(store: &dyn Store) {
     b.current = Some(CurrentWrite { condition: CurrentCondition::Absent, value: cur("run-2") });
     assert!(matches!(store.commit(b.clone()).await, Err(StoreError::ConditionFailed(_))));
     assert!(store.get_run(&k2).await.unwrap().is_none(), "a failed condition must not create the run");
-    b.current = Some(CurrentWrite { condition: CurrentCondition::RunIs("run-1".into()), value: cur("run-2") });
+    b.current =
+        Some(CurrentWrite { condition: CurrentCondition::RunIs("run-1".into()), value: cur("run-2") });
     store.commit(b).await.expect("second run replaces the first");
     assert_eq!(store.current_run("ns", "wf-c").await.unwrap(), Some(cur("run-2")));
 }

@@ -227,9 +227,20 @@ pub trait Store: Send + Sync + 'static {
     /// A run's mutable state.
     async fn get_run(&self, key: &RunKey) -> StoreResult<Option<RunRow>>;
     /// History events with `first <= event_id < end`, at most `limit`, in order.
-    async fn read_events(&self, key: &RunKey, first: i64, end: i64, limit: usize) -> StoreResult<Vec<EventRow>>;
+    async fn read_events(
+        &self,
+        key: &RunKey,
+        first: i64,
+        end: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<EventRow>>;
     /// History events with `event_id < before`, newest first, at most `limit`.
-    async fn read_events_reverse(&self, key: &RunKey, before: i64, limit: usize) -> StoreResult<Vec<EventRow>>;
+    async fn read_events_reverse(
+        &self,
+        key: &RunKey,
+        before: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<EventRow>>;
     /// Applies a batch atomically and durably.
     async fn commit(&self, batch: WriteBatch) -> StoreResult<CommitResult>;
     /// Deletes tasks that turned out stale (no other change).
@@ -238,7 +249,12 @@ pub trait Store: Send + Sync + 'static {
     async fn load_tasks(&self) -> StoreResult<Vec<TaskRow>>;
 
     /// Lists runs newest first (by start time, then run id), after `cursor`, at most `limit`.
-    async fn list_runs(&self, filter: &VisibilityFilter, cursor: Option<PageCursor>, limit: usize) -> StoreResult<Vec<VisibilityRow>>;
+    async fn list_runs(
+        &self,
+        filter: &VisibilityFilter,
+        cursor: Option<PageCursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<VisibilityRow>>;
     /// Counts runs matching a filter.
     async fn count_runs(&self, filter: &VisibilityFilter) -> StoreResult<i64>;
     /// Counts matching runs grouped by status.

@@ -61,8 +61,11 @@ fn default_db_path() -> PathBuf {
 
 async fn start_dev(args: StartDev) -> Result<()> {
     let began = Instant::now();
-    let filter = tracing_subscriber::EnvFilter::try_new(format!("warn,endure={0},endure_server={0},endure_store_sqlite={0}", args.log_level))
-        .with_context(|| format!("invalid --log-level {}", args.log_level))?;
+    let filter = tracing_subscriber::EnvFilter::try_new(format!(
+        "warn,endure={0},endure_server={0},endure_store_sqlite={0}",
+        args.log_level
+    ))
+    .with_context(|| format!("invalid --log-level {}", args.log_level))?;
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let db = args.db_filename.unwrap_or_else(default_db_path);
     let store = SqliteStore::open(&db).with_context(|| format!("opening database {}", db.display()))?;

@@ -16,9 +16,7 @@ use temporalio_sdk::{
     activities::{ActivityContext, ActivityError},
 };
 
-use crate::harness::{
-    TestServer, failure_chain, new_worker, task_queue, with_worker, within, workflow_id,
-};
+use crate::harness::{TestServer, failure_chain, new_worker, task_queue, with_worker, within, workflow_id};
 
 /// Activities used by the tests in this module. `calls` records the attempt number of every
 /// activity invocation, so tests can check how often the server dispatched an activity.
@@ -29,20 +27,12 @@ pub struct TestActivities {
 impl TestActivities {
     fn new() -> (Self, Arc<Mutex<Vec<u32>>>) {
         let calls = Arc::new(Mutex::new(Vec::new()));
-        (
-            Self {
-                calls: calls.clone(),
-            },
-            calls,
-        )
+        (Self { calls: calls.clone() }, calls)
     }
 
     fn record(&self, ctx: &ActivityContext) -> u32 {
         let attempt = ctx.info().attempt;
-        self.calls
-            .lock()
-            .expect("activity call log poisoned")
-            .push(attempt);
+        self.calls.lock().expect("activity call log poisoned").push(attempt);
         attempt
     }
 }
@@ -59,22 +49,14 @@ async fn sleep_unless_cancelled(ctx: &ActivityContext, duration: Duration) {
 impl TestActivities {
     /// Returns a greeting.
     #[activity]
-    pub async fn greet(
-        self: Arc<Self>,
-        ctx: ActivityContext,
-        name: String,
-    ) -> Result<String, ActivityError> {
+    pub async fn greet(self: Arc<Self>, ctx: ActivityContext, name: String) -> Result<String, ActivityError> {
         self.record(&ctx);
         Ok(format!("Hello, {name}!"))
     }
 
     /// Fails (retryably) on attempts 1 and 2, succeeds on attempt 3 and returns the attempt.
     #[activity]
-    pub async fn fail_twice(
-        self: Arc<Self>,
-        ctx: ActivityContext,
-        _input: (),
-    ) -> Result<u32, ActivityError> {
+    pub async fn fail_twice(self: Arc<Self>, ctx: ActivityContext, _input: ()) -> Result<u32, ActivityError> {
         let attempt = self.record(&ctx);
         if attempt < 3 {
             return Err(anyhow::anyhow!("transient failure on attempt {attempt}").into());
@@ -90,9 +72,7 @@ impl TestActivities {
         _input: (),
     ) -> Result<(), ActivityError> {
         self.record(&ctx);
-        Err(ActivityError::application(
-            ApplicationFailure::non_retryable("card declined"),
-        ))
+        Err(ActivityError::application(ApplicationFailure::non_retryable("card declined")))
     }
 
     /// Heartbeats once, then stops heartbeating while it keeps running.
@@ -110,11 +90,7 @@ impl TestActivities {
 
     /// Runs for longer than its start-to-close timeout.
     #[activity]
-    pub async fn oversleep(
-        self: Arc<Self>,
-        ctx: ActivityContext,
-        _input: (),
-    ) -> Result<(), ActivityError> {
+    pub async fn oversleep(self: Arc<Self>, ctx: ActivityContext, _input: ()) -> Result<(), ActivityError> {
         self.record(&ctx);
         sleep_unless_cancelled(&ctx, Duration::from_secs(5)).await;
         Ok(())
@@ -159,9 +135,7 @@ impl RetryWorkflow {
                     .build(),
             )
             .build();
-        Ok(ctx
-            .execute_activity(TestActivities::fail_twice, (), opts)
-            .await?)
+        Ok(ctx.execute_activity(TestActivities::fail_twice, (), opts).await?)
     }
 }
 
@@ -183,8 +157,7 @@ impl NonRetryableWorkflow {
                     .build(),
             )
             .build();
-        ctx.execute_activity(TestActivities::fail_fatally, (), opts)
-            .await?;
+        ctx.execute_activity(TestActivities::fail_fatally, (), opts).await?;
         Ok(())
     }
 }
@@ -202,8 +175,7 @@ impl HeartbeatTimeoutWorkflow {
             .heartbeat_timeout(Duration::from_secs(1))
             .retry_policy(RetryPolicy::builder().maximum_attempts(1).build())
             .build();
-        ctx.execute_activity(TestActivities::heartbeat_then_stall, (), opts)
-            .await?;
+        ctx.execute_activity(TestActivities::heartbeat_then_stall, (), opts).await?;
         Ok(())
     }
 }
@@ -220,8 +192,7 @@ impl StartToCloseTimeoutWorkflow {
         let opts = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(1))
             .retry_policy(RetryPolicy::builder().maximum_attempts(1).build())
             .build();
-        ctx.execute_activity(TestActivities::oversleep, (), opts)
-            .await?;
+        ctx.execute_activity(TestActivities::oversleep, (), opts).await?;
         Ok(())
     }
 }
@@ -253,9 +224,7 @@ where
 }
 
 /// Extracts the failure of a workflow that must have failed.
-fn expect_failed<T: std::fmt::Debug>(
-    result: Result<T, WorkflowGetResultError>,
-) -> Box<IncomingError> {
+fn expect_failed<T: std::fmt::Debug>(result: Result<T, WorkflowGetResultError>) -> Box<IncomingError> {
     match result {
         Err(WorkflowGetResultError::Failed(err)) => err,
         other => panic!("expected the workflow to fail, got {other:?}"),
@@ -346,15 +315,8 @@ async fn non_retryable_failure_fails_workflow_after_one_attempt() {
         })
         .unwrap_or_else(|| panic!("no application failure in the cause chain of {err:?}"));
     assert!(app.is_non_retryable(), "failure should be non-retryable");
-    assert_eq!(
-        app.failure().map(|f| f.message.as_str()),
-        Some("card declined")
-    );
-    assert_eq!(
-        calls,
-        vec![1],
-        "a non-retryable failure must not be retried"
-    );
+    assert_eq!(app.failure().map(|f| f.message.as_str()), Some("card declined"));
+    assert_eq!(calls, vec![1], "a non-retryable failure must not be retried");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -373,10 +335,7 @@ async fn activity_that_stops_heartbeating_times_out() {
     .await;
     let err = expect_failed(result);
     assert_eq!(timeout_type(&err), TimeoutType::Heartbeat);
-    assert_eq!(
-        activity_failure(&err).retry_state(),
-        RetryState::MaximumAttemptsReached
-    );
+    assert_eq!(activity_failure(&err).retry_state(), RetryState::MaximumAttemptsReached);
     assert_eq!(calls, vec![1]);
 }
 
@@ -396,9 +355,6 @@ async fn activity_that_overruns_start_to_close_times_out() {
     .await;
     let err = expect_failed(result);
     assert_eq!(timeout_type(&err), TimeoutType::StartToClose);
-    assert_eq!(
-        activity_failure(&err).retry_state(),
-        RetryState::MaximumAttemptsReached
-    );
+    assert_eq!(activity_failure(&err).retry_state(), RetryState::MaximumAttemptsReached);
     assert_eq!(calls, vec![1]);
 }

@@ -7,9 +7,7 @@ use temporalio_common::protos::temporal::api::enums::v1::EventType;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{WorkerOptions, WorkflowContext, WorkflowResult};
 
-use crate::harness::{
-    TestServer, new_worker, task_queue, wait_for_event, with_worker, within, workflow_id,
-};
+use crate::harness::{TestServer, new_worker, task_queue, wait_for_event, with_worker, within, workflow_id};
 
 /// How long the workflow's timer runs; the server is killed and restarted inside this window.
 const TIMER: Duration = Duration::from_secs(3);
@@ -53,26 +51,13 @@ async fn pending_timer_survives_server_crash() {
             .expect("starting workflow");
         wait_for_event(&handle, EventType::TimerStarted).await;
 
-        server
-            .restart()
-            .await
-            .expect("restarting the server after SIGKILL");
+        server.restart().await.expect("restarting the server after SIGKILL");
 
-        let result = within(
-            "workflow result after the restart",
-            handle.get_result(Default::default()),
-        )
-        .await;
+        let result = within("workflow result after the restart", handle.get_result(Default::default())).await;
         (result, started.elapsed())
     })
     .await;
 
-    assert_eq!(
-        result.expect("workflow should complete after the crash"),
-        "timer survived"
-    );
-    assert!(
-        elapsed >= TIMER,
-        "workflow completed after {elapsed:?}, before its {TIMER:?} timer could fire"
-    );
+    assert_eq!(result.expect("workflow should complete after the crash"), "timer survived");
+    assert!(elapsed >= TIMER, "workflow completed after {elapsed:?}, before its {TIMER:?} timer could fire");
 }

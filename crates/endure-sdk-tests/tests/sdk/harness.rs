@@ -25,15 +25,14 @@ use std::{
 use anyhow::{Context, anyhow, bail};
 use tempfile::TempDir;
 use temporalio_client::{
-    Client, ClientOptions, Connection, ConnectionOptions, Url, WorkflowFetchHistoryOptions,
-    WorkflowHandle, errors::ClientConnectError, grpc::WorkflowService, tonic,
+    Client, ClientOptions, Connection, ConnectionOptions, Url, WorkflowFetchHistoryOptions, WorkflowHandle,
+    errors::ClientConnectError, grpc::WorkflowService, tonic,
 };
 use temporalio_common::{
     HasWorkflowDefinition,
     error::IncomingError,
     protos::temporal::api::{
-        enums::v1::EventType, history::v1::HistoryEvent,
-        workflowservice::v1::DescribeNamespaceRequest,
+        enums::v1::EventType, history::v1::HistoryEvent, workflowservice::v1::DescribeNamespaceRequest,
     },
 };
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
@@ -129,9 +128,7 @@ fn temporal_binary() -> anyhow::Result<PathBuf> {
         return Ok(venv);
     }
     let on_path = env::var_os("PATH").and_then(|paths| {
-        env::split_paths(&paths)
-            .map(|dir| dir.join("temporal"))
-            .find(|candidate| candidate.is_file())
+        env::split_paths(&paths).map(|dir| dir.join("temporal")).find(|candidate| candidate.is_file())
     });
     on_path.ok_or_else(|| {
         anyhow!(
@@ -144,10 +141,7 @@ fn temporal_binary() -> anyhow::Result<PathBuf> {
 /// Asks the OS for a currently free loopback TCP port.
 fn free_port() -> anyhow::Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context("binding a probe socket")?;
-    Ok(listener
-        .local_addr()
-        .context("reading probe socket address")?
-        .port())
+    Ok(listener.local_addr().context("reading probe socket address")?.port())
 }
 
 /// A server process under test, with its own port and database file.
@@ -176,14 +170,7 @@ impl TestServer {
             .prefix("endure-sdk-test-")
             .tempdir()
             .context("creating a temporary directory for the server database")?;
-        let mut server = Self {
-            target,
-            binary,
-            port: 0,
-            dir,
-            child: None,
-            generation: 0,
-        };
+        let mut server = Self { target, binary, port: 0, dir, child: None, generation: 0 };
         // The probed port may be grabbed by someone else (another test's server picks its
         // internal ports at random) before our server binds it, and the server then exits;
         // retry with a new port in that case only.
@@ -213,9 +200,7 @@ impl TestServer {
     }
 
     fn log_path(&self) -> PathBuf {
-        self.dir
-            .path()
-            .join(format!("server-{}.log", self.generation))
+        self.dir.path().join(format!("server-{}.log", self.generation))
     }
 
     fn command(&self) -> Command {
@@ -257,8 +242,8 @@ impl TestServer {
     /// Spawns the server process with its output going to a fresh log file.
     fn spawn(&self) -> anyhow::Result<Child> {
         let log_path = self.log_path();
-        let log = File::create(&log_path)
-            .with_context(|| format!("creating server log {}", log_path.display()))?;
+        let log =
+            File::create(&log_path).with_context(|| format!("creating server log {}", log_path.display()))?;
         let log_err = log.try_clone().context("duplicating server log handle")?;
         let mut cmd = self.command();
         cmd.stdin(Stdio::null()).stdout(log).stderr(log_err);
@@ -275,9 +260,7 @@ impl TestServer {
             return "the server printed nothing".to_owned();
         }
         let start = text.len().saturating_sub(4000);
-        let start = (start..text.len())
-            .find(|&i| text.is_char_boundary(i))
-            .unwrap_or(text.len());
+        let start = (start..text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(text.len());
         format!("server output (tail):\n{}", &text[start..])
     }
 
@@ -289,9 +272,9 @@ impl TestServer {
         let mut last_err = anyhow!("no connection attempt made");
         while Instant::now() < deadline {
             let exited = match self.child.as_mut() {
-                Some(child) => child.try_wait().map_err(|e| {
-                    StartError::NotReady(anyhow!(e).context("polling server process"))
-                })?,
+                Some(child) => child
+                    .try_wait()
+                    .map_err(|e| StartError::NotReady(anyhow!(e).context("polling server process")))?,
                 None => None,
             };
             if let Some(status) = exited {
@@ -336,9 +319,7 @@ impl TestServer {
                 )));
             }
             Err(e) => {
-                return Err(Probe::NotYet(
-                    anyhow!(e).context("connecting (GetSystemInfo) failed"),
-                ));
+                return Err(Probe::NotYet(anyhow!(e).context("connecting (GetSystemInfo) failed")));
             }
         };
         let mut svc = client.clone();
@@ -352,28 +333,22 @@ impl TestServer {
         .await;
         match described {
             Ok(_) => Ok(()),
-            Err(status) if status.code() == tonic::Code::Unimplemented => Err(Probe::Unusable(
-                anyhow!("DescribeNamespace is unimplemented: {status:?}"),
-            )),
-            Err(status) => Err(Probe::NotYet(anyhow!(
-                "DescribeNamespace({NAMESPACE}) failed: {status:?}"
-            ))),
+            Err(status) if status.code() == tonic::Code::Unimplemented => {
+                Err(Probe::Unusable(anyhow!("DescribeNamespace is unimplemented: {status:?}")))
+            }
+            Err(status) => Err(Probe::NotYet(anyhow!("DescribeNamespace({NAMESPACE}) failed: {status:?}"))),
         }
     }
 
     async fn connect_raw(&self) -> Result<Client, ClientConnectError> {
-        let url = Url::from_str(&self.url()).map_err(|e| {
-            ClientConnectError::InvalidConfig(format!("bad server URL {}: {e}", self.url()))
-        })?;
+        let url = Url::from_str(&self.url())
+            .map_err(|e| ClientConnectError::InvalidConfig(format!("bad server URL {}: {e}", self.url())))?;
         let opts = ConnectionOptions::new(url)
             .identity(format!("endure-sdk-tests@{}", std::process::id()))
             .connect_timeout(Duration::from_secs(2))
             .build();
         let connection = Connection::connect(opts).await?;
-        Ok(Client::new(
-            connection,
-            ClientOptions::new(NAMESPACE).build(),
-        )?)
+        Ok(Client::new(connection, ClientOptions::new(NAMESPACE).build())?)
     }
 
     /// Connects a new SDK client to the server.
@@ -444,9 +419,7 @@ fn unique_suffix() -> u64 {
 /// still running one second after shutdown starts are cancelled, so a stuck activity cannot hold
 /// a test up.
 pub fn new_worker(client: &Client, mut options: WorkerOptions) -> Worker {
-    options
-        .graceful_shutdown_period
-        .get_or_insert(Duration::from_secs(1));
+    options.graceful_shutdown_period.get_or_insert(Duration::from_secs(1));
     let runtime = Runtime::from_current_tokio(Default::default()).expect("creating SDK runtime");
     Worker::new(&runtime, client.clone(), options).expect("creating SDK worker")
 }
@@ -509,27 +482,15 @@ pub fn failure_chain(err: &IncomingError) -> Vec<&IncomingError> {
 
 /// Polls the workflow's history until an event of type `event_type` is present, and returns the
 /// full history at that point.
-pub async fn wait_for_event<W>(
-    handle: &WorkflowHandle<Client, W>,
-    event_type: EventType,
-) -> Vec<HistoryEvent>
+pub async fn wait_for_event<W>(handle: &WorkflowHandle<Client, W>, event_type: EventType) -> Vec<HistoryEvent>
 where
     W: HasWorkflowDefinition,
 {
-    eventually(
-        &format!("a {event_type:?} event in the history"),
-        || async {
-            let events = handle
-                .fetch_history(WorkflowFetchHistoryOptions::builder().build())
-                .into_events()
-                .await
-                .ok()?;
-            events
-                .iter()
-                .any(|e| e.event_type() == event_type)
-                .then_some(events)
-        },
-    )
+    eventually(&format!("a {event_type:?} event in the history"), || async {
+        let events =
+            handle.fetch_history(WorkflowFetchHistoryOptions::builder().build()).into_events().await.ok()?;
+        events.iter().any(|e| e.event_type() == event_type).then_some(events)
+    })
     .await
 }
 

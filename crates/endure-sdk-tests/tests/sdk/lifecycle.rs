@@ -6,8 +6,8 @@ use std::{
 };
 
 use temporalio_client::{
-    Client, WorkflowCancelOptions, WorkflowDescribeOptions, WorkflowExecutionStatus,
-    WorkflowIdReusePolicy, WorkflowStartOptions, WorkflowTerminateOptions,
+    Client, WorkflowCancelOptions, WorkflowDescribeOptions, WorkflowExecutionStatus, WorkflowIdReusePolicy,
+    WorkflowStartOptions, WorkflowTerminateOptions,
     errors::{WorkflowGetResultError, WorkflowStartError},
 };
 use temporalio_common::protos::temporal::api::enums::v1::EventType;
@@ -18,8 +18,8 @@ use temporalio_sdk::{
 };
 
 use crate::harness::{
-    TestServer, eventually, new_worker, task_queue, wait_for_first_workflow_task, with_worker,
-    within, workflow_id,
+    TestServer, eventually, new_worker, task_queue, wait_for_first_workflow_task, with_worker, within,
+    workflow_id,
 };
 
 /// Appends entries to a log shared with the test, standing in for side effects of saga steps.
@@ -31,11 +31,7 @@ pub struct SagaActivities {
 impl SagaActivities {
     /// Appends `entry` to the shared log.
     #[activity]
-    pub async fn record(
-        self: Arc<Self>,
-        _ctx: ActivityContext,
-        entry: String,
-    ) -> Result<(), ActivityError> {
+    pub async fn record(self: Arc<Self>, _ctx: ActivityContext, entry: String) -> Result<(), ActivityError> {
         self.log.lock().expect("saga log poisoned").push(entry);
         Ok(())
     }
@@ -71,8 +67,7 @@ impl SagaWorkflow {
             let opts = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(10))
                 .cancellation_token(WorkflowCancellationToken::new())
                 .build();
-            ctx.execute_activity(SagaActivities::record, undo, opts)
-                .await?;
+            ctx.execute_activity(SagaActivities::record, undo, opts).await?;
         }
         cancelled?;
         Ok(())
@@ -118,27 +113,15 @@ async fn cancelled_saga_compensates_in_reverse_order() {
         // Cancel only once both steps completed and the workflow has moved on to waiting:
         // the last event is a completed workflow task that follows the second activity result.
         eventually("both saga steps to complete", || async {
-            let events = handle
-                .fetch_history(Default::default())
-                .into_events()
-                .await
-                .ok()?;
-            let completed = events
-                .iter()
-                .filter(|e| e.event_type() == EventType::ActivityTaskCompleted)
-                .count();
-            let waiting = events
-                .last()
-                .is_some_and(|e| e.event_type() == EventType::WorkflowTaskCompleted);
+            let events = handle.fetch_history(Default::default()).into_events().await.ok()?;
+            let completed =
+                events.iter().filter(|e| e.event_type() == EventType::ActivityTaskCompleted).count();
+            let waiting = events.last().is_some_and(|e| e.event_type() == EventType::WorkflowTaskCompleted);
             (completed == 2 && waiting).then_some(())
         })
         .await;
         handle
-            .cancel(
-                WorkflowCancelOptions::builder()
-                    .reason("test cancels the saga")
-                    .build(),
-            )
+            .cancel(WorkflowCancelOptions::builder().reason("test cancels the saga").build())
             .await
             .expect("requesting cancellation");
         within("workflow result", handle.get_result(Default::default())).await
@@ -175,19 +158,12 @@ async fn terminated_workflow_result_is_terminated_error() {
             .expect("starting workflow");
         wait_for_first_workflow_task(&handle).await;
         handle
-            .terminate(
-                WorkflowTerminateOptions::builder()
-                    .reason("test terminates the workflow")
-                    .build(),
-            )
+            .terminate(WorkflowTerminateOptions::builder().reason("test terminates the workflow").build())
             .await
             .expect("terminating workflow");
         let result = within("workflow result", handle.get_result(Default::default())).await;
-        let status = handle
-            .describe(WorkflowDescribeOptions::default())
-            .await
-            .expect("describing workflow")
-            .status();
+        let status =
+            handle.describe(WorkflowDescribeOptions::default()).await.expect("describing workflow").status();
         (result, status)
     })
     .await;
@@ -210,15 +186,10 @@ async fn start_blocked(
         .start_workflow(
             BlockedWorkflow::run,
             (),
-            WorkflowStartOptions::new("id-reuse-no-worker", id)
-                .id_reuse_policy(policy)
-                .build(),
+            WorkflowStartOptions::new("id-reuse-no-worker", id).id_reuse_policy(policy).build(),
         )
         .await?;
-    Ok(handle
-        .run_id()
-        .expect("a started workflow has a run ID")
-        .to_owned())
+    Ok(handle.run_id().expect("a started workflow has a run ID").to_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -241,13 +212,9 @@ async fn starting_a_running_workflow_id_again_is_rejected() {
         other => panic!("expected an already-started error, got {other:?}"),
     }
     // A different ID is unaffected.
-    start_blocked(
-        &client,
-        &workflow_id("duplicate-other"),
-        WorkflowIdReusePolicy::AllowDuplicate,
-    )
-    .await
-    .expect("a different workflow ID starts normally");
+    start_blocked(&client, &workflow_id("duplicate-other"), WorkflowIdReusePolicy::AllowDuplicate)
+        .await
+        .expect("a different workflow ID starts normally");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -261,11 +228,7 @@ async fn reject_duplicate_policy_blocks_reuse_of_closed_workflow_id() {
         .expect("the first start succeeds");
     client
         .get_workflow_handle::<BlockedWorkflow>(id.as_str())
-        .terminate(
-            WorkflowTerminateOptions::builder()
-                .reason("close it")
-                .build(),
-        )
+        .terminate(WorkflowTerminateOptions::builder().reason("close it").build())
         .await
         .expect("terminating the first run");
 

@@ -9,8 +9,8 @@ use temporalio_sdk::{
 };
 
 use crate::harness::{
-    TestServer, eventually, new_worker, task_queue, wait_for_first_workflow_task, with_worker,
-    within, workflow_id,
+    TestServer, eventually, new_worker, task_queue, wait_for_first_workflow_task, with_worker, within,
+    workflow_id,
 };
 
 /// Sleeps on a durable timer for the given number of milliseconds and reports how the timer
@@ -112,10 +112,7 @@ async fn timer_delays_workflow_completion() {
     })
     .await;
     assert_eq!(result.expect("workflow should succeed"), "Fired");
-    assert!(
-        elapsed >= TIMER,
-        "workflow completed after {elapsed:?}, before its {TIMER:?} timer could fire"
-    );
+    assert!(elapsed >= TIMER, "workflow completed after {elapsed:?}, before its {TIMER:?} timer could fire");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,10 +139,7 @@ async fn signal_payload_reaches_waiting_workflow() {
         within("workflow result", handle.get_result(Default::default())).await
     })
     .await;
-    assert_eq!(
-        result.expect("workflow should succeed"),
-        "payload from the client"
-    );
+    assert_eq!(result.expect("workflow should succeed"), "payload from the client");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -161,21 +155,14 @@ async fn query_reads_running_workflow_state() {
             .expect("starting workflow");
         wait_for_first_workflow_task(&handle).await;
 
-        let query = || async {
-            handle
-                .query(CounterWorkflow::total, (), WorkflowQueryOptions::default())
-                .await
-        };
+        let query =
+            || async { handle.query(CounterWorkflow::total, (), WorkflowQueryOptions::default()).await };
         let initial = query().await.expect("querying the running workflow");
         assert_eq!(initial, 0, "nothing was added yet");
 
         for amount in [5, 7] {
             handle
-                .signal(
-                    CounterWorkflow::add,
-                    amount,
-                    WorkflowSignalOptions::default(),
-                )
+                .signal(CounterWorkflow::add, amount, WorkflowSignalOptions::default())
                 .await
                 .expect("signalling workflow");
         }

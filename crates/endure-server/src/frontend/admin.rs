@@ -3,7 +3,9 @@
 use super::{Frontend, WorkflowFrontend};
 use crate::error::{ApiError, ApiResult};
 use crate::namespaces::{DEV_RETENTION, new_description};
-use endure_api::grpc::health::v1::{HealthCheckRequest, HealthCheckResponse, health_check_response::ServingStatus};
+use endure_api::grpc::health::v1::{
+    HealthCheckRequest, HealthCheckResponse, health_check_response::ServingStatus,
+};
 use endure_api::health::health_server::Health;
 use endure_api::operatorservice::operator_service_server::OperatorService;
 use endure_api::temporal::api::enums::v1::{IndexedValueType, NamespaceState};
@@ -53,7 +55,10 @@ pub fn system_search_attributes() -> HashMap<String, i32> {
 }
 
 impl Frontend {
-    pub(crate) async fn get_system_info(&self, _r: Request<ws::GetSystemInfoRequest>) -> ApiResult<ws::GetSystemInfoResponse> {
+    pub(crate) async fn get_system_info(
+        &self,
+        _r: Request<ws::GetSystemInfoRequest>,
+    ) -> ApiResult<ws::GetSystemInfoResponse> {
         Ok(ws::GetSystemInfoResponse {
             server_version: SERVER_VERSION.into(),
             capabilities: Some(ws::get_system_info_response::Capabilities {
@@ -73,7 +78,10 @@ impl Frontend {
         })
     }
 
-    pub(crate) async fn get_cluster_info(&self, _r: Request<ws::GetClusterInfoRequest>) -> ApiResult<ws::GetClusterInfoResponse> {
+    pub(crate) async fn get_cluster_info(
+        &self,
+        _r: Request<ws::GetClusterInfoRequest>,
+    ) -> ApiResult<ws::GetClusterInfoResponse> {
         Ok(ws::GetClusterInfoResponse {
             supported_clients: HashMap::new(),
             server_version: SERVER_VERSION.into(),
@@ -88,7 +96,10 @@ impl Frontend {
         })
     }
 
-    pub(crate) async fn register_namespace(&self, r: Request<ws::RegisterNamespaceRequest>) -> ApiResult<ws::RegisterNamespaceResponse> {
+    pub(crate) async fn register_namespace(
+        &self,
+        r: Request<ws::RegisterNamespaceRequest>,
+    ) -> ApiResult<ws::RegisterNamespaceResponse> {
         let r = r.into_inner();
         if r.namespace.is_empty() {
             return Err(ApiError::InvalidArgument("Namespace is empty.".into()));
@@ -99,7 +110,9 @@ impl Frontend {
         let retention = match r.workflow_execution_retention_period.as_ref().map(time::from_duration) {
             Some(0) | None => DEV_RETENTION,
             Some(d) if d < 3600 * time::SECOND => {
-                return Err(ApiError::InvalidArgument("WorkflowExecutionRetentionPeriod should be at least 1 hour.".into()));
+                return Err(ApiError::InvalidArgument(
+                    "WorkflowExecutionRetentionPeriod should be at least 1 hour.".into(),
+                ));
             }
             Some(d) => d,
         };
@@ -109,7 +122,10 @@ impl Frontend {
         Ok(ws::RegisterNamespaceResponse {})
     }
 
-    pub(crate) async fn describe_namespace(&self, r: Request<ws::DescribeNamespaceRequest>) -> ApiResult<ws::DescribeNamespaceResponse> {
+    pub(crate) async fn describe_namespace(
+        &self,
+        r: Request<ws::DescribeNamespaceRequest>,
+    ) -> ApiResult<ws::DescribeNamespaceResponse> {
         let r = r.into_inner();
         let ns = if !r.id.is_empty() {
             self.namespaces.by_id(&r.id).await?
@@ -119,12 +135,21 @@ impl Frontend {
         Ok(ns.desc)
     }
 
-    pub(crate) async fn list_namespaces(&self, _r: Request<ws::ListNamespacesRequest>) -> ApiResult<ws::ListNamespacesResponse> {
+    pub(crate) async fn list_namespaces(
+        &self,
+        _r: Request<ws::ListNamespacesRequest>,
+    ) -> ApiResult<ws::ListNamespacesResponse> {
         let all = self.namespaces.list().await?;
-        Ok(ws::ListNamespacesResponse { namespaces: all.into_iter().map(|n| n.desc).collect(), next_page_token: vec![] })
+        Ok(ws::ListNamespacesResponse {
+            namespaces: all.into_iter().map(|n| n.desc).collect(),
+            next_page_token: vec![],
+        })
     }
 
-    pub(crate) async fn update_namespace(&self, r: Request<ws::UpdateNamespaceRequest>) -> ApiResult<ws::UpdateNamespaceResponse> {
+    pub(crate) async fn update_namespace(
+        &self,
+        r: Request<ws::UpdateNamespaceRequest>,
+    ) -> ApiResult<ws::UpdateNamespaceResponse> {
         let r = r.into_inner();
         let mut ns = self.namespaces.by_name(&r.namespace).await?;
         let info = ns.desc.namespace_info.get_or_insert_with(Default::default);
@@ -138,7 +163,9 @@ impl Frontend {
             info.data.extend(u.data);
             if u.state != 0 {
                 if u.state == NamespaceState::Deleted as i32 {
-                    return Err(ApiError::InvalidArgument("Cannot set namespace state to Deleted through UpdateNamespace.".into()));
+                    return Err(ApiError::InvalidArgument(
+                        "Cannot set namespace state to Deleted through UpdateNamespace.".into(),
+                    ));
                 }
                 info.state = u.state;
             }
@@ -147,7 +174,9 @@ impl Frontend {
         if let Some(c) = r.config {
             if let Some(ret) = c.workflow_execution_retention_ttl {
                 if time::from_duration(&ret) < 3600 * time::SECOND {
-                    return Err(ApiError::InvalidArgument("WorkflowExecutionRetentionPeriod should be at least 1 hour.".into()));
+                    return Err(ApiError::InvalidArgument(
+                        "WorkflowExecutionRetentionPeriod should be at least 1 hour.".into(),
+                    ));
                 }
                 cfg.workflow_execution_retention_ttl = Some(ret);
             }
@@ -171,7 +200,10 @@ impl Frontend {
         })
     }
 
-    pub(crate) async fn get_search_attributes(&self, _r: Request<ws::GetSearchAttributesRequest>) -> ApiResult<ws::GetSearchAttributesResponse> {
+    pub(crate) async fn get_search_attributes(
+        &self,
+        _r: Request<ws::GetSearchAttributesRequest>,
+    ) -> ApiResult<ws::GetSearchAttributesResponse> {
         Ok(ws::GetSearchAttributesResponse { keys: system_search_attributes() })
     }
 }
@@ -222,7 +254,11 @@ type WatchStream = Pin<Box<dyn futures::Stream<Item = Result<HealthCheckResponse
 impl Health for HealthService {
     async fn check(&self, r: Request<HealthCheckRequest>) -> Result<Response<HealthCheckResponse>, Status> {
         let service = r.into_inner().service;
-        let known = ["", "temporal.api.workflowservice.v1.WorkflowService", "temporal.api.operatorservice.v1.OperatorService"];
+        let known = [
+            "",
+            "temporal.api.workflowservice.v1.WorkflowService",
+            "temporal.api.operatorservice.v1.OperatorService",
+        ];
         if !known.contains(&service.as_str()) {
             return Err(Status::not_found(format!("unknown service {service}")));
         }

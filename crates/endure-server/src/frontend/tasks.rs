@@ -12,7 +12,7 @@ use endure_api::temporal::api::workflowservice::v1 as ws;
 use endure_core::commands::{CompletionOutcome, WorkflowTaskCompletion};
 use endure_core::time::{to_duration, to_opt_duration, to_timestamp};
 use endure_core::token::{TaskToken, TokenKind};
-use endure_core::{CoreError, Task, Txn};
+use endure_core::{Task, Txn};
 use endure_store::RunKey;
 use tonic::Request;
 
@@ -35,12 +35,23 @@ impl Frontend {
         if t.kind != kind {
             return Err(ApiError::InvalidArgument("Task token is of the wrong kind for this call.".into()));
         }
-        let key = RunKey { namespace_id: t.namespace_id.clone(), workflow_id: t.workflow_id.clone(), run_id: t.run_id.clone() };
+        let key = RunKey {
+            namespace_id: t.namespace_id.clone(),
+            workflow_id: t.workflow_id.clone(),
+            run_id: t.run_id.clone(),
+        };
         Ok((t, key))
     }
 
     /// Waits for a task of a queue, honouring shutdown.
-    async fn next_dispatch(&self, ns: &Namespace, queue: &str, kind: QueueKind, identity: &str, deadline: std::time::Instant) -> Option<Dispatch> {
+    async fn next_dispatch(
+        &self,
+        ns: &Namespace,
+        queue: &str,
+        kind: QueueKind,
+        identity: &str,
+        deadline: std::time::Instant,
+    ) -> Option<Dispatch> {
         let mut shutdown = self.shutdown.clone();
         if *shutdown.borrow() {
             return None;
@@ -83,7 +94,12 @@ impl Frontend {
         }
     }
 
-    async fn start_workflow_task(&self, ns: &Namespace, t: &TaskRef, identity: &str) -> ApiResult<ws::PollWorkflowTaskQueueResponse> {
+    async fn start_workflow_task(
+        &self,
+        ns: &Namespace,
+        t: &TaskRef,
+        identity: &str,
+    ) -> ApiResult<ws::PollWorkflowTaskQueueResponse> {
         let Task::WorkflowTask { stamp, .. } = t.task else {
             return Err(ApiError::Internal("non-workflow task in a workflow queue".into()));
         };
@@ -95,7 +111,11 @@ impl Frontend {
                 Ok((s, x.ms.workflow_type.clone(), x.ms.task_queue.clone()))
             })
             .await?;
-        let end = if started.transient_events.is_empty() { started.started_event_id + 1 } else { started.scheduled_event_id };
+        let end = if started.transient_events.is_empty() {
+            started.started_event_id + 1
+        } else {
+            started.scheduled_event_id
+        };
         let mut events = self.engine.read_events(&t.run, 1, end, MAX_INLINE_EVENTS).await?;
         events.extend(started.transient_events.clone());
         let now = self.engine.now();
@@ -112,7 +132,10 @@ impl Frontend {
         };
         Ok(ws::PollWorkflowTaskQueueResponse {
             task_token: token.encode(),
-            workflow_execution: Some(WorkflowExecution { workflow_id: t.run.workflow_id.clone(), run_id: t.run.run_id.clone() }),
+            workflow_execution: Some(WorkflowExecution {
+                workflow_id: t.run.workflow_id.clone(),
+                run_id: t.run.run_id.clone(),
+            }),
             workflow_type: ty,
             previous_started_event_id: started.previous_started_event_id,
             started_event_id: started.started_event_id,
@@ -126,7 +149,11 @@ impl Frontend {
         })
     }
 
-    async fn query_task_response(&self, ns: &Namespace, q: QueryTask) -> ApiResult<ws::PollWorkflowTaskQueueResponse> {
+    async fn query_task_response(
+        &self,
+        ns: &Namespace,
+        q: QueryTask,
+    ) -> ApiResult<ws::PollWorkflowTaskQueueResponse> {
         let ms = self.engine.load(&q.run).await?.ms;
         let events = self.engine.read_events(&q.run, 1, ms.next_event_id, MAX_INLINE_EVENTS).await?;
         let token = TaskToken {
@@ -142,7 +169,10 @@ impl Frontend {
         };
         Ok(ws::PollWorkflowTaskQueueResponse {
             task_token: token.encode(),
-            workflow_execution: Some(WorkflowExecution { workflow_id: q.run.workflow_id.clone(), run_id: q.run.run_id.clone() }),
+            workflow_execution: Some(WorkflowExecution {
+                workflow_id: q.run.workflow_id.clone(),
+                run_id: q.run.run_id.clone(),
+            }),
             workflow_type: ms.workflow_type.clone(),
             previous_started_event_id: ms.last_completed_wft_started_id,
             started_event_id: ms.last_completed_wft_started_id,
@@ -171,7 +201,8 @@ impl Frontend {
             metering_metadata: r.metering_metadata,
             force_create_new_workflow_task: r.force_create_new_workflow_task,
         };
-        let outcome = self.engine.update(&key, None, |x| x.complete_workflow_task(token.stamp, completion)).await?;
+        let outcome =
+            self.engine.update(&key, None, |x| x.complete_workflow_task(token.stamp, completion)).await?;
         match outcome {
             CompletionOutcome::Completed => Ok(ws::RespondWorkflowTaskCompletedResponse::default()),
             CompletionOutcome::Failed { cause: WorkflowTaskFailedCause::UnhandledCommand, .. } => {
@@ -187,9 +218,12 @@ impl Frontend {
     ) -> ApiResult<ws::RespondWorkflowTaskFailedResponse> {
         let r = r.into_inner();
         let (token, key) = self.token(&r.task_token, TokenKind::Workflow)?;
-        let cause = WorkflowTaskFailedCause::try_from(r.cause).unwrap_or(WorkflowTaskFailedCause::Unspecified);
+        let cause =
+            WorkflowTaskFailedCause::try_from(r.cause).unwrap_or(WorkflowTaskFailedCause::Unspecified);
         self.engine
-            .update(&key, None, |x| x.fail_workflow_task(token.stamp, cause, r.failure.clone(), &r.identity, false))
+            .update(&key, None, |x| {
+                x.fail_workflow_task(token.stamp, cause, r.failure.clone(), &r.identity, false)
+            })
             .await?;
         Ok(ws::RespondWorkflowTaskFailedResponse::default())
     }
@@ -218,7 +252,12 @@ impl Frontend {
         }
     }
 
-    async fn start_activity(&self, ns: &Namespace, t: &TaskRef, identity: &str) -> ApiResult<ws::PollActivityTaskQueueResponse> {
+    async fn start_activity(
+        &self,
+        ns: &Namespace,
+        t: &TaskRef,
+        identity: &str,
+    ) -> ApiResult<ws::PollActivityTaskQueueResponse> {
         let Task::ActivityTask { scheduled_event_id, attempt, .. } = t.task else {
             return Err(ApiError::Internal("non-activity task in an activity queue".into()));
         };
@@ -246,7 +285,10 @@ impl Frontend {
             task_token: token.encode(),
             workflow_namespace: ns.name.clone(),
             workflow_type: ty,
-            workflow_execution: Some(WorkflowExecution { workflow_id: t.run.workflow_id.clone(), run_id: t.run.run_id.clone() }),
+            workflow_execution: Some(WorkflowExecution {
+                workflow_id: t.run.workflow_id.clone(),
+                run_id: t.run.run_id.clone(),
+            }),
             activity_type: a.activity_type.clone(),
             activity_id: a.activity_id.clone(),
             header: a.header.clone(),
@@ -265,7 +307,13 @@ impl Frontend {
     }
 
     /// Resolves a ById request to the run and the activity's scheduled event id.
-    async fn activity_by_id(&self, namespace: &str, workflow_id: &str, run_id: &str, activity_id: &str) -> ApiResult<(RunKey, i64)> {
+    async fn activity_by_id(
+        &self,
+        namespace: &str,
+        workflow_id: &str,
+        run_id: &str,
+        activity_id: &str,
+    ) -> ApiResult<(RunKey, i64)> {
         let ns = self.namespaces.by_name(namespace).await?;
         check_id(workflow_id, "WorkflowId")?;
         check_id(activity_id, "ActivityId")?;
@@ -284,7 +332,12 @@ impl Frontend {
         let r = r.into_inner();
         check_blob(&r.details)?;
         let (t, key) = self.token(&r.task_token, TokenKind::Activity)?;
-        let cancel = self.engine.update(&key, None, |x| x.heartbeat_activity(t.scheduled_event_id, Some(t.attempt), r.details.clone())).await?;
+        let cancel = self
+            .engine
+            .update(&key, None, |x| {
+                x.heartbeat_activity(t.scheduled_event_id, Some(t.attempt), r.details.clone())
+            })
+            .await?;
         Ok(ws::RecordActivityTaskHeartbeatResponse { cancel_requested: cancel, ..Default::default() })
     }
 
@@ -294,12 +347,21 @@ impl Frontend {
     ) -> ApiResult<ws::RecordActivityTaskHeartbeatByIdResponse> {
         let r = r.into_inner();
         check_blob(&r.details)?;
-        let (key, sched) = self.activity_by_id(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id).await?;
-        let cancel = self.engine.update(&key, None, |x| x.heartbeat_activity(sched, None, r.details.clone())).await?;
+        let (key, sched) =
+            self.activity_by_id(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id).await?;
+        let cancel =
+            self.engine.update(&key, None, |x| x.heartbeat_activity(sched, None, r.details.clone())).await?;
         Ok(ws::RecordActivityTaskHeartbeatByIdResponse { cancel_requested: cancel, ..Default::default() })
     }
 
-    async fn complete_activity(&self, key: RunKey, sched: i64, attempt: Option<i32>, result: Option<Payloads>, identity: &str) -> ApiResult<()> {
+    async fn complete_activity(
+        &self,
+        key: RunKey,
+        sched: i64,
+        attempt: Option<i32>,
+        result: Option<Payloads>,
+        identity: &str,
+    ) -> ApiResult<()> {
         check_blob(&result)?;
         self.engine.update(&key, None, |x| x.complete_activity(sched, attempt, result, identity)).await
     }
@@ -319,7 +381,8 @@ impl Frontend {
         r: Request<ws::RespondActivityTaskCompletedByIdRequest>,
     ) -> ApiResult<ws::RespondActivityTaskCompletedByIdResponse> {
         let r = r.into_inner();
-        let (key, sched) = self.activity_by_id(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id).await?;
+        let (key, sched) =
+            self.activity_by_id(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id).await?;
         self.complete_activity(key, sched, None, r.result, &r.identity).await?;
         Ok(ws::RespondActivityTaskCompletedByIdResponse::default())
     }
@@ -333,7 +396,8 @@ impl Frontend {
         details: Option<Payloads>,
         identity: &str,
     ) -> ApiResult<()> {
-        let failure = failure.ok_or_else(|| ApiError::InvalidArgument("Failure is not set on request.".into()))?;
+        let failure =
+            failure.ok_or_else(|| ApiError::InvalidArgument("Failure is not set on request.".into()))?;
         check_blob(&details)?;
         self.engine.update(&key, None, |x| x.fail_activity(sched, attempt, failure, details, identity)).await
     }
@@ -344,7 +408,15 @@ impl Frontend {
     ) -> ApiResult<ws::RespondActivityTaskFailedResponse> {
         let r = r.into_inner();
         let (t, key) = self.token(&r.task_token, TokenKind::Activity)?;
-        self.fail_activity(key, t.scheduled_event_id, Some(t.attempt), r.failure, r.last_heartbeat_details, &r.identity).await?;
+        self.fail_activity(
+            key,
+            t.scheduled_event_id,
+            Some(t.attempt),
+            r.failure,
+            r.last_heartbeat_details,
+            &r.identity,
+        )
+        .await?;
         Ok(ws::RespondActivityTaskFailedResponse::default())
     }
 
@@ -353,7 +425,8 @@ impl Frontend {
         r: Request<ws::RespondActivityTaskFailedByIdRequest>,
     ) -> ApiResult<ws::RespondActivityTaskFailedByIdResponse> {
         let r = r.into_inner();
-        let (key, sched) = self.activity_by_id(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id).await?;
+        let (key, sched) =
+            self.activity_by_id(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id).await?;
         self.fail_activity(key, sched, None, r.failure, r.last_heartbeat_details, &r.identity).await?;
         Ok(ws::RespondActivityTaskFailedByIdResponse::default())
     }
@@ -365,7 +438,11 @@ impl Frontend {
         let r = r.into_inner();
         check_blob(&r.details)?;
         let (t, key) = self.token(&r.task_token, TokenKind::Activity)?;
-        self.engine.update(&key, None, |x| x.cancel_activity(t.scheduled_event_id, Some(t.attempt), r.details.clone(), &r.identity)).await?;
+        self.engine
+            .update(&key, None, |x| {
+                x.cancel_activity(t.scheduled_event_id, Some(t.attempt), r.details.clone(), &r.identity)
+            })
+            .await?;
         Ok(ws::RespondActivityTaskCanceledResponse::default())
     }
 
@@ -375,8 +452,11 @@ impl Frontend {
     ) -> ApiResult<ws::RespondActivityTaskCanceledByIdResponse> {
         let r = r.into_inner();
         check_blob(&r.details)?;
-        let (key, sched) = self.activity_by_id(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id).await?;
-        self.engine.update(&key, None, |x| x.cancel_activity(sched, None, r.details.clone(), &r.identity)).await?;
+        let (key, sched) =
+            self.activity_by_id(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id).await?;
+        self.engine
+            .update(&key, None, |x| x.cancel_activity(sched, None, r.details.clone(), &r.identity))
+            .await?;
         Ok(ws::RespondActivityTaskCanceledByIdResponse::default())
     }
 
@@ -389,16 +469,26 @@ impl Frontend {
         Ok(ws::ResetStickyTaskQueueResponse {})
     }
 
-    pub(crate) async fn shutdown_worker(&self, r: Request<ws::ShutdownWorkerRequest>) -> ApiResult<ws::ShutdownWorkerResponse> {
+    pub(crate) async fn shutdown_worker(
+        &self,
+        r: Request<ws::ShutdownWorkerRequest>,
+    ) -> ApiResult<ws::ShutdownWorkerResponse> {
         self.namespaces.by_name(&r.into_inner().namespace).await?;
         Ok(ws::ShutdownWorkerResponse {})
     }
 
-    pub(crate) async fn describe_task_queue(&self, r: Request<ws::DescribeTaskQueueRequest>) -> ApiResult<ws::DescribeTaskQueueResponse> {
+    pub(crate) async fn describe_task_queue(
+        &self,
+        r: Request<ws::DescribeTaskQueueRequest>,
+    ) -> ApiResult<ws::DescribeTaskQueueResponse> {
         let r = r.into_inner();
         let ns = self.namespaces.by_name(&r.namespace).await?;
         let queue = queue_name(&r.task_queue)?;
-        let kind = if r.task_queue_type == TaskQueueType::Activity as i32 { QueueKind::Activity } else { QueueKind::Workflow };
+        let kind = if r.task_queue_type == TaskQueueType::Activity as i32 {
+            QueueKind::Activity
+        } else {
+            QueueKind::Workflow
+        };
         let pollers = self
             .matching
             .pollers(&ns.id, &queue, kind)
@@ -411,11 +501,5 @@ impl Frontend {
             })
             .collect();
         Ok(ws::DescribeTaskQueueResponse { pollers, ..Default::default() })
-    }
-}
-
-impl From<CoreError> for Box<ApiError> {
-    fn from(e: CoreError) -> Self {
-        Box::new(e.into())
     }
 }

@@ -7,7 +7,9 @@
 use super::Frontend;
 use super::workflows::execution_status_name;
 use crate::error::{ApiError, ApiResult};
-use endure_api::temporal::api::common::v1::{Memo, Payload, SearchAttributes, WorkflowExecution, WorkflowType};
+use endure_api::temporal::api::common::v1::{
+    Memo, Payload, SearchAttributes, WorkflowExecution, WorkflowType,
+};
 use endure_api::temporal::api::enums::v1::WorkflowExecutionStatus;
 use endure_api::temporal::api::workflow::v1::WorkflowExecutionInfo;
 use endure_api::temporal::api::workflowservice::v1 as ws;
@@ -65,7 +67,11 @@ fn tokenize(q: &str) -> ApiResult<Vec<(bool, String)>> {
                         }
                     }
                     Some(x) => s.push(x),
-                    None => return Err(ApiError::InvalidArgument(format!("invalid query: unterminated string in '{q}'"))),
+                    None => {
+                        return Err(ApiError::InvalidArgument(format!(
+                            "invalid query: unterminated string in '{q}'"
+                        )));
+                    }
                 }
             }
             out.push((c != '`', s));
@@ -89,7 +95,10 @@ fn tokenize(q: &str) -> ApiResult<Vec<(bool, String)>> {
 
 /// Parses the supported subset of the list-filter language.
 pub(crate) fn parse_query(namespace_id: &str, q: &str) -> ApiResult<ParsedQuery> {
-    let mut p = ParsedQuery { filter: VisibilityFilter { namespace_id: namespace_id.into(), ..Default::default() }, ..Default::default() };
+    let mut p = ParsedQuery {
+        filter: VisibilityFilter { namespace_id: namespace_id.into(), ..Default::default() },
+        ..Default::default()
+    };
     let toks = tokenize(q)?;
     let mut i = 0;
     let unsupported = |what: &str| {
@@ -108,7 +117,9 @@ pub(crate) fn parse_query(namespace_id: &str, q: &str) -> ApiResult<ParsedQuery>
                 p.group_by_status = true;
                 break;
             }
-            return Err(ApiError::InvalidArgument("invalid query: 'group by' supports only ExecutionStatus".into()));
+            return Err(ApiError::InvalidArgument(
+                "invalid query: 'group by' supports only ExecutionStatus".into(),
+            ));
         }
         if !quoted && word.eq_ignore_ascii_case("limit") {
             return Err(ApiError::InvalidArgument("invalid query: 'limit' clause is not supported".into()));
@@ -128,7 +139,11 @@ pub(crate) fn parse_query(namespace_id: &str, q: &str) -> ApiResult<ParsedQuery>
         }
         let value = match toks.get(i + 2) {
             Some((true, v)) => v.clone(),
-            _ => return Err(ApiError::InvalidArgument(format!("invalid query: {field} must be compared with a quoted value"))),
+            _ => {
+                return Err(ApiError::InvalidArgument(format!(
+                    "invalid query: {field} must be compared with a quoted value"
+                )));
+            }
         };
         let f = &mut p.filter;
         match field.as_str() {
@@ -166,18 +181,25 @@ fn row_info(v: VisibilityRow) -> WorkflowExecutionInfo {
 }
 
 impl Frontend {
-    async fn list(&self, filter: VisibilityFilter, page_size: i32, token: &[u8]) -> ApiResult<(Vec<WorkflowExecutionInfo>, Vec<u8>)> {
+    async fn list(
+        &self,
+        filter: VisibilityFilter,
+        page_size: i32,
+        token: &[u8],
+    ) -> ApiResult<(Vec<WorkflowExecutionInfo>, Vec<u8>)> {
         let cursor = if token.is_empty() {
             None
         } else {
-            let t: ListToken = serde_json::from_slice(token).map_err(|_| ApiError::InvalidArgument("Invalid NextPageToken.".into()))?;
+            let t: ListToken = serde_json::from_slice(token)
+                .map_err(|_| ApiError::InvalidArgument("Invalid NextPageToken.".into()))?;
             Some(PageCursor { start_time: t.start_time, run_id: t.run_id })
         };
         let limit = if page_size <= 0 { 1000 } else { page_size.min(1000) as usize };
         let rows = self.engine.store().list_runs(&filter, cursor, limit).await?;
         let next = match rows.last() {
             Some(last) if rows.len() == limit => {
-                serde_json::to_vec(&ListToken { start_time: last.start_time, run_id: last.run_id.clone() }).unwrap_or_default()
+                serde_json::to_vec(&ListToken { start_time: last.start_time, run_id: last.run_id.clone() })
+                    .unwrap_or_default()
             }
             _ => vec![],
         };
@@ -192,7 +214,9 @@ impl Frontend {
         let ns = self.namespaces.by_name(&r.namespace).await?;
         let q = parse_query(&ns.id, &r.query)?;
         if q.group_by_status {
-            return Err(ApiError::InvalidArgument("invalid query: 'group by' is only supported by CountWorkflowExecutions".into()));
+            return Err(ApiError::InvalidArgument(
+                "invalid query: 'group by' is only supported by CountWorkflowExecutions".into(),
+            ));
         }
         let (executions, next_page_token) = self.list(q.filter, r.page_size, &r.next_page_token).await?;
         Ok(ws::ListWorkflowExecutionsResponse { executions, next_page_token })
@@ -206,7 +230,8 @@ impl Frontend {
         let ns = self.namespaces.by_name(&r.namespace).await?;
         let mut filter = VisibilityFilter { namespace_id: ns.id, open: Some(true), ..Default::default() };
         apply_legacy_filter(&mut filter, r.filters.map(LegacyFilter::Open));
-        let (executions, next_page_token) = self.list(filter, r.maximum_page_size, &r.next_page_token).await?;
+        let (executions, next_page_token) =
+            self.list(filter, r.maximum_page_size, &r.next_page_token).await?;
         Ok(ws::ListOpenWorkflowExecutionsResponse { executions, next_page_token })
     }
 
@@ -218,7 +243,8 @@ impl Frontend {
         let ns = self.namespaces.by_name(&r.namespace).await?;
         let mut filter = VisibilityFilter { namespace_id: ns.id, open: Some(false), ..Default::default() };
         apply_legacy_filter(&mut filter, r.filters.map(LegacyFilter::Closed));
-        let (executions, next_page_token) = self.list(filter, r.maximum_page_size, &r.next_page_token).await?;
+        let (executions, next_page_token) =
+            self.list(filter, r.maximum_page_size, &r.next_page_token).await?;
         Ok(ws::ListClosedWorkflowExecutionsResponse { executions, next_page_token })
     }
 
@@ -261,13 +287,16 @@ fn apply_legacy_filter(f: &mut VisibilityFilter, filters: Option<LegacyFilter>) 
     use ws::list_closed_workflow_executions_request::Filters as C;
     use ws::list_open_workflow_executions_request::Filters as O;
     match filters {
-        Some(LegacyFilter::Open(O::ExecutionFilter(e))) | Some(LegacyFilter::Closed(C::ExecutionFilter(e))) => {
+        Some(LegacyFilter::Open(O::ExecutionFilter(e)))
+        | Some(LegacyFilter::Closed(C::ExecutionFilter(e))) => {
             f.workflow_id = Some(e.workflow_id);
             if !e.run_id.is_empty() {
                 f.run_id = Some(e.run_id);
             }
         }
-        Some(LegacyFilter::Open(O::TypeFilter(t))) | Some(LegacyFilter::Closed(C::TypeFilter(t))) => f.workflow_type = Some(t.name),
+        Some(LegacyFilter::Open(O::TypeFilter(t))) | Some(LegacyFilter::Closed(C::TypeFilter(t))) => {
+            f.workflow_type = Some(t.name)
+        }
         Some(LegacyFilter::Closed(C::StatusFilter(s))) => f.status = Some(s.status),
         None => {}
     }
@@ -279,7 +308,11 @@ mod tests {
 
     #[test]
     fn parses_equality_conjunctions() {
-        let p = parse_query("ns", "WorkflowType = 'Greet' AND ExecutionStatus=\"Running\" order by StartTime desc").unwrap();
+        let p = parse_query(
+            "ns",
+            "WorkflowType = 'Greet' AND ExecutionStatus=\"Running\" order by StartTime desc",
+        )
+        .unwrap();
         assert_eq!(p.filter.workflow_type.as_deref(), Some("Greet"));
         assert_eq!(p.filter.status, Some(WorkflowExecutionStatus::Running as i32));
         assert!(!p.group_by_status);
@@ -289,7 +322,15 @@ mod tests {
     #[test]
     fn group_by_and_errors() {
         assert!(parse_query("ns", "GROUP BY ExecutionStatus").unwrap().group_by_status);
-        for bad in ["WorkflowId = x", "Foo = 'x'", "WorkflowId > 'x'", "WorkflowId = 'x' OR", "WorkflowId = 'x", "LIMIT 10", "ExecutionStatus = 'Bogus'"] {
+        for bad in [
+            "WorkflowId = x",
+            "Foo = 'x'",
+            "WorkflowId > 'x'",
+            "WorkflowId = 'x' OR",
+            "WorkflowId = 'x",
+            "LIMIT 10",
+            "ExecutionStatus = 'Bogus'",
+        ] {
             assert!(matches!(parse_query("ns", bad), Err(ApiError::InvalidArgument(_))), "{bad}");
         }
     }

@@ -4,13 +4,16 @@
 
 use super::{Frontend, check_blob, check_id, poll_deadline};
 use crate::error::{ApiError, ApiResult};
-use crate::history::{NewRun, workflow_not_found};
+use crate::history::NewRun;
 use crate::matching::{Dispatch, QueryTask, QueueKind};
 use crate::namespaces::Namespace;
-use endure_api::temporal::api::common::v1::{Header, Memo, Payloads, RetryPolicy, SearchAttributes, WorkflowExecution, WorkflowType};
+use endure_api::temporal::api::common::v1::{
+    Header, Memo, Payloads, RetryPolicy, SearchAttributes, WorkflowExecution, WorkflowType,
+};
 use endure_api::temporal::api::enums::v1::{
-    HistoryEventFilterType, PendingActivityState, PendingWorkflowTaskState, QueryRejectCondition, QueryResultType,
-    WorkflowExecutionStatus as Status, WorkflowIdConflictPolicy as Conflict, WorkflowIdReusePolicy as Reuse,
+    HistoryEventFilterType, PendingActivityState, PendingWorkflowTaskState, QueryRejectCondition,
+    QueryResultType, WorkflowExecutionStatus as Status, WorkflowIdConflictPolicy as Conflict,
+    WorkflowIdReusePolicy as Reuse,
 };
 use endure_api::temporal::api::history::v1::History;
 use endure_api::temporal::api::query::v1::QueryRejected;
@@ -138,14 +141,23 @@ impl Frontend {
 
     /// Starts a run (or returns the existing one per the id policies). With `signal`, a
     /// running workflow is signalled instead and a new run starts with the signal recorded.
-    async fn start_run(&self, ns: &Namespace, f: StartFields, signal: Option<InitialSignal>) -> ApiResult<Started> {
+    async fn start_run(
+        &self,
+        ns: &Namespace,
+        f: StartFields,
+        signal: Option<InitialSignal>,
+    ) -> ApiResult<Started> {
         self.validate_start(&f)?;
         let engine = &self.engine;
         let _lock = engine.lock(&ns.id, &f.workflow_id).await;
         let current = engine.store().current_run(&ns.id, &f.workflow_id).await?;
         let mut condition = CurrentCondition::Absent;
         if let Some(cur) = current {
-            let key = RunKey { namespace_id: ns.id.clone(), workflow_id: f.workflow_id.clone(), run_id: cur.run_id.clone() };
+            let key = RunKey {
+                namespace_id: ns.id.clone(),
+                workflow_id: f.workflow_id.clone(),
+                run_id: cur.run_id.clone(),
+            };
             let already = |msg: String| ApiError::WorkflowAlreadyStarted {
                 message: msg,
                 start_request_id: cur.start_request_id.clone(),
@@ -155,7 +167,13 @@ impl Frontend {
                 if let Some(sig) = signal.clone() {
                     engine
                         .update_locked(&key, None, |t| {
-                            t.signal(&sig.name, sig.input.clone(), &sig.identity, sig.header.clone(), &sig.request_id)
+                            t.signal(
+                                &sig.name,
+                                sig.input.clone(),
+                                &sig.identity,
+                                sig.header.clone(),
+                                &sig.request_id,
+                            )
                         })
                         .await?;
                     return Ok(Started { run_id: cur.run_id, started: false });
@@ -163,7 +181,8 @@ impl Frontend {
                 if !f.request_id.is_empty() && cur.start_request_id == f.request_id {
                     return Ok(Started { run_id: cur.run_id, started: true });
                 }
-                let terminate = f.conflict == Conflict::TerminateExisting as i32 || f.reuse == Reuse::TerminateIfRunning as i32;
+                let terminate = f.conflict == Conflict::TerminateExisting as i32
+                    || f.reuse == Reuse::TerminateIfRunning as i32;
                 if f.conflict == Conflict::UseExisting as i32 {
                     return Ok(Started { run_id: cur.run_id, started: false });
                 } else if terminate {
@@ -298,7 +317,11 @@ impl Frontend {
             start_delay: r.workflow_start_delay,
         };
         let s = self.start_run(&ns, f, Some(signal)).await?;
-        Ok(ws::SignalWithStartWorkflowExecutionResponse { run_id: s.run_id, started: s.started, ..Default::default() })
+        Ok(ws::SignalWithStartWorkflowExecutionResponse {
+            run_id: s.run_id,
+            started: s.started,
+            ..Default::default()
+        })
     }
 
     pub(crate) async fn signal_workflow_execution(
@@ -312,7 +335,9 @@ impl Frontend {
         check_blob(&r.input)?;
         let key = self.engine.resolve_run(&ns.id, &e.workflow_id, &e.run_id).await?;
         self.engine
-            .update(&key, None, |t| t.signal(&r.signal_name, r.input.clone(), &r.identity, r.header.clone(), &r.request_id))
+            .update(&key, None, |t| {
+                t.signal(&r.signal_name, r.input.clone(), &r.identity, r.header.clone(), &r.request_id)
+            })
             .await?;
         Ok(ws::SignalWorkflowExecutionResponse::default())
     }
@@ -365,7 +390,10 @@ impl Frontend {
         let token: Option<HistoryToken> = if r.next_page_token.is_empty() {
             None
         } else {
-            Some(serde_json::from_slice(&r.next_page_token).map_err(|_| ApiError::InvalidArgument("Invalid NextPageToken.".into()))?)
+            Some(
+                serde_json::from_slice(&r.next_page_token)
+                    .map_err(|_| ApiError::InvalidArgument("Invalid NextPageToken.".into()))?,
+            )
         };
         let run_id = token.as_ref().map(|t| t.run_id.clone()).unwrap_or_else(|| e.run_id.clone());
         let key = self.engine.resolve_run(&ns.id, &e.workflow_id, &run_id).await?;
@@ -395,20 +423,39 @@ impl Frontend {
                 }
             }
         }
-        let token_for = |next: i64| serde_json::to_vec(&HistoryToken { run_id: key.run_id.clone(), next_event_id: next }).unwrap_or_default();
+        let token_for = |next: i64| {
+            serde_json::to_vec(&HistoryToken { run_id: key.run_id.clone(), next_event_id: next })
+                .unwrap_or_default()
+        };
         if close_only {
             if ms.is_open() {
                 let next_page_token = if r.wait_new_event { token_for(first) } else { vec![] };
-                return Ok(ws::GetWorkflowExecutionHistoryResponse { history: Some(History::default()), next_page_token, ..Default::default() });
+                return Ok(ws::GetWorkflowExecutionHistoryResponse {
+                    history: Some(History::default()),
+                    next_page_token,
+                    ..Default::default()
+                });
             }
-            let events = self.engine.read_events(&key, ms.completion_event_id, ms.completion_event_id + 1, 1).await?;
-            return Ok(ws::GetWorkflowExecutionHistoryResponse { history: Some(History { events }), ..Default::default() });
+            let events =
+                self.engine.read_events(&key, ms.completion_event_id, ms.completion_event_id + 1, 1).await?;
+            return Ok(ws::GetWorkflowExecutionHistoryResponse {
+                history: Some(History { events }),
+                ..Default::default()
+            });
         }
         first = first.max(1);
         let events = self.engine.read_events(&key, first, ms.next_event_id, page).await?;
         let next = events.last().map(|ev| ev.event_id + 1).unwrap_or(first);
-        let next_page_token = if next < ms.next_event_id || (r.wait_new_event && ms.is_open()) { token_for(next) } else { vec![] };
-        Ok(ws::GetWorkflowExecutionHistoryResponse { history: Some(History { events }), next_page_token, ..Default::default() })
+        let next_page_token = if next < ms.next_event_id || (r.wait_new_event && ms.is_open()) {
+            token_for(next)
+        } else {
+            vec![]
+        };
+        Ok(ws::GetWorkflowExecutionHistoryResponse {
+            history: Some(History { events }),
+            next_page_token,
+            ..Default::default()
+        })
     }
 
     pub(crate) async fn get_workflow_execution_history_reverse(
@@ -421,7 +468,10 @@ impl Frontend {
         let token: Option<HistoryToken> = if r.next_page_token.is_empty() {
             None
         } else {
-            Some(serde_json::from_slice(&r.next_page_token).map_err(|_| ApiError::InvalidArgument("Invalid NextPageToken.".into()))?)
+            Some(
+                serde_json::from_slice(&r.next_page_token)
+                    .map_err(|_| ApiError::InvalidArgument("Invalid NextPageToken.".into()))?,
+            )
         };
         let run_id = token.as_ref().map(|t| t.run_id.clone()).unwrap_or_else(|| e.run_id.clone());
         let key = self.engine.resolve_run(&ns.id, &e.workflow_id, &run_id).await?;
@@ -438,25 +488,35 @@ impl Frontend {
         }
         let next_page_token = match events.last() {
             Some(ev) if ev.event_id > 1 => {
-                serde_json::to_vec(&HistoryToken { run_id: key.run_id.clone(), next_event_id: ev.event_id }).unwrap_or_default()
+                serde_json::to_vec(&HistoryToken { run_id: key.run_id.clone(), next_event_id: ev.event_id })
+                    .unwrap_or_default()
             }
             _ => vec![],
         };
-        Ok(ws::GetWorkflowExecutionHistoryReverseResponse { history: Some(History { events }), next_page_token })
+        Ok(ws::GetWorkflowExecutionHistoryReverseResponse {
+            history: Some(History { events }),
+            next_page_token,
+        })
     }
 
-    pub(crate) async fn query_workflow(&self, req: Request<ws::QueryWorkflowRequest>) -> ApiResult<ws::QueryWorkflowResponse> {
+    pub(crate) async fn query_workflow(
+        &self,
+        req: Request<ws::QueryWorkflowRequest>,
+    ) -> ApiResult<ws::QueryWorkflowResponse> {
         let deadline = poll_deadline(&req, QUERY_TIMEOUT);
         let r = req.into_inner();
         let ns = self.namespaces.by_name(&r.namespace).await?;
         let e = execution(&r.execution)?;
-        let query = r.query.ok_or_else(|| ApiError::InvalidArgument("Query is not set on request.".into()))?;
+        let query =
+            r.query.ok_or_else(|| ApiError::InvalidArgument("Query is not set on request.".into()))?;
         if query.query_type.is_empty() {
             return Err(ApiError::InvalidArgument("QueryType is not set on request.".into()));
         }
         let key = self.engine.resolve_run(&ns.id, &e.workflow_id, &e.run_id).await?;
         let mut ms = self.engine.load(&key).await?.ms;
-        let rejected = match QueryRejectCondition::try_from(r.query_reject_condition).unwrap_or(QueryRejectCondition::None) {
+        let rejected = match QueryRejectCondition::try_from(r.query_reject_condition)
+            .unwrap_or(QueryRejectCondition::None)
+        {
             QueryRejectCondition::NotOpen => !ms.is_open(),
             QueryRejectCondition::NotCompletedCleanly => {
                 ms.status != Status::Running as i32 && ms.status != Status::Completed as i32
@@ -499,8 +559,13 @@ impl Frontend {
             _ => return Err(ApiError::DeadlineExceeded("query timed out: no worker answered".into())),
         };
         match QueryResultType::try_from(answer.completed_type).unwrap_or(QueryResultType::Unspecified) {
-            QueryResultType::Answered => Ok(ws::QueryWorkflowResponse { query_result: answer.query_result, ..Default::default() }),
-            _ => Err(ApiError::QueryFailed { message: answer.error_message, failure: answer.failure }),
+            QueryResultType::Answered => {
+                Ok(ws::QueryWorkflowResponse { query_result: answer.query_result, ..Default::default() })
+            }
+            _ => Err(ApiError::QueryFailed {
+                message: answer.error_message,
+                failure: answer.failure.map(Box::new),
+            }),
         }
     }
 
@@ -548,14 +613,22 @@ pub(crate) fn describe(ms: &MutableState) -> ws::DescribeWorkflowExecutionRespon
                 expiration_time: (a.schedule_to_close_timeout > 0)
                     .then(|| to_timestamp(a.first_scheduled_time + a.schedule_to_close_timeout)),
                 last_failure: a.last_failure.clone(),
-                last_worker_identity: if a.started_identity.is_empty() { a.last_worker_identity.clone() } else { a.started_identity.clone() },
+                last_worker_identity: if a.started_identity.is_empty() {
+                    a.last_worker_identity.clone()
+                } else {
+                    a.started_identity.clone()
+                },
                 next_attempt_schedule_time: a.in_backoff.then(|| to_timestamp(a.scheduled_time)),
                 ..Default::default()
             }
         })
         .collect();
     let pending_workflow_task = ms.workflow_task.as_ref().map(|w| wf::PendingWorkflowTaskInfo {
-        state: if w.is_started() { PendingWorkflowTaskState::Started } else { PendingWorkflowTaskState::Scheduled } as i32,
+        state: if w.is_started() {
+            PendingWorkflowTaskState::Started
+        } else {
+            PendingWorkflowTaskState::Scheduled
+        } as i32,
         scheduled_time: Some(to_timestamp(w.scheduled_time)),
         original_scheduled_time: Some(to_timestamp(w.scheduled_time)),
         started_time: w.is_started().then(|| to_timestamp(w.started_time)),
@@ -573,8 +646,10 @@ pub(crate) fn describe(ms: &MutableState) -> ws::DescribeWorkflowExecutionRespon
         pending_activities,
         pending_workflow_task,
         workflow_extended_info: Some(wf::WorkflowExecutionExtendedInfo {
-            execution_expiration_time: (ms.execution_timeout > 0).then(|| to_timestamp(ms.execution_time + ms.execution_timeout)),
-            run_expiration_time: (ms.run_timeout > 0).then(|| to_timestamp(ms.execution_time + ms.run_timeout)),
+            execution_expiration_time: (ms.execution_timeout > 0)
+                .then(|| to_timestamp(ms.execution_time + ms.execution_timeout)),
+            run_expiration_time: (ms.run_timeout > 0)
+                .then(|| to_timestamp(ms.execution_time + ms.run_timeout)),
             cancel_requested: ms.cancel_requested,
             original_start_time: Some(to_timestamp(ms.start_time)),
             ..Default::default()
@@ -599,7 +674,8 @@ pub(crate) fn execution_info(ms: &MutableState) -> wf::WorkflowExecutionInfo {
         task_queue: ms.task_queue.clone(),
         state_transition_count: ms.state_transition_count,
         history_size_bytes: ms.history_size_bytes,
-        execution_duration: (ms.close_time > 0).then(|| time::to_duration((ms.close_time - ms.execution_time).max(0))),
+        execution_duration: (ms.close_time > 0)
+            .then(|| time::to_duration((ms.close_time - ms.execution_time).max(0))),
         root_execution: Some(execution),
         first_run_id: ms.first_execution_run_id.clone(),
         ..Default::default()
@@ -609,10 +685,4 @@ pub(crate) fn execution_info(ms: &MutableState) -> wf::WorkflowExecutionInfo {
 /// The status name used in list queries.
 pub(crate) fn execution_status_name(s: i32) -> &'static str {
     status_name(s)
-}
-
-/// NotFound for a run id that does not exist.
-#[allow(dead_code)]
-pub(crate) fn run_not_found(e: &WorkflowExecution) -> ApiError {
-    workflow_not_found(&e.workflow_id, &e.run_id)
 }
