@@ -9,3 +9,4 @@ mod crash;
 mod harness;
 mod lifecycle;
 mod messages;
+mod more_activities;

@@ -552,11 +552,14 @@ impl Frontend {
             QueueKind::Workflow,
             Dispatch::Query(QueryTask { query_id: query_id.clone(), run: key.clone(), query }),
         );
-        let answer = tokio::time::timeout_at(deadline.into(), rx).await;
+        let mut shutdown = self.shutdown.clone();
+        let answer = tokio::select! {
+            a = tokio::time::timeout_at(deadline.into(), rx) => a.ok().and_then(Result::ok),
+            _ = shutdown.wait_for(|s| *s) => None,
+        };
         self.queries.lock().remove(&query_id);
-        let answer = match answer {
-            Ok(Ok(a)) => a,
-            _ => return Err(ApiError::DeadlineExceeded("query timed out: no worker answered".into())),
+        let Some(answer) = answer else {
+            return Err(ApiError::DeadlineExceeded("query timed out: no worker answered".into()));
         };
         match QueryResultType::try_from(answer.completed_type).unwrap_or(QueryResultType::Unspecified) {
             QueryResultType::Answered => {
