@@ -5,10 +5,13 @@
 //! the worker sees the problem and nothing half-applied is left in history.
 
 use crate::CoreError;
-use crate::api::command::v1::{Command, ScheduleActivityTaskCommandAttributes, command::Attributes as C};
+use crate::api::command::v1::{
+    Command, ContinueAsNewWorkflowExecutionCommandAttributes, ScheduleActivityTaskCommandAttributes,
+    command::Attributes as C,
+};
 use crate::api::common::v1::MeteringMetadata;
 use crate::api::common::v1::{Memo, SearchAttributes};
-use crate::api::enums::v1::{RetryState, WorkflowExecutionStatus, WorkflowTaskFailedCause as Cause};
+use crate::api::enums::v1::{WorkflowExecutionStatus, WorkflowTaskFailedCause as Cause};
 use crate::api::failure::v1::{ApplicationFailureInfo, Failure, failure::FailureInfo};
 use crate::api::history::v1::{self as h, history_event::Attributes};
 use crate::api::sdk::v1::WorkflowTaskCompletedMetadata;
@@ -202,26 +205,44 @@ impl Txn<'_> {
                 Ok(())
             }
             C::CompleteWorkflowExecutionCommandAttributes(a) => {
+                let successor = self.cron_successor().map(|mut s| {
+                    s.last_completion_result = a.result.clone();
+                    s
+                });
                 let id = self.append(Attributes::WorkflowExecutionCompletedEventAttributes(
                     h::WorkflowExecutionCompletedEventAttributes {
                         result: a.result.clone(),
                         workflow_task_completed_event_id: completed_id,
-                        ..Default::default()
+                        new_execution_run_id: successor
+                            .as_ref()
+                            .map(|s| s.run_id.clone())
+                            .unwrap_or_default(),
                     },
                 ));
                 self.close(WorkflowExecutionStatus::Completed, id);
+                if let Some(s) = successor {
+                    self.start_successor(s);
+                }
                 Ok(())
             }
             C::FailWorkflowExecutionCommandAttributes(a) => {
+                let failure = a.failure.clone().unwrap_or_default();
+                let (retry_state, successor) = self.plan_after_failure(&failure);
                 let id = self.append(Attributes::WorkflowExecutionFailedEventAttributes(
                     h::WorkflowExecutionFailedEventAttributes {
                         failure: a.failure.clone(),
-                        retry_state: RetryState::RetryPolicyNotSet as i32,
+                        retry_state: retry_state as i32,
                         workflow_task_completed_event_id: completed_id,
-                        ..Default::default()
+                        new_execution_run_id: successor
+                            .as_ref()
+                            .map(|s| s.run_id.clone())
+                            .unwrap_or_default(),
                     },
                 ));
                 self.close(WorkflowExecutionStatus::Failed, id);
+                if let Some(s) = successor {
+                    self.start_successor(s);
+                }
                 Ok(())
             }
             C::CancelWorkflowExecutionCommandAttributes(a) => {
@@ -290,9 +311,7 @@ impl Txn<'_> {
                 ));
                 Ok(())
             }
-            C::ContinueAsNewWorkflowExecutionCommandAttributes(_) => {
-                unsupported(Cause::BadContinueAsNewAttributes, "ContinueAsNewWorkflowExecution")
-            }
+            C::ContinueAsNewWorkflowExecutionCommandAttributes(a) => self.continue_as_new(a, completed_id),
             C::StartChildWorkflowExecutionCommandAttributes(_) => {
                 unsupported(Cause::BadStartChildExecutionAttributes, "StartChildWorkflowExecution")
             }
@@ -313,6 +332,51 @@ impl Txn<'_> {
                 unsupported(Cause::BadRequestCancelNexusOperationAttributes, "RequestCancelNexusOperation")
             }
         }
+    }
+
+    fn continue_as_new(
+        &mut self,
+        a: &ContinueAsNewWorkflowExecutionCommandAttributes,
+        completed_id: i64,
+    ) -> Result<(), Rejection> {
+        let bad = Cause::BadContinueAsNewAttributes;
+        if let Some(p) = &a.retry_policy
+            && let Err(m) = retry::validate(p)
+        {
+            return reject(bad, m);
+        }
+        for d in [&a.workflow_run_timeout, &a.workflow_task_timeout, &a.backoff_start_interval] {
+            if time::is_negative(d) {
+                return reject(bad, "Invalid timeout or backoff on ContinueAsNewWorkflowExecutionCommand.");
+            }
+        }
+        if !a.cron_schedule.is_empty()
+            && let Err(m) = crate::successor::cron_delay(&a.cron_schedule, self.now)
+        {
+            return reject(bad, m);
+        }
+        let spec = self.continue_as_new_spec(a);
+        let id = self.append(Attributes::WorkflowExecutionContinuedAsNewEventAttributes(
+            h::WorkflowExecutionContinuedAsNewEventAttributes {
+                new_execution_run_id: spec.run_id.clone(),
+                workflow_type: Some(spec.workflow_type.clone()),
+                task_queue: Some(normal_queue(&spec.task_queue)),
+                input: spec.input.clone(),
+                workflow_run_timeout: time::to_opt_duration(spec.run_timeout),
+                workflow_task_timeout: time::to_opt_duration(spec.task_timeout),
+                workflow_task_completed_event_id: completed_id,
+                backoff_start_interval: time::to_opt_duration(spec.start_delay),
+                initiator: spec.initiator,
+                last_completion_result: a.last_completion_result.clone(),
+                header: spec.header.clone(),
+                memo: spec.memo.clone(),
+                search_attributes: spec.search_attributes.clone(),
+                ..Default::default()
+            },
+        ));
+        self.close(WorkflowExecutionStatus::ContinuedAsNew, id);
+        self.start_successor(spec);
+        Ok(())
     }
 
     fn buffered_timer_fired(&self, timer_id: &str) -> Option<usize> {

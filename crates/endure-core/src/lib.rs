@@ -12,6 +12,7 @@ mod events;
 pub mod protobytes;
 pub mod retry;
 pub mod state;
+pub mod successor;
 pub mod task;
 pub mod time;
 pub mod token;

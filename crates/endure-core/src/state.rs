@@ -80,8 +80,18 @@ pub struct MutableState {
     pub state_transition_count: i64,
     /// Id of the close event, 0 while open.
     pub completion_event_id: i64,
-    /// Run-chain attempt (workflow retries, later issue).
+    /// Attempt of this run in its retry chain (1 for a fresh start).
     pub attempt: i32,
+    /// Cron schedule ("" when none).
+    pub cron_schedule: String,
+    /// Absolute end of the whole chain of runs (execution timeout), 0 = none.
+    pub execution_expiration: Nanos,
+    /// Input of the run (a retry or cron run starts with the same input).
+    #[serde(with = "protobytes::opt")]
+    pub input: Option<Payloads>,
+    /// Header of the run.
+    #[serde(with = "protobytes::opt")]
+    pub header: Option<Header>,
 }
 
 /// The single outstanding workflow task of a run.

@@ -55,7 +55,7 @@ impl TaskToken {
             return Err(CoreError::InvalidArgument("Task token not set on request.".into()));
         }
         serde_json::from_slice(bytes)
-            .map_err(|e| CoreError::InvalidArgument(format!("Error deserializing task token. Error: {e}")))
+            .map_err(|_| CoreError::InvalidArgument("Error deserializing task token.".into()))
     }
 }
 

@@ -30,6 +30,21 @@ pub struct Txn<'a> {
     pub events: Vec<HistoryEvent>,
     /// Tasks produced by this transition.
     pub tasks: Vec<Task>,
+    /// Run id to use if this transition starts a successor run (given by the caller).
+    pub next_run_id: String,
+    /// The successor run this transition created (continue-as-new, retry, cron), if any.
+    pub new_run: Option<Box<NewRunOut>>,
+}
+
+/// A run created by a transition of another run, committed atomically with it.
+#[derive(Debug)]
+pub struct NewRunOut {
+    /// State of the new run.
+    pub ms: MutableState,
+    /// Its first events.
+    pub events: Vec<HistoryEvent>,
+    /// Its first tasks.
+    pub tasks: Vec<Task>,
 }
 
 /// Everything needed to create a new run.
@@ -71,6 +86,20 @@ pub struct StartRun {
     pub start_delay: Nanos,
     /// A signal delivered with the start (SignalWithStart), recorded before the first task.
     pub initial_signal: Option<InitialSignal>,
+    /// Run this one continues (continue-as-new, retry, cron), "" for a fresh start.
+    pub continued_execution_run_id: String,
+    /// First run of the chain ("" = this run).
+    pub first_execution_run_id: String,
+    /// `ContinueAsNewInitiator` of a successor run.
+    pub initiator: i32,
+    /// Failure of the previous run (retry, cron after a failure).
+    pub continued_failure: Option<Failure>,
+    /// Result of the previous run (cron) or given to continue-as-new.
+    pub last_completion_result: Option<Payloads>,
+    /// Attempt in the retry chain (0 = 1).
+    pub attempt: i32,
+    /// Inherited end of the chain (0 = derive from `execution_timeout`).
+    pub execution_expiration: Nanos,
 }
 
 /// The signal of a SignalWithStart.
@@ -115,7 +144,7 @@ pub struct StartedActivity {
 impl<'a> Txn<'a> {
     /// Begins a transition of `ms` at time `now`.
     pub fn new(ms: &'a mut MutableState, now: Nanos) -> Self {
-        Txn { ms, now, events: Vec::new(), tasks: Vec::new() }
+        Txn { ms, now, events: Vec::new(), tasks: Vec::new(), next_run_id: String::new(), new_run: None }
     }
 
     fn require_open(&self) -> Result<(), CoreError> {
@@ -200,16 +229,29 @@ impl<'a> Txn<'a> {
             0 => DEFAULT_WORKFLOW_TASK_TIMEOUT,
             t => t.min(MAX_WORKFLOW_TASK_TIMEOUT),
         };
-        let run_timeout = match (req.run_timeout, req.execution_timeout) {
+        let execution_expiration = match (req.execution_expiration, req.execution_timeout) {
+            (0, 0) => 0,
+            (0, e) => now + req.start_delay + e,
+            (x, _) => x,
+        };
+        let remaining =
+            if execution_expiration > 0 { (execution_expiration - now - req.start_delay).max(0) } else { 0 };
+        let run_timeout = match (req.run_timeout, remaining) {
             (0, e) => e,
             (r, 0) => r,
             (r, e) => r.min(e),
         };
+        let first_run = if req.first_execution_run_id.is_empty() {
+            req.run_id.clone()
+        } else {
+            req.first_execution_run_id.clone()
+        };
+        let attempt = req.attempt.max(1);
         *ms = MutableState {
             namespace_id: req.namespace_id.clone(),
             workflow_id: req.workflow_id.clone(),
             run_id: req.run_id.clone(),
-            first_execution_run_id: req.run_id.clone(),
+            first_execution_run_id: first_run.clone(),
             workflow_type: Some(req.workflow_type.clone()),
             task_queue: req.task_queue.clone(),
             status: WorkflowExecutionStatus::Running as i32,
@@ -224,7 +266,11 @@ impl<'a> Txn<'a> {
             memo: req.memo.clone(),
             search_attributes: req.search_attributes.clone(),
             retry_policy: req.retry_policy.clone(),
-            attempt: 1,
+            attempt,
+            cron_schedule: req.cron_schedule.clone(),
+            execution_expiration,
+            input: req.input.clone(),
+            header: req.header.clone(),
             ..Default::default()
         };
         let mut txn = Txn::new(ms, now);
@@ -236,11 +282,17 @@ impl<'a> Txn<'a> {
                 workflow_execution_timeout: time::to_opt_duration(req.execution_timeout),
                 workflow_run_timeout: time::to_opt_duration(run_timeout),
                 workflow_task_timeout: Some(time::to_duration(task_timeout)),
+                continued_execution_run_id: req.continued_execution_run_id,
+                initiator: req.initiator,
+                continued_failure: req.continued_failure,
+                last_completion_result: req.last_completion_result,
                 original_execution_run_id: req.run_id.clone(),
                 identity: req.identity,
-                first_execution_run_id: req.run_id.clone(),
+                first_execution_run_id: first_run,
                 retry_policy: req.retry_policy,
-                attempt: 1,
+                attempt,
+                workflow_execution_expiration_time: (execution_expiration > 0)
+                    .then(|| time::to_timestamp(execution_expiration)),
                 cron_schedule: req.cron_schedule,
                 first_workflow_task_backoff: time::to_opt_duration(req.start_delay),
                 memo: req.memo,
@@ -273,10 +325,8 @@ impl<'a> Txn<'a> {
         if run_timeout > 0 {
             txn.tasks.push(Task::WorkflowRunTimeout { fire_at: now + req.start_delay + run_timeout });
         }
-        if req.execution_timeout > 0 {
-            txn.tasks.push(Task::WorkflowExecutionTimeout {
-                fire_at: now + req.start_delay + req.execution_timeout,
-            });
+        if execution_expiration > 0 {
+            txn.tasks.push(Task::WorkflowExecutionTimeout { fire_at: execution_expiration });
         }
         txn
     }
@@ -916,18 +966,29 @@ impl<'a> Txn<'a> {
         self.ms.workflow_task = None;
     }
 
-    /// The run (or execution) timeout fired.
-    pub fn workflow_timed_out(&mut self) -> Result<(), CoreError> {
+    /// The run timeout (`execution == false`) or the execution timeout of the chain fired. A run
+    /// timeout is retried per the workflow's retry policy (or followed by the next cron run).
+    pub fn workflow_timed_out(&mut self, execution: bool) -> Result<(), CoreError> {
         self.require_open()?;
         self.force_fail_started_task("");
         self.flush_buffered();
+        let (retry_state, successor) = if execution {
+            (RetryState::Timeout, None)
+        } else {
+            let failure = timeout_failure("workflow", TimeoutType::StartToClose, None, None);
+            self.plan_after_failure(&failure)
+        };
+        let new_run_id = successor.as_ref().map(|s| s.run_id.clone()).unwrap_or_default();
         let id = self.append(Attributes::WorkflowExecutionTimedOutEventAttributes(
             h::WorkflowExecutionTimedOutEventAttributes {
-                retry_state: RetryState::RetryPolicyNotSet as i32,
-                ..Default::default()
+                retry_state: retry_state as i32,
+                new_execution_run_id: new_run_id,
             },
         ));
         self.close(WorkflowExecutionStatus::TimedOut, id);
+        if let Some(s) = successor {
+            self.start_successor(s);
+        }
         Ok(())
     }
 

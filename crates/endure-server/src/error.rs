@@ -36,6 +36,8 @@ pub enum ApiError {
         start_request_id: String,
         /// Existing run id.
         run_id: String,
+        /// First run id of the existing run's chain.
+        first_execution_run_id: String,
     },
     /// The request conflicts with the current state.
     #[error("{0}")]
@@ -96,15 +98,9 @@ impl From<ApiError> for Status {
         let msg = e.to_string();
         match e {
             ApiError::InvalidArgument(_) => Status::invalid_argument(msg),
-            ApiError::NotFound(_) => with_detail(
-                Code::NotFound,
-                msg,
-                "NotFoundFailure",
-                details::NotFoundFailure {
-                    current_cluster: "active".into(),
-                    active_cluster: "active".into(),
-                },
-            ),
+            ApiError::NotFound(_) => {
+                with_detail(Code::NotFound, msg, "NotFoundFailure", details::NotFoundFailure::default())
+            }
             ApiError::NamespaceNotFound(ns) => with_detail(
                 Code::NotFound,
                 msg,
@@ -117,16 +113,18 @@ impl From<ApiError> for Status {
                 "NamespaceAlreadyExistsFailure",
                 details::NamespaceAlreadyExistsFailure {},
             ),
-            ApiError::WorkflowAlreadyStarted { start_request_id, run_id, .. } => with_detail(
-                Code::AlreadyExists,
-                msg,
-                "WorkflowExecutionAlreadyStartedFailure",
-                details::WorkflowExecutionAlreadyStartedFailure {
-                    start_request_id,
-                    run_id,
-                    ..Default::default()
-                },
-            ),
+            ApiError::WorkflowAlreadyStarted { start_request_id, run_id, first_execution_run_id, .. } => {
+                with_detail(
+                    Code::AlreadyExists,
+                    msg,
+                    "WorkflowExecutionAlreadyStartedFailure",
+                    details::WorkflowExecutionAlreadyStartedFailure {
+                        start_request_id,
+                        run_id,
+                        first_execution_run_id,
+                    },
+                )
+            }
             ApiError::FailedPrecondition(_) => Status::failed_precondition(msg),
             ApiError::QueryFailed { failure, .. } => with_detail(
                 Code::InvalidArgument,

@@ -74,6 +74,23 @@ pub fn visibility_of(ms: &MutableState) -> VisibilityRow {
     }
 }
 
+fn run_key(ms: &MutableState) -> RunKey {
+    RunKey {
+        namespace_id: ms.namespace_id.clone(),
+        workflow_id: ms.workflow_id.clone(),
+        run_id: ms.run_id.clone(),
+    }
+}
+
+fn store_conflict(e: endure_store::StoreError) -> ApiError {
+    match e {
+        endure_store::StoreError::ConditionFailed(m) => {
+            ApiError::Unavailable(format!("concurrent update, retry: {m}"))
+        }
+        e => e.into(),
+    }
+}
+
 /// A fresh run to create.
 pub struct NewRun<'a> {
     /// Its state after the start transition.
@@ -142,17 +159,14 @@ impl Engine {
                 workflow_id: workflow_id.into(),
                 run_id: c.run_id,
             }),
-            None => Err(workflow_not_found(workflow_id, run_id)),
+            None => Err(workflow_not_found(workflow_id)),
         }
     }
 
     /// Loads a run's state (no lock taken: a snapshot for reads).
     pub async fn load(&self, key: &RunKey) -> ApiResult<LoadedRun> {
-        let row = self
-            .store
-            .get_run(key)
-            .await?
-            .ok_or_else(|| workflow_not_found(&key.workflow_id, &key.run_id))?;
+        let row =
+            self.store.get_run(key).await?.ok_or_else(|| run_not_found(&key.workflow_id, &key.run_id))?;
         Ok(LoadedRun { ms: decode_state(&row.state)?, db_version: row.db_version })
     }
 
@@ -186,6 +200,7 @@ impl Engine {
         let old_status = ms.status;
         let now = self.clock.now();
         let mut txn = Txn::new(&mut ms, now);
+        txn.next_run_id = uuid::Uuid::new_v4().to_string();
         let r = match f(&mut txn) {
             Ok(r) => r,
             Err(e) => {
@@ -194,6 +209,7 @@ impl Engine {
             }
         };
         let (events, tasks) = (std::mem::take(&mut txn.events), std::mem::take(&mut txn.tasks));
+        let successor = txn.new_run.take();
         drop(txn);
         ms.state_transition_count += 1;
         let current = (ms.status != old_status).then(|| CurrentWrite {
@@ -204,6 +220,24 @@ impl Engine {
                 start_request_id: ms.start_request_id.clone(),
             },
         });
+        if let Some(next) = successor {
+            let old = self.batch(&ms, Some(loaded.db_version), None, &events, &tasks, consumed)?;
+            let mut next_ms = next.ms;
+            next_ms.state_transition_count = 1;
+            let pointer = CurrentWrite {
+                condition: CurrentCondition::RunIs(ms.run_id.clone()),
+                value: CurrentRun {
+                    run_id: next_ms.run_id.clone(),
+                    status: next_ms.status,
+                    start_request_id: next_ms.start_request_id.clone(),
+                },
+            };
+            let new = self.batch(&next_ms, None, Some(pointer), &next.events, &next.tasks, None)?;
+            let results = self.store.commit_all(vec![old, new]).await.map_err(store_conflict)?;
+            self.after_commit(&ms, events, tasks, results[0].task_ids.clone());
+            self.after_commit(&next_ms, next.events, next.tasks, results[1].task_ids.clone());
+            return Ok(r);
+        }
         // Only the current run's status is mirrored in the current-run pointer.
         let current = match current {
             Some(c) => match self.store.current_run(&key.namespace_id, &key.workflow_id).await? {
@@ -247,11 +281,22 @@ impl Engine {
         tasks: Vec<Task>,
         consumed: Option<i64>,
     ) -> ApiResult<()> {
-        let key = RunKey {
-            namespace_id: ms.namespace_id.clone(),
-            workflow_id: ms.workflow_id.clone(),
-            run_id: ms.run_id.clone(),
-        };
+        let batch = self.batch(ms, expected_version, current, &events, &tasks, consumed)?;
+        let result = self.store.commit(batch).await.map_err(store_conflict)?;
+        self.after_commit(ms, events, tasks, result.task_ids);
+        Ok(())
+    }
+
+    /// The write batch of one run's transition.
+    fn batch(
+        &self,
+        ms: &MutableState,
+        expected_version: Option<i64>,
+        current: Option<CurrentWrite>,
+        events: &[HistoryEvent],
+        tasks: &[Task],
+        consumed: Option<i64>,
+    ) -> ApiResult<WriteBatch> {
         let new_tasks = tasks
             .iter()
             .map(|t| {
@@ -262,8 +307,8 @@ impl Engine {
                 })
             })
             .collect::<ApiResult<Vec<_>>>()?;
-        let batch = WriteBatch {
-            run: key.clone(),
+        Ok(WriteBatch {
+            run: run_key(ms),
             state: encode_state(ms)?,
             expected_version,
             current,
@@ -274,20 +319,24 @@ impl Engine {
             new_tasks,
             delete_tasks: consumed.into_iter().collect(),
             visibility: Some(visibility_of(ms)),
-        };
-        let result = self.store.commit(batch).await.map_err(|e| match e {
-            endure_store::StoreError::ConditionFailed(m) => {
-                ApiError::Unavailable(format!("concurrent update, retry: {m}"))
-            }
-            e => e.into(),
-        })?;
-        for (task, task_id) in tasks.into_iter().zip(result.task_ids) {
+        })
+    }
+
+    /// After a commit: hand the new tasks out and wake history watchers.
+    fn after_commit(
+        &self,
+        ms: &MutableState,
+        events: Vec<HistoryEvent>,
+        tasks: Vec<Task>,
+        task_ids: Vec<i64>,
+    ) {
+        let key = run_key(ms);
+        for (task, task_id) in tasks.into_iter().zip(task_ids) {
             self.dispatch(TaskRef { task_id, run: key.clone(), task });
         }
         if !events.is_empty() {
             self.notify(&key, (ms.next_event_id, !ms.is_open()));
         }
-        Ok(())
     }
 
     /// Hands a persisted task to matching (transfer) or the timer queue (timer).
@@ -375,8 +424,13 @@ impl Drop for WorkflowLock<'_> {
     }
 }
 
-/// The NotFound error for a missing workflow run.
-pub fn workflow_not_found(workflow_id: &str, run_id: &str) -> ApiError {
+/// The NotFound error for a workflow id without any run (the real server's wording).
+pub fn workflow_not_found(workflow_id: &str) -> ApiError {
+    ApiError::NotFound(format!("workflow not found for ID: {workflow_id}"))
+}
+
+/// The NotFound error for a run id that does not exist (the real server's wording).
+pub fn run_not_found(workflow_id: &str, run_id: &str) -> ApiError {
     ApiError::NotFound(format!(
         "workflow execution not found for workflow ID \"{workflow_id}\" and run ID \"{run_id}\""
     ))

@@ -113,8 +113,9 @@ async fn fire(engine: &Engine, t: TaskRef) {
             engine.update(&t.run, id, |x| x.workflow_task_timed_out(stamp)).await
         }
         Task::WorkflowBackoff { .. } => engine.update(&t.run, id, |x| x.workflow_backoff_fired()).await,
-        Task::WorkflowRunTimeout { .. } | Task::WorkflowExecutionTimeout { .. } => {
-            engine.update(&t.run, id, |x| x.workflow_timed_out()).await
+        Task::WorkflowRunTimeout { .. } => engine.update(&t.run, id, |x| x.workflow_timed_out(false)).await,
+        Task::WorkflowExecutionTimeout { .. } => {
+            engine.update(&t.run, id, |x| x.workflow_timed_out(true)).await
         }
         Task::WorkflowTask { .. } | Task::ActivityTask { .. } => {
             tracing::error!(task_id = t.task_id, "transfer task in the timer queue");

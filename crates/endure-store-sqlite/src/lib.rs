@@ -529,6 +529,10 @@ impl Store for SqliteStore {
         self.write(move |c| apply_batch(c, &batch)).await
     }
 
+    async fn commit_all(&self, batches: Vec<WriteBatch>) -> StoreResult<Vec<CommitResult>> {
+        self.write(move |c| batches.iter().map(|b| apply_batch(c, b)).collect()).await
+    }
+
     async fn delete_tasks(&self, task_ids: Vec<i64>) -> StoreResult<()> {
         self.write(move |c| delete_tasks(c, &task_ids)).await
     }

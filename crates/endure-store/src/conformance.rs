@@ -27,6 +27,21 @@ pub async fn run_all(store: &dyn Store) {
     current_run_conditions(store).await;
     tasks_round_trip(store).await;
     visibility_listing(store).await;
+    multi_run_commits_are_atomic(store).await;
+}
+
+/// `commit_all` applies every batch or none.
+pub async fn multi_run_commits_are_atomic(store: &dyn Store) {
+    let old = key("wf-m", "old");
+    store.commit(batch(&old, None, 1..2)).await.unwrap();
+    let new = key("wf-m", "new");
+    let good = vec![batch(&old, Some(1), 2..3), batch(&new, None, 1..2)];
+    let r = store.commit_all(good).await.expect("both runs written");
+    assert_eq!(r.len(), 2);
+    let newer = key("wf-m", "newer");
+    let bad = vec![batch(&newer, None, 1..2), batch(&old, Some(1), 3..4)];
+    assert!(store.commit_all(bad).await.is_err(), "stale version must fail the whole group");
+    assert!(store.get_run(&newer).await.unwrap().is_none(), "no part of a failed group may land");
 }
 
 /// Namespaces are unique by name and id and can be updated.

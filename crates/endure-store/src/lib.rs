@@ -243,6 +243,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<EventRow>>;
     /// Applies a batch atomically and durably.
     async fn commit(&self, batch: WriteBatch) -> StoreResult<CommitResult>;
+    /// Applies several batches (of different runs) as one atomic, durable transaction: used when
+    /// one transition closes a run and creates its successor (continue-as-new, retry, cron).
+    async fn commit_all(&self, batches: Vec<WriteBatch>) -> StoreResult<Vec<CommitResult>>;
     /// Deletes tasks that turned out stale (no other change).
     async fn delete_tasks(&self, task_ids: Vec<i64>) -> StoreResult<()>;
     /// All persisted tasks, for loading queues at start-up.

@@ -58,7 +58,10 @@ pub(crate) fn check_id(value: &str, what: &str) -> ApiResult<()> {
         return Err(ApiError::InvalidArgument(format!("{what} is not set on request.")));
     }
     if value.len() > MAX_ID_LENGTH {
-        return Err(ApiError::InvalidArgument(format!("{what} exceeds length limit.")));
+        return Err(ApiError::InvalidArgument(format!(
+            "{what} exceeds maximum allowed length ({}/{MAX_ID_LENGTH})",
+            value.len()
+        )));
     }
     Ok(())
 }

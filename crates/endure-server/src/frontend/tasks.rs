@@ -317,6 +317,7 @@ impl Frontend {
         let ns = self.namespaces.by_name(namespace).await?;
         check_id(workflow_id, "WorkflowId")?;
         check_id(activity_id, "ActivityId")?;
+        super::workflows::check_run_id(run_id)?;
         let key = self.engine.resolve_run(&ns.id, workflow_id, run_id).await?;
         let ms = self.engine.load(&key).await?.ms;
         let mut txn_ms = ms;

@@ -87,7 +87,16 @@ fn status_name(s: i32) -> &'static str {
 fn execution(r: &Option<WorkflowExecution>) -> ApiResult<&WorkflowExecution> {
     let e = r.as_ref().ok_or_else(|| ApiError::InvalidArgument("Execution is not set on request.".into()))?;
     check_id(&e.workflow_id, "WorkflowId")?;
+    check_run_id(&e.run_id)?;
     Ok(e)
+}
+
+/// Run ids are UUIDs; anything else is an InvalidArgument, as on the real server.
+pub(crate) fn check_run_id(run_id: &str) -> ApiResult<()> {
+    if !run_id.is_empty() && uuid::Uuid::parse_str(run_id).is_err() {
+        return Err(ApiError::InvalidArgument("Invalid RunId.".into()));
+    }
+    Ok(())
 }
 
 impl Frontend {
@@ -128,7 +137,13 @@ impl Frontend {
             return Err(ApiError::InvalidArgument("Memo size exceeds limit.".into()));
         }
         if !f.cron_schedule.is_empty() {
-            return Err(ApiError::InvalidArgument("Endure does not support cron schedules yet.".into()));
+            endure_core::successor::cron_delay(&f.cron_schedule, self.engine.now())
+                .map_err(ApiError::InvalidArgument)?;
+            if time::opt_duration(&f.start_delay) > 0 {
+                return Err(ApiError::InvalidArgument(
+                    "CronSchedule and WorkflowStartDelay may not be used together.".into(),
+                ));
+            }
         }
         if f.reuse == Reuse::TerminateIfRunning as i32 && f.conflict != Conflict::Unspecified as i32 {
             return Err(ApiError::InvalidArgument(
@@ -158,10 +173,15 @@ impl Frontend {
                 workflow_id: f.workflow_id.clone(),
                 run_id: cur.run_id.clone(),
             };
+            let first_run = match engine.load(&key).await {
+                Ok(l) => l.ms.first_execution_run_id,
+                Err(_) => cur.run_id.clone(),
+            };
             let already = |msg: String| ApiError::WorkflowAlreadyStarted {
                 message: msg,
                 start_request_id: cur.start_request_id.clone(),
                 run_id: cur.run_id.clone(),
+                first_execution_run_id: first_run.clone(),
             };
             if cur.status == Status::Running as i32 {
                 if let Some(sig) = signal.clone() {
@@ -221,6 +241,12 @@ impl Frontend {
             condition = CurrentCondition::RunIs(cur.run_id);
         }
         let run_id = uuid::Uuid::new_v4().to_string();
+        let start_delay = match f.cron_schedule.as_str() {
+            "" => time::opt_duration(&f.start_delay),
+            cron => {
+                endure_core::successor::cron_delay(cron, engine.now()).map_err(ApiError::InvalidArgument)?
+            }
+        };
         let start = StartRun {
             namespace_id: ns.id.clone(),
             workflow_id: f.workflow_id.clone(),
@@ -238,8 +264,9 @@ impl Frontend {
             memo: f.memo,
             header: f.header,
             search_attributes: f.search_attributes,
-            start_delay: time::opt_duration(&f.start_delay),
+            start_delay,
             initial_signal: signal,
+            ..Default::default()
         };
         let mut ms = MutableState::default();
         let txn = Txn::start(&mut ms, engine.now(), start);
@@ -532,7 +559,9 @@ impl Frontend {
         // Queries are strongly consistent: a query must see every event accepted before it.
         // While a workflow task is outstanding (or the first one has not run yet) the worker's
         // state is behind history, so wait until the run is idle before asking the worker.
-        let busy = |ms: &MutableState| ms.is_open() && (ms.workflow_task.is_some() || ms.last_completed_wft_started_id == 0);
+        let busy = |ms: &MutableState| {
+            ms.is_open() && (ms.workflow_task.is_some() || ms.last_completed_wft_started_id == 0)
+        };
         if busy(&ms) {
             let mut rx = self.engine.watch(&key, (ms.next_event_id, false));
             ms = self.engine.load(&key).await?.ms;
