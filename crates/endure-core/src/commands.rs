@@ -312,16 +312,15 @@ impl Txn<'_> {
                 Ok(())
             }
             C::ContinueAsNewWorkflowExecutionCommandAttributes(a) => self.continue_as_new(a, completed_id),
-            C::StartChildWorkflowExecutionCommandAttributes(_) => {
-                unsupported(Cause::BadStartChildExecutionAttributes, "StartChildWorkflowExecution")
-            }
-            C::SignalExternalWorkflowExecutionCommandAttributes(_) => {
-                unsupported(Cause::BadSignalWorkflowExecutionAttributes, "SignalExternalWorkflowExecution")
-            }
-            C::RequestCancelExternalWorkflowExecutionCommandAttributes(_) => unsupported(
-                Cause::BadRequestCancelExternalWorkflowExecutionAttributes,
-                "RequestCancelExternalWorkflowExecution",
-            ),
+            C::StartChildWorkflowExecutionCommandAttributes(a) => self
+                .start_child_command(a, completed_id)
+                .map_err(|m| Rejection(Cause::BadStartChildExecutionAttributes, m)),
+            C::SignalExternalWorkflowExecutionCommandAttributes(a) => self
+                .signal_external_command(a, completed_id)
+                .map_err(|m| Rejection(Cause::BadSignalWorkflowExecutionAttributes, m)),
+            C::RequestCancelExternalWorkflowExecutionCommandAttributes(a) => self
+                .cancel_external_command(a, completed_id)
+                .map_err(|m| Rejection(Cause::BadRequestCancelExternalWorkflowExecutionAttributes, m)),
             C::ProtocolMessageCommandAttributes(_) => {
                 unsupported(Cause::BadUpdateWorkflowExecutionMessage, "ProtocolMessage (workflow update)")
             }

@@ -6,6 +6,7 @@
 //! enqueue. No I/O, no clock, no randomness: ids that must be unique are passed in. The server
 //! crate persists what a transition produced in one storage transaction (the outbox pattern).
 
+pub mod children;
 pub mod commands;
 pub mod error;
 mod events;

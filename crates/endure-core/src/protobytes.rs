@@ -40,6 +40,22 @@ pub mod vec {
     }
 }
 
+/// `#[serde(with = "protobytes::raw")]` for already-encoded bytes, stored as base64.
+pub mod raw {
+    use super::*;
+
+    /// Serializes bytes as base64.
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(v))
+    }
+
+    /// Deserializes bytes from base64.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        STANDARD.decode(s).map_err(serde::de::Error::custom)
+    }
+}
+
 fn decode<T: Message + Default, E: serde::de::Error>(s: &str) -> Result<T, E> {
     let bytes = STANDARD.decode(s).map_err(E::custom)?;
     T::decode(bytes.as_slice()).map_err(E::custom)

@@ -92,6 +92,81 @@ pub struct MutableState {
     /// Header of the run.
     #[serde(with = "protobytes::opt")]
     pub header: Option<Header>,
+    /// The parent, when this run is a child workflow.
+    pub parent: Option<ParentInfo>,
+    /// Pending child workflows by initiated event id.
+    pub children: BTreeMap<i64, ChildInfo>,
+    /// Pending signals to other workflows by initiated event id.
+    pub external_signals: BTreeMap<i64, ExternalRequest>,
+    /// Pending cancel requests to other workflows by initiated event id.
+    pub external_cancels: BTreeMap<i64, ExternalRequest>,
+}
+
+/// Where a child reports its close.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ParentInfo {
+    /// Parent namespace id.
+    pub namespace_id: String,
+    /// Parent namespace name.
+    pub namespace: String,
+    /// Parent workflow id.
+    pub workflow_id: String,
+    /// Parent run id.
+    pub run_id: String,
+    /// StartChildWorkflowExecutionInitiated event id in the parent.
+    pub initiated_event_id: i64,
+}
+
+/// A child workflow started by this run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ChildInfo {
+    /// Initiated event id.
+    pub initiated_event_id: i64,
+    /// Started event id (0 until the child started).
+    pub started_event_id: i64,
+    /// Child namespace name ("" = the parent's).
+    pub namespace: String,
+    /// Child workflow id.
+    pub workflow_id: String,
+    /// First run id of the child, once started.
+    pub run_id: String,
+    /// Workflow type.
+    pub workflow_type: String,
+    /// `ParentClosePolicy` number.
+    pub parent_close_policy: i32,
+    /// The command that started it (what the start task needs).
+    #[serde(with = "protobytes::opt")]
+    pub command: Option<crate::api::command::v1::StartChildWorkflowExecutionCommandAttributes>,
+}
+
+/// A signal or cancel request this run sends to another workflow.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExternalRequest {
+    /// Initiated event id.
+    pub initiated_event_id: i64,
+    /// Target namespace name ("" = this run's).
+    pub namespace: String,
+    /// Target workflow id.
+    pub workflow_id: String,
+    /// Target run id ("" = current run).
+    pub run_id: String,
+    /// Signal name (signals only).
+    pub signal_name: String,
+    /// Signal input.
+    #[serde(with = "protobytes::opt")]
+    pub input: Option<Payloads>,
+    /// Signal header.
+    #[serde(with = "protobytes::opt")]
+    pub header: Option<Header>,
+    /// Control string echoed in the result event.
+    pub control: String,
+    /// Cancel reason (cancels only).
+    pub reason: String,
+    /// Deduplication id, stable across retries of the delivery.
+    pub request_id: String,
 }
 
 /// The single outstanding workflow task of a run.

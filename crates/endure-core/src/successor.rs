@@ -81,6 +81,7 @@ impl Txn<'_> {
             last_completion_result: None,
             attempt: 1,
             execution_expiration: ms.execution_expiration,
+            parent: ms.parent.clone(),
         }
     }
 

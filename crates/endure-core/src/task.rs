@@ -77,6 +77,53 @@ pub enum Task {
         /// Fire time.
         fire_at: Nanos,
     },
+    /// Start the child initiated by event `initiated_event_id` (cross-workflow work runs from
+    /// the timer queue at `fire_at` = the transition's time, i.e. at once).
+    StartChild {
+        /// When to run.
+        fire_at: Nanos,
+        /// Initiated event id.
+        initiated_event_id: i64,
+    },
+    /// Deliver the signal initiated by event `initiated_event_id`.
+    SignalExternal {
+        /// When to run.
+        fire_at: Nanos,
+        /// Initiated event id.
+        initiated_event_id: i64,
+    },
+    /// Deliver the cancel request initiated by event `initiated_event_id`.
+    CancelExternal {
+        /// When to run.
+        fire_at: Nanos,
+        /// Initiated event id.
+        initiated_event_id: i64,
+    },
+    /// This (child) run closed: report it to the parent.
+    RecordChildClosed {
+        /// When to run.
+        fire_at: Nanos,
+        /// The parent to tell.
+        parent: crate::state::ParentInfo,
+        /// Workflow id of this child.
+        child_workflow_id: String,
+        /// The close event, protobuf-encoded.
+        #[serde(with = "crate::protobytes::raw")]
+        close_event: Vec<u8>,
+    },
+    /// The parent closed: apply a child's parent close policy.
+    ParentClosePolicy {
+        /// When to run.
+        fire_at: Nanos,
+        /// Child namespace id.
+        namespace_id: String,
+        /// Child workflow id.
+        workflow_id: String,
+        /// Child's first run id.
+        run_id: String,
+        /// `ParentClosePolicy` number.
+        policy: i32,
+    },
 }
 
 impl Task {
@@ -90,7 +137,12 @@ impl Task {
             | Task::WorkflowTaskTimeout { fire_at, .. }
             | Task::WorkflowBackoff { fire_at }
             | Task::WorkflowRunTimeout { fire_at }
-            | Task::WorkflowExecutionTimeout { fire_at } => Some(*fire_at),
+            | Task::WorkflowExecutionTimeout { fire_at }
+            | Task::StartChild { fire_at, .. }
+            | Task::SignalExternal { fire_at, .. }
+            | Task::CancelExternal { fire_at, .. }
+            | Task::RecordChildClosed { fire_at, .. }
+            | Task::ParentClosePolicy { fire_at, .. } => Some(*fire_at),
         }
     }
 

@@ -3,7 +3,9 @@
 //! together with the new state, or drops everything if a method returned an error.
 
 use crate::CoreError;
-use crate::api::common::v1::{Header, Memo, Payloads, RetryPolicy, SearchAttributes, WorkflowType};
+use crate::api::common::v1::{
+    Header, Memo, Payloads, RetryPolicy, SearchAttributes, WorkflowExecution, WorkflowType,
+};
 use crate::api::enums::v1::{RetryState, TimeoutType, WorkflowExecutionStatus, WorkflowTaskFailedCause};
 use crate::api::failure::v1::Failure;
 use crate::api::history::v1::{self as h, HistoryEvent, history_event::Attributes};
@@ -100,6 +102,8 @@ pub struct StartRun {
     pub attempt: i32,
     /// Inherited end of the chain (0 = derive from `execution_timeout`).
     pub execution_expiration: Nanos,
+    /// The parent, for a child workflow.
+    pub parent: Option<crate::state::ParentInfo>,
 }
 
 /// The signal of a SignalWithStart.
@@ -147,7 +151,7 @@ impl<'a> Txn<'a> {
         Txn { ms, now, events: Vec::new(), tasks: Vec::new(), next_run_id: String::new(), new_run: None }
     }
 
-    fn require_open(&self) -> Result<(), CoreError> {
+    pub(crate) fn require_open(&self) -> Result<(), CoreError> {
         if self.ms.is_open() { Ok(()) } else { Err(CoreError::AlreadyCompleted) }
     }
 
@@ -187,6 +191,7 @@ impl<'a> Txn<'a> {
         let buffered = std::mem::take(&mut self.ms.buffered_events);
         let any = !buffered.is_empty();
         let mut started_ids: std::collections::HashMap<i64, i64> = Default::default();
+        let mut child_started: std::collections::HashMap<i64, i64> = Default::default();
         for ev in buffered {
             let Some(mut attrs) = ev.attributes else { continue };
             match &mut attrs {
@@ -206,15 +211,40 @@ impl<'a> Txn<'a> {
                     a.started_event_id =
                         started_ids.get(&a.scheduled_event_id).copied().unwrap_or(a.started_event_id)
                 }
+                Attributes::ChildWorkflowExecutionCompletedEventAttributes(a) => {
+                    fix_child(&child_started, a.initiated_event_id, &mut a.started_event_id)
+                }
+                Attributes::ChildWorkflowExecutionFailedEventAttributes(a) => {
+                    fix_child(&child_started, a.initiated_event_id, &mut a.started_event_id)
+                }
+                Attributes::ChildWorkflowExecutionCanceledEventAttributes(a) => {
+                    fix_child(&child_started, a.initiated_event_id, &mut a.started_event_id)
+                }
+                Attributes::ChildWorkflowExecutionTimedOutEventAttributes(a) => {
+                    fix_child(&child_started, a.initiated_event_id, &mut a.started_event_id)
+                }
+                Attributes::ChildWorkflowExecutionTerminatedEventAttributes(a) => {
+                    fix_child(&child_started, a.initiated_event_id, &mut a.started_event_id)
+                }
                 _ => {}
             }
             let sched = match &attrs {
                 Attributes::ActivityTaskStartedEventAttributes(a) => Some(a.scheduled_event_id),
                 _ => None,
             };
+            let child = match &attrs {
+                Attributes::ChildWorkflowExecutionStartedEventAttributes(a) => Some(a.initiated_event_id),
+                _ => None,
+            };
             let id = self.append(attrs);
             if let Some(s) = sched {
                 started_ids.insert(s, id);
+            }
+            if let Some(initiated) = child {
+                child_started.insert(initiated, id);
+                if let Some(c) = self.ms.children.get_mut(&initiated) {
+                    c.started_event_id = id;
+                }
             }
         }
         any
@@ -271,6 +301,7 @@ impl<'a> Txn<'a> {
             execution_expiration,
             input: req.input.clone(),
             header: req.header.clone(),
+            parent: req.parent.clone(),
             ..Default::default()
         };
         let mut txn = Txn::new(ms, now);
@@ -299,6 +330,25 @@ impl<'a> Txn<'a> {
                 search_attributes: req.search_attributes,
                 header: req.header,
                 workflow_id: req.workflow_id,
+                parent_workflow_namespace: req
+                    .parent
+                    .as_ref()
+                    .map(|p| p.namespace.clone())
+                    .unwrap_or_default(),
+                parent_workflow_namespace_id: req
+                    .parent
+                    .as_ref()
+                    .map(|p| p.namespace_id.clone())
+                    .unwrap_or_default(),
+                parent_workflow_execution: req.parent.as_ref().map(|p| WorkflowExecution {
+                    workflow_id: p.workflow_id.clone(),
+                    run_id: p.run_id.clone(),
+                }),
+                parent_initiated_event_id: req
+                    .parent
+                    .as_ref()
+                    .map(|p| p.initiated_event_id)
+                    .unwrap_or_default(),
                 ..Default::default()
             },
         ));
@@ -994,6 +1044,13 @@ impl<'a> Txn<'a> {
 
     /// Marks the run closed with `status`; pending work is dropped (its timers become stale).
     pub(crate) fn close(&mut self, status: WorkflowExecutionStatus, close_event_id: i64) {
+        let has_successor = self.ms.status == WorkflowExecutionStatus::Running as i32
+            && self
+                .events
+                .iter()
+                .find(|e| e.event_id == close_event_id)
+                .is_some_and(|e| successor_run_id(e).is_some_and(|r| !r.is_empty()));
+        self.close_side_effects(close_event_id, has_successor);
         self.ms.status = status as i32;
         self.ms.close_time = self.now;
         self.ms.completion_event_id = close_event_id;
@@ -1019,6 +1076,26 @@ pub fn workflow_task_timeout(base: Nanos, attempt: i32) -> Nanos {
     }
     let n = (attempt - WFT_RETRY_BACKOFF_MIN_ATTEMPTS - 1).min(30) as u32;
     base + WFT_RETRY_INITIAL_INTERVAL.saturating_mul(1i64 << n).min(WFT_RETRY_MAX_INTERVAL)
+}
+
+/// The successor run named by a close event, if any.
+fn successor_run_id(e: &HistoryEvent) -> Option<&str> {
+    match &e.attributes {
+        Some(Attributes::WorkflowExecutionCompletedEventAttributes(a)) => Some(&a.new_execution_run_id),
+        Some(Attributes::WorkflowExecutionFailedEventAttributes(a)) => Some(&a.new_execution_run_id),
+        Some(Attributes::WorkflowExecutionTimedOutEventAttributes(a)) => Some(&a.new_execution_run_id),
+        Some(Attributes::WorkflowExecutionContinuedAsNewEventAttributes(a)) => Some(&a.new_execution_run_id),
+        _ => None,
+    }
+}
+
+/// Replaces a pending (-1) child started-event reference with the id assigned at flush.
+fn fix_child(started: &std::collections::HashMap<i64, i64>, initiated: i64, started_event_id: &mut i64) {
+    if *started_event_id <= 0
+        && let Some(id) = started.get(&initiated)
+    {
+        *started_event_id = *id;
+    }
 }
 
 /// A normal-kind task queue message.

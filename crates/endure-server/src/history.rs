@@ -8,6 +8,7 @@
 use crate::clock::Clock;
 use crate::error::{ApiError, ApiResult};
 use crate::matching::{Dispatch, Matching, QueueKind, TaskRef};
+use crate::namespaces::Namespaces;
 use crate::timers::TimerQueue;
 use endure_api::temporal::api::history::v1::HistoryEvent;
 use endure_core::{CoreError, MutableState, Task, Txn};
@@ -30,6 +31,7 @@ type WorkflowKey = (String, String);
 /// Shard-local owner of all runs (one shard in dev mode).
 pub struct Engine {
     store: Arc<dyn Store>,
+    namespaces: Arc<Namespaces>,
     matching: Arc<Matching>,
     timers: Arc<TimerQueue>,
     clock: Clock,
@@ -107,12 +109,14 @@ impl Engine {
     /// Creates the engine.
     pub fn new(
         store: Arc<dyn Store>,
+        namespaces: Arc<Namespaces>,
         matching: Arc<Matching>,
         timers: Arc<TimerQueue>,
         clock: Clock,
     ) -> Arc<Self> {
         Arc::new(Engine {
             store,
+            namespaces,
             matching,
             timers,
             clock,
@@ -124,6 +128,16 @@ impl Engine {
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The namespace registry.
+    pub fn namespaces(&self) -> &Arc<Namespaces> {
+        &self.namespaces
+    }
+
+    /// Deletes a task row that turned out to have nothing left to do.
+    pub async fn drop_task(&self, task_id: i64) -> ApiResult<()> {
+        self.store.delete_tasks(vec![task_id]).await.map_err(Into::into)
     }
 
     /// The clock.

@@ -6,11 +6,13 @@
 //! closed cleanly.
 
 pub mod clock;
+pub mod cross;
 pub mod error;
 pub mod frontend;
 pub mod history;
 pub mod matching;
 pub mod namespaces;
+pub mod starter;
 pub mod timers;
 
 use endure_api::health::health_server::HealthServer;
@@ -65,8 +67,14 @@ impl Server {
         let clock = clock::Clock::system();
         let matching = matching::Matching::new();
         let timer_queue = timers::TimerQueue::new();
-        let engine = history::Engine::new(store.clone(), matching.clone(), timer_queue.clone(), clock);
         let namespaces = Arc::new(namespaces::Namespaces::new(store.clone()));
+        let engine = history::Engine::new(
+            store.clone(),
+            namespaces.clone(),
+            matching.clone(),
+            timer_queue.clone(),
+            clock,
+        );
         let mut names = vec!["default".to_string()];
         names.extend(config.namespaces.iter().cloned());
         for n in names {

@@ -117,6 +117,11 @@ async fn fire(engine: &Engine, t: TaskRef) {
         Task::WorkflowExecutionTimeout { .. } => {
             engine.update(&t.run, id, |x| x.workflow_timed_out(true)).await
         }
+        Task::StartChild { .. }
+        | Task::SignalExternal { .. }
+        | Task::CancelExternal { .. }
+        | Task::RecordChildClosed { .. }
+        | Task::ParentClosePolicy { .. } => crate::cross::run(engine, t.clone()).await,
         Task::WorkflowTask { .. } | Task::ActivityTask { .. } => {
             tracing::error!(task_id = t.task_id, "transfer task in the timer queue");
             return;

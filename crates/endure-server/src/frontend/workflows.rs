@@ -4,27 +4,20 @@
 
 use super::{Frontend, check_blob, check_id, poll_deadline};
 use crate::error::{ApiError, ApiResult};
-use crate::history::NewRun;
 use crate::matching::{Dispatch, QueryTask, QueueKind};
-use crate::namespaces::Namespace;
-use endure_api::temporal::api::common::v1::{
-    Header, Memo, Payloads, RetryPolicy, SearchAttributes, WorkflowExecution, WorkflowType,
-};
+use crate::starter::StartFields;
+use endure_api::temporal::api::common::v1::WorkflowExecution;
 use endure_api::temporal::api::enums::v1::{
     HistoryEventFilterType, PendingActivityState, PendingWorkflowTaskState, QueryRejectCondition,
-    QueryResultType, WorkflowExecutionStatus as Status, WorkflowIdConflictPolicy as Conflict,
-    WorkflowIdReusePolicy as Reuse,
+    QueryResultType, WorkflowExecutionStatus as Status,
 };
 use endure_api::temporal::api::history::v1::History;
 use endure_api::temporal::api::query::v1::QueryRejected;
-use endure_api::temporal::api::taskqueue::v1::TaskQueue;
 use endure_api::temporal::api::workflow::v1 as wf;
 use endure_api::temporal::api::workflowservice::v1 as ws;
-use endure_core::retry;
+use endure_core::MutableState;
 use endure_core::time::{self, to_opt_duration, to_timestamp};
-use endure_core::transition::{InitialSignal, StartRun};
-use endure_core::{MutableState, Txn};
-use endure_store::{CurrentCondition, RunKey};
+use endure_core::transition::InitialSignal;
 use prost::Message;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -36,33 +29,6 @@ const HISTORY_LONG_POLL: Duration = Duration::from_secs(20);
 const HISTORY_PAGE: usize = 1000;
 /// How long a query waits for a worker when the client sets no deadline.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The fields of StartWorkflowExecution and SignalWithStartWorkflowExecution in one shape.
-struct StartFields {
-    workflow_id: String,
-    workflow_type: Option<WorkflowType>,
-    task_queue: Option<TaskQueue>,
-    input: Option<Payloads>,
-    execution_timeout: Option<prost_wkt_types::Duration>,
-    run_timeout: Option<prost_wkt_types::Duration>,
-    task_timeout: Option<prost_wkt_types::Duration>,
-    identity: String,
-    request_id: String,
-    reuse: i32,
-    conflict: i32,
-    retry_policy: Option<RetryPolicy>,
-    cron_schedule: String,
-    memo: Option<Memo>,
-    header: Option<Header>,
-    search_attributes: Option<SearchAttributes>,
-    start_delay: Option<prost_wkt_types::Duration>,
-}
-
-/// Outcome of a start.
-struct Started {
-    run_id: String,
-    started: bool,
-}
 
 #[derive(Serialize, Deserialize)]
 struct HistoryToken {
@@ -100,181 +66,6 @@ pub(crate) fn check_run_id(run_id: &str) -> ApiResult<()> {
 }
 
 impl Frontend {
-    fn validate_start(&self, f: &StartFields) -> ApiResult<()> {
-        check_id(&f.workflow_id, "WorkflowId")?;
-        let ty = f.workflow_type.as_ref().map(|t| t.name.as_str()).unwrap_or_default();
-        if ty.is_empty() {
-            return Err(ApiError::InvalidArgument("WorkflowType is not set on request.".into()));
-        }
-        if ty.len() > super::MAX_ID_LENGTH {
-            return Err(ApiError::InvalidArgument("WorkflowType exceeds length limit.".into()));
-        }
-        let tq = f.task_queue.as_ref().map(|t| t.name.as_str()).unwrap_or_default();
-        if tq.is_empty() {
-            return Err(ApiError::InvalidArgument("TaskQueue is not set on request.".into()));
-        }
-        if tq.len() > super::MAX_ID_LENGTH {
-            return Err(ApiError::InvalidArgument("TaskQueue length exceeds limit.".into()));
-        }
-        if f.request_id.len() > super::MAX_ID_LENGTH {
-            return Err(ApiError::InvalidArgument("RequestId length exceeds limit.".into()));
-        }
-        for (d, name) in [
-            (&f.execution_timeout, "WorkflowExecutionTimeout"),
-            (&f.run_timeout, "WorkflowRunTimeout"),
-            (&f.task_timeout, "WorkflowTaskTimeout"),
-            (&f.start_delay, "WorkflowStartDelay"),
-        ] {
-            if time::is_negative(d) {
-                return Err(ApiError::InvalidArgument(format!("Invalid {name}.")));
-            }
-        }
-        if let Some(p) = &f.retry_policy {
-            retry::validate(p).map_err(ApiError::InvalidArgument)?;
-        }
-        check_blob(&f.input)?;
-        if f.memo.as_ref().is_some_and(|m| m.encoded_len() > super::BLOB_SIZE_LIMIT) {
-            return Err(ApiError::InvalidArgument("Memo size exceeds limit.".into()));
-        }
-        if !f.cron_schedule.is_empty() {
-            endure_core::successor::cron_delay(&f.cron_schedule, self.engine.now())
-                .map_err(ApiError::InvalidArgument)?;
-            if time::opt_duration(&f.start_delay) > 0 {
-                return Err(ApiError::InvalidArgument(
-                    "CronSchedule and WorkflowStartDelay may not be used together.".into(),
-                ));
-            }
-        }
-        if f.reuse == Reuse::TerminateIfRunning as i32 && f.conflict != Conflict::Unspecified as i32 {
-            return Err(ApiError::InvalidArgument(
-                "Invalid WorkflowIDReusePolicy: WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING cannot be used together with a WorkflowIDConflictPolicy."
-                    .into(),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Starts a run (or returns the existing one per the id policies). With `signal`, a
-    /// running workflow is signalled instead and a new run starts with the signal recorded.
-    async fn start_run(
-        &self,
-        ns: &Namespace,
-        f: StartFields,
-        signal: Option<InitialSignal>,
-    ) -> ApiResult<Started> {
-        self.validate_start(&f)?;
-        let engine = &self.engine;
-        let _lock = engine.lock(&ns.id, &f.workflow_id).await;
-        let current = engine.store().current_run(&ns.id, &f.workflow_id).await?;
-        let mut condition = CurrentCondition::Absent;
-        if let Some(cur) = current {
-            let key = RunKey {
-                namespace_id: ns.id.clone(),
-                workflow_id: f.workflow_id.clone(),
-                run_id: cur.run_id.clone(),
-            };
-            let first_run = match engine.load(&key).await {
-                Ok(l) => l.ms.first_execution_run_id,
-                Err(_) => cur.run_id.clone(),
-            };
-            let already = |msg: String| ApiError::WorkflowAlreadyStarted {
-                message: msg,
-                start_request_id: cur.start_request_id.clone(),
-                run_id: cur.run_id.clone(),
-                first_execution_run_id: first_run.clone(),
-            };
-            if cur.status == Status::Running as i32 {
-                if let Some(sig) = signal.clone() {
-                    engine
-                        .update_locked(&key, None, |t| {
-                            t.signal(
-                                &sig.name,
-                                sig.input.clone(),
-                                &sig.identity,
-                                sig.header.clone(),
-                                &sig.request_id,
-                            )
-                        })
-                        .await?;
-                    return Ok(Started { run_id: cur.run_id, started: false });
-                }
-                if !f.request_id.is_empty() && cur.start_request_id == f.request_id {
-                    return Ok(Started { run_id: cur.run_id, started: true });
-                }
-                let terminate = f.conflict == Conflict::TerminateExisting as i32
-                    || f.reuse == Reuse::TerminateIfRunning as i32;
-                if f.conflict == Conflict::UseExisting as i32 {
-                    return Ok(Started { run_id: cur.run_id, started: false });
-                } else if terminate {
-                    let reason = "terminated by a start with a terminate-existing policy";
-                    engine.update_locked(&key, None, |t| t.terminate(reason, None, &f.identity)).await?;
-                } else {
-                    return Err(already(format!(
-                        "Workflow execution is already running. WorkflowId: {}, RunId: {}.",
-                        f.workflow_id, cur.run_id
-                    )));
-                }
-            } else {
-                if !f.request_id.is_empty() && cur.start_request_id == f.request_id && signal.is_none() {
-                    return Ok(Started { run_id: cur.run_id, started: true });
-                }
-                let failed = [Status::Failed, Status::Canceled, Status::Terminated, Status::TimedOut]
-                    .iter()
-                    .any(|s| *s as i32 == cur.status);
-                let reuse = Reuse::try_from(f.reuse).unwrap_or(Reuse::Unspecified);
-                match reuse {
-                    Reuse::RejectDuplicate => {
-                        return Err(already(format!(
-                            "Workflow execution already finished and workflow ID reuse policy is set to reject duplicates. WorkflowId: {}, RunId: {}.",
-                            f.workflow_id, cur.run_id
-                        )));
-                    }
-                    Reuse::AllowDuplicateFailedOnly if !failed => {
-                        return Err(already(format!(
-                            "Workflow execution already finished successfully. WorkflowId: {}, RunId: {}. Workflow Id reuse policy: allow duplicate workflow Id if last run failed.",
-                            f.workflow_id, cur.run_id
-                        )));
-                    }
-                    _ => {}
-                }
-            }
-            condition = CurrentCondition::RunIs(cur.run_id);
-        }
-        let run_id = uuid::Uuid::new_v4().to_string();
-        let start_delay = match f.cron_schedule.as_str() {
-            "" => time::opt_duration(&f.start_delay),
-            cron => {
-                endure_core::successor::cron_delay(cron, engine.now()).map_err(ApiError::InvalidArgument)?
-            }
-        };
-        let start = StartRun {
-            namespace_id: ns.id.clone(),
-            workflow_id: f.workflow_id.clone(),
-            run_id: run_id.clone(),
-            workflow_type: f.workflow_type.unwrap_or_default(),
-            task_queue: f.task_queue.map(|t| t.name).unwrap_or_default(),
-            input: f.input,
-            execution_timeout: time::opt_duration(&f.execution_timeout),
-            run_timeout: time::opt_duration(&f.run_timeout),
-            task_timeout: time::opt_duration(&f.task_timeout),
-            identity: f.identity,
-            request_id: f.request_id,
-            retry_policy: f.retry_policy,
-            cron_schedule: f.cron_schedule,
-            memo: f.memo,
-            header: f.header,
-            search_attributes: f.search_attributes,
-            start_delay,
-            initial_signal: signal,
-            ..Default::default()
-        };
-        let mut ms = MutableState::default();
-        let txn = Txn::start(&mut ms, engine.now(), start);
-        let (events, tasks) = (txn.events, txn.tasks);
-        engine.create_run(NewRun { ms: &ms, events, tasks, condition }).await?;
-        Ok(Started { run_id, started: true })
-    }
-
     pub(crate) async fn start_workflow_execution(
         &self,
         r: Request<ws::StartWorkflowExecutionRequest>,
@@ -300,7 +91,7 @@ impl Frontend {
             search_attributes: r.search_attributes,
             start_delay: r.workflow_start_delay,
         };
-        let s = self.start_run(&ns, f, None).await?;
+        let s = self.engine.start_workflow(&ns, f, None, None).await?;
         Ok(ws::StartWorkflowExecutionResponse {
             run_id: s.run_id,
             started: s.started,
@@ -343,7 +134,7 @@ impl Frontend {
             search_attributes: r.search_attributes,
             start_delay: r.workflow_start_delay,
         };
-        let s = self.start_run(&ns, f, Some(signal)).await?;
+        let s = self.engine.start_workflow(&ns, f, Some(signal), None).await?;
         Ok(ws::SignalWithStartWorkflowExecutionResponse {
             run_id: s.run_id,
             started: s.started,

@@ -1,0 +1,222 @@
+//! Cross-workflow tasks: start children, deliver signals and cancel requests to other
+//! workflows, report a child's close to its parent and apply parent close policies.
+//!
+//! Each runs from the timer queue as soon as it is due. A task touches two workflows in two
+//! commits; every step is idempotent (deterministic request ids, state checks), so a task that
+//! is retried after a crash between the two commits completes without duplicating anything.
+
+use crate::error::{ApiError, ApiResult};
+use crate::history::Engine;
+use crate::matching::TaskRef;
+use crate::starter::StartFields;
+use endure_api::temporal::api::enums::v1::{
+    CancelExternalWorkflowExecutionFailedCause as CancelCause, ParentClosePolicy,
+    SignalExternalWorkflowExecutionFailedCause as SignalCause,
+    StartChildWorkflowExecutionFailedCause as ChildCause, WorkflowIdConflictPolicy,
+};
+use endure_api::temporal::api::history::v1::HistoryEvent;
+use endure_core::Task;
+use endure_core::children::request_id;
+use endure_core::state::ParentInfo;
+use endure_store::RunKey;
+use prost::Message;
+
+/// Runs one cross-workflow task; `Err` means "retry later".
+pub async fn run(engine: &Engine, t: TaskRef) -> ApiResult<()> {
+    let id = t.task_id;
+    match t.task.clone() {
+        Task::StartChild { initiated_event_id, .. } => start_child(engine, &t, initiated_event_id).await,
+        Task::SignalExternal { initiated_event_id, .. } => {
+            signal_external(engine, &t, initiated_event_id).await
+        }
+        Task::CancelExternal { initiated_event_id, .. } => {
+            cancel_external(engine, &t, initiated_event_id).await
+        }
+        Task::RecordChildClosed { parent, close_event, .. } => {
+            let ev = HistoryEvent::decode(close_event.as_slice())
+                .map_err(|e| ApiError::Internal(format!("corrupt close event in task {id}: {e}")))?;
+            let key = RunKey {
+                namespace_id: parent.namespace_id,
+                workflow_id: parent.workflow_id,
+                run_id: parent.run_id,
+            };
+            match engine.update(&key, None, |x| x.record_child_closed(parent.initiated_event_id, &ev)).await {
+                Ok(true) | Err(ApiError::NotFound(_)) => engine.drop_task(id).await,
+                Ok(false) => {
+                    Err(ApiError::Unavailable("the parent has not recorded the child's start yet".into()))
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Task::ParentClosePolicy { namespace_id, workflow_id, run_id, policy, .. } => {
+            let ns = if namespace_id.is_empty() { t.run.namespace_id.clone() } else { namespace_id };
+            let r = match engine.resolve_run(&ns, &workflow_id, "").await {
+                Ok(key) => {
+                    let reason = "by parent close policy";
+                    let policy = ParentClosePolicy::try_from(policy).unwrap_or(ParentClosePolicy::Terminate);
+                    engine
+                        .update(&key, None, |x| {
+                            if x.ms.first_execution_run_id != run_id {
+                                return Ok(()); // a different chain now owns the id
+                            }
+                            match policy {
+                                ParentClosePolicy::RequestCancel => x.request_cancel(reason, ""),
+                                _ => x.terminate(reason, None, ""),
+                            }
+                        })
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            match r {
+                Ok(()) | Err(ApiError::NotFound(_)) => engine.drop_task(id).await,
+                Err(e) => Err(e),
+            }
+        }
+        other => Err(ApiError::Internal(format!("not a cross-workflow task: {other:?}"))),
+    }
+}
+
+async fn start_child(engine: &Engine, t: &TaskRef, initiated: i64) -> ApiResult<()> {
+    let parent = match engine.load(&t.run).await {
+        Ok(p) => p.ms,
+        Err(ApiError::NotFound(_)) => return engine.drop_task(t.task_id).await,
+        Err(e) => return Err(e),
+    };
+    let Some(child) =
+        parent.children.get(&initiated).cloned().filter(|c| c.started_event_id == 0 && parent.is_open())
+    else {
+        return engine.drop_task(t.task_id).await;
+    };
+    let cmd = child.command.clone().unwrap_or_default();
+    let parent_ns = engine.namespaces().by_id(&parent.namespace_id).await?;
+    let ns = if child.namespace.is_empty() || child.namespace == parent_ns.name {
+        Ok(parent_ns.clone())
+    } else {
+        engine.namespaces().by_name(&child.namespace).await
+    };
+    let outcome = match ns {
+        Ok(ns) => {
+            let fields = StartFields {
+                workflow_id: cmd.workflow_id.clone(),
+                workflow_type: cmd.workflow_type.clone(),
+                task_queue: cmd.task_queue.clone(),
+                input: cmd.input.clone(),
+                execution_timeout: cmd.workflow_execution_timeout,
+                run_timeout: cmd.workflow_run_timeout,
+                task_timeout: cmd.workflow_task_timeout,
+                identity: String::new(),
+                request_id: request_id(&parent.run_id, initiated),
+                reuse: cmd.workflow_id_reuse_policy,
+                conflict: WorkflowIdConflictPolicy::Fail as i32,
+                retry_policy: cmd.retry_policy.clone(),
+                cron_schedule: cmd.cron_schedule.clone(),
+                memo: cmd.memo.clone(),
+                header: cmd.header.clone(),
+                search_attributes: cmd.search_attributes.clone(),
+                start_delay: None,
+            };
+            let info = ParentInfo {
+                namespace_id: parent_ns.id.clone(),
+                namespace: parent_ns.name.clone(),
+                workflow_id: parent.workflow_id.clone(),
+                run_id: parent.run_id.clone(),
+                initiated_event_id: initiated,
+            };
+            match engine.start_workflow(&ns, fields, None, Some(info)).await {
+                Ok(s) => Ok(s.run_id),
+                Err(ApiError::WorkflowAlreadyStarted { .. }) => Err(ChildCause::WorkflowAlreadyExists),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(ApiError::NamespaceNotFound(_)) => Err(ChildCause::NamespaceNotFound),
+        Err(e) => return Err(e),
+    };
+    let r = match outcome {
+        Ok(run_id) => {
+            engine.update(&t.run, Some(t.task_id), |x| x.record_child_started(initiated, &run_id)).await
+        }
+        Err(cause) => {
+            engine.update(&t.run, Some(t.task_id), |x| x.record_child_start_failed(initiated, cause)).await
+        }
+    };
+    match r {
+        Err(ApiError::NotFound(_)) => Ok(()),
+        r => r,
+    }
+}
+
+/// Resolves the target of a signal or cancel request; `None` if it does not exist.
+async fn target(
+    engine: &Engine,
+    ns_id: &str,
+    ns_name: &str,
+    workflow_id: &str,
+    run_id: &str,
+) -> ApiResult<Option<RunKey>> {
+    let ns_id = if ns_name.is_empty() {
+        ns_id.to_string()
+    } else {
+        match engine.namespaces().by_name(ns_name).await {
+            Ok(ns) => ns.id,
+            Err(ApiError::NamespaceNotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    };
+    match engine.resolve_run(&ns_id, workflow_id, run_id).await {
+        Ok(k) => Ok(Some(k)),
+        Err(ApiError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+async fn signal_external(engine: &Engine, t: &TaskRef, initiated: i64) -> ApiResult<()> {
+    let ms = match engine.load(&t.run).await {
+        Ok(l) => l.ms,
+        Err(ApiError::NotFound(_)) => return engine.drop_task(t.task_id).await,
+        Err(e) => return Err(e),
+    };
+    let Some(r) = ms.external_signals.get(&initiated).cloned().filter(|_| ms.is_open()) else {
+        return engine.drop_task(t.task_id).await;
+    };
+    let outcome = match target(engine, &ms.namespace_id, &r.namespace, &r.workflow_id, &r.run_id).await? {
+        None => Err(SignalCause::ExternalWorkflowExecutionNotFound),
+        Some(key) => match engine
+            .update(&key, None, |x| {
+                x.signal(&r.signal_name, r.input.clone(), "", r.header.clone(), &r.request_id)
+            })
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(ApiError::NotFound(_)) => Err(SignalCause::ExternalWorkflowExecutionNotFound),
+            Err(e) => return Err(e),
+        },
+    };
+    match engine.update(&t.run, Some(t.task_id), |x| x.record_external_signal(initiated, outcome)).await {
+        Err(ApiError::NotFound(_)) => Ok(()),
+        r => r,
+    }
+}
+
+async fn cancel_external(engine: &Engine, t: &TaskRef, initiated: i64) -> ApiResult<()> {
+    let ms = match engine.load(&t.run).await {
+        Ok(l) => l.ms,
+        Err(ApiError::NotFound(_)) => return engine.drop_task(t.task_id).await,
+        Err(e) => return Err(e),
+    };
+    let Some(r) = ms.external_cancels.get(&initiated).cloned().filter(|_| ms.is_open()) else {
+        return engine.drop_task(t.task_id).await;
+    };
+    let outcome = match target(engine, &ms.namespace_id, &r.namespace, &r.workflow_id, &r.run_id).await? {
+        None => Err(CancelCause::ExternalWorkflowExecutionNotFound),
+        Some(key) => match engine.update(&key, None, |x| x.request_cancel(&r.reason, "")).await {
+            Ok(()) => Ok(()),
+            Err(ApiError::NotFound(_)) => Err(CancelCause::ExternalWorkflowExecutionNotFound),
+            Err(e) => return Err(e),
+        },
+    };
+    match engine.update(&t.run, Some(t.task_id), |x| x.record_external_cancel(initiated, outcome)).await {
+        Err(ApiError::NotFound(_)) => Ok(()),
+        r => r,
+    }
+}

@@ -1,0 +1,231 @@
+//! Starting runs: the id reuse and conflict policies, request-id idempotency and validation,
+//! shared by StartWorkflowExecution, SignalWithStartWorkflowExecution and child workflows.
+#![allow(deprecated)] // WorkflowIdReusePolicy::TerminateIfRunning is deprecated but still sent by clients.
+
+use crate::error::{ApiError, ApiResult};
+use crate::frontend::{check_blob, check_id};
+use crate::history::{Engine, NewRun};
+use crate::namespaces::Namespace;
+use endure_api::temporal::api::common::v1::{
+    Header, Memo, Payloads, RetryPolicy, SearchAttributes, WorkflowType,
+};
+use endure_api::temporal::api::enums::v1::{
+    WorkflowExecutionStatus as Status, WorkflowIdConflictPolicy as Conflict, WorkflowIdReusePolicy as Reuse,
+};
+use endure_api::temporal::api::taskqueue::v1::TaskQueue;
+use endure_core::retry;
+use endure_core::state::ParentInfo;
+use endure_core::time;
+use endure_core::transition::{InitialSignal, StartRun};
+use endure_core::{MutableState, Txn};
+use endure_store::{CurrentCondition, RunKey};
+use prost::Message;
+
+/// The fields of StartWorkflowExecution and SignalWithStartWorkflowExecution in one shape.
+pub(crate) struct StartFields {
+    pub(crate) workflow_id: String,
+    pub(crate) workflow_type: Option<WorkflowType>,
+    pub(crate) task_queue: Option<TaskQueue>,
+    pub(crate) input: Option<Payloads>,
+    pub(crate) execution_timeout: Option<prost_wkt_types::Duration>,
+    pub(crate) run_timeout: Option<prost_wkt_types::Duration>,
+    pub(crate) task_timeout: Option<prost_wkt_types::Duration>,
+    pub(crate) identity: String,
+    pub(crate) request_id: String,
+    pub(crate) reuse: i32,
+    pub(crate) conflict: i32,
+    pub(crate) retry_policy: Option<RetryPolicy>,
+    pub(crate) cron_schedule: String,
+    pub(crate) memo: Option<Memo>,
+    pub(crate) header: Option<Header>,
+    pub(crate) search_attributes: Option<SearchAttributes>,
+    pub(crate) start_delay: Option<prost_wkt_types::Duration>,
+}
+
+/// Outcome of a start.
+pub(crate) struct Started {
+    pub(crate) run_id: String,
+    pub(crate) started: bool,
+}
+
+impl Engine {
+    fn validate_start(&self, f: &StartFields) -> ApiResult<()> {
+        check_id(&f.workflow_id, "WorkflowId")?;
+        let ty = f.workflow_type.as_ref().map(|t| t.name.as_str()).unwrap_or_default();
+        if ty.is_empty() {
+            return Err(ApiError::InvalidArgument("WorkflowType is not set on request.".into()));
+        }
+        if ty.len() > crate::frontend::MAX_ID_LENGTH {
+            return Err(ApiError::InvalidArgument("WorkflowType exceeds length limit.".into()));
+        }
+        let tq = f.task_queue.as_ref().map(|t| t.name.as_str()).unwrap_or_default();
+        if tq.is_empty() {
+            return Err(ApiError::InvalidArgument("TaskQueue is not set on request.".into()));
+        }
+        if tq.len() > crate::frontend::MAX_ID_LENGTH {
+            return Err(ApiError::InvalidArgument("TaskQueue length exceeds limit.".into()));
+        }
+        if f.request_id.len() > crate::frontend::MAX_ID_LENGTH {
+            return Err(ApiError::InvalidArgument("RequestId length exceeds limit.".into()));
+        }
+        for (d, name) in [
+            (&f.execution_timeout, "WorkflowExecutionTimeout"),
+            (&f.run_timeout, "WorkflowRunTimeout"),
+            (&f.task_timeout, "WorkflowTaskTimeout"),
+            (&f.start_delay, "WorkflowStartDelay"),
+        ] {
+            if time::is_negative(d) {
+                return Err(ApiError::InvalidArgument(format!("Invalid {name}.")));
+            }
+        }
+        if let Some(p) = &f.retry_policy {
+            retry::validate(p).map_err(ApiError::InvalidArgument)?;
+        }
+        check_blob(&f.input)?;
+        if f.memo.as_ref().is_some_and(|m| m.encoded_len() > crate::frontend::BLOB_SIZE_LIMIT) {
+            return Err(ApiError::InvalidArgument("Memo size exceeds limit.".into()));
+        }
+        if !f.cron_schedule.is_empty() {
+            endure_core::successor::cron_delay(&f.cron_schedule, self.now())
+                .map_err(ApiError::InvalidArgument)?;
+            if time::opt_duration(&f.start_delay) > 0 {
+                return Err(ApiError::InvalidArgument(
+                    "CronSchedule and WorkflowStartDelay may not be used together.".into(),
+                ));
+            }
+        }
+        if f.reuse == Reuse::TerminateIfRunning as i32 && f.conflict != Conflict::Unspecified as i32 {
+            return Err(ApiError::InvalidArgument(
+                "Invalid WorkflowIDReusePolicy: WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING cannot be used together with a WorkflowIDConflictPolicy."
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Starts a run (or returns the existing one per the id policies). With `signal`, a
+    /// running workflow is signalled instead and a new run starts with the signal recorded.
+    /// Starts a run (or returns the existing one per the id policies). With `signal`, a
+    /// running workflow is signalled instead and a new run starts with the signal recorded.
+    /// `parent` makes the run a child workflow.
+    pub(crate) async fn start_workflow(
+        &self,
+        ns: &Namespace,
+        f: StartFields,
+        signal: Option<InitialSignal>,
+        parent: Option<ParentInfo>,
+    ) -> ApiResult<Started> {
+        self.validate_start(&f)?;
+        let engine = self;
+        let _lock = engine.lock(&ns.id, &f.workflow_id).await;
+        let current = engine.store().current_run(&ns.id, &f.workflow_id).await?;
+        let mut condition = CurrentCondition::Absent;
+        if let Some(cur) = current {
+            let key = RunKey {
+                namespace_id: ns.id.clone(),
+                workflow_id: f.workflow_id.clone(),
+                run_id: cur.run_id.clone(),
+            };
+            let first_run = match engine.load(&key).await {
+                Ok(l) => l.ms.first_execution_run_id,
+                Err(_) => cur.run_id.clone(),
+            };
+            let already = |msg: String| ApiError::WorkflowAlreadyStarted {
+                message: msg,
+                start_request_id: cur.start_request_id.clone(),
+                run_id: cur.run_id.clone(),
+                first_execution_run_id: first_run.clone(),
+            };
+            if cur.status == Status::Running as i32 {
+                if let Some(sig) = signal.clone() {
+                    engine
+                        .update_locked(&key, None, |t| {
+                            t.signal(
+                                &sig.name,
+                                sig.input.clone(),
+                                &sig.identity,
+                                sig.header.clone(),
+                                &sig.request_id,
+                            )
+                        })
+                        .await?;
+                    return Ok(Started { run_id: cur.run_id, started: false });
+                }
+                if !f.request_id.is_empty() && cur.start_request_id == f.request_id {
+                    return Ok(Started { run_id: cur.run_id, started: true });
+                }
+                let terminate = f.conflict == Conflict::TerminateExisting as i32
+                    || f.reuse == Reuse::TerminateIfRunning as i32;
+                if f.conflict == Conflict::UseExisting as i32 {
+                    return Ok(Started { run_id: cur.run_id, started: false });
+                } else if terminate {
+                    let reason = "terminated by a start with a terminate-existing policy";
+                    engine.update_locked(&key, None, |t| t.terminate(reason, None, &f.identity)).await?;
+                } else {
+                    return Err(already(format!(
+                        "Workflow execution is already running. WorkflowId: {}, RunId: {}.",
+                        f.workflow_id, cur.run_id
+                    )));
+                }
+            } else {
+                if !f.request_id.is_empty() && cur.start_request_id == f.request_id && signal.is_none() {
+                    return Ok(Started { run_id: cur.run_id, started: true });
+                }
+                let failed = [Status::Failed, Status::Canceled, Status::Terminated, Status::TimedOut]
+                    .iter()
+                    .any(|s| *s as i32 == cur.status);
+                let reuse = Reuse::try_from(f.reuse).unwrap_or(Reuse::Unspecified);
+                match reuse {
+                    Reuse::RejectDuplicate => {
+                        return Err(already(format!(
+                            "Workflow execution already finished and workflow ID reuse policy is set to reject duplicates. WorkflowId: {}, RunId: {}.",
+                            f.workflow_id, cur.run_id
+                        )));
+                    }
+                    Reuse::AllowDuplicateFailedOnly if !failed => {
+                        return Err(already(format!(
+                            "Workflow execution already finished successfully. WorkflowId: {}, RunId: {}. Workflow Id reuse policy: allow duplicate workflow Id if last run failed.",
+                            f.workflow_id, cur.run_id
+                        )));
+                    }
+                    _ => {}
+                }
+            }
+            condition = CurrentCondition::RunIs(cur.run_id);
+        }
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let start_delay = match f.cron_schedule.as_str() {
+            "" => time::opt_duration(&f.start_delay),
+            cron => {
+                endure_core::successor::cron_delay(cron, engine.now()).map_err(ApiError::InvalidArgument)?
+            }
+        };
+        let start = StartRun {
+            namespace_id: ns.id.clone(),
+            workflow_id: f.workflow_id.clone(),
+            run_id: run_id.clone(),
+            workflow_type: f.workflow_type.unwrap_or_default(),
+            task_queue: f.task_queue.map(|t| t.name).unwrap_or_default(),
+            input: f.input,
+            execution_timeout: time::opt_duration(&f.execution_timeout),
+            run_timeout: time::opt_duration(&f.run_timeout),
+            task_timeout: time::opt_duration(&f.task_timeout),
+            identity: f.identity,
+            request_id: f.request_id,
+            retry_policy: f.retry_policy,
+            cron_schedule: f.cron_schedule,
+            memo: f.memo,
+            header: f.header,
+            search_attributes: f.search_attributes,
+            start_delay,
+            initial_signal: signal,
+            parent,
+            ..Default::default()
+        };
+        let mut ms = MutableState::default();
+        let txn = Txn::start(&mut ms, engine.now(), start);
+        let (events, tasks) = (txn.events, txn.tasks);
+        engine.create_run(NewRun { ms: &ms, events, tasks, condition }).await?;
+        Ok(Started { run_id, started: true })
+    }
+}
