@@ -36,6 +36,8 @@ pub struct WorkflowTaskCompletion {
     pub metering_metadata: Option<MeteringMetadata>,
     /// Whether the worker asked for a new workflow task even without new events.
     pub force_create_new_workflow_task: bool,
+    /// The worker's sticky queue and its schedule-to-start timeout, if it wants stickiness.
+    pub sticky: Option<(String, Nanos)>,
 }
 
 /// Result of a workflow task completion that was applied (possibly as a failure).
@@ -112,6 +114,13 @@ impl Txn<'_> {
         self.ms.workflow_task = None;
         self.ms.wft_attempt = 1;
         self.ms.last_completed_wft_started_id = wt.started_event_id;
+        match &c.sticky {
+            Some((queue, timeout)) if !queue.is_empty() => {
+                self.ms.sticky_queue = queue.clone();
+                self.ms.sticky_timeout = if *timeout > 0 { *timeout } else { 10 * time::SECOND };
+            }
+            _ => self.clear_sticky(),
+        }
         for (i, cmd) in c.commands.iter().enumerate() {
             if !self.ms.is_open() {
                 return reject(

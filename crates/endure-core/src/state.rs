@@ -94,6 +94,10 @@ pub struct MutableState {
     pub header: Option<Header>,
     /// The parent, when this run is a child workflow.
     pub parent: Option<ParentInfo>,
+    /// Sticky queue of the worker that completed the last workflow task ("" = none).
+    pub sticky_queue: String,
+    /// How long a task waits on the sticky queue before falling back to the normal one.
+    pub sticky_timeout: Nanos,
     /// Pending child workflows by initiated event id.
     pub children: BTreeMap<i64, ChildInfo>,
     /// Pending signals to other workflows by initiated event id.
@@ -193,6 +197,8 @@ pub struct WorkflowTaskInfo {
     pub request_id: String,
     /// Identity of the worker that started it.
     pub identity: String,
+    /// True when dispatched to the sticky queue (the worker gets only new events).
+    pub sticky: bool,
 }
 
 impl WorkflowTaskInfo {

@@ -14,6 +14,9 @@ pub enum Task {
         task_queue: String,
         /// The stamp of the workflow task this dispatches (see [`crate::WorkflowTaskInfo`]).
         stamp: i64,
+        /// True when `task_queue` is a worker's sticky queue.
+        #[serde(default)]
+        sticky: bool,
     },
     /// Dispatch an activity attempt to a task queue.
     ActivityTask {

@@ -136,6 +136,8 @@ pub struct StartedWorkflowTask {
     pub transient_events: Vec<HistoryEvent>,
     /// Scheduled time.
     pub scheduled_time: Nanos,
+    /// First event id to send: a sticky worker has everything before it cached.
+    pub first_event_id: i64,
 }
 
 /// What a worker needs to run an activity attempt it just started.
@@ -403,24 +405,37 @@ impl<'a> Txn<'a> {
         }
         self.ms.wft_stamp += 1;
         let attempt = self.ms.wft_attempt.max(1);
+        let sticky = !self.ms.sticky_queue.is_empty();
         let mut info = WorkflowTaskInfo {
             stamp: self.ms.wft_stamp,
             attempt,
             scheduled_time: self.now,
-            task_queue: self.ms.task_queue.clone(),
+            task_queue: if sticky { self.ms.sticky_queue.clone() } else { self.ms.task_queue.clone() },
             timeout: workflow_task_timeout(self.ms.task_timeout, attempt),
+            sticky,
             ..Default::default()
         };
         if attempt == 1 {
             info.scheduled_event_id = self.append(Attributes::WorkflowTaskScheduledEventAttributes(
                 h::WorkflowTaskScheduledEventAttributes {
-                    task_queue: Some(normal_queue(&self.ms.task_queue)),
+                    task_queue: Some(self.dispatch_queue(&info)),
                     start_to_close_timeout: Some(time::to_duration(self.ms.task_timeout)),
                     attempt,
                 },
             ));
         }
-        self.tasks.push(Task::WorkflowTask { task_queue: self.ms.task_queue.clone(), stamp: info.stamp });
+        self.tasks.push(Task::WorkflowTask {
+            task_queue: info.task_queue.clone(),
+            stamp: info.stamp,
+            sticky,
+        });
+        if sticky {
+            self.tasks.push(Task::WorkflowTaskTimeout {
+                fire_at: self.now + self.ms.sticky_timeout,
+                stamp: info.stamp,
+                timeout_type: TimeoutType::ScheduleToStart as i32,
+            });
+        }
         self.ms.workflow_task = Some(info);
     }
 
@@ -480,6 +495,7 @@ impl<'a> Txn<'a> {
             previous_started_event_id: self.ms.last_completed_wft_started_id,
             transient_events: if wt.is_transient() { self.transient_events(wt) } else { vec![] },
             scheduled_time: wt.scheduled_time,
+            first_event_id: if wt.sticky { self.ms.last_completed_wft_started_id + 1 } else { 1 },
         }
     }
 
@@ -489,7 +505,7 @@ impl<'a> Txn<'a> {
         let mut sched = self.make_event(
             wt.scheduled_event_id,
             Attributes::WorkflowTaskScheduledEventAttributes(h::WorkflowTaskScheduledEventAttributes {
-                task_queue: Some(normal_queue(&wt.task_queue)),
+                task_queue: Some(self.dispatch_queue(wt)),
                 start_to_close_timeout: Some(time::to_duration(wt.timeout)),
                 attempt: wt.attempt,
             }),
@@ -569,6 +585,7 @@ impl<'a> Txn<'a> {
             }
         }
         self.ms.workflow_task = None;
+        self.clear_sticky();
         let flushed = self.flush_buffered();
         // New events since the task started reset the attempt count: the worker has new input.
         self.ms.wft_attempt = if flushed { 1 } else { wt.attempt + 1 };
@@ -577,8 +594,73 @@ impl<'a> Txn<'a> {
     }
 
     /// A workflow task's start-to-close timer fired.
-    pub fn workflow_task_timed_out(&mut self, stamp: i64) -> Result<(), CoreError> {
-        self.fail_workflow_task(stamp, WorkflowTaskFailedCause::Unspecified, None, "", true)
+    pub fn workflow_task_timed_out(
+        &mut self,
+        stamp: i64,
+        timeout_type: TimeoutType,
+    ) -> Result<(), CoreError> {
+        if timeout_type != TimeoutType::ScheduleToStart {
+            return self.fail_workflow_task(stamp, WorkflowTaskFailedCause::Unspecified, None, "", true);
+        }
+        // The sticky worker did not pick the task up in time: fall back to the normal queue
+        // (full history), without counting an attempt, as Temporal does.
+        self.require_open()?;
+        let Some(wt) = self.ms.workflow_task.clone().filter(|w| w.stamp == stamp && !w.is_started()) else {
+            return Ok(());
+        };
+        if !wt.is_transient() {
+            self.append(Attributes::WorkflowTaskTimedOutEventAttributes(
+                h::WorkflowTaskTimedOutEventAttributes {
+                    scheduled_event_id: wt.scheduled_event_id,
+                    started_event_id: 0,
+                    timeout_type: TimeoutType::ScheduleToStart as i32,
+                },
+            ));
+        }
+        self.ms.workflow_task = None;
+        self.clear_sticky();
+        self.schedule_workflow_task();
+        Ok(())
+    }
+
+    /// The task queue a workflow task went to, as history shows it (sticky queues name their
+    /// normal queue).
+    fn dispatch_queue(&self, wt: &WorkflowTaskInfo) -> TaskQueue {
+        if wt.sticky {
+            TaskQueue {
+                name: wt.task_queue.clone(),
+                kind: crate::api::enums::v1::TaskQueueKind::Sticky as i32,
+                normal_name: self.ms.task_queue.clone(),
+            }
+        } else {
+            normal_queue(&self.ms.task_queue)
+        }
+    }
+
+    /// Stops routing this run's workflow tasks to a sticky queue.
+    pub fn clear_sticky(&mut self) {
+        self.ms.sticky_queue.clear();
+        self.ms.sticky_timeout = 0;
+    }
+
+    /// ResetStickyTaskQueue: later tasks go to the normal queue, and a task still waiting on
+    /// the sticky queue is re-dispatched there at once (the sticky copy goes stale).
+    pub fn reset_sticky(&mut self) -> Result<(), CoreError> {
+        self.require_open()?;
+        self.clear_sticky();
+        if let Some(mut wt) = self.ms.workflow_task.clone().filter(|w| w.sticky && !w.is_started()) {
+            self.ms.wft_stamp += 1;
+            wt.stamp = self.ms.wft_stamp;
+            wt.sticky = false;
+            wt.task_queue = self.ms.task_queue.clone();
+            self.tasks.push(Task::WorkflowTask {
+                task_queue: wt.task_queue.clone(),
+                stamp: wt.stamp,
+                sticky: false,
+            });
+            self.ms.workflow_task = Some(wt);
+        }
+        Ok(())
     }
 
     // ------------------------------------------------------------ activities

@@ -30,6 +30,7 @@ type WorkflowKey = (String, String);
 
 /// Shard-local owner of all runs (one shard in dev mode).
 pub struct Engine {
+    me: std::sync::Weak<Engine>,
     store: Arc<dyn Store>,
     namespaces: Arc<Namespaces>,
     matching: Arc<Matching>,
@@ -114,7 +115,8 @@ impl Engine {
         timers: Arc<TimerQueue>,
         clock: Clock,
     ) -> Arc<Self> {
-        Arc::new(Engine {
+        Arc::new_cyclic(|me| Engine {
+            me: me.clone(),
             store,
             namespaces,
             matching,
@@ -356,6 +358,19 @@ impl Engine {
     /// Hands a persisted task to matching (transfer) or the timer queue (timer).
     pub fn dispatch(&self, t: TaskRef) {
         match &t.task {
+            Task::WorkflowTask { task_queue, sticky: true, .. }
+                if !self.matching.is_live(&t.run.namespace_id, task_queue, QueueKind::Workflow) =>
+            {
+                // Nobody polls that sticky queue (its worker is gone, or we just restarted):
+                // send the task to the normal queue now rather than after its timeout.
+                if let Some(engine) = self.me.upgrade() {
+                    tokio::spawn(async move {
+                        if let Err(e) = engine.update(&t.run, Some(t.task_id), |x| x.reset_sticky()).await {
+                            tracing::debug!("sticky fallback: {e}");
+                        }
+                    });
+                }
+            }
             Task::WorkflowTask { task_queue, .. } => {
                 let (ns, q) = (t.run.namespace_id.clone(), task_queue.clone());
                 self.matching.add(&ns, &q, QueueKind::Workflow, Dispatch::Task(t));

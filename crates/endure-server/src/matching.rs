@@ -147,6 +147,23 @@ impl Matching {
         qs.get(&(namespace_id.to_string(), queue.to_string(), kind)).map(|q| q.ready.len()).unwrap_or(0)
     }
 
+    /// Whether a worker is polling a queue: one waits right now, or one polled recently.
+    pub fn is_live(&self, namespace_id: &str, queue: &str, kind: QueueKind) -> bool {
+        let qs = self.queues.lock();
+        let Some(q) = qs.get(&(namespace_id.to_string(), queue.to_string(), kind)) else { return false };
+        let recent =
+            |t: &SystemTime| t.elapsed().map(|d| d < LONG_POLL + Duration::from_secs(10)).unwrap_or(true);
+        q.waiting.iter().any(|w| !w.is_closed()) || q.pollers.values().any(recent)
+    }
+
+    /// Removes and returns every task waiting in a queue (a sticky queue whose worker left).
+    pub fn drain(&self, namespace_id: &str, queue: &str, kind: QueueKind) -> Vec<Dispatch> {
+        let mut qs = self.queues.lock();
+        qs.remove(&(namespace_id.to_string(), queue.to_string(), kind))
+            .map(|q| q.ready.into_iter().collect())
+            .unwrap_or_default()
+    }
+
     /// Answers every waiting poller with nothing (used at shutdown).
     pub fn release_all_pollers(&self) {
         let mut qs = self.queues.lock();

@@ -109,8 +109,9 @@ async fn fire(engine: &Engine, t: TaskRef) {
         Task::ActivityRetry { scheduled_event_id, attempt, .. } => {
             engine.update(&t.run, id, |x| x.activity_retry_fired(scheduled_event_id, attempt)).await
         }
-        Task::WorkflowTaskTimeout { stamp, .. } => {
-            engine.update(&t.run, id, |x| x.workflow_task_timed_out(stamp)).await
+        Task::WorkflowTaskTimeout { stamp, timeout_type, .. } => {
+            let tt = TimeoutType::try_from(timeout_type).unwrap_or(TimeoutType::StartToClose);
+            engine.update(&t.run, id, |x| x.workflow_task_timed_out(stamp, tt)).await
         }
         Task::WorkflowBackoff { .. } => engine.update(&t.run, id, |x| x.workflow_backoff_fired()).await,
         Task::WorkflowRunTimeout { .. } => engine.update(&t.run, id, |x| x.workflow_timed_out(false)).await,

@@ -5,8 +5,12 @@
 //! once. Each test starts its own server process (see [`harness`]).
 
 mod activities;
+mod client_api;
 mod crash;
+mod describe;
 mod harness;
 mod lifecycle;
 mod messages;
 mod more_activities;
+mod workflow_failures;
+mod workflow_options;

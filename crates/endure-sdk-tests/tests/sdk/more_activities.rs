@@ -19,8 +19,7 @@ use temporalio_sdk::{
 };
 
 use crate::harness::{
-    TestServer, eventually, new_worker, task_queue, wait_for_event, with_worker, within,
-    workflow_id,
+    TestServer, eventually, new_worker, task_queue, wait_for_event, with_worker, within, workflow_id,
 };
 
 /// Progress value the first attempt of `resume_from_heartbeat` records before failing.
@@ -54,14 +53,34 @@ impl HeartbeatActivities {
     ) -> Result<u32, ActivityError> {
         let attempt = ctx.info().attempt;
         let previous: Option<u32> = ctx.heartbeat_details().deserialize()?;
-        self.observed
-            .attempts
-            .lock()
-            .expect("attempt log poisoned")
-            .push((attempt, previous));
+        self.observed.attempts.lock().expect("attempt log poisoned").push((attempt, previous));
         if attempt == 1 {
             ctx.record_heartbeat(PROGRESS).await?;
             return Err(anyhow::anyhow!("crashed after reaching progress {PROGRESS}").into());
+        }
+        previous.ok_or_else(|| anyhow::anyhow!("attempt {attempt} got no heartbeat details").into())
+    }
+
+    /// Attempt 1 heartbeats [`PROGRESS`] and then stalls until its heartbeat timeout ends it;
+    /// later attempts return the heartbeat details they were started with.
+    #[activity]
+    pub async fn resume_after_stall(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        _input: (),
+    ) -> Result<u32, ActivityError> {
+        let attempt = ctx.info().attempt;
+        let previous: Option<u32> = ctx.heartbeat_details().deserialize()?;
+        self.observed.attempts.lock().expect("attempt log poisoned").push((attempt, previous));
+        if attempt == 1 {
+            ctx.record_heartbeat(PROGRESS).await?;
+            // Never report back: only the heartbeat timeout can end this attempt, and only the
+            // heartbeat RPC can have carried the details. The worker cancels it at shutdown.
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+                _ = ctx.cancelled() => {}
+            }
+            return Err(anyhow::anyhow!("attempt 1 should have timed out").into());
         }
         previous.ok_or_else(|| anyhow::anyhow!("attempt {attempt} got no heartbeat details").into())
     }
@@ -112,9 +131,30 @@ impl HeartbeatResumeWorkflow {
                     .build(),
             )
             .build();
-        Ok(ctx
-            .execute_activity(HeartbeatActivities::resume_from_heartbeat, (), opts)
-            .await?)
+        Ok(ctx.execute_activity(HeartbeatActivities::resume_from_heartbeat, (), opts).await?)
+    }
+}
+
+/// Runs `resume_after_stall` with a 1 s heartbeat timeout and a quick retry policy.
+#[workflow]
+#[derive(Default)]
+pub struct HeartbeatTimeoutResumeWorkflow;
+
+#[workflow_methods]
+impl HeartbeatTimeoutResumeWorkflow {
+    #[run]
+    pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<u32> {
+        let opts = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(10))
+            .heartbeat_timeout(Duration::from_secs(1))
+            .retry_policy(
+                RetryPolicy::builder()
+                    .initial_interval(Duration::from_millis(200))
+                    .backoff_coefficient(1.0)
+                    .maximum_attempts(3)
+                    .build(),
+            )
+            .build();
+        Ok(ctx.execute_activity(HeartbeatActivities::resume_after_stall, (), opts).await?)
     }
 }
 
@@ -180,11 +220,10 @@ where
     let observed = Arc::new(Observed::default());
     let options = WorkerOptions::new(tq.as_str())
         .register_workflow::<HeartbeatResumeWorkflow>()
+        .and_then(|o| o.register_workflow::<HeartbeatTimeoutResumeWorkflow>())
         .and_then(|o| o.register_workflow::<CancelActivityWorkflow>())
         .expect("registering workflows")
-        .register_activities(HeartbeatActivities {
-            observed: observed.clone(),
-        })
+        .register_activities(HeartbeatActivities { observed: observed.clone() })
         .build();
     let worker = new_worker(&client, options);
     let output = with_worker(worker, body(client.clone(), tq, observed.clone())).await;
@@ -205,52 +244,63 @@ async fn heartbeat_details_reach_the_next_attempt() {
         within("workflow result", handle.get_result(Default::default())).await
     })
     .await;
-    let attempts = observed
-        .attempts
-        .lock()
-        .expect("attempt log poisoned")
-        .clone();
+    let attempts = observed.attempts.lock().expect("attempt log poisoned").clone();
     assert_eq!(
         attempts,
         vec![(1, None), (2, Some(PROGRESS))],
         "(attempt, heartbeat details seen) per activity invocation"
     );
+    assert_eq!(result.expect("workflow should succeed on the second attempt"), PROGRESS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeat_details_survive_a_heartbeat_timeout() {
+    let (result, observed) = run_scenario("heartbeat-timeout-details", |client, tq, _| async move {
+        let handle = client
+            .start_workflow(
+                HeartbeatTimeoutResumeWorkflow::run,
+                (),
+                WorkflowStartOptions::new(tq, workflow_id("heartbeat-timeout-details")).build(),
+            )
+            .await
+            .expect("starting workflow");
+        within("workflow result", handle.get_result(Default::default())).await
+    })
+    .await;
+    let attempts = observed.attempts.lock().expect("attempt log poisoned").clone();
     assert_eq!(
-        result.expect("workflow should succeed on the second attempt"),
-        PROGRESS
+        attempts,
+        vec![(1, None), (2, Some(PROGRESS))],
+        "(attempt, heartbeat details seen) per activity invocation"
     );
+    assert_eq!(result.expect("workflow should succeed on the second attempt"), PROGRESS);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn activity_cancellation_is_delivered_through_heartbeats() {
-    let ((result, history), observed) =
-        run_scenario("activity-cancel", |client, tq, observed| async move {
-            let handle = client
-                .start_workflow(
-                    CancelActivityWorkflow::run,
-                    (),
-                    WorkflowStartOptions::new(tq, workflow_id("activity-cancel")).build(),
-                )
-                .await
-                .expect("starting workflow");
-            // Cancel only an activity that is running and heartbeating.
-            eventually("the activity to heartbeat", || async {
-                observed.heartbeating.load(Ordering::SeqCst).then_some(())
-            })
-            .await;
-            handle
-                .signal(
-                    CancelActivityWorkflow::cancel_activity,
-                    (),
-                    WorkflowSignalOptions::default(),
-                )
-                .await
-                .expect("signalling workflow");
-            let result = within("workflow result", handle.get_result(Default::default())).await;
-            let history = wait_for_event(&handle, EventType::WorkflowExecutionCompleted).await;
-            (result, history)
+    let ((result, history), observed) = run_scenario("activity-cancel", |client, tq, observed| async move {
+        let handle = client
+            .start_workflow(
+                CancelActivityWorkflow::run,
+                (),
+                WorkflowStartOptions::new(tq, workflow_id("activity-cancel")).build(),
+            )
+            .await
+            .expect("starting workflow");
+        // Cancel only an activity that is running and heartbeating.
+        eventually("the activity to heartbeat", || async {
+            observed.heartbeating.load(Ordering::SeqCst).then_some(())
         })
         .await;
+        handle
+            .signal(CancelActivityWorkflow::cancel_activity, (), WorkflowSignalOptions::default())
+            .await
+            .expect("signalling workflow");
+        let result = within("workflow result", handle.get_result(Default::default())).await;
+        let history = wait_for_event(&handle, EventType::WorkflowExecutionCompleted).await;
+        (result, history)
+    })
+    .await;
     assert!(
         observed.saw_cancellation.load(Ordering::SeqCst),
         "the running activity never observed its cancellation"
@@ -261,13 +311,7 @@ async fn activity_cancellation_is_delivered_through_heartbeats() {
         "the workflow should see the activity end as cancelled"
     );
     let types: Vec<EventType> = history.iter().map(|e| e.event_type()).collect();
-    for expected in [
-        EventType::ActivityTaskCancelRequested,
-        EventType::ActivityTaskCanceled,
-    ] {
-        assert!(
-            types.contains(&expected),
-            "history lacks {expected:?}: {types:?}"
-        );
+    for expected in [EventType::ActivityTaskCancelRequested, EventType::ActivityTaskCanceled] {
+        assert!(types.contains(&expected), "history lacks {expected:?}: {types:?}");
     }
 }

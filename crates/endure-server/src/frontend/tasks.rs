@@ -116,7 +116,8 @@ impl Frontend {
         } else {
             started.scheduled_event_id
         };
-        let mut events = self.engine.read_events(&t.run, 1, end, MAX_INLINE_EVENTS).await?;
+        let mut events =
+            self.engine.read_events(&t.run, started.first_event_id, end, MAX_INLINE_EVENTS).await?;
         events.extend(started.transient_events.clone());
         let now = self.engine.now();
         let token = TaskToken {
@@ -200,6 +201,10 @@ impl Frontend {
             sdk_metadata: r.sdk_metadata,
             metering_metadata: r.metering_metadata,
             force_create_new_workflow_task: r.force_create_new_workflow_task,
+            sticky: r.sticky_attributes.as_ref().and_then(|a| {
+                let queue = a.worker_task_queue.as_ref()?.name.clone();
+                Some((queue, endure_core::time::opt_duration(&a.schedule_to_start_timeout)))
+            }),
         };
         let outcome =
             self.engine.update(&key, None, |x| x.complete_workflow_task(token.stamp, completion)).await?;
@@ -465,8 +470,14 @@ impl Frontend {
         &self,
         r: Request<ws::ResetStickyTaskQueueRequest>,
     ) -> ApiResult<ws::ResetStickyTaskQueueResponse> {
-        // Endure does not route to sticky queues yet, so there is no stickiness to reset.
-        self.namespaces.by_name(&r.into_inner().namespace).await?;
+        let r = r.into_inner();
+        let ns = self.namespaces.by_name(&r.namespace).await?;
+        let e = r
+            .execution
+            .ok_or_else(|| ApiError::InvalidArgument("Execution is not set on request.".into()))?;
+        check_id(&e.workflow_id, "WorkflowId")?;
+        let key = self.engine.resolve_run(&ns.id, &e.workflow_id, &e.run_id).await?;
+        self.engine.update(&key, None, |x| x.reset_sticky()).await?;
         Ok(ws::ResetStickyTaskQueueResponse {})
     }
 
@@ -474,7 +485,17 @@ impl Frontend {
         &self,
         r: Request<ws::ShutdownWorkerRequest>,
     ) -> ApiResult<ws::ShutdownWorkerResponse> {
-        self.namespaces.by_name(&r.into_inner().namespace).await?;
+        let r = r.into_inner();
+        let ns = self.namespaces.by_name(&r.namespace).await?;
+        if !r.sticky_task_queue.is_empty() {
+            // The worker's cache is going away: move its waiting sticky tasks to normal queues now
+            // instead of letting each wait out its schedule-to-start timeout.
+            for d in self.matching.drain(&ns.id, &r.sticky_task_queue, QueueKind::Workflow) {
+                if let Dispatch::Task(t) = d {
+                    let _ = self.engine.update(&t.run, Some(t.task_id), |x| x.reset_sticky()).await;
+                }
+            }
+        }
         Ok(ws::ShutdownWorkerResponse {})
     }
 
