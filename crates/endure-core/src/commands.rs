@@ -38,13 +38,15 @@ pub struct WorkflowTaskCompletion {
     pub force_create_new_workflow_task: bool,
     /// The worker's sticky queue and its schedule-to-start timeout, if it wants stickiness.
     pub sticky: Option<(String, Nanos)>,
+    /// Protocol messages (update acceptances, rejections, responses).
+    pub messages: Vec<crate::api::protocol::v1::Message>,
 }
 
 /// Result of a workflow task completion that was applied (possibly as a failure).
 #[derive(Debug, Clone, PartialEq)]
 pub enum CompletionOutcome {
-    /// The commands were applied.
-    Completed,
+    /// The commands were applied; what happened to updates.
+    Completed(crate::updates::UpdateChanges),
     /// The task was failed with `cause`; `message` explains why. The caller reports an
     /// InvalidArgument for bad commands (as the real server does) after committing.
     Failed {
@@ -81,10 +83,35 @@ impl Txn<'_> {
             )?;
             return Ok(CompletionOutcome::Failed { cause: Cause::UnhandledCommand, message: msg.into() });
         }
+        if wt.speculative
+            && c.commands.is_empty()
+            && !c.force_create_new_workflow_task
+            && self.ms.buffered_events.is_empty()
+            && wt.scheduled_event_id == wt.next_event_id_at_schedule
+            && crate::updates::only_rejections(&c.messages)
+        {
+            // Nothing but rejected updates: the speculative task leaves no trace in history.
+            let mut changes = crate::updates::UpdateChanges {
+                discarded: true,
+                reset_history_event_id: self.ms.last_completed_wft_started_id,
+                ..Default::default()
+            };
+            for m in &c.messages {
+                let _ = self.apply_update_message(m, &mut changes);
+            }
+            self.ms.workflow_task = None;
+            if self.ms.updates.values().any(|u| u.state == crate::state::UpdateState::Admitted) {
+                self.ms.next_wft_speculative = true;
+                self.schedule_workflow_task();
+                self.ms.next_wft_speculative = false;
+            }
+            return Ok(CompletionOutcome::Completed(changes));
+        }
         let snapshot = self.ms.clone();
         let (n_events, n_tasks) = (self.events.len(), self.tasks.len());
-        match self.apply_commands(&wt, &c) {
-            Ok(()) => Ok(CompletionOutcome::Completed),
+        let mut changes = crate::updates::UpdateChanges::default();
+        match self.apply_commands(&wt, &c, &mut changes) {
+            Ok(()) => Ok(CompletionOutcome::Completed(changes)),
             Err(Rejection(cause, message)) => {
                 *self.ms = snapshot;
                 self.events.truncate(n_events);
@@ -99,6 +126,7 @@ impl Txn<'_> {
         &mut self,
         wt: &crate::WorkflowTaskInfo,
         c: &WorkflowTaskCompletion,
+        changes: &mut crate::updates::UpdateChanges,
     ) -> Result<(), Rejection> {
         self.materialize_transient(wt);
         let completed_id = self.append(Attributes::WorkflowTaskCompletedEventAttributes(
@@ -128,11 +156,39 @@ impl Txn<'_> {
                     format!("command {i} follows a command that closed the workflow"),
                 );
             }
+            if let Some(C::ProtocolMessageCommandAttributes(p)) = &cmd.attributes {
+                let Some(m) = c.messages.iter().find(|m| m.id == p.message_id) else {
+                    return reject(
+                        Cause::BadUpdateWorkflowExecutionMessage,
+                        format!("no message {} for ProtocolMessageCommand", p.message_id),
+                    );
+                };
+                self.apply_update_message(m, changes)
+                    .map_err(|e| Rejection(Cause::BadUpdateWorkflowExecutionMessage, e))?;
+                continue;
+            }
             self.apply_command(cmd, completed_id)?;
         }
+        let referenced: Vec<&str> = c
+            .commands
+            .iter()
+            .filter_map(|cmd| match &cmd.attributes {
+                Some(C::ProtocolMessageCommandAttributes(p)) => Some(p.message_id.as_str()),
+                _ => None,
+            })
+            .collect();
+        for m in c.messages.iter().filter(|m| !referenced.contains(&m.id.as_str())) {
+            if !self.ms.is_open() {
+                break;
+            }
+            self.apply_update_message(m, changes)
+                .map_err(|e| Rejection(Cause::BadUpdateWorkflowExecutionMessage, e))?;
+        }
+        let pending_updates =
+            self.ms.updates.values().any(|u| u.state == crate::state::UpdateState::Admitted);
         if self.ms.is_open() {
             let flushed = self.flush_buffered();
-            if flushed || c.force_create_new_workflow_task {
+            if flushed || c.force_create_new_workflow_task || pending_updates {
                 self.schedule_workflow_task();
             }
         }
@@ -330,9 +386,7 @@ impl Txn<'_> {
             C::RequestCancelExternalWorkflowExecutionCommandAttributes(a) => self
                 .cancel_external_command(a, completed_id)
                 .map_err(|m| Rejection(Cause::BadRequestCancelExternalWorkflowExecutionAttributes, m)),
-            C::ProtocolMessageCommandAttributes(_) => {
-                unsupported(Cause::BadUpdateWorkflowExecutionMessage, "ProtocolMessage (workflow update)")
-            }
+            C::ProtocolMessageCommandAttributes(_) => Ok(()), // handled in apply_commands
             C::ScheduleNexusOperationCommandAttributes(_) => {
                 unsupported(Cause::BadScheduleNexusOperationAttributes, "ScheduleNexusOperation")
             }

@@ -18,6 +18,7 @@ pub mod task;
 pub mod time;
 pub mod token;
 pub mod transition;
+pub mod updates;
 
 pub use error::CoreError;
 pub use state::{ActivityInfo, ActivityState, MutableState, TimerInfo, WorkflowTaskInfo};

@@ -94,6 +94,12 @@ pub struct MutableState {
     pub header: Option<Header>,
     /// The parent, when this run is a child workflow.
     pub parent: Option<ParentInfo>,
+    /// Updates admitted or accepted and not yet completed, by update id.
+    pub updates: BTreeMap<String, UpdateInfo>,
+    /// Completed updates: update id → WorkflowExecutionUpdateCompleted event id.
+    pub completed_updates: BTreeMap<String, i64>,
+    /// When set, the next workflow task is speculative (scheduled for an update only).
+    pub next_wft_speculative: bool,
     /// Sticky queue of the worker that completed the last workflow task ("" = none).
     pub sticky_queue: String,
     /// How long a task waits on the sticky queue before falling back to the normal one.
@@ -104,6 +110,29 @@ pub struct MutableState {
     pub external_signals: BTreeMap<i64, ExternalRequest>,
     /// Pending cancel requests to other workflows by initiated event id.
     pub external_cancels: BTreeMap<i64, ExternalRequest>,
+}
+
+/// Lifecycle of an update inside the server.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum UpdateState {
+    /// Received, waiting to be delivered to (and accepted by) a worker.
+    #[default]
+    Admitted,
+    /// Accepted by the workflow's validator; running.
+    Accepted,
+}
+
+/// An update that is admitted or accepted.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UpdateInfo {
+    /// State.
+    pub state: UpdateState,
+    /// The request, delivered to workers as a protocol message.
+    #[serde(with = "protobytes::opt")]
+    pub request: Option<crate::api::update::v1::Request>,
+    /// WorkflowExecutionUpdateAccepted event id once accepted.
+    pub accepted_event_id: i64,
 }
 
 /// Where a child reports its close.
@@ -199,12 +228,18 @@ pub struct WorkflowTaskInfo {
     pub identity: String,
     /// True when dispatched to the sticky queue (the worker gets only new events).
     pub sticky: bool,
+    /// True for a task scheduled only to deliver an update: it leaves no trace in history if
+    /// the worker rejects every update and issues no commands.
+    pub speculative: bool,
+    /// `next_event_id` when it was scheduled (a speculative task is discarded only if nothing
+    /// happened since).
+    pub next_event_id_at_schedule: i64,
 }
 
 impl WorkflowTaskInfo {
     /// True for a retried task whose events are not yet written to history.
     pub fn is_transient(&self) -> bool {
-        self.attempt > 1
+        self.attempt > 1 || self.speculative
     }
 
     /// True once a worker has picked the task up.

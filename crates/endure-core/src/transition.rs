@@ -138,6 +138,8 @@ pub struct StartedWorkflowTask {
     pub scheduled_time: Nanos,
     /// First event id to send: a sticky worker has everything before it cached.
     pub first_event_id: i64,
+    /// Update requests to deliver with the task.
+    pub update_requests: Vec<crate::api::update::v1::Request>,
 }
 
 /// What a worker needs to run an activity attempt it just started.
@@ -406,6 +408,7 @@ impl<'a> Txn<'a> {
         self.ms.wft_stamp += 1;
         let attempt = self.ms.wft_attempt.max(1);
         let sticky = !self.ms.sticky_queue.is_empty();
+        let speculative = std::mem::take(&mut self.ms.next_wft_speculative);
         let mut info = WorkflowTaskInfo {
             stamp: self.ms.wft_stamp,
             attempt,
@@ -413,9 +416,11 @@ impl<'a> Txn<'a> {
             task_queue: if sticky { self.ms.sticky_queue.clone() } else { self.ms.task_queue.clone() },
             timeout: workflow_task_timeout(self.ms.task_timeout, attempt),
             sticky,
+            speculative,
+            next_event_id_at_schedule: self.ms.next_event_id,
             ..Default::default()
         };
-        if attempt == 1 {
+        if attempt == 1 && !speculative {
             info.scheduled_event_id = self.append(Attributes::WorkflowTaskScheduledEventAttributes(
                 h::WorkflowTaskScheduledEventAttributes {
                     task_queue: Some(self.dispatch_queue(&info)),
@@ -496,6 +501,13 @@ impl<'a> Txn<'a> {
             transient_events: if wt.is_transient() { self.transient_events(wt) } else { vec![] },
             scheduled_time: wt.scheduled_time,
             first_event_id: if wt.sticky { self.ms.last_completed_wft_started_id + 1 } else { 1 },
+            update_requests: self
+                .ms
+                .updates
+                .values()
+                .filter(|u| u.state == crate::state::UpdateState::Admitted)
+                .filter_map(|u| u.request.clone())
+                .collect(),
         }
     }
 

@@ -250,8 +250,8 @@ impl Engine {
             };
             let new = self.batch(&next_ms, None, Some(pointer), &next.events, &next.tasks, None)?;
             let results = self.store.commit_all(vec![old, new]).await.map_err(store_conflict)?;
-            self.after_commit(&ms, events, tasks, results[0].task_ids.clone());
-            self.after_commit(&next_ms, next.events, next.tasks, results[1].task_ids.clone());
+            self.after_commit(&ms, tasks, results[0].task_ids.clone());
+            self.after_commit(&next_ms, next.tasks, results[1].task_ids.clone());
             return Ok(r);
         }
         // Only the current run's status is mirrored in the current-run pointer.
@@ -299,7 +299,7 @@ impl Engine {
     ) -> ApiResult<()> {
         let batch = self.batch(ms, expected_version, current, &events, &tasks, consumed)?;
         let result = self.store.commit(batch).await.map_err(store_conflict)?;
-        self.after_commit(ms, events, tasks, result.task_ids);
+        self.after_commit(ms, tasks, result.task_ids);
         Ok(())
     }
 
@@ -339,20 +339,13 @@ impl Engine {
     }
 
     /// After a commit: hand the new tasks out and wake history watchers.
-    fn after_commit(
-        &self,
-        ms: &MutableState,
-        events: Vec<HistoryEvent>,
-        tasks: Vec<Task>,
-        task_ids: Vec<i64>,
-    ) {
+    fn after_commit(&self, ms: &MutableState, tasks: Vec<Task>, task_ids: Vec<i64>) {
         let key = run_key(ms);
         for (task, task_id) in tasks.into_iter().zip(task_ids) {
             self.dispatch(TaskRef { task_id, run: key.clone(), task });
         }
-        if !events.is_empty() {
-            self.notify(&key, (ms.next_event_id, !ms.is_open()));
-        }
+        // Waiters re-read the state on every commit (updates change it without new events).
+        self.notify(&key, (ms.next_event_id, !ms.is_open()));
     }
 
     /// Hands a persisted task to matching (transfer) or the timer queue (timer).

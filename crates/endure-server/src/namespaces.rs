@@ -60,8 +60,8 @@ pub fn new_description(
             id: id.to_string(),
             capabilities: Some(Capabilities {
                 eager_workflow_start: false,
-                sync_update: false,
-                async_update: false,
+                sync_update: true,
+                async_update: true,
                 ..Default::default()
             }),
             supports_schedules: false,

@@ -4,6 +4,7 @@
 
 mod admin;
 mod tasks;
+mod updates;
 mod visibility;
 mod workflows;
 
@@ -37,6 +38,8 @@ pub struct Frontend {
     pub(crate) engine: Arc<Engine>,
     pub(crate) matching: Arc<Matching>,
     pub(crate) queries: Mutex<HashMap<String, oneshot::Sender<QueryAnswer>>>,
+    pub(crate) update_rejections:
+        Mutex<HashMap<(endure_store::RunKey, String), endure_api::temporal::api::failure::v1::Failure>>,
     pub(crate) shutdown: watch::Receiver<bool>,
 }
 
@@ -48,7 +51,14 @@ impl Frontend {
         matching: Arc<Matching>,
         shutdown: watch::Receiver<bool>,
     ) -> Arc<Self> {
-        Arc::new(Frontend { namespaces, engine, matching, queries: Mutex::new(HashMap::new()), shutdown })
+        Arc::new(Frontend {
+            namespaces,
+            engine,
+            matching,
+            queries: Mutex::new(HashMap::new()),
+            update_rejections: Mutex::new(HashMap::new()),
+            shutdown,
+        })
     }
 }
 
@@ -166,4 +176,6 @@ rpcs! {
         reset_sticky_task_queue(ResetStickyTaskQueueRequest) -> ResetStickyTaskQueueResponse => reset_sticky_task_queue;
         shutdown_worker(ShutdownWorkerRequest) -> ShutdownWorkerResponse => shutdown_worker;
         describe_task_queue(DescribeTaskQueueRequest) -> DescribeTaskQueueResponse => describe_task_queue;
+        update_workflow_execution(UpdateWorkflowExecutionRequest) -> UpdateWorkflowExecutionResponse => update_workflow_execution;
+        poll_workflow_execution_update(PollWorkflowExecutionUpdateRequest) -> PollWorkflowExecutionUpdateResponse => poll_workflow_execution_update;
 }

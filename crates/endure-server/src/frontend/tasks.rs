@@ -146,6 +146,11 @@ impl Frontend {
             workflow_execution_task_queue: Some(endure_core::transition::normal_queue(&queue)),
             scheduled_time: Some(to_timestamp(started.scheduled_time)),
             started_time: Some(to_timestamp(now)),
+            messages: started
+                .update_requests
+                .iter()
+                .map(|r| endure_core::updates::request_message(r, started.started_event_id - 1))
+                .collect(),
             ..Default::default()
         })
     }
@@ -201,6 +206,7 @@ impl Frontend {
             sdk_metadata: r.sdk_metadata,
             metering_metadata: r.metering_metadata,
             force_create_new_workflow_task: r.force_create_new_workflow_task,
+            messages: r.messages,
             sticky: r.sticky_attributes.as_ref().and_then(|a| {
                 let queue = a.worker_task_queue.as_ref()?.name.clone();
                 Some((queue, endure_core::time::opt_duration(&a.schedule_to_start_timeout)))
@@ -209,7 +215,17 @@ impl Frontend {
         let outcome =
             self.engine.update(&key, None, |x| x.complete_workflow_task(token.stamp, completion)).await?;
         match outcome {
-            CompletionOutcome::Completed => Ok(ws::RespondWorkflowTaskCompletedResponse::default()),
+            CompletionOutcome::Completed(changes) => {
+                self.record_rejections(&key, changes.rejected);
+                Ok(ws::RespondWorkflowTaskCompletedResponse {
+                    reset_history_event_id: if changes.discarded {
+                        changes.reset_history_event_id
+                    } else {
+                        0
+                    },
+                    ..Default::default()
+                })
+            }
             CompletionOutcome::Failed { cause: WorkflowTaskFailedCause::UnhandledCommand, .. } => {
                 Ok(ws::RespondWorkflowTaskCompletedResponse::default())
             }

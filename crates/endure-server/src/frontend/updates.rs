@@ -1,0 +1,163 @@
+//! UpdateWorkflowExecution and PollWorkflowExecutionUpdate.
+//!
+//! An update is admitted into the run's state (and delivered with the next workflow task). The
+//! caller then waits, on the run's change notifications, for the stage it asked for: admitted,
+//! accepted (WorkflowExecutionUpdateAccepted in history) or completed (the outcome from
+//! WorkflowExecutionUpdateCompleted, or the rejection failure, which is never in history).
+
+use super::{Frontend, check_id, poll_deadline};
+use crate::error::{ApiError, ApiResult};
+use endure_api::temporal::api::common::v1::WorkflowExecution;
+use endure_api::temporal::api::enums::v1::UpdateWorkflowExecutionLifecycleStage as Stage;
+use endure_api::temporal::api::failure::v1::Failure;
+use endure_api::temporal::api::history::v1::history_event::Attributes;
+use endure_api::temporal::api::update::v1::{Outcome, UpdateRef, outcome};
+use endure_api::temporal::api::workflowservice::v1 as ws;
+use endure_core::state::UpdateState;
+use endure_core::updates::Admission;
+use endure_store::RunKey;
+use std::time::{Duration, Instant};
+use tonic::Request;
+
+/// How long an update call waits for its stage before answering with the stage reached.
+const UPDATE_LONG_POLL: Duration = Duration::from_secs(60);
+
+impl Frontend {
+    /// Remembers rejections (they are not in history) for the callers waiting on them.
+    pub(crate) fn record_rejections(&self, run: &RunKey, rejected: Vec<(String, Failure)>) {
+        if rejected.is_empty() {
+            return;
+        }
+        let mut map = self.update_rejections.lock();
+        if map.len() > 10_000 {
+            map.clear();
+        }
+        for (id, failure) in rejected {
+            map.insert((run.clone(), id), failure);
+        }
+    }
+
+    pub(crate) async fn update_workflow_execution(
+        &self,
+        req: Request<ws::UpdateWorkflowExecutionRequest>,
+    ) -> ApiResult<ws::UpdateWorkflowExecutionResponse> {
+        let deadline = poll_deadline(&req, UPDATE_LONG_POLL);
+        let r = req.into_inner();
+        let ns = self.namespaces.by_name(&r.namespace).await?;
+        let e = r.workflow_execution.clone().unwrap_or_default();
+        check_id(&e.workflow_id, "WorkflowId")?;
+        let mut request =
+            r.request.ok_or_else(|| ApiError::InvalidArgument("Request is not set on request.".into()))?;
+        let meta = request.meta.get_or_insert_with(Default::default);
+        if meta.update_id.is_empty() {
+            meta.update_id = uuid::Uuid::new_v4().to_string();
+        }
+        let update_id = meta.update_id.clone();
+        if request.input.as_ref().is_none_or(|i| i.name.is_empty()) {
+            return Err(ApiError::InvalidArgument("Update name is not set on request.".into()));
+        }
+        let key = self.engine.resolve_run(&ns.id, &e.workflow_id, &e.run_id).await?;
+        let admission = self.engine.update(&key, None, |x| x.admit_update(request.clone())).await?;
+        let wait_for = r.wait_policy.map(|w| w.lifecycle_stage).unwrap_or(Stage::Accepted as i32);
+        let (stage, outcome) = match admission {
+            Admission::Completed(ev) => (Stage::Completed, Some(self.completed_outcome(&key, ev).await?)),
+            Admission::Admitted | Admission::InFlight => {
+                self.wait_update(&key, &update_id, wait_for, deadline).await?
+            }
+        };
+        Ok(ws::UpdateWorkflowExecutionResponse {
+            update_ref: Some(UpdateRef {
+                workflow_execution: Some(WorkflowExecution {
+                    workflow_id: key.workflow_id.clone(),
+                    run_id: key.run_id.clone(),
+                }),
+                update_id,
+            }),
+            outcome,
+            stage: stage as i32,
+            ..Default::default()
+        })
+    }
+
+    pub(crate) async fn poll_workflow_execution_update(
+        &self,
+        req: Request<ws::PollWorkflowExecutionUpdateRequest>,
+    ) -> ApiResult<ws::PollWorkflowExecutionUpdateResponse> {
+        let deadline = poll_deadline(&req, UPDATE_LONG_POLL);
+        let r = req.into_inner();
+        let ns = self.namespaces.by_name(&r.namespace).await?;
+        let uref = r
+            .update_ref
+            .ok_or_else(|| ApiError::InvalidArgument("UpdateRef is not set on request.".into()))?;
+        let e = uref.workflow_execution.clone().unwrap_or_default();
+        check_id(&e.workflow_id, "WorkflowId")?;
+        let key = self.engine.resolve_run(&ns.id, &e.workflow_id, &e.run_id).await?;
+        let wait_for = r.wait_policy.map(|w| w.lifecycle_stage).unwrap_or(Stage::Completed as i32);
+        let (stage, outcome) = self.wait_update(&key, &uref.update_id, wait_for, deadline).await?;
+        Ok(ws::PollWorkflowExecutionUpdateResponse {
+            outcome,
+            stage: stage as i32,
+            update_ref: Some(UpdateRef {
+                workflow_execution: Some(WorkflowExecution {
+                    workflow_id: key.workflow_id.clone(),
+                    run_id: key.run_id.clone(),
+                }),
+                update_id: uref.update_id,
+            }),
+        })
+    }
+
+    async fn completed_outcome(&self, key: &RunKey, event_id: i64) -> ApiResult<Outcome> {
+        let ev = self.engine.read_events(key, event_id, event_id + 1, 1).await?;
+        match ev.into_iter().next().and_then(|e| e.attributes) {
+            Some(Attributes::WorkflowExecutionUpdateCompletedEventAttributes(a)) => {
+                Ok(a.outcome.unwrap_or_default())
+            }
+            _ => Err(ApiError::Internal(format!("event {event_id} is not an update completion"))),
+        }
+    }
+
+    /// Waits until the update reaches `wait_for` (or completes, or is rejected) or the deadline.
+    async fn wait_update(
+        &self,
+        key: &RunKey,
+        id: &str,
+        wait_for: i32,
+        deadline: Instant,
+    ) -> ApiResult<(Stage, Option<Outcome>)> {
+        let mut ms = self.engine.load(key).await?.ms;
+        let mut rx = self.engine.watch(key, (ms.next_event_id, !ms.is_open()));
+        let mut shutdown = self.shutdown.clone();
+        loop {
+            ms = self.engine.load(key).await?.ms;
+            if let Some(ev) = ms.completed_updates.get(id) {
+                return Ok((Stage::Completed, Some(self.completed_outcome(key, *ev).await?)));
+            }
+            if let Some(f) = self.update_rejections.lock().get(&(key.clone(), id.to_string())) {
+                return Ok((
+                    Stage::Completed,
+                    Some(Outcome { value: Some(outcome::Value::Failure(f.clone())) }),
+                ));
+            }
+            let stage = match ms.updates.get(id).map(|u| u.state) {
+                Some(UpdateState::Accepted) => Stage::Accepted,
+                Some(UpdateState::Admitted) => Stage::Admitted,
+                None if !ms.is_open() => {
+                    return Err(ApiError::NotFound("workflow execution already completed".into()));
+                }
+                None => return Err(ApiError::NotFound(format!("update {id} not found"))),
+            };
+            if stage as i32 >= wait_for && wait_for != Stage::Completed as i32 {
+                return Ok((stage, None));
+            }
+            if !ms.is_open() {
+                return Err(ApiError::NotFound("workflow execution already completed".into()));
+            }
+            tokio::select! {
+                changed = rx.changed() => if changed.is_err() { return Ok((stage, None)) },
+                _ = tokio::time::sleep_until(deadline.into()) => return Ok((stage, None)),
+                _ = shutdown.wait_for(|s| *s) => return Ok((stage, None)),
+            }
+        }
+    }
+}
