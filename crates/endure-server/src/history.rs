@@ -137,6 +137,19 @@ impl Engine {
         &self.namespaces
     }
 
+    /// Deletes a run (terminating it first if it is still open), as DeleteWorkflowExecution.
+    pub async fn delete_run(&self, key: &RunKey, identity: &str) -> ApiResult<()> {
+        let _lock = self.lock(&key.namespace_id, &key.workflow_id).await;
+        let ms = self.load(key).await?.ms;
+        if ms.is_open() {
+            self.update_locked(key, None, |x| x.terminate("Delete workflow execution", None, identity))
+                .await?;
+        }
+        self.store.delete_run(key).await?;
+        self.notify(key, (0, true));
+        Ok(())
+    }
+
     /// Deletes a task row that turned out to have nothing left to do.
     pub async fn drop_task(&self, task_id: i64) -> ApiResult<()> {
         self.store.delete_tasks(vec![task_id]).await.map_err(Into::into)

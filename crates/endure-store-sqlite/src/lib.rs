@@ -533,6 +533,24 @@ impl Store for SqliteStore {
         self.write(move |c| batches.iter().map(|b| apply_batch(c, b)).collect()).await
     }
 
+    async fn delete_run(&self, key: &RunKey) -> StoreResult<()> {
+        let k = key.clone();
+        self.write(move |c| {
+            let p = params![k.namespace_id, k.workflow_id, k.run_id];
+            for sql in [
+                "DELETE FROM events WHERE namespace_id = ?1 AND workflow_id = ?2 AND run_id = ?3",
+                "DELETE FROM runs WHERE namespace_id = ?1 AND workflow_id = ?2 AND run_id = ?3",
+                "DELETE FROM tasks WHERE namespace_id = ?1 AND workflow_id = ?2 AND run_id = ?3",
+                "DELETE FROM visibility WHERE namespace_id = ?1 AND workflow_id = ?2 AND run_id = ?3",
+                "DELETE FROM current_runs WHERE namespace_id = ?1 AND workflow_id = ?2 AND run_id = ?3",
+            ] {
+                c.prepare_cached(sql).and_then(|mut s| s.execute(p)).map_err(backend)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn delete_tasks(&self, task_ids: Vec<i64>) -> StoreResult<()> {
         self.write(move |c| delete_tasks(c, &task_ids)).await
     }

@@ -28,6 +28,36 @@ pub async fn run_all(store: &dyn Store) {
     tasks_round_trip(store).await;
     visibility_listing(store).await;
     multi_run_commits_are_atomic(store).await;
+    delete_run_removes_everything(store).await;
+}
+
+/// `delete_run` removes the run's rows and its current pointer.
+pub async fn delete_run_removes_everything(store: &dyn Store) {
+    let k = key("wf-del", "r1");
+    let mut b = batch(&k, None, 1..3);
+    b.current = Some(CurrentWrite {
+        condition: CurrentCondition::Absent,
+        value: CurrentRun { run_id: "r1".into(), status: 2, start_request_id: String::new() },
+    });
+    b.new_tasks = vec![NewTask { fire_at: Some(1), data: vec![] }];
+    b.visibility = Some(VisibilityRow {
+        namespace_id: "ns".into(),
+        workflow_id: "wf-del".into(),
+        run_id: "r1".into(),
+        ..Default::default()
+    });
+    store.commit(b).await.unwrap();
+    store.delete_run(&k).await.unwrap();
+    assert!(store.get_run(&k).await.unwrap().is_none());
+    assert!(store.read_events(&k, 1, i64::MAX, 10).await.unwrap().is_empty());
+    assert!(store.current_run("ns", "wf-del").await.unwrap().is_none());
+    assert!(store.load_tasks().await.unwrap().iter().all(|t| t.run != k));
+    let f = VisibilityFilter {
+        namespace_id: "ns".into(),
+        workflow_id: Some("wf-del".into()),
+        ..Default::default()
+    };
+    assert_eq!(store.count_runs(&f).await.unwrap(), 0);
 }
 
 /// `commit_all` applies every batch or none.

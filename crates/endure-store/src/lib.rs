@@ -246,6 +246,9 @@ pub trait Store: Send + Sync + 'static {
     /// Applies several batches (of different runs) as one atomic, durable transaction: used when
     /// one transition closes a run and creates its successor (continue-as-new, retry, cron).
     async fn commit_all(&self, batches: Vec<WriteBatch>) -> StoreResult<Vec<CommitResult>>;
+    /// Deletes a run entirely: history, mutable state, its tasks, its visibility row, and the
+    /// current-run pointer if it points at this run.
+    async fn delete_run(&self, key: &RunKey) -> StoreResult<()>;
     /// Deletes tasks that turned out stale (no other change).
     async fn delete_tasks(&self, task_ids: Vec<i64>) -> StoreResult<()>;
     /// All persisted tasks, for loading queues at start-up.

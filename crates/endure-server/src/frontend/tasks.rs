@@ -515,6 +515,24 @@ impl Frontend {
         Ok(ws::ShutdownWorkerResponse {})
     }
 
+    pub(crate) async fn list_task_queue_partitions(
+        &self,
+        r: Request<ws::ListTaskQueuePartitionsRequest>,
+    ) -> ApiResult<ws::ListTaskQueuePartitionsResponse> {
+        let r = r.into_inner();
+        self.namespaces.by_name(&r.namespace).await?;
+        let queue = queue_name(&r.task_queue)?;
+        // One partition per queue, owned by this process.
+        let part = endure_api::temporal::api::taskqueue::v1::TaskQueuePartitionMetadata {
+            key: queue,
+            owner_host_name: "endure".into(),
+        };
+        Ok(ws::ListTaskQueuePartitionsResponse {
+            activity_task_queue_partitions: vec![part.clone()],
+            workflow_task_queue_partitions: vec![part],
+        })
+    }
+
     pub(crate) async fn describe_task_queue(
         &self,
         r: Request<ws::DescribeTaskQueueRequest>,

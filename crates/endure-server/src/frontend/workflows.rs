@@ -185,6 +185,18 @@ impl Frontend {
         Ok(ws::TerminateWorkflowExecutionResponse::default())
     }
 
+    pub(crate) async fn delete_workflow_execution(
+        &self,
+        r: Request<ws::DeleteWorkflowExecutionRequest>,
+    ) -> ApiResult<ws::DeleteWorkflowExecutionResponse> {
+        let r = r.into_inner();
+        let ns = self.namespaces.by_name(&r.namespace).await?;
+        let e = execution(&r.workflow_execution)?;
+        let key = self.engine.resolve_run(&ns.id, &e.workflow_id, &e.run_id).await?;
+        self.engine.delete_run(&key, "").await?;
+        Ok(ws::DeleteWorkflowExecutionResponse {})
+    }
+
     pub(crate) async fn describe_workflow_execution(
         &self,
         r: Request<ws::DescribeWorkflowExecutionRequest>,
