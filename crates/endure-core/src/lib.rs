@@ -11,6 +11,7 @@ pub mod commands;
 pub mod error;
 mod events;
 pub mod protobytes;
+pub mod rebuild;
 pub mod retry;
 pub mod state;
 pub mod successor;

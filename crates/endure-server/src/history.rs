@@ -137,6 +137,96 @@ impl Engine {
         &self.namespaces
     }
 
+    /// ResetWorkflowExecution: a new run with the base run's history up to the workflow task
+    /// that finished at `finish_event_id`, that task failed with cause ResetWorkflow, the
+    /// signals received after it re-applied (unless `reapply_signals` is false); the base run
+    /// is terminated if still open. Base and new run are committed together. Returns the new
+    /// run id.
+    pub async fn reset(
+        &self,
+        base: &RunKey,
+        finish_event_id: i64,
+        reason: &str,
+        identity: &str,
+        reapply_signals: bool,
+    ) -> ApiResult<String> {
+        use endure_api::temporal::api::history::v1::history_event::Attributes as A;
+        let _lock = self.lock(&base.namespace_id, &base.workflow_id).await;
+        let loaded = self.load(base).await?;
+        let current = self
+            .store
+            .current_run(&base.namespace_id, &base.workflow_id)
+            .await?
+            .ok_or_else(|| workflow_not_found(&base.workflow_id))?;
+        if current.run_id != base.run_id
+            && current.status == endure_api::temporal::api::enums::v1::WorkflowExecutionStatus::Running as i32
+        {
+            return Err(ApiError::FailedPrecondition(
+                "Cannot reset a run while a newer run of the workflow is running.".into(),
+            ));
+        }
+        let events = self.read_events(base, 1, loaded.ms.next_event_id, usize::MAX).await?;
+        let finish = events.iter().find(|e| e.event_id == finish_event_id);
+        let valid = matches!(
+            finish.and_then(|e| e.attributes.as_ref()),
+            Some(A::WorkflowTaskCompletedEventAttributes(_))
+                | Some(A::WorkflowTaskFailedEventAttributes(_))
+                | Some(A::WorkflowTaskTimedOutEventAttributes(_))
+        );
+        if !valid || finish_event_id < 4 {
+            return Err(ApiError::InvalidArgument(format!(
+                "Invalid WorkflowTaskFinishEventId {finish_event_id}: it must be the id of a WorkflowTaskCompleted, WorkflowTaskFailed or WorkflowTaskTimedOut event"
+            )));
+        }
+        let prefix: Vec<HistoryEvent> =
+            events.iter().filter(|e| e.event_id < finish_event_id).cloned().collect();
+        let signals: Vec<HistoryEvent> = if reapply_signals {
+            events
+                .iter()
+                .filter(|e| e.event_id > finish_event_id)
+                .filter(|e| matches!(e.attributes, Some(A::WorkflowExecutionSignaledEventAttributes(_))))
+                .cloned()
+                .collect()
+        } else {
+            vec![]
+        };
+        let new_run_id = uuid::Uuid::new_v4().to_string();
+        let mut new_ms = endure_core::rebuild::rebuild(&base.namespace_id, &new_run_id, &prefix);
+        new_ms.start_request_id = uuid::Uuid::new_v4().to_string();
+        let now = self.clock.now();
+        let mut t = Txn::new(&mut new_ms, now);
+        t.finish_reset(&base.run_id, reason, identity, signals)?;
+        let (tail, new_tasks) = (std::mem::take(&mut t.events), std::mem::take(&mut t.tasks));
+        drop(t);
+        new_ms.state_transition_count = 1;
+        let mut new_events = prefix;
+        new_events.extend(tail);
+
+        // Close the base run if it is open; the batch carries its termination.
+        let mut base_ms = loaded.ms;
+        let mut t = Txn::new(&mut base_ms, now);
+        if t.ms.is_open() {
+            t.terminate(reason, None, identity)?;
+        }
+        let (base_events, base_tasks) = (std::mem::take(&mut t.events), std::mem::take(&mut t.tasks));
+        drop(t);
+        base_ms.state_transition_count += 1;
+        let old = self.batch(&base_ms, Some(loaded.db_version), None, &base_events, &base_tasks, None)?;
+        let pointer = CurrentWrite {
+            condition: CurrentCondition::RunIs(current.run_id.clone()),
+            value: CurrentRun {
+                run_id: new_run_id.clone(),
+                status: new_ms.status,
+                start_request_id: new_ms.start_request_id.clone(),
+            },
+        };
+        let new = self.batch(&new_ms, None, Some(pointer), &new_events, &new_tasks, None)?;
+        let results = self.store.commit_all(vec![old, new]).await.map_err(store_conflict)?;
+        self.after_commit(&base_ms, base_tasks, results[0].task_ids.clone());
+        self.after_commit(&new_ms, new_tasks, results[1].task_ids.clone());
+        Ok(new_run_id)
+    }
+
     /// Deletes a run (terminating it first if it is still open), as DeleteWorkflowExecution.
     pub async fn delete_run(&self, key: &RunKey, identity: &str) -> ApiResult<()> {
         let _lock = self.lock(&key.namespace_id, &key.workflow_id).await;

@@ -176,6 +176,7 @@ rpcs! {
         reset_sticky_task_queue(ResetStickyTaskQueueRequest) -> ResetStickyTaskQueueResponse => reset_sticky_task_queue;
         shutdown_worker(ShutdownWorkerRequest) -> ShutdownWorkerResponse => shutdown_worker;
         describe_task_queue(DescribeTaskQueueRequest) -> DescribeTaskQueueResponse => describe_task_queue;
+        reset_workflow_execution(ResetWorkflowExecutionRequest) -> ResetWorkflowExecutionResponse => reset_workflow_execution;
         delete_workflow_execution(DeleteWorkflowExecutionRequest) -> DeleteWorkflowExecutionResponse => delete_workflow_execution;
         list_task_queue_partitions(ListTaskQueuePartitionsRequest) -> ListTaskQueuePartitionsResponse => list_task_queue_partitions;
         update_workflow_execution(UpdateWorkflowExecutionRequest) -> UpdateWorkflowExecutionResponse => update_workflow_execution;

@@ -185,6 +185,23 @@ impl Frontend {
         Ok(ws::TerminateWorkflowExecutionResponse::default())
     }
 
+    pub(crate) async fn reset_workflow_execution(
+        &self,
+        r: Request<ws::ResetWorkflowExecutionRequest>,
+    ) -> ApiResult<ws::ResetWorkflowExecutionResponse> {
+        use endure_api::temporal::api::enums::v1::{ResetReapplyExcludeType, ResetReapplyType};
+        let r = r.into_inner();
+        let ns = self.namespaces.by_name(&r.namespace).await?;
+        let e = execution(&r.workflow_execution)?;
+        let key = self.engine.resolve_run(&ns.id, &e.workflow_id, &e.run_id).await?;
+        #[allow(deprecated)]
+        let reapply = r.reset_reapply_type != ResetReapplyType::None as i32
+            && !r.reset_reapply_exclude_types.contains(&(ResetReapplyExcludeType::Signal as i32));
+        let run_id =
+            self.engine.reset(&key, r.workflow_task_finish_event_id, &r.reason, &r.identity, reapply).await?;
+        Ok(ws::ResetWorkflowExecutionResponse { run_id })
+    }
+
     pub(crate) async fn delete_workflow_execution(
         &self,
         r: Request<ws::DeleteWorkflowExecutionRequest>,
