@@ -154,10 +154,8 @@ fn apply(ms: &mut MutableState, e: &HistoryEvent) {
         }
         A::TimerFiredEventAttributes(a) => drop(ms.timers.remove(&a.timer_id)),
         A::TimerCanceledEventAttributes(a) => drop(ms.timers.remove(&a.timer_id)),
-        A::WorkflowExecutionSignaledEventAttributes(a) => {
-            if !a.request_id.is_empty() {
-                ms.signal_request_ids.insert(a.request_id.clone());
-            }
+        A::WorkflowExecutionSignaledEventAttributes(a) if !a.request_id.is_empty() => {
+            ms.signal_request_ids.insert(a.request_id.clone());
         }
         A::WorkflowExecutionCancelRequestedEventAttributes(_) => ms.cancel_requested = true,
         A::UpsertWorkflowSearchAttributesEventAttributes(a) => {
