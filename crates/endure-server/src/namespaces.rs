@@ -59,7 +59,7 @@ pub fn new_description(
             data,
             id: id.to_string(),
             capabilities: Some(Capabilities {
-                eager_workflow_start: false,
+                eager_workflow_start: true,
                 sync_update: true,
                 async_update: true,
                 ..Default::default()

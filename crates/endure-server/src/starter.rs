@@ -44,6 +44,8 @@ pub(crate) struct StartFields {
 
 /// Outcome of a start.
 pub(crate) struct Started {
+    /// True if this call created the run (not an idempotent retry or existing run).
+    pub(crate) fresh: bool,
     pub(crate) run_id: String,
     pub(crate) started: bool,
 }
@@ -149,15 +151,15 @@ impl Engine {
                             )
                         })
                         .await?;
-                    return Ok(Started { run_id: cur.run_id, started: false });
+                    return Ok(Started { run_id: cur.run_id, started: false, fresh: false });
                 }
                 if !f.request_id.is_empty() && cur.start_request_id == f.request_id {
-                    return Ok(Started { run_id: cur.run_id, started: true });
+                    return Ok(Started { run_id: cur.run_id, started: true, fresh: false });
                 }
                 let terminate = f.conflict == Conflict::TerminateExisting as i32
                     || f.reuse == Reuse::TerminateIfRunning as i32;
                 if f.conflict == Conflict::UseExisting as i32 {
-                    return Ok(Started { run_id: cur.run_id, started: false });
+                    return Ok(Started { run_id: cur.run_id, started: false, fresh: false });
                 } else if terminate {
                     let reason = "terminated by a start with a terminate-existing policy";
                     engine.update_locked(&key, None, |t| t.terminate(reason, None, &f.identity)).await?;
@@ -169,7 +171,7 @@ impl Engine {
                 }
             } else {
                 if !f.request_id.is_empty() && cur.start_request_id == f.request_id && signal.is_none() {
-                    return Ok(Started { run_id: cur.run_id, started: true });
+                    return Ok(Started { run_id: cur.run_id, started: true, fresh: false });
                 }
                 let failed = [Status::Failed, Status::Canceled, Status::Terminated, Status::TimedOut]
                     .iter()
@@ -226,6 +228,6 @@ impl Engine {
         let txn = Txn::start(&mut ms, engine.now(), start);
         let (events, tasks) = (txn.events, txn.tasks);
         engine.create_run(NewRun { ms: &ms, events, tasks, condition }).await?;
-        Ok(Started { run_id, started: true })
+        Ok(Started { run_id, started: true, fresh: true })
     }
 }

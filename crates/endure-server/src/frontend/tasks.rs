@@ -16,6 +16,9 @@ use endure_core::{Task, Txn};
 use endure_store::RunKey;
 use tonic::Request;
 
+/// Maximum number of activities started eagerly per workflow-task completion.
+const MAX_EAGER_ACTIVITIES: usize = 3;
+
 /// Maximum number of history events sent inline with a workflow task.
 const MAX_INLINE_EVENTS: usize = 100_000;
 
@@ -94,7 +97,9 @@ impl Frontend {
         }
     }
 
-    async fn start_workflow_task(
+    /// Records a workflow task as started by `identity` and builds the worker's response. A
+    /// `task_id` of 0 means the task was not taken from a queue (eager start).
+    pub(crate) async fn start_workflow_task(
         &self,
         ns: &Namespace,
         t: &TaskRef,
@@ -106,7 +111,7 @@ impl Frontend {
         let request_id = uuid::Uuid::new_v4().to_string();
         let (started, ty, queue) = self
             .engine
-            .update(&t.run, Some(t.task_id), |x: &mut Txn<'_>| {
+            .update(&t.run, (t.task_id > 0).then_some(t.task_id), |x: &mut Txn<'_>| {
                 let s = x.start_workflow_task(stamp, &request_id, identity)?;
                 Ok((s, x.ms.workflow_type.clone(), x.ms.task_queue.clone()))
             })
@@ -155,6 +160,39 @@ impl Frontend {
         })
     }
 
+    /// Starts the activities a worker asked to run eagerly (same task queue as the workflow),
+    /// returning their tasks; anything that cannot start eagerly stays in its queue.
+    async fn eager_activities(
+        &self,
+        key: &RunKey,
+        activity_ids: &[String],
+        identity: &str,
+    ) -> Vec<ws::PollActivityTaskQueueResponse> {
+        let Ok(ms) = self.engine.load(key).await.map(|l| l.ms) else { return vec![] };
+        let Ok(ns) = self.namespaces.by_id(&key.namespace_id).await else { return vec![] };
+        let mut out = vec![];
+        for id in activity_ids {
+            let Some(a) =
+                ms.activities.values().find(|a| &a.activity_id == id && a.task_queue == ms.task_queue)
+            else {
+                continue;
+            };
+            let t = TaskRef {
+                task_id: 0,
+                run: key.clone(),
+                task: Task::ActivityTask {
+                    task_queue: a.task_queue.clone(),
+                    scheduled_event_id: a.scheduled_event_id,
+                    attempt: a.attempt,
+                },
+            };
+            if let Ok(resp) = self.start_activity(&ns, &t, identity).await {
+                out.push(resp);
+            }
+        }
+        out
+    }
+
     async fn query_task_response(
         &self,
         ns: &Namespace,
@@ -198,6 +236,20 @@ impl Frontend {
     ) -> ApiResult<ws::RespondWorkflowTaskCompletedResponse> {
         let r = r.into_inner();
         let (token, key) = self.token(&r.task_token, TokenKind::Workflow)?;
+        let eager: Vec<String> = r
+            .commands
+            .iter()
+            .filter_map(|c| match &c.attributes {
+                Some(endure_api::temporal::api::command::v1::command::Attributes::ScheduleActivityTaskCommandAttributes(a))
+                    if a.request_eager_execution =>
+                {
+                    Some(a.activity_id.clone())
+                }
+                _ => None,
+            })
+            .take(MAX_EAGER_ACTIVITIES)
+            .collect();
+        let identity = r.identity.clone();
         #[allow(deprecated)]
         let completion = WorkflowTaskCompletion {
             commands: r.commands,
@@ -217,7 +269,13 @@ impl Frontend {
         match outcome {
             CompletionOutcome::Completed(changes) => {
                 self.record_rejections(&key, changes.rejected);
+                let activity_tasks = if eager.is_empty() {
+                    vec![]
+                } else {
+                    self.eager_activities(&key, &eager, &identity).await
+                };
                 Ok(ws::RespondWorkflowTaskCompletedResponse {
+                    activity_tasks,
                     reset_history_event_id: if changes.discarded {
                         changes.reset_history_event_id
                     } else {
@@ -273,6 +331,8 @@ impl Frontend {
         }
     }
 
+    /// Records an activity attempt as started by `identity` and builds the worker's response.
+    /// A `task_id` of 0 means the task was not taken from a queue (eager dispatch).
     async fn start_activity(
         &self,
         ns: &Namespace,
@@ -285,7 +345,7 @@ impl Frontend {
         let request_id = uuid::Uuid::new_v4().to_string();
         let (s, ty) = self
             .engine
-            .update(&t.run, Some(t.task_id), |x| {
+            .update(&t.run, (t.task_id > 0).then_some(t.task_id), |x| {
                 let s = x.start_activity(scheduled_event_id, attempt, &request_id, identity)?;
                 Ok((s, x.ms.workflow_type.clone()))
             })

@@ -91,11 +91,35 @@ impl Frontend {
             search_attributes: r.search_attributes,
             start_delay: r.workflow_start_delay,
         };
+        let (eager, identity, queue) = (r.request_eager_execution, f.identity.clone(), f.task_queue.clone());
+        let workflow_id = f.workflow_id.clone();
+        let has_delay = time::opt_duration(&f.start_delay) > 0 || !f.cron_schedule.is_empty();
         let s = self.engine.start_workflow(&ns, f, None, None).await?;
+        let eager_workflow_task = if eager && s.fresh && !has_delay {
+            // Hand the first workflow task straight to the starting worker.
+            let t = crate::matching::TaskRef {
+                task_id: 0,
+                run: endure_store::RunKey {
+                    namespace_id: ns.id.clone(),
+                    workflow_id,
+                    run_id: s.run_id.clone(),
+                },
+                task: endure_core::Task::WorkflowTask {
+                    task_queue: queue.map(|q| q.name).unwrap_or_default(),
+                    stamp: 1,
+                    sticky: false,
+                },
+            };
+            self.start_workflow_task(&ns, &t, &identity).await.ok()
+        } else {
+            None
+        };
         Ok(ws::StartWorkflowExecutionResponse {
+            first_execution_run_id: s.run_id.clone(),
             run_id: s.run_id,
             started: s.started,
             status: Status::Running as i32,
+            eager_workflow_task,
             ..Default::default()
         })
     }
