@@ -20,6 +20,7 @@ use crate::state::{ActivityInfo, ActivityState, TimerInfo};
 use crate::task::Task;
 use crate::time::{self, Nanos};
 use crate::transition::{Txn, normal_queue};
+use prost::Message as _;
 
 /// The parts of RespondWorkflowTaskCompleted the core needs.
 #[derive(Debug, Clone, Default)]
@@ -149,6 +150,19 @@ impl Txn<'_> {
             }
             _ => self.clear_sticky(),
         }
+        if let Some(reason) = crate::limits::history_over_limit(self.ms) {
+            // Temporal terminates a run whose history outgrew the hard limits.
+            self.flush_buffered();
+            let id = self.append(Attributes::WorkflowExecutionTerminatedEventAttributes(
+                h::WorkflowExecutionTerminatedEventAttributes {
+                    reason: reason.to_string(),
+                    details: None,
+                    identity: "history-service".into(),
+                },
+            ));
+            self.close(WorkflowExecutionStatus::Terminated, id);
+            return Ok(());
+        }
         for (i, cmd) in c.commands.iter().enumerate() {
             if !self.ms.is_open() {
                 return reject(
@@ -199,6 +213,36 @@ impl Txn<'_> {
         let Some(attrs) = &cmd.attributes else {
             return reject(Cause::UnhandledCommand, "command has no attributes");
         };
+        if let Some(what) = oversized_payload(attrs) {
+            // As Temporal: a command carrying an oversized payload fails the workflow.
+            let id = self.append(Attributes::WorkflowExecutionFailedEventAttributes(
+                h::WorkflowExecutionFailedEventAttributes {
+                    failure: Some(Failure {
+                        message: format!("{what} exceeds size limit."),
+                        source: "Server".into(),
+                        failure_info: Some(FailureInfo::ServerFailureInfo(
+                            crate::api::failure::v1::ServerFailureInfo { non_retryable: true },
+                        )),
+                        ..Default::default()
+                    }),
+                    retry_state: crate::api::enums::v1::RetryState::NonRetryableFailure as i32,
+                    workflow_task_completed_event_id: completed_id,
+                    ..Default::default()
+                },
+            ));
+            self.close(WorkflowExecutionStatus::Failed, id);
+            return Ok(());
+        }
+        if let Some((cause, what, n)) = self.pending_limit(attrs) {
+            return reject(
+                cause,
+                format!(
+                    "{what}: the number of pending {n}, {}, has reached the per-workflow limit of {}",
+                    crate::limits::MAX_PENDING,
+                    crate::limits::MAX_PENDING
+                ),
+            );
+        }
         match attrs {
             C::ScheduleActivityTaskCommandAttributes(a) => self.schedule_activity(a, completed_id),
             C::RequestCancelActivityTaskCommandAttributes(a) => {
@@ -441,6 +485,40 @@ impl Txn<'_> {
         Ok(())
     }
 
+    /// The limit a command would exceed: (cause, cause name, what is counted).
+    fn pending_limit(&self, attrs: &C) -> Option<(Cause, &'static str, &'static str)> {
+        let max = crate::limits::MAX_PENDING;
+        match attrs {
+            C::ScheduleActivityTaskCommandAttributes(_) if self.ms.activities.len() >= max => {
+                Some((Cause::PendingActivitiesLimitExceeded, "PendingActivitiesLimitExceeded", "activities"))
+            }
+            C::StartChildWorkflowExecutionCommandAttributes(_) if self.ms.children.len() >= max => Some((
+                Cause::PendingChildWorkflowsLimitExceeded,
+                "PendingChildWorkflowsLimitExceeded",
+                "child workflows",
+            )),
+            C::SignalExternalWorkflowExecutionCommandAttributes(_)
+                if self.ms.external_signals.len() >= max =>
+            {
+                Some((
+                    Cause::PendingSignalsLimitExceeded,
+                    "PendingSignalsLimitExceeded",
+                    "signals to external workflows",
+                ))
+            }
+            C::RequestCancelExternalWorkflowExecutionCommandAttributes(_)
+                if self.ms.external_cancels.len() >= max =>
+            {
+                Some((
+                    Cause::PendingRequestCancelLimitExceeded,
+                    "PendingRequestCancelLimitExceeded",
+                    "requests to cancel external workflows",
+                ))
+            }
+            _ => None,
+        }
+    }
+
     fn buffered_timer_fired(&self, timer_id: &str) -> Option<usize> {
         self.ms.buffered_events.iter().position(|e| {
             matches!(&e.attributes, Some(Attributes::TimerFiredEventAttributes(f)) if f.timer_id == timer_id)
@@ -618,6 +696,40 @@ pub fn activity_timeouts(
         hb = stc;
     }
     Ok((s2c, s2s, stc, hb))
+}
+
+/// The field of a command whose payload is over the blob size limit, if any.
+fn oversized_payload(attrs: &C) -> Option<&'static str> {
+    use crate::limits::{BLOB_SIZE_ERROR, payloads_size};
+    let (size, what) = match attrs {
+        C::ScheduleActivityTaskCommandAttributes(a) => {
+            (payloads_size(&a.input), "ScheduleActivityTaskCommandAttributes.Input")
+        }
+        C::CompleteWorkflowExecutionCommandAttributes(a) => {
+            (payloads_size(&a.result), "CompleteWorkflowExecutionCommandAttributes.Result")
+        }
+        C::FailWorkflowExecutionCommandAttributes(a) => (
+            a.failure.as_ref().map(|f| f.encoded_len()).unwrap_or(0),
+            "FailWorkflowExecutionCommandAttributes.Failure",
+        ),
+        C::CancelWorkflowExecutionCommandAttributes(a) => {
+            (payloads_size(&a.details), "CancelWorkflowExecutionCommandAttributes.Details")
+        }
+        C::ContinueAsNewWorkflowExecutionCommandAttributes(a) => {
+            (payloads_size(&a.input), "ContinueAsNewWorkflowExecutionCommandAttributes.Input")
+        }
+        C::StartChildWorkflowExecutionCommandAttributes(a) => {
+            (payloads_size(&a.input), "StartChildWorkflowExecutionCommandAttributes.Input")
+        }
+        C::SignalExternalWorkflowExecutionCommandAttributes(a) => {
+            (payloads_size(&a.input), "SignalExternalWorkflowExecutionCommandAttributes.Input")
+        }
+        C::RecordMarkerCommandAttributes(a) => {
+            (a.details.values().map(|p| p.encoded_len()).sum(), "RecordMarkerCommandAttributes.Details")
+        }
+        _ => (0, ""),
+    };
+    (size > BLOB_SIZE_ERROR).then_some(what)
 }
 
 fn unsupported(cause: Cause, what: &str) -> Result<(), Rejection> {

@@ -10,6 +10,7 @@ pub mod children;
 pub mod commands;
 pub mod error;
 mod events;
+pub mod limits;
 pub mod protobytes;
 pub mod rebuild;
 pub mod retry;

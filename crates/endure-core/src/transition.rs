@@ -479,6 +479,8 @@ impl<'a> Txn<'a> {
                     identity: identity.to_string(),
                     request_id: request_id.to_string(),
                     history_size_bytes: self.ms.history_size_bytes,
+                    suggest_continue_as_new: !crate::limits::suggest_continue_as_new(self.ms).is_empty(),
+                    suggest_continue_as_new_reasons: crate::limits::suggest_continue_as_new(self.ms),
                     ..Default::default()
                 },
             ));
@@ -530,6 +532,8 @@ impl<'a> Txn<'a> {
                 identity: wt.identity.clone(),
                 request_id: wt.request_id.clone(),
                 history_size_bytes: self.ms.history_size_bytes,
+                suggest_continue_as_new: !crate::limits::suggest_continue_as_new(self.ms).is_empty(),
+                suggest_continue_as_new_reasons: crate::limits::suggest_continue_as_new(self.ms),
                 ..Default::default()
             }),
         );

@@ -444,6 +444,18 @@ impl Engine {
     /// After a commit: hand the new tasks out and wake history watchers.
     fn after_commit(&self, ms: &MutableState, tasks: Vec<Task>, task_ids: Vec<i64>) {
         let key = run_key(ms);
+        use endure_core::limits::{HISTORY_COUNT_WARN, HISTORY_SIZE_WARN};
+        if ms.is_open()
+            && (ms.history_size_bytes > HISTORY_SIZE_WARN || ms.next_event_id - 1 > HISTORY_COUNT_WARN)
+        {
+            tracing::warn!(
+                workflow_id = %key.workflow_id,
+                run_id = %key.run_id,
+                events = ms.next_event_id - 1,
+                bytes = ms.history_size_bytes,
+                "history is over the warning limit (10,240 events or 10 MB); the run is terminated at 51,200 events or 50 MB"
+            );
+        }
         for (task, task_id) in tasks.into_iter().zip(task_ids) {
             self.dispatch(TaskRef { task_id, run: key.clone(), task });
         }
