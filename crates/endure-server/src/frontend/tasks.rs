@@ -616,6 +616,14 @@ impl Frontend {
                 ..Default::default()
             })
             .collect();
-        Ok(ws::DescribeTaskQueueResponse { pollers, ..Default::default() })
+        let backlog = self.matching.backlog(&ns.id, &queue, kind) as i64;
+        Ok(ws::DescribeTaskQueueResponse {
+            pollers,
+            stats: r.report_stats.then(|| endure_api::temporal::api::taskqueue::v1::TaskQueueStats {
+                approximate_backlog_count: backlog,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
     }
 }

@@ -527,6 +527,17 @@ pub(crate) fn describe(ms: &MutableState) -> ws::DescribeWorkflowExecutionRespon
         }),
         workflow_execution_info: Some(execution_info(ms)),
         pending_activities,
+        pending_children: ms
+            .children
+            .values()
+            .map(|c| wf::PendingChildExecutionInfo {
+                workflow_id: c.workflow_id.clone(),
+                run_id: c.run_id.clone(),
+                workflow_type_name: c.workflow_type.clone(),
+                initiated_id: c.initiated_event_id,
+                parent_close_policy: c.parent_close_policy,
+            })
+            .collect(),
         pending_workflow_task,
         workflow_extended_info: Some(wf::WorkflowExecutionExtendedInfo {
             execution_expiration_time: (ms.execution_timeout > 0)
