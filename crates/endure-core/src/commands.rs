@@ -41,6 +41,10 @@ pub struct WorkflowTaskCompletion {
     pub sticky: Option<(String, Nanos)>,
     /// Protocol messages (update acceptances, rejections, responses).
     pub messages: Vec<crate::api::protocol::v1::Message>,
+    /// Whether the worker wants a new workflow task handed back directly.
+    pub return_new_workflow_task: bool,
+    /// Request id to record if a new task is started for the worker.
+    pub new_task_request_id: String,
 }
 
 /// Result of a workflow task completion that was applied (possibly as a failure).
@@ -204,6 +208,24 @@ impl Txn<'_> {
             let flushed = self.flush_buffered();
             if flushed || c.force_create_new_workflow_task || pending_updates {
                 self.schedule_workflow_task();
+            }
+            if c.return_new_workflow_task
+                && let Some(wt) = self.ms.workflow_task.clone().filter(|w| !w.is_started())
+            {
+                // Start the new task for this worker right here, so no other poller (not even
+                // the worker's own sticky poller) can take it first.
+                self.tasks.retain(|t| match t {
+                    Task::WorkflowTask { stamp, .. } => *stamp != wt.stamp,
+                    Task::WorkflowTaskTimeout { stamp, timeout_type, .. } => {
+                        *stamp != wt.stamp
+                            || *timeout_type != crate::api::enums::v1::TimeoutType::ScheduleToStart as i32
+                    }
+                    _ => true,
+                });
+                let started = self
+                    .start_workflow_task(wt.stamp, &c.new_task_request_id, &c.identity)
+                    .map_err(|e| Rejection(Cause::Unspecified, e.to_string()))?;
+                changes.inline_task = Some((wt.stamp, started));
             }
         }
         Ok(())

@@ -80,6 +80,12 @@ fn apply(ms: &mut MutableState, e: &HistoryEvent) {
                 workflow_id: p.workflow_id.clone(),
                 run_id: p.run_id.clone(),
                 initiated_event_id: a.parent_initiated_event_id,
+                root_workflow_id: a
+                    .root_workflow_execution
+                    .as_ref()
+                    .map(|r| r.workflow_id.clone())
+                    .unwrap_or_default(),
+                root_run_id: a.root_workflow_execution.as_ref().map(|r| r.run_id.clone()).unwrap_or_default(),
             });
         }
         A::WorkflowTaskScheduledEventAttributes(a) => {

@@ -149,6 +149,21 @@ pub struct ParentInfo {
     pub run_id: String,
     /// StartChildWorkflowExecutionInitiated event id in the parent.
     pub initiated_event_id: i64,
+    /// Workflow id of the root of the parent chain (the top-level workflow).
+    pub root_workflow_id: String,
+    /// Run id of the root of the parent chain.
+    pub root_run_id: String,
+}
+
+impl MutableState {
+    /// The (workflow id, run id) of the top-level workflow this run descends from.
+    pub fn root(&self) -> (String, String) {
+        match &self.parent {
+            Some(p) if !p.root_workflow_id.is_empty() => (p.root_workflow_id.clone(), p.root_run_id.clone()),
+            Some(p) => (p.workflow_id.clone(), p.run_id.clone()),
+            None => (self.workflow_id.clone(), self.run_id.clone()),
+        }
+    }
 }
 
 /// A child workflow started by this run.

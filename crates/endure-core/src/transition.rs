@@ -122,7 +122,7 @@ pub struct InitialSignal {
 }
 
 /// What a worker needs to run a workflow task it just started.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StartedWorkflowTask {
     /// Scheduled event id.
     pub scheduled_event_id: i64,
@@ -353,6 +353,14 @@ impl<'a> Txn<'a> {
                     .as_ref()
                     .map(|p| p.initiated_event_id)
                     .unwrap_or_default(),
+                root_workflow_execution: req.parent.as_ref().map(|p| {
+                    let (workflow_id, run_id) = if p.root_workflow_id.is_empty() {
+                        (p.workflow_id.clone(), p.run_id.clone())
+                    } else {
+                        (p.root_workflow_id.clone(), p.root_run_id.clone())
+                    };
+                    WorkflowExecution { workflow_id, run_id }
+                }),
                 ..Default::default()
             },
         ));

@@ -34,6 +34,9 @@ pub struct UpdateChanges {
     pub discarded: bool,
     /// When discarded: the started event id of the last task that did complete.
     pub reset_history_event_id: i64,
+    /// The next workflow task, already started for the same worker, when it asked for it
+    /// (return_new_workflow_task): (stamp, started task).
+    pub inline_task: Option<(i64, crate::transition::StartedWorkflowTask)>,
 }
 
 /// The protocol message delivering an update request (`sequencing_event_id`: the last event the

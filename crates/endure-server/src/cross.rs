@@ -116,7 +116,10 @@ async fn start_child(engine: &Engine, t: &TaskRef, initiated: i64) -> ApiResult<
                 search_attributes: cmd.search_attributes.clone(),
                 start_delay: None,
             };
+            let (root_workflow_id, root_run_id) = parent.root();
             let info = ParentInfo {
+                root_workflow_id,
+                root_run_id,
                 namespace_id: parent_ns.id.clone(),
                 namespace: parent_ns.name.clone(),
                 workflow_id: parent.workflow_id.clone(),

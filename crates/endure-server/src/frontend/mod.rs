@@ -38,6 +38,9 @@ pub struct Frontend {
     pub(crate) engine: Arc<Engine>,
     pub(crate) matching: Arc<Matching>,
     pub(crate) queries: Mutex<HashMap<String, oneshot::Sender<QueryAnswer>>>,
+    pub(crate) buffered_queries: Mutex<
+        HashMap<endure_store::RunKey, Vec<(String, endure_api::temporal::api::query::v1::WorkflowQuery)>>,
+    >,
     pub(crate) update_rejections:
         Mutex<HashMap<(endure_store::RunKey, String), endure_api::temporal::api::failure::v1::Failure>>,
     pub(crate) shutdown: watch::Receiver<bool>,
@@ -57,6 +60,7 @@ impl Frontend {
             matching,
             queries: Mutex::new(HashMap::new()),
             update_rejections: Mutex::new(HashMap::new()),
+            buffered_queries: Mutex::new(HashMap::new()),
             shutdown,
         })
     }

@@ -116,6 +116,25 @@ impl Frontend {
                 Ok((s, x.ms.workflow_type.clone(), x.ms.task_queue.clone()))
             })
             .await?;
+        self.workflow_task_response(ns, &t.run, stamp, started, ty, &queue).await
+    }
+
+    /// The worker's view of a started workflow task: token, history since what it has cached,
+    /// transient events, queries and update requests riding along.
+    async fn workflow_task_response(
+        &self,
+        ns: &Namespace,
+        run: &RunKey,
+        stamp: i64,
+        started: endure_core::transition::StartedWorkflowTask,
+        ty: Option<endure_api::temporal::api::common::v1::WorkflowType>,
+        queue: &str,
+    ) -> ApiResult<ws::PollWorkflowTaskQueueResponse> {
+        let t = TaskRef {
+            task_id: 0,
+            run: run.clone(),
+            task: Task::WorkflowTask { task_queue: queue.to_string(), stamp, sticky: false },
+        };
         let end = if started.transient_events.is_empty() {
             started.started_event_id + 1
         } else {
@@ -146,11 +165,12 @@ impl Frontend {
             previous_started_event_id: started.previous_started_event_id,
             started_event_id: started.started_event_id,
             attempt: started.attempt,
-            backlog_count_hint: self.matching.backlog(&ns.id, &queue, QueueKind::Workflow) as i64,
+            backlog_count_hint: self.matching.backlog(&ns.id, queue, QueueKind::Workflow) as i64,
             history: Some(History { events }),
-            workflow_execution_task_queue: Some(endure_core::transition::normal_queue(&queue)),
+            workflow_execution_task_queue: Some(endure_core::transition::normal_queue(queue)),
             scheduled_time: Some(to_timestamp(started.scheduled_time)),
             started_time: Some(to_timestamp(now)),
+            queries: self.buffered_queries.lock().remove(&t.run).unwrap_or_default().into_iter().collect(),
             messages: started
                 .update_requests
                 .iter()
@@ -234,7 +254,7 @@ impl Frontend {
         &self,
         r: Request<ws::RespondWorkflowTaskCompletedRequest>,
     ) -> ApiResult<ws::RespondWorkflowTaskCompletedResponse> {
-        let r = r.into_inner();
+        let mut r = r.into_inner();
         let (token, key) = self.token(&r.task_token, TokenKind::Workflow)?;
         let eager: Vec<String> = r
             .commands
@@ -250,6 +270,26 @@ impl Frontend {
             .take(MAX_EAGER_ACTIVITIES)
             .collect();
         let identity = r.identity.clone();
+        let return_new = r.return_new_workflow_task;
+        tracing::debug!(
+            workflow_id = %key.workflow_id,
+            return_new,
+            force = r.force_create_new_workflow_task,
+            commands = r.commands.len(),
+            query_results = r.query_results.len(),
+            "workflow task completion"
+        );
+        for (id, result) in std::mem::take(&mut r.query_results) {
+            if let Some(tx) = self.queries.lock().remove(&id) {
+                let _ = tx.send(ws::RespondQueryTaskCompletedRequest {
+                    completed_type: result.result_type,
+                    query_result: result.answer,
+                    error_message: result.error_message,
+                    failure: result.failure,
+                    ..Default::default()
+                });
+            }
+        }
         #[allow(deprecated)]
         let completion = WorkflowTaskCompletion {
             commands: r.commands,
@@ -259,6 +299,8 @@ impl Frontend {
             metering_metadata: r.metering_metadata,
             force_create_new_workflow_task: r.force_create_new_workflow_task,
             messages: r.messages,
+            return_new_workflow_task: return_new,
+            new_task_request_id: uuid::Uuid::new_v4().to_string(),
             sticky: r.sticky_attributes.as_ref().and_then(|a| {
                 let queue = a.worker_task_queue.as_ref()?.name.clone();
                 Some((queue, endure_core::time::opt_duration(&a.schedule_to_start_timeout)))
@@ -274,14 +316,32 @@ impl Frontend {
                 } else {
                     self.eager_activities(&key, &eager, &identity).await
                 };
+                let workflow_task = match changes.inline_task {
+                    Some((stamp, started)) => {
+                        let ns = self.namespaces.by_id(&key.namespace_id).await?;
+                        let ms = self.engine.load(&key).await?.ms;
+                        Some(
+                            self.workflow_task_response(
+                                &ns,
+                                &key,
+                                stamp,
+                                started,
+                                ms.workflow_type,
+                                &ms.task_queue,
+                            )
+                            .await?,
+                        )
+                    }
+                    None => None,
+                };
                 Ok(ws::RespondWorkflowTaskCompletedResponse {
+                    workflow_task,
                     activity_tasks,
                     reset_history_event_id: if changes.discarded {
                         changes.reset_history_event_id
                     } else {
                         0
                     },
-                    ..Default::default()
                 })
             }
             CompletionOutcome::Failed { cause: WorkflowTaskFailedCause::UnhandledCommand, .. } => {

@@ -402,40 +402,58 @@ impl Frontend {
         }
         // Queries are strongly consistent: a query must see every event accepted before it.
         // While a workflow task is outstanding (or the first one has not run yet) the worker's
-        // state is behind history, so wait until the run is idle before asking the worker.
+        // state is behind history, so the query rides along with the next workflow task (its
+        // answer comes back in that task's completion); if the run turns idle first, it goes to
+        // a worker as a query task of its own.
         let busy = |ms: &MutableState| {
             ms.is_open() && (ms.workflow_task.is_some() || ms.last_completed_wft_started_id == 0)
         };
-        if busy(&ms) {
+        let query_id = uuid::Uuid::new_v4().to_string();
+        let (tx, mut answer_rx) = tokio::sync::oneshot::channel();
+        self.queries.lock().insert(query_id.clone(), tx);
+        let mut shutdown = self.shutdown.clone();
+        let mut dispatch = !busy(&ms);
+        let mut early_answer = None;
+        if !dispatch {
+            self.buffered_queries
+                .lock()
+                .entry(key.clone())
+                .or_default()
+                .push((query_id.clone(), query.clone()));
             let mut rx = self.engine.watch(&key, (ms.next_event_id, false));
-            ms = self.engine.load(&key).await?.ms;
-            let mut shutdown = self.shutdown.clone();
-            while busy(&ms) {
+            loop {
                 tokio::select! {
+                    a = &mut answer_rx => {
+                        early_answer = a.ok();
+                        break;
+                    }
                     changed = rx.changed() => if changed.is_err() { break },
                     _ = shutdown.wait_for(|s| *s) => break,
-                    _ = tokio::time::sleep_until(deadline.into()) => {
-                        return Err(ApiError::DeadlineExceeded(
-                            "query timed out waiting for the workflow's pending workflow task to complete".into(),
-                        ));
-                    }
+                    _ = tokio::time::sleep_until(deadline.into()) => break,
                 }
                 ms = self.engine.load(&key).await?.ms;
+                if !busy(&ms) && self.take_buffered_query(&key, &query_id) {
+                    dispatch = true;
+                    break;
+                }
             }
+            self.take_buffered_query(&key, &query_id);
         }
-        let query_id = uuid::Uuid::new_v4().to_string();
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.queries.lock().insert(query_id.clone(), tx);
-        self.matching.add(
-            &ns.id,
-            &ms.task_queue,
-            QueueKind::Workflow,
-            Dispatch::Query(QueryTask { query_id: query_id.clone(), run: key.clone(), query }),
-        );
-        let mut shutdown = self.shutdown.clone();
-        let answer = tokio::select! {
-            a = tokio::time::timeout_at(deadline.into(), rx) => a.ok().and_then(Result::ok),
-            _ = shutdown.wait_for(|s| *s) => None,
+        if dispatch {
+            self.matching.add(
+                &ns.id,
+                &ms.task_queue,
+                QueueKind::Workflow,
+                Dispatch::Query(QueryTask { query_id: query_id.clone(), run: key.clone(), query }),
+            );
+        }
+        let answer = match early_answer {
+            Some(a) => Some(a),
+            None if dispatch => tokio::select! {
+                a = tokio::time::timeout_at(deadline.into(), answer_rx) => a.ok().and_then(Result::ok),
+                _ = shutdown.wait_for(|s| *s) => None,
+            },
+            None => None,
         };
         self.queries.lock().remove(&query_id);
         let Some(answer) = answer else {
@@ -450,6 +468,19 @@ impl Frontend {
                 failure: answer.failure.map(Box::new),
             }),
         }
+    }
+
+    /// Removes a query from its run's buffer; false if a workflow task already took it.
+    fn take_buffered_query(&self, key: &endure_store::RunKey, query_id: &str) -> bool {
+        let mut b = self.buffered_queries.lock();
+        let Some(list) = b.get_mut(key) else { return false };
+        let before = list.len();
+        list.retain(|(id, _)| id != query_id);
+        let taken = list.len() < before;
+        if list.is_empty() {
+            b.remove(key);
+        }
+        taken
     }
 
     pub(crate) async fn respond_query_task_completed(
@@ -570,7 +601,15 @@ pub(crate) fn execution_info(ms: &MutableState) -> wf::WorkflowExecutionInfo {
         history_size_bytes: ms.history_size_bytes,
         execution_duration: (ms.close_time > 0)
             .then(|| time::to_duration((ms.close_time - ms.execution_time).max(0))),
-        root_execution: Some(execution),
+        root_execution: Some({
+            let (workflow_id, run_id) = ms.root();
+            WorkflowExecution { workflow_id, run_id }
+        }),
+        parent_namespace_id: ms.parent.as_ref().map(|p| p.namespace_id.clone()).unwrap_or_default(),
+        parent_execution: ms
+            .parent
+            .as_ref()
+            .map(|p| WorkflowExecution { workflow_id: p.workflow_id.clone(), run_id: p.run_id.clone() }),
         first_run_id: ms.first_execution_run_id.clone(),
         ..Default::default()
     }
