@@ -494,7 +494,6 @@ impl Txn<'_> {
                 workflow_task_timeout: time::to_opt_duration(spec.task_timeout),
                 workflow_task_completed_event_id: completed_id,
                 backoff_start_interval: time::to_opt_duration(spec.start_delay),
-                initiator: spec.initiator,
                 last_completion_result: a.last_completion_result.clone(),
                 header: spec.header.clone(),
                 memo: spec.memo.clone(),

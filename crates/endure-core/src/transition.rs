@@ -1047,6 +1047,19 @@ impl<'a> Txn<'a> {
         header: Option<Header>,
         request_id: &str,
     ) -> Result<bool, CoreError> {
+        self.signal_from(name, input, identity, header, request_id, None)
+    }
+
+    /// Delivers a signal sent by another workflow (`from`), recorded in the event.
+    pub fn signal_from(
+        &mut self,
+        name: &str,
+        input: Option<Payloads>,
+        identity: &str,
+        header: Option<Header>,
+        request_id: &str,
+        from: Option<WorkflowExecution>,
+    ) -> Result<bool, CoreError> {
         self.require_open()?;
         if !request_id.is_empty() && !self.ms.signal_request_ids.insert(request_id.to_string()) {
             return Ok(false);
@@ -1058,6 +1071,7 @@ impl<'a> Txn<'a> {
                 identity: identity.to_string(),
                 header,
                 request_id: request_id.to_string(),
+                external_workflow_execution: from,
                 ..Default::default()
             },
         ));
@@ -1067,16 +1081,32 @@ impl<'a> Txn<'a> {
 
     /// Requests cancellation of the run (idempotent).
     pub fn request_cancel(&mut self, cause: &str, identity: &str) -> Result<(), CoreError> {
+        self.request_cancel_from(cause, identity, None)
+    }
+
+    /// Requests cancellation on behalf of another workflow: `from` is (its execution, the id of
+    /// its initiated event, 0 for a parent close policy).
+    pub fn request_cancel_from(
+        &mut self,
+        cause: &str,
+        identity: &str,
+        from: Option<(WorkflowExecution, i64)>,
+    ) -> Result<(), CoreError> {
         self.require_open()?;
         if self.ms.cancel_requested {
             return Ok(());
         }
         self.ms.cancel_requested = true;
+        let (external_workflow_execution, external_initiated_event_id) = match from {
+            Some((e, id)) => (Some(e), id),
+            None => (None, 0),
+        };
         self.append_or_buffer(Attributes::WorkflowExecutionCancelRequestedEventAttributes(
             h::WorkflowExecutionCancelRequestedEventAttributes {
                 cause: cause.to_string(),
                 identity: identity.to_string(),
-                ..Default::default()
+                external_initiated_event_id,
+                external_workflow_execution,
             },
         ));
         self.schedule_workflow_task();

@@ -60,7 +60,13 @@ pub async fn run(engine: &Engine, t: TaskRef) -> ApiResult<()> {
                                 return Ok(()); // a different chain now owns the id
                             }
                             match policy {
-                                ParentClosePolicy::RequestCancel => x.request_cancel(reason, ""),
+                                ParentClosePolicy::RequestCancel => {
+                                    let parent = endure_api::temporal::api::common::v1::WorkflowExecution {
+                                        workflow_id: t.run.workflow_id.clone(),
+                                        run_id: t.run.run_id.clone(),
+                                    };
+                                    x.request_cancel_from("", "", Some((parent, 0)))
+                                }
                                 _ => x.terminate(reason, None, ""),
                             }
                         })
@@ -182,11 +188,22 @@ async fn signal_external(engine: &Engine, t: &TaskRef, initiated: i64) -> ApiRes
     let Some(r) = ms.external_signals.get(&initiated).cloned().filter(|_| ms.is_open()) else {
         return engine.drop_task(t.task_id).await;
     };
+    let sender = endure_api::temporal::api::common::v1::WorkflowExecution {
+        workflow_id: t.run.workflow_id.clone(),
+        run_id: t.run.run_id.clone(),
+    };
     let outcome = match target(engine, &ms.namespace_id, &r.namespace, &r.workflow_id, &r.run_id).await? {
         None => Err(SignalCause::ExternalWorkflowExecutionNotFound),
         Some(key) => match engine
             .update(&key, None, |x| {
-                x.signal(&r.signal_name, r.input.clone(), "", r.header.clone(), &r.request_id)
+                x.signal_from(
+                    &r.signal_name,
+                    r.input.clone(),
+                    "",
+                    r.header.clone(),
+                    &r.request_id,
+                    Some(sender.clone()),
+                )
             })
             .await
         {
@@ -210,9 +227,16 @@ async fn cancel_external(engine: &Engine, t: &TaskRef, initiated: i64) -> ApiRes
     let Some(r) = ms.external_cancels.get(&initiated).cloned().filter(|_| ms.is_open()) else {
         return engine.drop_task(t.task_id).await;
     };
+    let sender = endure_api::temporal::api::common::v1::WorkflowExecution {
+        workflow_id: t.run.workflow_id.clone(),
+        run_id: t.run.run_id.clone(),
+    };
     let outcome = match target(engine, &ms.namespace_id, &r.namespace, &r.workflow_id, &r.run_id).await? {
         None => Err(CancelCause::ExternalWorkflowExecutionNotFound),
-        Some(key) => match engine.update(&key, None, |x| x.request_cancel(&r.reason, "")).await {
+        Some(key) => match engine
+            .update(&key, None, |x| x.request_cancel_from(&r.reason, "", Some((sender.clone(), initiated))))
+            .await
+        {
             Ok(()) => Ok(()),
             Err(ApiError::NotFound(_)) => Err(CancelCause::ExternalWorkflowExecutionNotFound),
             Err(e) => return Err(e),

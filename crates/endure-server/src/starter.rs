@@ -202,6 +202,12 @@ impl Engine {
                 endure_core::successor::cron_delay(cron, engine.now()).map_err(ApiError::InvalidArgument)?
             }
         };
+        // The first run of a cron schedule already counts as started by the schedule.
+        let initiator = if f.cron_schedule.is_empty() {
+            0
+        } else {
+            endure_api::temporal::api::enums::v1::ContinueAsNewInitiator::CronSchedule as i32
+        };
         let start = StartRun {
             namespace_id: ns.id.clone(),
             workflow_id: f.workflow_id.clone(),
@@ -222,6 +228,8 @@ impl Engine {
             start_delay,
             initial_signal: signal,
             parent,
+            // The first run of a cron schedule already counts as started by the schedule.
+            initiator,
             ..Default::default()
         };
         let mut ms = MutableState::default();

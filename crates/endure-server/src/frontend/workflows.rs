@@ -307,8 +307,13 @@ impl Frontend {
                     ..Default::default()
                 });
             }
-            let events =
-                self.engine.read_events(&key, ms.completion_event_id, ms.completion_event_id + 1, 1).await?;
+            let events = self
+                .engine
+                .read_events(&key, ms.completion_event_id, ms.completion_event_id + 1, 1)
+                .await?
+                .into_iter()
+                .map(|e| as_continued_as_new(e, &ms))
+                .collect();
             return Ok(ws::GetWorkflowExecutionHistoryResponse {
                 history: Some(History { events }),
                 ..Default::default()
@@ -497,6 +502,74 @@ impl Frontend {
             }
             None => Err(ApiError::NotFound("query task not found, or already expired".into())),
         }
+    }
+}
+
+/// As the real server does for the close-event filter: the close event of a run that a retry
+/// or cron run continues reads as WorkflowExecutionContinuedAsNew (same event id), so clients
+/// follow the chain instead of reporting the intermediate failure or result.
+fn as_continued_as_new(
+    e: endure_api::temporal::api::history::v1::HistoryEvent,
+    ms: &MutableState,
+) -> endure_api::temporal::api::history::v1::HistoryEvent {
+    use endure_api::temporal::api::enums::v1::{ContinueAsNewInitiator, EventType};
+    use endure_api::temporal::api::history::v1::{
+        WorkflowExecutionContinuedAsNewEventAttributes as Can, history_event::Attributes as A,
+    };
+    let base = || Can {
+        workflow_type: ms.workflow_type.clone(),
+        task_queue: Some(endure_core::transition::normal_queue(&ms.task_queue)),
+        input: ms.input.clone(),
+        workflow_run_timeout: to_opt_duration(ms.run_timeout),
+        workflow_task_timeout: to_opt_duration(ms.task_timeout),
+        header: ms.header.clone(),
+        memo: ms.memo.clone(),
+        search_attributes: ms.search_attributes.clone(),
+        ..Default::default()
+    };
+    let converted = match &e.attributes {
+        Some(A::WorkflowExecutionCompletedEventAttributes(a)) if !a.new_execution_run_id.is_empty() => {
+            Some(Can {
+                new_execution_run_id: a.new_execution_run_id.clone(),
+                workflow_task_completed_event_id: a.workflow_task_completed_event_id,
+                initiator: ContinueAsNewInitiator::CronSchedule as i32,
+                last_completion_result: a.result.clone(),
+                ..base()
+            })
+        }
+        Some(A::WorkflowExecutionFailedEventAttributes(a)) if !a.new_execution_run_id.is_empty() =>
+        {
+            #[allow(deprecated)]
+            Some(Can {
+                new_execution_run_id: a.new_execution_run_id.clone(),
+                workflow_task_completed_event_id: a.workflow_task_completed_event_id,
+                initiator: if a.retry_state
+                    == endure_api::temporal::api::enums::v1::RetryState::InProgress as i32
+                {
+                    ContinueAsNewInitiator::Retry as i32
+                } else {
+                    ContinueAsNewInitiator::CronSchedule as i32
+                },
+                failure: a.failure.clone(),
+                ..base()
+            })
+        }
+        Some(A::WorkflowExecutionTimedOutEventAttributes(a)) if !a.new_execution_run_id.is_empty() => {
+            Some(Can {
+                new_execution_run_id: a.new_execution_run_id.clone(),
+                initiator: ContinueAsNewInitiator::Retry as i32,
+                ..base()
+            })
+        }
+        _ => None,
+    };
+    match converted {
+        Some(attrs) => endure_api::temporal::api::history::v1::HistoryEvent {
+            event_type: EventType::WorkflowExecutionContinuedAsNew as i32,
+            attributes: Some(A::WorkflowExecutionContinuedAsNewEventAttributes(attrs)),
+            ..e
+        },
+        None => e,
     }
 }
 
