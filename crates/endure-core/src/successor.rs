@@ -9,6 +9,9 @@ use crate::state::MutableState;
 use crate::time::{self, Nanos};
 use crate::transition::{NewRunOut, StartRun, Txn};
 
+/// Minimum time between the starts of two runs chained by continue-as-new.
+pub const CONTINUE_AS_NEW_MIN_INTERVAL: Nanos = time::SECOND;
+
 /// The delay from `now` until the next time `schedule` fires. Supports standard five-field
 /// cron expressions, the `@hourly`-style descriptors and `@every <duration>`.
 pub fn cron_delay(schedule: &str, now: Nanos) -> Result<Nanos, String> {
@@ -155,6 +158,12 @@ impl Txn<'_> {
             s.task_timeout = time::from_duration(d);
         }
         s.start_delay = time::opt_duration(&a.backoff_start_interval);
+        // Like the real server, throttle tight continue-as-new loops: a run that continues as
+        // new within a second of starting delays its successor's first task to that second.
+        let elapsed = self.now - self.ms.start_time;
+        if s.start_delay == 0 && elapsed < CONTINUE_AS_NEW_MIN_INTERVAL {
+            s.start_delay = CONTINUE_AS_NEW_MIN_INTERVAL - elapsed.max(0);
+        }
         if a.retry_policy.is_some() {
             s.retry_policy = a.retry_policy.clone();
         }
