@@ -65,6 +65,32 @@ pub(crate) fn check_run_id(run_id: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// Moves the start fields out of a StartWorkflowExecution or SignalWithStartWorkflowExecution
+/// request (the two messages name them identically).
+macro_rules! start_fields {
+    ($r:ident) => {
+        StartFields {
+            workflow_id: $r.workflow_id,
+            workflow_type: $r.workflow_type,
+            task_queue: $r.task_queue,
+            input: $r.input,
+            execution_timeout: $r.workflow_execution_timeout,
+            run_timeout: $r.workflow_run_timeout,
+            task_timeout: $r.workflow_task_timeout,
+            identity: $r.identity,
+            request_id: $r.request_id,
+            reuse: $r.workflow_id_reuse_policy,
+            conflict: $r.workflow_id_conflict_policy,
+            retry_policy: $r.retry_policy,
+            cron_schedule: $r.cron_schedule,
+            memo: $r.memo,
+            header: $r.header,
+            search_attributes: $r.search_attributes,
+            start_delay: $r.workflow_start_delay,
+        }
+    };
+}
+
 impl Frontend {
     pub(crate) async fn start_workflow_execution(
         &self,
@@ -72,25 +98,7 @@ impl Frontend {
     ) -> ApiResult<ws::StartWorkflowExecutionResponse> {
         let r = r.into_inner();
         let ns = self.namespaces.by_name(&r.namespace).await?;
-        let f = StartFields {
-            workflow_id: r.workflow_id,
-            workflow_type: r.workflow_type,
-            task_queue: r.task_queue,
-            input: r.input,
-            execution_timeout: r.workflow_execution_timeout,
-            run_timeout: r.workflow_run_timeout,
-            task_timeout: r.workflow_task_timeout,
-            identity: r.identity,
-            request_id: r.request_id,
-            reuse: r.workflow_id_reuse_policy,
-            conflict: r.workflow_id_conflict_policy,
-            retry_policy: r.retry_policy,
-            cron_schedule: r.cron_schedule,
-            memo: r.memo,
-            header: r.header,
-            search_attributes: r.search_attributes,
-            start_delay: r.workflow_start_delay,
-        };
+        let f = start_fields!(r);
         let (eager, identity, queue) = (r.request_eager_execution, f.identity.clone(), f.task_queue.clone());
         let workflow_id = f.workflow_id.clone();
         let has_delay = time::opt_duration(&f.start_delay) > 0 || !f.cron_schedule.is_empty();
@@ -139,25 +147,7 @@ impl Frontend {
             header: r.header.clone(),
             request_id: r.request_id.clone(),
         };
-        let f = StartFields {
-            workflow_id: r.workflow_id,
-            workflow_type: r.workflow_type,
-            task_queue: r.task_queue,
-            input: r.input,
-            execution_timeout: r.workflow_execution_timeout,
-            run_timeout: r.workflow_run_timeout,
-            task_timeout: r.workflow_task_timeout,
-            identity: r.identity,
-            request_id: r.request_id,
-            reuse: r.workflow_id_reuse_policy,
-            conflict: r.workflow_id_conflict_policy,
-            retry_policy: r.retry_policy,
-            cron_schedule: r.cron_schedule,
-            memo: r.memo,
-            header: r.header,
-            search_attributes: r.search_attributes,
-            start_delay: r.workflow_start_delay,
-        };
+        let f = start_fields!(r);
         let s = self.engine.start_workflow(&ns, f, Some(signal), None).await?;
         Ok(ws::SignalWithStartWorkflowExecutionResponse {
             run_id: s.run_id,
