@@ -12,7 +12,7 @@ use crate::api::command::v1::{
 use crate::api::common::v1::MeteringMetadata;
 use crate::api::common::v1::{Memo, SearchAttributes};
 use crate::api::enums::v1::{WorkflowExecutionStatus, WorkflowTaskFailedCause as Cause};
-use crate::api::failure::v1::{ApplicationFailureInfo, Failure, failure::FailureInfo};
+use crate::api::failure::v1::{Failure, failure::FailureInfo};
 use crate::api::history::v1::{self as h, history_event::Attributes};
 use crate::api::sdk::v1::WorkflowTaskCompletedMetadata;
 use crate::retry;
@@ -47,6 +47,9 @@ pub struct WorkflowTaskCompletion {
     pub new_task_request_id: String,
 }
 
+/// Most activities started eagerly for one workflow-task completion.
+pub const MAX_EAGER_ACTIVITIES: usize = 3;
+
 /// Result of a workflow task completion that was applied (possibly as a failure).
 #[derive(Debug, Clone, PartialEq)]
 pub enum CompletionOutcome {
@@ -62,10 +65,12 @@ pub enum CompletionOutcome {
     },
 }
 
-struct Rejection(Cause, String);
+/// A completion the server refuses: the cause, the message, and whether the run is then
+/// terminated (oversized payloads).
+struct Rejection(Cause, String, bool);
 
 fn reject<T>(cause: Cause, msg: impl Into<String>) -> Result<T, Rejection> {
-    Err(Rejection(cause, msg.into()))
+    Err(Rejection(cause, msg.into(), false))
 }
 
 impl Txn<'_> {
@@ -117,11 +122,18 @@ impl Txn<'_> {
         let mut changes = crate::updates::UpdateChanges::default();
         match self.apply_commands(&wt, &c, &mut changes) {
             Ok(()) => Ok(CompletionOutcome::Completed(changes)),
-            Err(Rejection(cause, message)) => {
+            Err(Rejection(cause, message, terminate)) => {
                 *self.ms = snapshot;
                 self.events.truncate(n_events);
                 self.tasks.truncate(n_tasks);
+                let message = with_cause_name(cause, message);
+                // The real server writes the retry's events right away after rejecting commands.
+                self.ms.next_wft_persisted = !terminate;
                 self.fail_workflow_task(stamp, cause, Some(server_failure(&message)), &c.identity, false)?;
+                self.ms.next_wft_persisted = false;
+                if terminate {
+                    self.terminate(&message, None, "history-service")?;
+                }
                 Ok(CompletionOutcome::Failed { cause, message })
             }
         }
@@ -182,7 +194,7 @@ impl Txn<'_> {
                     );
                 };
                 self.apply_update_message(m, changes)
-                    .map_err(|e| Rejection(Cause::BadUpdateWorkflowExecutionMessage, e))?;
+                    .map_err(|e| Rejection(Cause::BadUpdateWorkflowExecutionMessage, e, false))?;
                 continue;
             }
             self.apply_command(cmd, completed_id)?;
@@ -200,7 +212,7 @@ impl Txn<'_> {
                 break;
             }
             self.apply_update_message(m, changes)
-                .map_err(|e| Rejection(Cause::BadUpdateWorkflowExecutionMessage, e))?;
+                .map_err(|e| Rejection(Cause::BadUpdateWorkflowExecutionMessage, e, false))?;
         }
         let pending_updates =
             self.ms.updates.values().any(|u| u.state == crate::state::UpdateState::Admitted);
@@ -209,6 +221,7 @@ impl Txn<'_> {
             if flushed || c.force_create_new_workflow_task || pending_updates {
                 self.schedule_workflow_task();
             }
+            self.start_eager_activities(c, changes);
             if c.return_new_workflow_task
                 && let Some(wt) = self.ms.workflow_task.clone().filter(|w| !w.is_started())
             {
@@ -224,7 +237,7 @@ impl Txn<'_> {
                 });
                 let started = self
                     .start_workflow_task(wt.stamp, &c.new_task_request_id, &c.identity)
-                    .map_err(|e| Rejection(Cause::Unspecified, e.to_string()))?;
+                    .map_err(|e| Rejection(Cause::Unspecified, e.to_string(), false))?;
                 changes.inline_task = Some((wt.stamp, started));
             }
         }
@@ -235,25 +248,9 @@ impl Txn<'_> {
         let Some(attrs) = &cmd.attributes else {
             return reject(Cause::UnhandledCommand, "command has no attributes");
         };
-        if let Some(what) = oversized_payload(attrs) {
-            // As Temporal: a command carrying an oversized payload fails the workflow.
-            let id = self.append(Attributes::WorkflowExecutionFailedEventAttributes(
-                h::WorkflowExecutionFailedEventAttributes {
-                    failure: Some(Failure {
-                        message: format!("{what} exceeds size limit."),
-                        source: "Server".into(),
-                        failure_info: Some(FailureInfo::ServerFailureInfo(
-                            crate::api::failure::v1::ServerFailureInfo { non_retryable: true },
-                        )),
-                        ..Default::default()
-                    }),
-                    retry_state: crate::api::enums::v1::RetryState::NonRetryableFailure as i32,
-                    workflow_task_completed_event_id: completed_id,
-                    ..Default::default()
-                },
-            ));
-            self.close(WorkflowExecutionStatus::Failed, id);
-            return Ok(());
+        if let Some((cause, what)) = oversized_payload(attrs) {
+            // As the real server: the task fails and the run is terminated.
+            return Err(Rejection(cause, format!("{what} exceeds size limit."), true));
         }
         if let Some((cause, what, n)) = self.pending_limit(attrs) {
             return reject(
@@ -445,13 +442,13 @@ impl Txn<'_> {
             C::ContinueAsNewWorkflowExecutionCommandAttributes(a) => self.continue_as_new(a, completed_id),
             C::StartChildWorkflowExecutionCommandAttributes(a) => self
                 .start_child_command(a, completed_id)
-                .map_err(|m| Rejection(Cause::BadStartChildExecutionAttributes, m)),
+                .map_err(|m| Rejection(Cause::BadStartChildExecutionAttributes, m, false)),
             C::SignalExternalWorkflowExecutionCommandAttributes(a) => self
                 .signal_external_command(a, completed_id)
-                .map_err(|m| Rejection(Cause::BadSignalWorkflowExecutionAttributes, m)),
+                .map_err(|m| Rejection(Cause::BadSignalWorkflowExecutionAttributes, m, false)),
             C::RequestCancelExternalWorkflowExecutionCommandAttributes(a) => self
                 .cancel_external_command(a, completed_id)
-                .map_err(|m| Rejection(Cause::BadRequestCancelExternalWorkflowExecutionAttributes, m)),
+                .map_err(|m| Rejection(Cause::BadRequestCancelExternalWorkflowExecutionAttributes, m, false)),
             C::ProtocolMessageCommandAttributes(_) => Ok(()), // handled in apply_commands
             C::ScheduleNexusOperationCommandAttributes(_) => {
                 unsupported(Cause::BadScheduleNexusOperationAttributes, "ScheduleNexusOperation")
@@ -540,6 +537,50 @@ impl Txn<'_> {
         }
     }
 
+    /// Starts, for the completing worker, the activities it asked to run eagerly (same task
+    /// queue as the workflow, at most [`MAX_EAGER_ACTIVITIES`]), instead of queueing them: done
+    /// inside the transition so no other poller can take them first.
+    fn start_eager_activities(
+        &mut self,
+        c: &WorkflowTaskCompletion,
+        changes: &mut crate::updates::UpdateChanges,
+    ) {
+        let wanted: Vec<String> = c
+            .commands
+            .iter()
+            .filter_map(|cmd| match &cmd.attributes {
+                Some(C::ScheduleActivityTaskCommandAttributes(a)) if a.request_eager_execution => {
+                    Some(a.activity_id.clone())
+                }
+                _ => None,
+            })
+            .take(MAX_EAGER_ACTIVITIES)
+            .collect();
+        for (n, id) in wanted.iter().enumerate() {
+            let Some(a) = self
+                .ms
+                .activities
+                .values()
+                .find(|a| &a.activity_id == id && a.task_queue == self.ms.task_queue)
+            else {
+                continue;
+            };
+            let sched = a.scheduled_event_id;
+            self.tasks.retain(|t| match t {
+                Task::ActivityTask { scheduled_event_id, .. } => *scheduled_event_id != sched,
+                Task::ActivityTimeout { scheduled_event_id, timeout_type, .. } => {
+                    *scheduled_event_id != sched
+                        || *timeout_type != crate::api::enums::v1::TimeoutType::ScheduleToStart as i32
+                }
+                _ => true,
+            });
+            let request_id = format!("{}-{n}", c.new_task_request_id);
+            if let Ok(started) = self.start_activity(sched, 1, &request_id, &c.identity) {
+                changes.eager_activities.push(started);
+            }
+        }
+    }
+
     fn buffered_timer_fired(&self, timer_id: &str) -> Option<usize> {
         self.ms.buffered_events.iter().position(|e| {
             matches!(&e.attributes, Some(Attributes::TimerFiredEventAttributes(f)) if f.timer_id == timer_id)
@@ -590,7 +631,7 @@ impl Txn<'_> {
             time::opt_duration(&a.heartbeat_timeout),
             self.ms.run_timeout,
         )
-        .map_err(|m| Rejection(bad, m))?;
+        .map_err(|m| Rejection(bad, m, false))?;
         let task_queue = a
             .task_queue
             .as_ref()
@@ -719,38 +760,53 @@ pub fn activity_timeouts(
     Ok((s2c, s2s, stc, hb))
 }
 
-/// The field of a command whose payload is over the blob size limit, if any.
-fn oversized_payload(attrs: &C) -> Option<&'static str> {
+/// The cause and field of a command whose payload is over the blob size limit, if any.
+fn oversized_payload(attrs: &C) -> Option<(Cause, &'static str)> {
     use crate::limits::{BLOB_SIZE_ERROR, payloads_size};
-    let (size, what) = match attrs {
-        C::ScheduleActivityTaskCommandAttributes(a) => {
-            (payloads_size(&a.input), "ScheduleActivityTaskCommandAttributes.Input")
-        }
-        C::CompleteWorkflowExecutionCommandAttributes(a) => {
-            (payloads_size(&a.result), "CompleteWorkflowExecutionCommandAttributes.Result")
-        }
+    let (size, cause, what) = match attrs {
+        C::ScheduleActivityTaskCommandAttributes(a) => (
+            payloads_size(&a.input),
+            Cause::BadScheduleActivityAttributes,
+            "ScheduleActivityTaskCommandAttributes.Input",
+        ),
+        C::CompleteWorkflowExecutionCommandAttributes(a) => (
+            payloads_size(&a.result),
+            Cause::BadCompleteWorkflowExecutionAttributes,
+            "CompleteWorkflowExecutionCommandAttributes.Result",
+        ),
         C::FailWorkflowExecutionCommandAttributes(a) => (
             a.failure.as_ref().map(|f| f.encoded_len()).unwrap_or(0),
+            Cause::BadFailWorkflowExecutionAttributes,
             "FailWorkflowExecutionCommandAttributes.Failure",
         ),
-        C::CancelWorkflowExecutionCommandAttributes(a) => {
-            (payloads_size(&a.details), "CancelWorkflowExecutionCommandAttributes.Details")
-        }
-        C::ContinueAsNewWorkflowExecutionCommandAttributes(a) => {
-            (payloads_size(&a.input), "ContinueAsNewWorkflowExecutionCommandAttributes.Input")
-        }
-        C::StartChildWorkflowExecutionCommandAttributes(a) => {
-            (payloads_size(&a.input), "StartChildWorkflowExecutionCommandAttributes.Input")
-        }
-        C::SignalExternalWorkflowExecutionCommandAttributes(a) => {
-            (payloads_size(&a.input), "SignalExternalWorkflowExecutionCommandAttributes.Input")
-        }
-        C::RecordMarkerCommandAttributes(a) => {
-            (a.details.values().map(|p| p.encoded_len()).sum(), "RecordMarkerCommandAttributes.Details")
-        }
-        _ => (0, ""),
+        C::CancelWorkflowExecutionCommandAttributes(a) => (
+            payloads_size(&a.details),
+            Cause::BadCancelWorkflowExecutionAttributes,
+            "CancelWorkflowExecutionCommandAttributes.Details",
+        ),
+        C::ContinueAsNewWorkflowExecutionCommandAttributes(a) => (
+            payloads_size(&a.input),
+            Cause::BadContinueAsNewAttributes,
+            "ContinueAsNewWorkflowExecutionCommandAttributes.Input",
+        ),
+        C::StartChildWorkflowExecutionCommandAttributes(a) => (
+            payloads_size(&a.input),
+            Cause::BadStartChildExecutionAttributes,
+            "StartChildWorkflowExecutionCommandAttributes.Input",
+        ),
+        C::SignalExternalWorkflowExecutionCommandAttributes(a) => (
+            payloads_size(&a.input),
+            Cause::BadSignalInputSize,
+            "SignalExternalWorkflowExecutionCommandAttributes.Input",
+        ),
+        C::RecordMarkerCommandAttributes(a) => (
+            a.details.values().map(|p| p.encoded_len()).sum(),
+            Cause::BadRecordMarkerAttributes,
+            "RecordMarkerCommandAttributes.Details",
+        ),
+        _ => (0, Cause::Unspecified, ""),
     };
-    (size > BLOB_SIZE_ERROR).then_some(what)
+    (size > BLOB_SIZE_ERROR).then_some((cause, what))
 }
 
 fn unsupported(cause: Cause, what: &str) -> Result<(), Rejection> {
@@ -773,9 +829,25 @@ fn server_failure(message: &str) -> Failure {
     Failure {
         message: message.to_string(),
         source: "Server".into(),
-        failure_info: Some(FailureInfo::ApplicationFailureInfo(ApplicationFailureInfo::default())),
+        failure_info: Some(FailureInfo::ServerFailureInfo(crate::api::failure::v1::ServerFailureInfo {
+            non_retryable: false,
+        })),
         ..Default::default()
     }
+}
+
+/// "BadScheduleActivityAttributes: <message>", as the real server words task failures.
+fn with_cause_name(cause: Cause, message: String) -> String {
+    let name: String = cause
+        .as_str_name()
+        .trim_start_matches("WORKFLOW_TASK_FAILED_CAUSE_")
+        .split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next().map(|f| f.to_string() + &c.as_str().to_ascii_lowercase()).unwrap_or_default()
+        })
+        .collect();
+    if message.starts_with(&format!("{name}:")) { message } else { format!("{name}: {message}") }
 }
 
 #[cfg(test)]

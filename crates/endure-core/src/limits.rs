@@ -125,7 +125,7 @@ mod tests {
             WorkflowTaskCompletion { commands: vec![activity(1, Some(big))], ..Default::default() },
         )
         .unwrap();
-        assert_eq!(ms.status, WorkflowExecutionStatus::Failed as i32);
+        assert_eq!(ms.status, WorkflowExecutionStatus::Terminated as i32);
     }
 
     #[test]

@@ -307,7 +307,6 @@ impl Txn<'_> {
         &mut self,
         base_run_id: &str,
         reason: &str,
-        identity: &str,
         signals: Vec<HistoryEvent>,
     ) -> Result<(), crate::CoreError> {
         let Some(wt) = self.ms.workflow_task.clone().filter(|w| w.started_event_id > 0) else {
@@ -322,9 +321,12 @@ impl Txn<'_> {
             failure: Some(Failure {
                 message: reason.to_string(),
                 source: "Server".into(),
+                failure_info: Some(crate::api::failure::v1::failure::FailureInfo::ResetWorkflowFailureInfo(
+                    crate::api::failure::v1::ResetWorkflowFailureInfo::default(),
+                )),
                 ..Default::default()
             }),
-            identity: identity.to_string(),
+            identity: "history-service".to_string(),
             base_run_id: base_run_id.to_string(),
             new_run_id: self.ms.run_id.clone(),
             ..Default::default()

@@ -143,7 +143,7 @@ pub struct StartedWorkflowTask {
 }
 
 /// What a worker needs to run an activity attempt it just started.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StartedActivity {
     /// The activity with the started attempt recorded.
     pub info: ActivityInfo,
@@ -417,6 +417,7 @@ impl<'a> Txn<'a> {
         let attempt = self.ms.wft_attempt.max(1);
         let sticky = !self.ms.sticky_queue.is_empty();
         let speculative = std::mem::take(&mut self.ms.next_wft_speculative);
+        let persisted_retry = std::mem::take(&mut self.ms.next_wft_persisted) && attempt > 1;
         let mut info = WorkflowTaskInfo {
             stamp: self.ms.wft_stamp,
             attempt,
@@ -426,9 +427,10 @@ impl<'a> Txn<'a> {
             sticky,
             speculative,
             next_event_id_at_schedule: self.ms.next_event_id,
+            persisted_retry,
             ..Default::default()
         };
-        if attempt == 1 && !speculative {
+        if (attempt == 1 || persisted_retry) && !speculative {
             info.scheduled_event_id = self.append(Attributes::WorkflowTaskScheduledEventAttributes(
                 h::WorkflowTaskScheduledEventAttributes {
                     task_queue: Some(self.dispatch_queue(&info)),

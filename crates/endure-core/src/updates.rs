@@ -37,6 +37,8 @@ pub struct UpdateChanges {
     /// The next workflow task, already started for the same worker, when it asked for it
     /// (return_new_workflow_task): (stamp, started task).
     pub inline_task: Option<(i64, crate::transition::StartedWorkflowTask)>,
+    /// Activities started for the same worker (eager execution).
+    pub eager_activities: Vec<crate::transition::StartedActivity>,
 }
 
 /// The protocol message delivering an update request (`sequencing_event_id`: the last event the

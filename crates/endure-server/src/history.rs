@@ -147,7 +147,6 @@ impl Engine {
         base: &RunKey,
         finish_event_id: i64,
         reason: &str,
-        identity: &str,
         reapply_signals: bool,
     ) -> ApiResult<String> {
         use endure_api::temporal::api::history::v1::history_event::Attributes as A;
@@ -195,7 +194,7 @@ impl Engine {
         new_ms.start_request_id = uuid::Uuid::new_v4().to_string();
         let now = self.clock.now();
         let mut t = Txn::new(&mut new_ms, now);
-        t.finish_reset(&base.run_id, reason, identity, signals)?;
+        t.finish_reset(&base.run_id, reason, signals)?;
         let (tail, new_tasks) = (std::mem::take(&mut t.events), std::mem::take(&mut t.tasks));
         drop(t);
         new_ms.state_transition_count = 1;
@@ -206,7 +205,7 @@ impl Engine {
         let mut base_ms = loaded.ms;
         let mut t = Txn::new(&mut base_ms, now);
         if t.ms.is_open() {
-            t.terminate(reason, None, identity)?;
+            t.terminate(reason, None, "history-resetter")?;
         }
         let (base_events, base_tasks) = (std::mem::take(&mut t.events), std::mem::take(&mut t.tasks));
         drop(t);

@@ -16,9 +16,6 @@ use endure_core::{Task, Txn};
 use endure_store::RunKey;
 use tonic::Request;
 
-/// Maximum number of activities started eagerly per workflow-task completion.
-const MAX_EAGER_ACTIVITIES: usize = 3;
-
 /// Maximum number of history events sent inline with a workflow task.
 const MAX_INLINE_EVENTS: usize = 100_000;
 
@@ -180,39 +177,6 @@ impl Frontend {
         })
     }
 
-    /// Starts the activities a worker asked to run eagerly (same task queue as the workflow),
-    /// returning their tasks; anything that cannot start eagerly stays in its queue.
-    async fn eager_activities(
-        &self,
-        key: &RunKey,
-        activity_ids: &[String],
-        identity: &str,
-    ) -> Vec<ws::PollActivityTaskQueueResponse> {
-        let Ok(ms) = self.engine.load(key).await.map(|l| l.ms) else { return vec![] };
-        let Ok(ns) = self.namespaces.by_id(&key.namespace_id).await else { return vec![] };
-        let mut out = vec![];
-        for id in activity_ids {
-            let Some(a) =
-                ms.activities.values().find(|a| &a.activity_id == id && a.task_queue == ms.task_queue)
-            else {
-                continue;
-            };
-            let t = TaskRef {
-                task_id: 0,
-                run: key.clone(),
-                task: Task::ActivityTask {
-                    task_queue: a.task_queue.clone(),
-                    scheduled_event_id: a.scheduled_event_id,
-                    attempt: a.attempt,
-                },
-            };
-            if let Ok(resp) = self.start_activity(&ns, &t, identity).await {
-                out.push(resp);
-            }
-        }
-        out
-    }
-
     async fn query_task_response(
         &self,
         ns: &Namespace,
@@ -256,20 +220,6 @@ impl Frontend {
     ) -> ApiResult<ws::RespondWorkflowTaskCompletedResponse> {
         let mut r = r.into_inner();
         let (token, key) = self.token(&r.task_token, TokenKind::Workflow)?;
-        let eager: Vec<String> = r
-            .commands
-            .iter()
-            .filter_map(|c| match &c.attributes {
-                Some(endure_api::temporal::api::command::v1::command::Attributes::ScheduleActivityTaskCommandAttributes(a))
-                    if a.request_eager_execution =>
-                {
-                    Some(a.activity_id.clone())
-                }
-                _ => None,
-            })
-            .take(MAX_EAGER_ACTIVITIES)
-            .collect();
-        let identity = r.identity.clone();
         let return_new = r.return_new_workflow_task;
         tracing::debug!(
             workflow_id = %key.workflow_id,
@@ -309,12 +259,18 @@ impl Frontend {
         let outcome =
             self.engine.update(&key, None, |x| x.complete_workflow_task(token.stamp, completion)).await?;
         match outcome {
-            CompletionOutcome::Completed(changes) => {
+            CompletionOutcome::Completed(mut changes) => {
                 self.record_rejections(&key, changes.rejected);
-                let activity_tasks = if eager.is_empty() {
+                let activity_tasks = if changes.eager_activities.is_empty() {
                     vec![]
                 } else {
-                    self.eager_activities(&key, &eager, &identity).await
+                    let ns = self.namespaces.by_id(&key.namespace_id).await?;
+                    let ty = self.engine.load(&key).await?.ms.workflow_type;
+                    changes
+                        .eager_activities
+                        .drain(..)
+                        .map(|a| activity_response(&ns, &key, a.info, ty.clone()))
+                        .collect()
                 };
                 let workflow_task = match changes.inline_task {
                     Some((stamp, started)) => {
@@ -391,8 +347,8 @@ impl Frontend {
         }
     }
 
-    /// Records an activity attempt as started by `identity` and builds the worker's response.
-    /// A `task_id` of 0 means the task was not taken from a queue (eager dispatch).
+    /// Records an activity attempt taken from a queue as started by `identity` and builds the
+    /// worker's response.
     async fn start_activity(
         &self,
         ns: &Namespace,
@@ -405,46 +361,12 @@ impl Frontend {
         let request_id = uuid::Uuid::new_v4().to_string();
         let (s, ty) = self
             .engine
-            .update(&t.run, (t.task_id > 0).then_some(t.task_id), |x| {
+            .update(&t.run, Some(t.task_id), |x| {
                 let s = x.start_activity(scheduled_event_id, attempt, &request_id, identity)?;
                 Ok((s, x.ms.workflow_type.clone()))
             })
             .await?;
-        let a = s.info;
-        let token = TaskToken {
-            kind: TokenKind::Activity,
-            namespace_id: ns.id.clone(),
-            workflow_id: t.run.workflow_id.clone(),
-            run_id: t.run.run_id.clone(),
-            scheduled_event_id,
-            attempt,
-            stamp: 0,
-            activity_id: a.activity_id.clone(),
-            query_id: String::new(),
-        };
-        Ok(ws::PollActivityTaskQueueResponse {
-            task_token: token.encode(),
-            workflow_namespace: ns.name.clone(),
-            workflow_type: ty,
-            workflow_execution: Some(WorkflowExecution {
-                workflow_id: t.run.workflow_id.clone(),
-                run_id: t.run.run_id.clone(),
-            }),
-            activity_type: a.activity_type.clone(),
-            activity_id: a.activity_id.clone(),
-            header: a.header.clone(),
-            input: a.input.clone(),
-            heartbeat_details: a.heartbeat_details.clone(),
-            scheduled_time: Some(to_timestamp(a.first_scheduled_time)),
-            current_attempt_scheduled_time: Some(to_timestamp(a.scheduled_time)),
-            started_time: Some(to_timestamp(a.started_time)),
-            attempt: a.attempt,
-            schedule_to_close_timeout: to_opt_duration(a.schedule_to_close_timeout),
-            start_to_close_timeout: Some(to_duration(a.start_to_close_timeout)),
-            heartbeat_timeout: to_opt_duration(a.heartbeat_timeout),
-            retry_policy: a.retry_policy.clone(),
-            ..Default::default()
-        })
+        Ok(activity_response(ns, &t.run, s.info, ty))
     }
 
     /// Resolves a ById request to the run and the activity's scheduled event id.
@@ -685,5 +607,48 @@ impl Frontend {
             }),
             ..Default::default()
         })
+    }
+}
+
+/// The worker's view of a started activity attempt.
+fn activity_response(
+    ns: &Namespace,
+    run: &RunKey,
+    a: endure_core::ActivityInfo,
+    ty: Option<endure_api::temporal::api::common::v1::WorkflowType>,
+) -> ws::PollActivityTaskQueueResponse {
+    let token = TaskToken {
+        kind: TokenKind::Activity,
+        namespace_id: ns.id.clone(),
+        workflow_id: run.workflow_id.clone(),
+        run_id: run.run_id.clone(),
+        scheduled_event_id: a.scheduled_event_id,
+        attempt: a.attempt,
+        stamp: 0,
+        activity_id: a.activity_id.clone(),
+        query_id: String::new(),
+    };
+    ws::PollActivityTaskQueueResponse {
+        task_token: token.encode(),
+        workflow_namespace: ns.name.clone(),
+        workflow_type: ty,
+        workflow_execution: Some(WorkflowExecution {
+            workflow_id: run.workflow_id.clone(),
+            run_id: run.run_id.clone(),
+        }),
+        activity_type: a.activity_type,
+        activity_id: a.activity_id,
+        header: a.header,
+        input: a.input,
+        heartbeat_details: a.heartbeat_details,
+        scheduled_time: Some(to_timestamp(a.first_scheduled_time)),
+        current_attempt_scheduled_time: Some(to_timestamp(a.scheduled_time)),
+        started_time: Some(to_timestamp(a.started_time)),
+        attempt: a.attempt,
+        schedule_to_close_timeout: to_opt_duration(a.schedule_to_close_timeout),
+        start_to_close_timeout: Some(to_duration(a.start_to_close_timeout)),
+        heartbeat_timeout: to_opt_duration(a.heartbeat_timeout),
+        retry_policy: a.retry_policy,
+        ..Default::default()
     }
 }

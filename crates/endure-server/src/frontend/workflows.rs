@@ -211,8 +211,7 @@ impl Frontend {
         #[allow(deprecated)]
         let reapply = r.reset_reapply_type != ResetReapplyType::None as i32
             && !r.reset_reapply_exclude_types.contains(&(ResetReapplyExcludeType::Signal as i32));
-        let run_id =
-            self.engine.reset(&key, r.workflow_task_finish_event_id, &r.reason, &r.identity, reapply).await?;
+        let run_id = self.engine.reset(&key, r.workflow_task_finish_event_id, &r.reason, reapply).await?;
         Ok(ws::ResetWorkflowExecutionResponse { run_id })
     }
 
