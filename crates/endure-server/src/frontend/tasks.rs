@@ -127,25 +127,19 @@ impl Frontend {
         ty: Option<endure_api::temporal::api::common::v1::WorkflowType>,
         queue: &str,
     ) -> ApiResult<ws::PollWorkflowTaskQueueResponse> {
-        let t = TaskRef {
-            task_id: 0,
-            run: run.clone(),
-            task: Task::WorkflowTask { task_queue: queue.to_string(), stamp, sticky: false },
-        };
         let end = if started.transient_events.is_empty() {
             started.started_event_id + 1
         } else {
             started.scheduled_event_id
         };
-        let mut events =
-            self.engine.read_events(&t.run, started.first_event_id, end, MAX_INLINE_EVENTS).await?;
+        let mut events = self.engine.read_events(run, started.first_event_id, end, MAX_INLINE_EVENTS).await?;
         events.extend(started.transient_events.clone());
         let now = self.engine.now();
         let token = TaskToken {
             kind: TokenKind::Workflow,
             namespace_id: ns.id.clone(),
-            workflow_id: t.run.workflow_id.clone(),
-            run_id: t.run.run_id.clone(),
+            workflow_id: run.workflow_id.clone(),
+            run_id: run.run_id.clone(),
             scheduled_event_id: started.scheduled_event_id,
             attempt: started.attempt,
             stamp,
@@ -155,8 +149,8 @@ impl Frontend {
         Ok(ws::PollWorkflowTaskQueueResponse {
             task_token: token.encode(),
             workflow_execution: Some(WorkflowExecution {
-                workflow_id: t.run.workflow_id.clone(),
-                run_id: t.run.run_id.clone(),
+                workflow_id: run.workflow_id.clone(),
+                run_id: run.run_id.clone(),
             }),
             workflow_type: ty,
             previous_started_event_id: started.previous_started_event_id,
@@ -167,7 +161,7 @@ impl Frontend {
             workflow_execution_task_queue: Some(endure_core::transition::normal_queue(queue)),
             scheduled_time: Some(to_timestamp(started.scheduled_time)),
             started_time: Some(to_timestamp(now)),
-            queries: self.buffered_queries.lock().remove(&t.run).unwrap_or_default().into_iter().collect(),
+            queries: self.buffered_queries.lock().remove(run).unwrap_or_default().into_iter().collect(),
             messages: started
                 .update_requests
                 .iter()
