@@ -197,6 +197,7 @@ async def test_reset_to_first_workflow_task(client, task_queue):
         "the base run of reset_first_task_new_run, terminated by the reset",
         base_after,
     )
+    assert f.failure.source == ""  # the server sets no source
 
 
 async def test_reset_without_reapplying_signals(client, task_queue):

@@ -15,7 +15,9 @@ What the real server (1.32) does, and these tests check:
   WorkflowTaskScheduled event of the task that delivered it. The completed
   event points back at the accepted event.
 * A second update with the same id returns the first one's result and adds
-  nothing to history.
+  nothing to history. A REJECTED update is not remembered at all: polling
+  for its id answers NOT_FOUND ``update "<id>" not found`` and a new update
+  with that id runs normally.
 * An update sent before any worker polls waits for the first workflow task
   and is delivered with it.
 * Updating a closed workflow fails with NOT_FOUND "workflow execution
@@ -213,6 +215,35 @@ async def test_validator_rejection_leaves_no_trace(client, task_queue):
             )
         await handle.signal(Counter.finish)
         assert await asyncio.wait_for(handle.result(), RESULT_TIMEOUT_S) == [4]
+
+
+async def test_rejected_update_id_is_not_remembered(client, task_queue):
+    """A rejected update leaves nothing behind, not even its id: the same id
+    can be used again (and is then accepted), and before that polling for
+    it answers NOT_FOUND."""
+    async with new_worker(client, task_queue, [Counter]):
+        handle = await start_at_wait_point(client, task_queue)
+        with pytest.raises(WorkflowUpdateFailedError):
+            await handle.execute_update(Counter.add, -1, id="try-again")
+
+        with pytest.raises(RPCError) as err:
+            await asyncio.wait_for(
+                handle.get_update_handle("try-again").result(), RESULT_TIMEOUT_S
+            )
+        assert err.value.status == RPCStatusCode.NOT_FOUND
+        assert err.value.message == 'update "try-again" not found'
+        with pytest.raises(RPCError) as err:
+            await asyncio.wait_for(
+                handle.get_update_handle("never-sent").result(), RESULT_TIMEOUT_S
+            )
+        assert err.value.status == RPCStatusCode.NOT_FOUND
+        assert err.value.message == 'update "never-sent" not found'
+
+        assert await handle.execute_update(Counter.add, 2, id="try-again") == 2
+        await handle.signal(Counter.finish)
+        assert await asyncio.wait_for(handle.result(), RESULT_TIMEOUT_S) == [2]
+    events = (await handle.fetch_history()).events
+    check_update_events(events, "try-again", "add", 2)
 
 
 async def test_update_before_any_worker_polls(client, task_queue):

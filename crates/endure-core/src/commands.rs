@@ -127,10 +127,12 @@ impl Txn<'_> {
                 self.events.truncate(n_events);
                 self.tasks.truncate(n_tasks);
                 let message = with_cause_name(cause, message);
-                // The real server writes the retry's events right away after rejecting commands.
-                self.ms.next_wft_persisted = !terminate;
+                if wt.is_transient() && !terminate {
+                    // As the real server: a retried (transient) task whose commands are rejected
+                    // again stays started; its timeout schedules the next attempt.
+                    return Ok(CompletionOutcome::Failed { cause, message });
+                }
                 self.fail_workflow_task(stamp, cause, Some(server_failure(&message)), &c.identity, false)?;
-                self.ms.next_wft_persisted = false;
                 if terminate {
                     self.terminate(&message, None, "history-service")?;
                 }
@@ -760,7 +762,8 @@ pub fn activity_timeouts(
     Ok((s2c, s2s, stc, hb))
 }
 
-/// The cause and field of a command whose payload is over the blob size limit, if any.
+/// The cause and field of a command whose payload is over the blob size limit, if any (the
+/// real server reports BadScheduleActivityAttributes for every command kind).
 fn oversized_payload(attrs: &C) -> Option<(Cause, &'static str)> {
     use crate::limits::{BLOB_SIZE_ERROR, payloads_size};
     let (size, cause, what) = match attrs {
@@ -771,37 +774,37 @@ fn oversized_payload(attrs: &C) -> Option<(Cause, &'static str)> {
         ),
         C::CompleteWorkflowExecutionCommandAttributes(a) => (
             payloads_size(&a.result),
-            Cause::BadCompleteWorkflowExecutionAttributes,
+            Cause::BadScheduleActivityAttributes,
             "CompleteWorkflowExecutionCommandAttributes.Result",
         ),
         C::FailWorkflowExecutionCommandAttributes(a) => (
             a.failure.as_ref().map(|f| f.encoded_len()).unwrap_or(0),
-            Cause::BadFailWorkflowExecutionAttributes,
+            Cause::BadScheduleActivityAttributes,
             "FailWorkflowExecutionCommandAttributes.Failure",
         ),
         C::CancelWorkflowExecutionCommandAttributes(a) => (
             payloads_size(&a.details),
-            Cause::BadCancelWorkflowExecutionAttributes,
+            Cause::BadScheduleActivityAttributes,
             "CancelWorkflowExecutionCommandAttributes.Details",
         ),
         C::ContinueAsNewWorkflowExecutionCommandAttributes(a) => (
             payloads_size(&a.input),
-            Cause::BadContinueAsNewAttributes,
+            Cause::BadScheduleActivityAttributes,
             "ContinueAsNewWorkflowExecutionCommandAttributes.Input",
         ),
         C::StartChildWorkflowExecutionCommandAttributes(a) => (
             payloads_size(&a.input),
-            Cause::BadStartChildExecutionAttributes,
+            Cause::BadScheduleActivityAttributes,
             "StartChildWorkflowExecutionCommandAttributes.Input",
         ),
         C::SignalExternalWorkflowExecutionCommandAttributes(a) => (
             payloads_size(&a.input),
-            Cause::BadSignalInputSize,
+            Cause::BadScheduleActivityAttributes,
             "SignalExternalWorkflowExecutionCommandAttributes.Input",
         ),
         C::RecordMarkerCommandAttributes(a) => (
             a.details.values().map(|p| p.encoded_len()).sum(),
-            Cause::BadRecordMarkerAttributes,
+            Cause::BadScheduleActivityAttributes,
             "RecordMarkerCommandAttributes.Details",
         ),
         _ => (0, Cause::Unspecified, ""),
@@ -828,7 +831,6 @@ fn is_close_command(c: &Command) -> bool {
 fn server_failure(message: &str) -> Failure {
     Failure {
         message: message.to_string(),
-        source: "Server".into(),
         failure_info: Some(FailureInfo::ServerFailureInfo(crate::api::failure::v1::ServerFailureInfo {
             non_retryable: false,
         })),

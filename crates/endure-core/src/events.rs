@@ -20,7 +20,6 @@ pub fn timeout_failure(
     };
     Failure {
         message: format!("{what} {name} timeout"),
-        source: "Server".into(),
         cause: cause.map(Box::new),
         failure_info: Some(FailureInfo::TimeoutFailureInfo(TimeoutFailureInfo {
             timeout_type: timeout_type as i32,

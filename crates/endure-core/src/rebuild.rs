@@ -320,7 +320,6 @@ impl Txn<'_> {
             cause: WorkflowTaskFailedCause::ResetWorkflow as i32,
             failure: Some(Failure {
                 message: reason.to_string(),
-                source: "Server".into(),
                 failure_info: Some(crate::api::failure::v1::failure::FailureInfo::ResetWorkflowFailureInfo(
                     crate::api::failure::v1::ResetWorkflowFailureInfo::default(),
                 )),

@@ -94,9 +94,12 @@ pub fn next_backoff(
     now: Nanos,
     expiration: Nanos,
 ) -> Result<Nanos, RetryState> {
-    if let Some(FailureInfo::ApplicationFailureInfo(a)) = &failure.failure_info
-        && a.non_retryable
-    {
+    let non_retryable = match &failure.failure_info {
+        Some(FailureInfo::ApplicationFailureInfo(a)) => a.non_retryable,
+        Some(FailureInfo::ServerFailureInfo(s)) => s.non_retryable,
+        _ => false,
+    };
+    if non_retryable {
         return Err(RetryState::NonRetryableFailure);
     }
     if let Some(t) = failure_type(failure)

@@ -100,8 +100,6 @@ pub struct MutableState {
     pub completed_updates: BTreeMap<String, i64>,
     /// When set, the next workflow task is speculative (scheduled for an update only).
     pub next_wft_speculative: bool,
-    /// When set, the next workflow task's events are written even if it is a retry.
-    pub next_wft_persisted: bool,
     /// Sticky queue of the worker that completed the last workflow task ("" = none).
     pub sticky_queue: String,
     /// How long a task waits on the sticky queue before falling back to the normal one.
@@ -251,15 +249,12 @@ pub struct WorkflowTaskInfo {
     /// `next_event_id` when it was scheduled (a speculative task is discarded only if nothing
     /// happened since).
     pub next_event_id_at_schedule: i64,
-    /// A retry (attempt > 1) whose events are written like a first attempt's: the real server
-    /// does this after it rejected the worker's commands itself.
-    pub persisted_retry: bool,
 }
 
 impl WorkflowTaskInfo {
     /// True for a retried task whose events are not yet written to history.
     pub fn is_transient(&self) -> bool {
-        (self.attempt > 1 && !self.persisted_retry) || self.speculative
+        self.attempt > 1 || self.speculative
     }
 
     /// True once a worker has picked the task up.

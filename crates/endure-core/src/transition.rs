@@ -417,7 +417,6 @@ impl<'a> Txn<'a> {
         let attempt = self.ms.wft_attempt.max(1);
         let sticky = !self.ms.sticky_queue.is_empty();
         let speculative = std::mem::take(&mut self.ms.next_wft_speculative);
-        let persisted_retry = std::mem::take(&mut self.ms.next_wft_persisted) && attempt > 1;
         let mut info = WorkflowTaskInfo {
             stamp: self.ms.wft_stamp,
             attempt,
@@ -427,10 +426,9 @@ impl<'a> Txn<'a> {
             sticky,
             speculative,
             next_event_id_at_schedule: self.ms.next_event_id,
-            persisted_retry,
             ..Default::default()
         };
-        if (attempt == 1 || persisted_retry) && !speculative {
+        if attempt == 1 && !speculative {
             info.scheduled_event_id = self.append(Attributes::WorkflowTaskScheduledEventAttributes(
                 h::WorkflowTaskScheduledEventAttributes {
                     task_queue: Some(self.dispatch_queue(&info)),
@@ -1197,6 +1195,25 @@ impl<'a> Txn<'a> {
         self.ms.timers.clear();
         self.ms.buffered_events.clear();
     }
+}
+
+/// The events of a transient (retried or speculative) workflow task, as history readers see
+/// them after the last written event: Scheduled, and Started once a worker took it. They are
+/// not stored until the task completes.
+pub fn transient_history(ms: &MutableState) -> Vec<HistoryEvent> {
+    let Some(mut wt) = ms.workflow_task.clone().filter(|w| w.is_transient() && !w.speculative) else {
+        return vec![];
+    };
+    if !wt.is_started() {
+        wt.scheduled_event_id = ms.next_event_id;
+    }
+    let mut copy = ms.clone();
+    let txn = Txn::new(&mut copy, wt.scheduled_time);
+    let mut events = txn.transient_events(&wt);
+    if !wt.is_started() {
+        events.truncate(1);
+    }
+    events
 }
 
 /// Attempts after which a retried workflow task gets a growing timeout.

@@ -139,9 +139,9 @@ impl Engine {
 
     /// ResetWorkflowExecution: a new run with the base run's history up to the workflow task
     /// that finished at `finish_event_id`, that task failed with cause ResetWorkflow, the
-    /// signals received after it re-applied (unless `reapply_signals` is false); the base run
-    /// is terminated if still open. Base and new run are committed together. Returns the new
-    /// run id.
+    /// signals received after it re-applied (unless `reapply_signals` is false); the workflow's
+    /// current run (the base or a newer one) is terminated if still open and committed together
+    /// with the new run. Returns the new run id.
     pub async fn reset(
         &self,
         base: &RunKey,
@@ -157,13 +157,6 @@ impl Engine {
             .current_run(&base.namespace_id, &base.workflow_id)
             .await?
             .ok_or_else(|| workflow_not_found(&base.workflow_id))?;
-        if current.run_id != base.run_id
-            && current.status == endure_api::temporal::api::enums::v1::WorkflowExecutionStatus::Running as i32
-        {
-            return Err(ApiError::FailedPrecondition(
-                "Cannot reset a run while a newer run of the workflow is running.".into(),
-            ));
-        }
         let events = self.read_events(base, 1, loaded.ms.next_event_id, usize::MAX).await?;
         let finish = events.iter().find(|e| e.event_id == finish_event_id);
         let valid = matches!(
@@ -201,8 +194,12 @@ impl Engine {
         let mut new_events = prefix;
         new_events.extend(tail);
 
-        // Close the base run if it is open; the batch carries its termination.
-        let mut base_ms = loaded.ms;
+        // The current run (the base, or a newer run of the workflow) is terminated if still open;
+        // its batch commits with the new run.
+        let current_key = RunKey { run_id: current.run_id.clone(), ..base.clone() };
+        let current_loaded =
+            if current.run_id == base.run_id { loaded } else { self.load(&current_key).await? };
+        let mut base_ms = current_loaded.ms;
         let mut t = Txn::new(&mut base_ms, now);
         if t.ms.is_open() {
             t.terminate(reason, None, "history-resetter")?;
@@ -210,7 +207,8 @@ impl Engine {
         let (base_events, base_tasks) = (std::mem::take(&mut t.events), std::mem::take(&mut t.tasks));
         drop(t);
         base_ms.state_transition_count += 1;
-        let old = self.batch(&base_ms, Some(loaded.db_version), None, &base_events, &base_tasks, None)?;
+        let old =
+            self.batch(&base_ms, Some(current_loaded.db_version), None, &base_events, &base_tasks, None)?;
         let pointer = CurrentWrite {
             condition: CurrentCondition::RunIs(current.run_id.clone()),
             value: CurrentRun {

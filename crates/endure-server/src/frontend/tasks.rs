@@ -250,11 +250,19 @@ impl Frontend {
                 Some((queue, endure_core::time::opt_duration(&a.schedule_to_start_timeout)))
             }),
         };
-        let outcome =
-            self.engine.update(&key, None, |x| x.complete_workflow_task(token.stamp, completion)).await?;
+        let outcome = self
+            .engine
+            .update(&key, None, |x| {
+                let out = x.complete_workflow_task(token.stamp, completion)?;
+                // Recorded before the commit wakes the update's caller, which then looks here.
+                if let CompletionOutcome::Completed(changes) = &out {
+                    self.record_rejections(&key, changes.rejected.clone());
+                }
+                Ok(out)
+            })
+            .await?;
         match outcome {
             CompletionOutcome::Completed(mut changes) => {
-                self.record_rejections(&key, changes.rejected);
                 let activity_tasks = if changes.eager_activities.is_empty() {
                     vec![]
                 } else {
@@ -420,7 +428,22 @@ impl Frontend {
         result: Option<Payloads>,
         identity: &str,
     ) -> ApiResult<()> {
-        check_blob(&result)?;
+        if check_blob(&result).is_err() {
+            // As the real server: an oversized result fails the activity, without retries.
+            let failure = endure_api::temporal::api::failure::v1::Failure {
+                message: "Complete result exceeds size limit.".into(),
+                failure_info: Some(
+                    endure_api::temporal::api::failure::v1::failure::FailureInfo::ServerFailureInfo(
+                        endure_api::temporal::api::failure::v1::ServerFailureInfo { non_retryable: true },
+                    ),
+                ),
+                ..Default::default()
+            };
+            return self
+                .engine
+                .update(&key, None, |x| x.fail_activity(sched, attempt, failure, None, identity))
+                .await;
+        }
         self.engine.update(&key, None, |x| x.complete_activity(sched, attempt, result, identity)).await
     }
 

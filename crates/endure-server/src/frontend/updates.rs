@@ -57,12 +57,14 @@ impl Frontend {
             return Err(ApiError::InvalidArgument("Update name is not set on request.".into()));
         }
         let key = self.engine.resolve_run(&ns.id, &e.workflow_id, &e.run_id).await?;
+        // A rejected update leaves no trace: its id may be used again.
+        self.update_rejections.lock().remove(&(key.clone(), update_id.clone()));
         let admission = self.engine.update(&key, None, |x| x.admit_update(request.clone())).await?;
         let wait_for = r.wait_policy.map(|w| w.lifecycle_stage).unwrap_or(Stage::Accepted as i32);
         let (stage, outcome) = match admission {
             Admission::Completed(ev) => (Stage::Completed, Some(self.completed_outcome(&key, ev).await?)),
             Admission::Admitted | Admission::InFlight => {
-                self.wait_update(&key, &update_id, wait_for, deadline).await?
+                self.wait_update(&key, &update_id, wait_for, deadline, true).await?
             }
         };
         Ok(ws::UpdateWorkflowExecutionResponse {
@@ -93,7 +95,7 @@ impl Frontend {
         check_id(&e.workflow_id, "WorkflowId")?;
         let key = self.engine.resolve_run(&ns.id, &e.workflow_id, &e.run_id).await?;
         let wait_for = r.wait_policy.map(|w| w.lifecycle_stage).unwrap_or(Stage::Completed as i32);
-        let (stage, outcome) = self.wait_update(&key, &uref.update_id, wait_for, deadline).await?;
+        let (stage, outcome) = self.wait_update(&key, &uref.update_id, wait_for, deadline, false).await?;
         Ok(ws::PollWorkflowExecutionUpdateResponse {
             outcome,
             stage: stage as i32,
@@ -118,12 +120,15 @@ impl Frontend {
     }
 
     /// Waits until the update reaches `wait_for` (or completes, or is rejected) or the deadline.
+    /// `admitted_here`: the caller admitted the update, so a rejection is its answer (a later
+    /// poll for a rejected id finds nothing, as on the real server).
     async fn wait_update(
         &self,
         key: &RunKey,
         id: &str,
         wait_for: i32,
         deadline: Instant,
+        admitted_here: bool,
     ) -> ApiResult<(Stage, Option<Outcome>)> {
         let mut ms = self.engine.load(key).await?.ms;
         let mut rx = self.engine.watch(key, (ms.next_event_id, !ms.is_open()));
@@ -133,11 +138,13 @@ impl Frontend {
             if let Some(ev) = ms.completed_updates.get(id) {
                 return Ok((Stage::Completed, Some(self.completed_outcome(key, *ev).await?)));
             }
-            if let Some(f) = self.update_rejections.lock().get(&(key.clone(), id.to_string())) {
-                return Ok((
-                    Stage::Completed,
-                    Some(Outcome { value: Some(outcome::Value::Failure(f.clone())) }),
-                ));
+            let rejection = if admitted_here {
+                self.update_rejections.lock().remove(&(key.clone(), id.to_string()))
+            } else {
+                None
+            };
+            if let Some(f) = rejection {
+                return Ok((Stage::Completed, Some(Outcome { value: Some(outcome::Value::Failure(f)) })));
             }
             let stage = match ms.updates.get(id).map(|u| u.state) {
                 Some(UpdateState::Accepted) => Stage::Accepted,
@@ -145,7 +152,7 @@ impl Frontend {
                 None if !ms.is_open() => {
                     return Err(ApiError::NotFound("workflow execution already completed".into()));
                 }
-                None => return Err(ApiError::NotFound(format!("update {id} not found"))),
+                None => return Err(ApiError::NotFound(format!("update \"{id}\" not found"))),
             };
             if stage as i32 >= wait_for && wait_for != Stage::Completed as i32 {
                 return Ok((stage, None));

@@ -309,13 +309,17 @@ impl Frontend {
             });
         }
         first = first.max(1);
-        let events = self.engine.read_events(&key, first, ms.next_event_id, page).await?;
+        let mut events = self.engine.read_events(&key, first, ms.next_event_id, page).await?;
         let next = events.last().map(|ev| ev.event_id + 1).unwrap_or(first);
         let next_page_token = if next < ms.next_event_id || (r.wait_new_event && ms.is_open()) {
             token_for(next)
         } else {
             vec![]
         };
+        if next_page_token.is_empty() {
+            // As the real server: the last page shows a retried workflow task's (unwritten) events.
+            events.extend(endure_core::transition::transient_history(&ms));
+        }
         Ok(ws::GetWorkflowExecutionHistoryResponse {
             history: Some(History { events }),
             next_page_token,
