@@ -16,6 +16,8 @@ use tokio::sync::oneshot;
 const SCHEMA: &str = include_str!("../migrations/0001_init.sql");
 const SCHEMA_VERSION: i64 = 1;
 const READERS: usize = 4;
+/// Read connections kept open for reuse when load spikes (more are opened on demand).
+const MAX_IDLE_READERS: usize = 16;
 const MAX_GROUP: usize = 512;
 
 type Finisher = Box<dyn FnOnce(Result<(), String>) + Send>;
@@ -144,14 +146,19 @@ impl SqliteStore {
         let Some(pool) = self.readers.clone() else {
             return self.write(f).await;
         };
+        let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = pool.lock().map_err(backend)?.pop();
-            let conn = match conn {
+            // Take an idle read connection, or open another when all are busy; at most
+            // MAX_IDLE_READERS are kept for reuse.
+            let idle = pool.lock().map_err(backend)?.pop();
+            let conn = match idle {
                 Some(c) => c,
-                None => return Err(StoreError::Backend("no read connection".into())),
+                None => open_conn(&path, true)?,
             };
             let r = f(&conn);
-            if let Ok(mut p) = pool.lock() {
+            if let Ok(mut p) = pool.lock()
+                && p.len() < MAX_IDLE_READERS
+            {
                 p.push(conn);
             }
             r

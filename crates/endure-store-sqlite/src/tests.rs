@@ -60,6 +60,21 @@ async fn concurrent_commits_are_grouped_and_all_durable() {
     assert_eq!(n, 200);
 }
 
+#[tokio::test]
+async fn many_concurrent_reads_do_not_run_out_of_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path().join("endure.db")).unwrap());
+    endure_store::conformance::namespaces(store.as_ref()).await;
+    let mut handles = vec![];
+    for _ in 0..64 {
+        let s = store.clone();
+        handles.push(tokio::spawn(async move { s.namespace_by_name("alpha").await }));
+    }
+    for h in handles {
+        assert!(h.await.unwrap().unwrap().is_some(), "every concurrent read must succeed");
+    }
+}
+
 #[test]
 fn refuses_newer_schema() {
     let dir = tempfile::tempdir().unwrap();
