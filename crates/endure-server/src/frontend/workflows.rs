@@ -420,6 +420,13 @@ impl Frontend {
                 .push((query_id.clone(), query.clone()));
             let mut rx = self.engine.watch(&key, (ms.next_event_id, false));
             loop {
+                // Re-read after subscribing, and after every change, so a task that finished in
+                // between is not missed.
+                ms = self.engine.load(&key).await?.ms;
+                if !busy(&ms) && self.take_buffered_query(&key, &query_id) {
+                    dispatch = true;
+                    break;
+                }
                 tokio::select! {
                     a = &mut answer_rx => {
                         early_answer = a.ok();
@@ -428,11 +435,6 @@ impl Frontend {
                     changed = rx.changed() => if changed.is_err() { break },
                     _ = shutdown.wait_for(|s| *s) => break,
                     _ = tokio::time::sleep_until(deadline.into()) => break,
-                }
-                ms = self.engine.load(&key).await?.ms;
-                if !busy(&ms) && self.take_buffered_query(&key, &query_id) {
-                    dispatch = true;
-                    break;
                 }
             }
             self.take_buffered_query(&key, &query_id);
