@@ -18,6 +18,7 @@ use endure_api::temporal::api::workflowservice::v1 as ws;
 use endure_core::MutableState;
 use endure_core::time::{self, to_opt_duration, to_timestamp};
 use endure_core::transition::InitialSignal;
+use endure_store::RunKey;
 use prost::Message;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -239,24 +240,34 @@ impl Frontend {
         Ok(describe(&ms))
     }
 
+    /// The run a history read addresses (the page token's run wins) and the decoded token.
+    async fn history_target(
+        &self,
+        namespace: &str,
+        execution_ref: &Option<WorkflowExecution>,
+        page_token: &[u8],
+    ) -> ApiResult<(RunKey, Option<HistoryToken>)> {
+        let ns = self.namespaces.by_name(namespace).await?;
+        let e = execution(execution_ref)?;
+        let token: Option<HistoryToken> = if page_token.is_empty() {
+            None
+        } else {
+            Some(
+                serde_json::from_slice(page_token)
+                    .map_err(|_| ApiError::InvalidArgument("Invalid NextPageToken.".into()))?,
+            )
+        };
+        let run_id = token.as_ref().map(|t| t.run_id.clone()).unwrap_or_else(|| e.run_id.clone());
+        Ok((self.engine.resolve_run(&ns.id, &e.workflow_id, &run_id).await?, token))
+    }
+
     pub(crate) async fn get_workflow_execution_history(
         &self,
         req: Request<ws::GetWorkflowExecutionHistoryRequest>,
     ) -> ApiResult<ws::GetWorkflowExecutionHistoryResponse> {
         let deadline = poll_deadline(&req, HISTORY_LONG_POLL);
         let r = req.into_inner();
-        let ns = self.namespaces.by_name(&r.namespace).await?;
-        let e = execution(&r.execution)?;
-        let token: Option<HistoryToken> = if r.next_page_token.is_empty() {
-            None
-        } else {
-            Some(
-                serde_json::from_slice(&r.next_page_token)
-                    .map_err(|_| ApiError::InvalidArgument("Invalid NextPageToken.".into()))?,
-            )
-        };
-        let run_id = token.as_ref().map(|t| t.run_id.clone()).unwrap_or_else(|| e.run_id.clone());
-        let key = self.engine.resolve_run(&ns.id, &e.workflow_id, &run_id).await?;
+        let (key, token) = self.history_target(&r.namespace, &r.execution, &r.next_page_token).await?;
         let page = match r.maximum_page_size {
             n if n <= 0 => HISTORY_PAGE,
             n => (n as usize).min(HISTORY_PAGE * 10),
@@ -332,18 +343,7 @@ impl Frontend {
         r: Request<ws::GetWorkflowExecutionHistoryReverseRequest>,
     ) -> ApiResult<ws::GetWorkflowExecutionHistoryReverseResponse> {
         let r = r.into_inner();
-        let ns = self.namespaces.by_name(&r.namespace).await?;
-        let e = execution(&r.execution)?;
-        let token: Option<HistoryToken> = if r.next_page_token.is_empty() {
-            None
-        } else {
-            Some(
-                serde_json::from_slice(&r.next_page_token)
-                    .map_err(|_| ApiError::InvalidArgument("Invalid NextPageToken.".into()))?,
-            )
-        };
-        let run_id = token.as_ref().map(|t| t.run_id.clone()).unwrap_or_else(|| e.run_id.clone());
-        let key = self.engine.resolve_run(&ns.id, &e.workflow_id, &run_id).await?;
+        let (key, token) = self.history_target(&r.namespace, &r.execution, &r.next_page_token).await?;
         let ms = self.engine.load(&key).await?.ms;
         let before = token.map(|t| t.next_event_id).unwrap_or(ms.next_event_id);
         let page = if r.maximum_page_size <= 0 { HISTORY_PAGE } else { r.maximum_page_size as usize };
@@ -471,7 +471,7 @@ impl Frontend {
     }
 
     /// Removes a query from its run's buffer; false if a workflow task already took it.
-    fn take_buffered_query(&self, key: &endure_store::RunKey, query_id: &str) -> bool {
+    fn take_buffered_query(&self, key: &RunKey, query_id: &str) -> bool {
         let mut b = self.buffered_queries.lock();
         let Some(list) = b.get_mut(key) else { return false };
         let before = list.len();
