@@ -8,8 +8,6 @@ use prost::Message;
 
 /// A payload set above this size is rejected (2 MB).
 pub const BLOB_SIZE_ERROR: usize = 2 * 1024 * 1024;
-/// A payload set above this size is logged as a warning (512 KB).
-pub const BLOB_SIZE_WARN: usize = 512 * 1024;
 /// A memo above this size is rejected (2 MB).
 pub const MEMO_SIZE_ERROR: usize = 2 * 1024 * 1024;
 /// A history above this size terminates the run (50 MB).

@@ -348,6 +348,17 @@ pub struct TimerInfo {
 }
 
 impl MutableState {
+    /// Finds a pending activity by its activity id (for the ById RPCs).
+    pub fn activity_by_id(&self, activity_id: &str) -> Result<&ActivityInfo, crate::CoreError> {
+        if !self.is_open() {
+            return Err(crate::CoreError::AlreadyCompleted);
+        }
+        self.activities
+            .values()
+            .find(|a| a.activity_id == activity_id)
+            .ok_or_else(|| crate::CoreError::NotFound(format!("activity {activity_id} not found")))
+    }
+
     /// True while the run is open.
     pub fn is_open(&self) -> bool {
         self.close_time == 0 && self.completion_event_id == 0

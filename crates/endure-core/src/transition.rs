@@ -754,17 +754,6 @@ impl<'a> Txn<'a> {
         }
     }
 
-    /// Finds a pending activity by its activity id (for the ById RPCs).
-    pub fn activity_by_id(&self, activity_id: &str) -> Result<ActivityInfo, CoreError> {
-        self.require_open()?;
-        self.ms
-            .activities
-            .values()
-            .find(|a| a.activity_id == activity_id)
-            .cloned()
-            .ok_or_else(|| CoreError::NotFound(format!("activity {activity_id} not found")))
-    }
-
     /// Records a heartbeat; returns whether cancellation was requested.
     pub fn heartbeat_activity(
         &mut self,

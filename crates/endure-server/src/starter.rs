@@ -19,7 +19,6 @@ use endure_core::time;
 use endure_core::transition::{InitialSignal, StartRun};
 use endure_core::{MutableState, Txn};
 use endure_store::{CurrentCondition, RunKey};
-use prost::Message;
 
 /// The fields of StartWorkflowExecution and SignalWithStartWorkflowExecution in one shape.
 pub(crate) struct StartFields {
@@ -84,7 +83,7 @@ impl Engine {
             retry::validate(p).map_err(ApiError::InvalidArgument)?;
         }
         check_blob(&f.input)?;
-        if f.memo.as_ref().is_some_and(|m| m.encoded_len() > crate::frontend::BLOB_SIZE_LIMIT) {
+        if endure_core::limits::memo_size(&f.memo) > endure_core::limits::MEMO_SIZE_ERROR {
             return Err(ApiError::InvalidArgument("Memo size exceeds limit.".into()));
         }
         if !f.cron_schedule.is_empty() {

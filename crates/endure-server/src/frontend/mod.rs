@@ -25,7 +25,7 @@ use tonic::{Request, Response, Status};
 pub use admin::{HealthService, OperatorFrontend};
 
 /// Maximum size of one payload set (Temporal's default blob size limit, 2 MB).
-pub const BLOB_SIZE_LIMIT: usize = 2 * 1024 * 1024;
+pub const BLOB_SIZE_LIMIT: usize = endure_core::limits::BLOB_SIZE_ERROR;
 /// Maximum length of ids (workflow id, activity id, signal name …).
 pub const MAX_ID_LENGTH: usize = 1000;
 

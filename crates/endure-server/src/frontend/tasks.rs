@@ -384,11 +384,9 @@ impl Frontend {
         check_id(activity_id, "ActivityId")?;
         super::workflows::check_run_id(run_id)?;
         let key = self.engine.resolve_run(&ns.id, workflow_id, run_id).await?;
-        let ms = self.engine.load(&key).await?.ms;
-        let mut txn_ms = ms;
-        let t = Txn::new(&mut txn_ms, 0);
-        let ai = t.activity_by_id(activity_id)?;
-        Ok((key, ai.scheduled_event_id))
+        let scheduled_event_id =
+            self.engine.load(&key).await?.ms.activity_by_id(activity_id)?.scheduled_event_id;
+        Ok((key, scheduled_event_id))
     }
 
     pub(crate) async fn record_activity_task_heartbeat(
