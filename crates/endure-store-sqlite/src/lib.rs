@@ -13,9 +13,14 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, mpsc};
 use tokio::sync::oneshot;
 
-const SCHEMA: &str = include_str!("../migrations/0001_init.sql");
-const SCHEMA_VERSION: i64 = 1;
-const READERS: usize = 4;
+/// The schema migrations, in order: (version, SQL). A database records the versions applied in
+/// `schema_version`; opening applies the missing ones, each in its own transaction.
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_runs_rowid.sql")),
+];
+/// The newest schema version this build knows.
+const SCHEMA_VERSION: i64 = 2;
 /// Read connections kept open for reuse when load spikes (more are opened on demand).
 const MAX_IDLE_READERS: usize = 16;
 const MAX_GROUP: usize = 512;
@@ -64,12 +69,25 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
         Some(v) if v > SCHEMA_VERSION => Err(StoreError::Backend(format!(
             "database schema version {v} is newer than this server understands ({SCHEMA_VERSION}); upgrade Endure"
         ))),
-        Some(_) => Ok(()),
-        None => conn
-            .execute_batch(&format!(
-                "BEGIN; {SCHEMA} INSERT INTO schema_version (version) VALUES ({SCHEMA_VERSION}); COMMIT;"
-            ))
-            .map_err(|e| StoreError::Backend(format!("creating schema: {e}"))),
+        current => {
+            // Every missing migration in one transaction (one fsync): all or nothing.
+            let applied = current.unwrap_or(0);
+            let pending: Vec<_> = MIGRATIONS.iter().filter(|(v, _)| *v > applied).collect();
+            if pending.is_empty() {
+                return Ok(());
+            }
+            let mut batch = String::from("BEGIN;");
+            for (version, sql) in &pending {
+                batch.push_str(sql);
+                batch.push_str(&format!("\nINSERT INTO schema_version (version) VALUES ({version});"));
+            }
+            batch.push_str("COMMIT;");
+            conn.execute_batch(&batch).map_err(|e| {
+                let _ = conn.execute_batch("ROLLBACK;");
+                let versions: Vec<String> = pending.iter().map(|(v, _)| v.to_string()).collect();
+                StoreError::Backend(format!("applying schema migrations {}: {e}", versions.join(", ")))
+            })
+        }
     }
 }
 
@@ -89,11 +107,8 @@ impl SqliteStore {
         let readers = if path == ":memory:" {
             None
         } else {
-            let mut v = Vec::with_capacity(READERS);
-            for _ in 0..READERS {
-                v.push(open_conn(&path, true)?);
-            }
-            Some(Arc::new(Mutex::new(v)))
+            // Read connections are opened on first use (start-up stays a few milliseconds).
+            Some(Arc::new(Mutex::new(Vec::with_capacity(MAX_IDLE_READERS))))
         };
         let (tx, rx) = mpsc::channel::<Job>();
         let handle = std::thread::Builder::new()

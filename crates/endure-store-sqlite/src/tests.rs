@@ -89,3 +89,55 @@ fn refuses_newer_schema() {
     let err = SqliteStore::open(&path).err().expect("must refuse");
     assert!(err.to_string().contains("newer"), "{err}");
 }
+
+#[tokio::test]
+async fn version_1_database_is_migrated_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("endure.db");
+    {
+        // A database as a version-1 server left it, with one run in the old `runs` table.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "CREATE TABLE schema_version (version INTEGER NOT NULL); {} INSERT INTO schema_version VALUES (1);",
+            MIGRATIONS[0].1
+        ))
+        .unwrap();
+        conn.execute(
+            "INSERT INTO runs (namespace_id, workflow_id, run_id, state, db_version) VALUES ('ns', 'wf', 'r1', x'7b7d', 7)",
+            [],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let key = RunKey { namespace_id: "ns".into(), workflow_id: "wf".into(), run_id: "r1".into() };
+    let row = store.get_run(&key).await.unwrap().expect("the run survives the migration");
+    assert_eq!((row.state.as_slice(), row.db_version), (b"{}".as_slice(), 7));
+    let (sql, version): (String, i64) = store
+        .read(|c| {
+            let sql = c
+                .query_row("SELECT sql FROM sqlite_master WHERE name = 'runs'", [], |r| r.get(0))
+                .map_err(backend)?;
+            let v =
+                c.query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0)).map_err(backend)?;
+            Ok((sql, v))
+        })
+        .await
+        .unwrap();
+    assert!(!sql.contains("WITHOUT ROWID"), "{sql}");
+    assert_eq!(version, SCHEMA_VERSION);
+    // The unique key still guards against a second row for the same run.
+    let dup = store
+        .commit(WriteBatch {
+            run: key,
+            state: vec![],
+            expected_version: None,
+            current: None,
+            events: vec![],
+            new_tasks: vec![],
+            delete_tasks: vec![],
+            visibility: None,
+        })
+        .await;
+    assert!(dup.is_err(), "a second row for the same run must be refused");
+    store.close().await.unwrap();
+}
