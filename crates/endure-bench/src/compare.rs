@@ -76,6 +76,36 @@ pub struct CompareArgs {
     /// Keep the work directory (databases, logs) afterwards.
     #[arg(long)]
     keep: bool,
+    /// Timer phase: this many `timer` workflows (1 s timer) all in flight at once; reports how
+    /// late the timers fired [default: 10000; --quick: 200; 0 skips it].
+    #[arg(long)]
+    timers: Option<u64>,
+    /// Python-SDK phase: one-activity workflows run by the official Python SDK as the worker
+    /// (bench/python/sdk_bench.py) [default: 300; --quick: 20; 0 skips it].
+    #[arg(long)]
+    python_workflows: Option<u64>,
+    /// Python interpreter with temporalio installed, for the Python-SDK phase.
+    #[arg(long, env = "PYTHON_BIN", default_value = ".venv/bin/python")]
+    python: PathBuf,
+    /// The Python-SDK benchmark script.
+    #[arg(long, default_value = "bench/python/sdk_bench.py")]
+    python_script: PathBuf,
+    /// Memory phase: one-activity workflows run to completion in `--closed-steps` batches, RSS
+    /// read after each batch [default: 50000; --quick: 200; 0 skips it].
+    #[arg(long)]
+    closed: Option<u64>,
+    /// Batches of the memory phase [default: 5; --quick: 2].
+    #[arg(long)]
+    closed_steps: Option<u64>,
+    /// Open-workflows phase: this many workflows left open on a 1 h timer, then RSS, database
+    /// size, and two restarts (SIGTERM, then SIGKILL) timed to serving [default: 100000;
+    /// --quick: 500; 0 skips it].
+    #[arg(long)]
+    open: Option<u64>,
+    /// Servers that get the memory and open-workflows phases (the Temporal dev server takes
+    /// about half an hour to fill with 100,000 workflows, so by default only Endure does).
+    #[arg(long, value_delimiter = ',', default_value = "endure")]
+    scale_servers: Vec<ServerKind>,
 }
 
 /// A server under test.
@@ -110,6 +140,16 @@ struct Plan {
     idle_s: f64,
     warmup_workflows: u64,
     verify: bool,
+    timers: u64,
+    python_workflows: u64,
+    closed: u64,
+    closed_steps: u64,
+    open: u64,
+    scale_servers: Vec<ServerKind>,
+    #[serde(skip)]
+    python: PathBuf,
+    #[serde(skip)]
+    python_script: PathBuf,
     #[serde(skip)]
     scenario_list: Vec<Scenario>,
     #[serde(skip)]
@@ -134,6 +174,14 @@ impl Plan {
             idle_s: idle.as_secs_f64(),
             warmup_workflows: args.warmup.unwrap_or(if q { 0 } else { 100 }),
             verify: !args.no_verify,
+            timers: args.timers.unwrap_or(if q { 200 } else { 10_000 }),
+            python_workflows: args.python_workflows.unwrap_or(if q { 20 } else { 300 }),
+            closed: args.closed.unwrap_or(if q { 200 } else { 50_000 }),
+            closed_steps: args.closed_steps.unwrap_or(if q { 2 } else { 5 }).max(1),
+            open: args.open.unwrap_or(if q { 500 } else { 100_000 }),
+            scale_servers: args.scale_servers.clone(),
+            python: args.python.clone(),
+            python_script: args.python_script.clone(),
             scenario_list,
             drain_timeout: args.drain_timeout,
             duration: args.duration,
@@ -153,6 +201,8 @@ impl Plan {
             drain_timeout: self.drain_timeout,
             verify: self.verify,
             progress: true,
+            timer: crate::scenario::TIMER,
+            hold_open: false,
         }
     }
 }
@@ -193,7 +243,15 @@ struct ServerReport {
     /// Average CPU use during the idle period, in cores.
     idle_cpu_cores: f64,
     scenarios: Vec<ScenarioRun>,
-    /// RSS after the last scenario, MiB.
+    /// The official Python SDK as the worker (one-activity).
+    python_sdk: Option<ScenarioRun>,
+    /// Many `timer` workflows in flight at once, 1 s timers.
+    timers: Option<ScenarioRun>,
+    /// RSS while more and more workflows are closed.
+    closed: Option<ClosedReport>,
+    /// Many workflows left open on timers; restarts.
+    open: Option<OpenReport>,
+    /// RSS after the last phase, MiB.
     final_rss_mib: f64,
     /// SIGTERM → exit, ms (null if it had to be killed).
     shutdown_ms: Option<f64>,
@@ -202,6 +260,51 @@ struct ServerReport {
     /// Set when the server could not be measured completely.
     failure: Option<String>,
     log_file: String,
+}
+
+impl ServerReport {
+    /// Errors of every phase.
+    fn errors(&self) -> u64 {
+        self.scenarios.iter().chain(&self.python_sdk).chain(&self.timers).map(|s| s.load.errors).sum::<u64>()
+            + self.closed.as_ref().map_or(0, |c| c.errors)
+            + self.open.as_ref().map_or(0, |o| o.errors)
+    }
+}
+
+/// RSS against the number of closed workflows.
+#[derive(Clone, Debug, Serialize)]
+struct ClosedReport {
+    /// (workflows closed so far in this phase, server RSS in MiB) after each batch.
+    steps: Vec<(u64, f64)>,
+    /// Workflows/s over the whole phase.
+    workflows_per_sec: f64,
+    /// Errors over the whole phase.
+    errors: u64,
+}
+
+/// Many open workflows waiting on timers, and restarts with them.
+#[derive(Clone, Debug, Serialize)]
+struct OpenReport {
+    /// Open workflows created (each waits on a 1 h timer).
+    workflows: u64,
+    /// How fast they were created (start + first workflow task with StartTimer), per second.
+    fill_workflows_per_sec: f64,
+    /// Errors while filling and in the checks after the restarts.
+    errors: u64,
+    /// Server RSS with them all open, MiB.
+    rss_mib: f64,
+    /// Database files with them all open, MiB.
+    database_mib: f64,
+    /// SIGTERM → exit with them all open, ms (null if it had to be killed).
+    shutdown_ms: Option<f64>,
+    /// Relaunch after the SIGTERM → first successful GetSystemInfo, ms.
+    restart_ms: f64,
+    /// RSS one second after that restart, MiB.
+    restart_rss_mib: f64,
+    /// Relaunch after a SIGKILL → first successful GetSystemInfo, ms.
+    crash_restart_ms: f64,
+    /// After the crash restart, `one-activity` workflows run to check it serves: completed.
+    check_completed: u64,
 }
 
 /// One line of the comparison table.
@@ -282,7 +385,7 @@ pub async fn compare(args: CompareArgs) -> Result<()> {
         println!("\nJSON: {}", path.display());
     }
     let failed = reports.iter().any(|r| r.failure.is_some());
-    let errors: u64 = reports.iter().flat_map(|r| &r.scenarios).map(|s| s.load.errors).sum();
+    let errors: u64 = reports.iter().map(ServerReport::errors).sum();
     if args.keep || failed || errors > 0 {
         println!("Databases and server logs kept in {}", work_dir.display());
     } else {
@@ -365,6 +468,10 @@ async fn bench_server(kind: ServerKind, binary: &Path, plan: &Plan, work_dir: &P
         idle_rss_mib: 0.0,
         idle_cpu_cores: 0.0,
         scenarios: Vec::new(),
+        python_sdk: None,
+        timers: None,
+        closed: None,
+        open: None,
         final_rss_mib: 0.0,
         shutdown_ms: None,
         database_mib: 0.0,
@@ -381,11 +488,7 @@ async fn bench_server(kind: ServerKind, binary: &Path, plan: &Plan, work_dir: &P
     if let Some(child) = child {
         report.shutdown_ms = stop(child).await;
     }
-    report.database_mib = mib(database_files(&db)
-        .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len() / 1024)
-        .sum());
+    report.database_mib = database_mib(&db);
     report
 }
 
@@ -412,36 +515,13 @@ async fn measure(
     let args = server_args(kind, port, db)?;
     report.command = std::iter::once(binary.display().to_string()).chain(args.iter().cloned()).collect();
     report.address = address.clone();
-    let log_file = File::create(log).with_context(|| format!("creating {}", log.display()))?;
-    let mut command = Command::new(binary);
-    command
-        .args(&args)
-        .env("TEMPORAL_VERSION_CHECK_DISABLED", "1")
-        .stdin(Stdio::null())
-        .stdout(log_file.try_clone()?)
-        .stderr(log_file)
-        .kill_on_drop(true);
-
+    File::create(log).with_context(|| format!("creating {}", log.display()))?;
     let launched = Instant::now();
-    let child = command.spawn().with_context(|| format!("launching {}", binary.display()))?;
-    let pid = child.id().context("the server exited at once")? as i32;
+    let child = launch(binary, &args, log)?;
+    let mut pid = child.id().context("the server exited at once")? as i32;
     let child = child_slot.insert(child);
-
-    // Start-up: launch → first successful GetSystemInfo.
+    report.startup_ms = wait_ready(child, &address, launched).await?;
     let deadline = launched + Duration::from_secs(120);
-    loop {
-        if let Some(status) = child.try_wait()? {
-            bail!("the server exited during start-up ({status})");
-        }
-        if client::probe_system_info(&address).await.is_ok() {
-            report.startup_ms = ms(launched.elapsed());
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!("no answer to GetSystemInfo within 120 s");
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
     let mut client = client::connect(&address).await?;
     wait_namespace(&mut client, deadline).await?;
     report.namespace_ready_ms = ms(launched.elapsed());
@@ -493,8 +573,188 @@ async fn measure(
             bail!("the server exited during {scenario} ({status})");
         }
     }
+
+    if plan.python_workflows > 0 {
+        eprintln!(
+            "   python-sdk: {} one-activity workflows with the official Python SDK as the worker",
+            plan.python_workflows
+        );
+        let run = run_python_sdk(pid, plan, &address).await.context("python-sdk")?;
+        eprintln!(
+            "   {:<15} {:>8.1} wf/s  p50 {:>7.1} ms  p99 {:>7.1} ms  CPU {:.2} cores  errors {}",
+            "python-sdk",
+            run.load.workflows_per_sec,
+            run.load.latency.p50_ms,
+            run.load.latency.p99_ms,
+            run.server_cpu_cores,
+            run.load.errors
+        );
+        report.python_sdk = Some(run);
+    }
+
+    if plan.timers > 0 {
+        eprintln!("   timers: {} timer workflows (1 s timer) all in flight at once", plan.timers);
+        let mut opts = plan.load(&address, Scenario::Timer, plan.timers);
+        opts.concurrency = plan.timers as usize;
+        opts.pollers = plan.pollers.max(16);
+        opts.drain_timeout = plan.drain_timeout.max(Duration::from_secs(600));
+        let run = run_sampled(pid, &opts).await.context("timers")?;
+        let late = run.load.timer_lateness.clone().unwrap_or_default();
+        let seen = run.load.timer_lateness_seen.clone().unwrap_or_default();
+        eprintln!(
+            "   timers: lateness p50 {:.1} ms p99 {:.1} ms (event times); seen by the worker p50 {:.0} ms p99 {:.0} ms; errors {}",
+            late.p50_ms, late.p99_ms, seen.p50_ms, seen.p99_ms, run.load.errors
+        );
+        report.timers = Some(run);
+    }
+
+    let scale = plan.scale_servers.contains(&kind);
+    if scale && plan.closed > 0 {
+        report.closed = Some(closed_phase(plan, &address, pid).await.context("closed-workflow memory")?);
+    }
+    if scale && plan.open > 0 {
+        let open = open_phase(plan, &address, db, &mut pid, child_slot, binary, &args, log)
+            .await
+            .context("open workflows")?;
+        report.open = Some(open);
+    }
     report.final_rss_mib = mib(procfs::sample(&procfs::process_tree(pid)).1);
     Ok(())
+}
+
+/// Launches a server with its output appended to `log`.
+fn launch(binary: &Path, args: &[String], log: &Path) -> Result<Child> {
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("opening {}", log.display()))?;
+    let mut command = Command::new(binary);
+    command
+        .args(args)
+        .env("TEMPORAL_VERSION_CHECK_DISABLED", "1")
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone()?)
+        .stderr(log_file)
+        .kill_on_drop(true);
+    command.spawn().with_context(|| format!("launching {}", binary.display()))
+}
+
+/// Waits until the server answers GetSystemInfo (probed every millisecond); returns the
+/// milliseconds since `launched`.
+async fn wait_ready(child: &mut Child, address: &str, launched: Instant) -> Result<f64> {
+    let deadline = launched + Duration::from_secs(120);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            bail!("the server exited during start-up ({status})");
+        }
+        if client::probe_system_info(address).await.is_ok() {
+            return Ok(ms(launched.elapsed()));
+        }
+        if Instant::now() > deadline {
+            bail!("no answer to GetSystemInfo within 120 s");
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Runs `plan.closed` one-activity workflows in `plan.closed_steps` batches and reads the
+/// server's RSS after each batch: memory must not grow with the number of closed workflows.
+async fn closed_phase(plan: &Plan, address: &str, pid: i32) -> Result<ClosedReport> {
+    let per_step = plan.closed.div_ceil(plan.closed_steps);
+    eprintln!(
+        "   closed workflows: {} one-activity workflows in {} batches, RSS after each",
+        plan.closed, plan.closed_steps
+    );
+    let began = Instant::now();
+    let (mut done, mut errors, mut steps) = (0, 0, Vec::new());
+    for _ in 0..plan.closed_steps {
+        let mut opts = plan.load(address, Scenario::OneActivity, per_step);
+        opts.verify = false;
+        opts.duration = None;
+        let run = load::run(&opts).await?;
+        done += run.completed;
+        errors += run.errors;
+        let rss = mib(procfs::sample(&procfs::process_tree(pid)).1);
+        eprintln!("   closed workflows: {done} closed, RSS {rss:.1} MiB");
+        steps.push((done, rss));
+    }
+    Ok(ClosedReport { steps, workflows_per_sec: done as f64 / began.elapsed().as_secs_f64(), errors })
+}
+
+/// Fills the server with `plan.open` workflows left open on a 1 h timer, reads RSS and the
+/// database size, then restarts it twice (SIGTERM, then SIGKILL), timing each relaunch to
+/// serving, and checks that it still runs workflows.
+#[allow(clippy::too_many_arguments)]
+async fn open_phase(
+    plan: &Plan,
+    address: &str,
+    db: &Path,
+    pid: &mut i32,
+    child_slot: &mut Option<Child>,
+    binary: &Path,
+    args: &[String],
+    log: &Path,
+) -> Result<OpenReport> {
+    eprintln!("   open workflows: {} workflows left open on a 1 h timer", plan.open);
+    let mut opts = plan.load(address, Scenario::Timer, plan.open);
+    opts.timer = Duration::from_secs(3600);
+    opts.hold_open = true;
+    opts.concurrency = 1000;
+    opts.pollers = plan.pollers.max(16);
+    opts.verify = false;
+    opts.duration = None;
+    opts.drain_timeout = Duration::from_secs(600);
+    let fill = load::run(&opts).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_mib = mib(procfs::sample(&procfs::process_tree(*pid)).1);
+    let database_mib = database_mib(db);
+    eprintln!(
+        "   open workflows: {} open ({:.0}/s), RSS {rss_mib:.1} MiB, database {database_mib:.0} MiB",
+        fill.completed, fill.workflows_per_sec
+    );
+
+    let child = child_slot.take().context("no server running")?;
+    let shutdown_ms = stop(child).await;
+    let launched = Instant::now();
+    let child = child_slot.insert(launch(binary, args, log)?);
+    *pid = child.id().context("the server exited at once")? as i32;
+    let restart_ms = wait_ready(child, address, launched).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let restart_rss_mib = mib(procfs::sample(&procfs::process_tree(*pid)).1);
+    eprintln!(
+        "   open workflows: restart after SIGTERM serving in {restart_ms:.0} ms, RSS {restart_rss_mib:.1} MiB"
+    );
+
+    let mut child = child_slot.take().context("no server running")?;
+    child.kill().await.context("SIGKILL")?;
+    let launched = Instant::now();
+    let child = child_slot.insert(launch(binary, args, log)?);
+    *pid = child.id().context("the server exited at once")? as i32;
+    let crash_restart_ms = wait_ready(child, address, launched).await?;
+    eprintln!("   open workflows: restart after SIGKILL serving in {crash_restart_ms:.0} ms");
+
+    let mut check = plan.load(address, Scenario::OneActivity, 20);
+    check.verify = true;
+    check.duration = None;
+    let checked = load::run(&check).await?;
+    Ok(OpenReport {
+        workflows: fill.completed,
+        fill_workflows_per_sec: fill.workflows_per_sec,
+        errors: fill.errors + checked.errors,
+        rss_mib,
+        database_mib,
+        shutdown_ms,
+        restart_ms,
+        restart_rss_mib,
+        crash_restart_ms,
+        check_completed: checked.completed,
+    })
+}
+
+/// Size of a database and its SQLite companion files, MiB.
+fn database_mib(db: &Path) -> f64 {
+    mib(database_files(db).iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len() / 1024).sum())
 }
 
 /// Waits until DescribeNamespace(default) succeeds (what an SDK worker needs first).
@@ -518,51 +778,120 @@ fn cores(ticks: u64, wall: Duration) -> f64 {
     if wall > 0.0 { ticks as f64 / procfs::ticks_per_second() / wall } else { 0.0 }
 }
 
+/// Samples a server's process tree while a load runs: RSS every 100 ms, CPU time at both ends,
+/// and the load generator's own CPU time.
+struct Sampler {
+    tree: Vec<i32>,
+    stop: Arc<AtomicBool>,
+    peak: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<u64>,
+    server_cpu0: u64,
+    bench_cpu0: u64,
+    began: Instant,
+}
+
+/// What a [`Sampler`] saw.
+struct Samples {
+    wall: Duration,
+    server_ticks: u64,
+    bench_ticks: u64,
+    rss_peak_kib: u64,
+    rss_mean_kib: u64,
+}
+
+impl Sampler {
+    fn start(pid: i32) -> Sampler {
+        let tree = procfs::process_tree(pid);
+        let stop = Arc::new(AtomicBool::new(false));
+        let peak = Arc::new(AtomicU64::new(0));
+        let task = {
+            let (stop, peak, tree) = (stop.clone(), peak.clone(), tree.clone());
+            tokio::spawn(async move {
+                let (mut sum, mut n) = (0u64, 0u64);
+                while !stop.load(Ordering::Relaxed) {
+                    let rss = procfs::sample(&tree).1;
+                    peak.fetch_max(rss, Ordering::Relaxed);
+                    sum += rss;
+                    n += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                sum.checked_div(n).unwrap_or(0)
+            })
+        };
+        let (server_cpu0, _) = procfs::sample(&tree);
+        let bench_cpu0 = procfs::cpu_ticks(std::process::id() as i32);
+        Sampler { tree, stop, peak, task, server_cpu0, bench_cpu0, began: Instant::now() }
+    }
+
+    async fn stop(self) -> Samples {
+        let wall = self.began.elapsed();
+        let (server_cpu1, rss_end) = procfs::sample(&self.tree);
+        let bench_cpu1 = procfs::cpu_ticks(std::process::id() as i32);
+        self.stop.store(true, Ordering::Relaxed);
+        let mean = self.task.await.unwrap_or(0);
+        Samples {
+            wall,
+            server_ticks: server_cpu1.saturating_sub(self.server_cpu0),
+            bench_ticks: bench_cpu1.saturating_sub(self.bench_cpu0),
+            rss_peak_kib: self.peak.load(Ordering::Relaxed).max(rss_end),
+            rss_mean_kib: mean,
+        }
+    }
+}
+
+impl ScenarioRun {
+    fn new(load: ScenarioReport, s: Samples) -> ScenarioRun {
+        let server_cpu_seconds = s.server_ticks as f64 / procfs::ticks_per_second();
+        ScenarioRun {
+            server_cpu_ms_per_workflow: if load.completed > 0 {
+                server_cpu_seconds * 1000.0 / load.completed as f64
+            } else {
+                0.0
+            },
+            server_cpu_seconds,
+            server_cpu_cores: cores(s.server_ticks, s.wall),
+            rss_peak_mib: mib(s.rss_peak_kib),
+            rss_mean_mib: mib(s.rss_mean_kib),
+            bench_cpu_cores: cores(s.bench_ticks, s.wall),
+            load,
+        }
+    }
+}
+
 /// One scenario with the server's RSS sampled every 100 ms and CPU read around the timed part.
 async fn run_sampled(pid: i32, opts: &LoadOptions) -> Result<ScenarioRun> {
-    let me = std::process::id() as i32;
-    let tree = procfs::process_tree(pid);
-    let stop = Arc::new(AtomicBool::new(false));
-    let peak = Arc::new(AtomicU64::new(0));
-    let sampler = {
-        let (stop, peak, tree) = (stop.clone(), peak.clone(), tree.clone());
-        tokio::spawn(async move {
-            let (mut sum, mut n) = (0u64, 0u64);
-            while !stop.load(Ordering::Relaxed) {
-                let rss = procfs::sample(&tree).1;
-                peak.fetch_max(rss, Ordering::Relaxed);
-                sum += rss;
-                n += 1;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            sum.checked_div(n).unwrap_or(0)
-        })
-    };
-    let (server0, _) = procfs::sample(&tree);
-    let bench0 = procfs::cpu_ticks(me);
-    let began = Instant::now();
+    let sampler = Sampler::start(pid);
     let timed = load::run_timed(opts).await;
-    let wall = began.elapsed();
-    let (server1, rss_end) = procfs::sample(&tree);
-    let bench1 = procfs::cpu_ticks(me);
-    stop.store(true, Ordering::Relaxed);
-    let mean = sampler.await.unwrap_or(0);
+    let samples = sampler.stop().await;
     let report = timed?.finish().await;
-    let server_ticks = server1.saturating_sub(server0);
-    let server_cpu_seconds = server_ticks as f64 / procfs::ticks_per_second();
-    Ok(ScenarioRun {
-        server_cpu_ms_per_workflow: if report.completed > 0 {
-            server_cpu_seconds * 1000.0 / report.completed as f64
-        } else {
-            0.0
-        },
-        server_cpu_seconds,
-        server_cpu_cores: cores(server_ticks, wall),
-        rss_peak_mib: mib(peak.load(Ordering::Relaxed).max(rss_end)),
-        rss_mean_mib: mib(mean),
-        bench_cpu_cores: cores(bench1.saturating_sub(bench0), wall),
-        load: report,
-    })
+    Ok(ScenarioRun::new(report, samples))
+}
+
+/// The Python-SDK benchmark (bench/python/sdk_bench.py) against `address`, sampled like a
+/// scenario. Its worker processes are the load generator's, not the server's, so they are not
+/// in the server's figures (nor in `bench_cpu_cores`, which is this process only).
+async fn run_python_sdk(pid: i32, plan: &Plan, address: &str) -> Result<ScenarioRun> {
+    let sampler = Sampler::start(pid);
+    let output = Command::new(&plan.python)
+        .arg(&plan.python_script)
+        .args(["--address", address, "--json", "--quiet"])
+        .args(["--workflows", &plan.python_workflows.to_string()])
+        .args(["--concurrency", &plan.concurrency.to_string()])
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .await
+        .with_context(|| format!("running {} {}", plan.python.display(), plan.python_script.display()))?;
+    let samples = sampler.stop().await;
+    let report: ScenarioReport = serde_json::from_slice(&output.stdout).with_context(|| {
+        format!(
+            "{} exited with {} and no JSON report: {}",
+            plan.python_script.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })?;
+    Ok(ScenarioRun::new(report, samples))
 }
 
 /// SIGTERM, then SIGKILL after 20 s; returns how long a clean exit took.
@@ -635,6 +964,52 @@ fn build_table(plan: &Plan, reports: &[ServerReport]) -> Vec<Row> {
             find(r).map(|x| x.load.workflow_task_timeouts as f64)
         });
     }
+    if plan.python_workflows > 0 {
+        let p = |r: &ServerReport| r.python_sdk.clone();
+        let s = "python-sdk one-activity";
+        push(format!("{s}: workflows/s"), "1/s", "higher", &|r| p(r).map(|x| x.load.workflows_per_sec));
+        push(format!("{s}: latency p50"), "ms", "lower", &|r| p(r).map(|x| x.load.latency.p50_ms));
+        push(format!("{s}: latency p99"), "ms", "lower", &|r| p(r).map(|x| x.load.latency.p99_ms));
+        push(format!("{s}: server CPU"), "cores", "-", &|r| p(r).map(|x| x.server_cpu_cores));
+        push(format!("{s}: errors"), "", "lower", &|r| p(r).map(|x| x.load.errors as f64));
+    }
+    if plan.timers > 0 {
+        let t = |r: &ServerReport| r.timers.clone();
+        let s = format!("timers ({} in flight, 1 s)", plan.timers);
+        let late = |r: &ServerReport| t(r).and_then(|x| x.load.timer_lateness);
+        let seen = |r: &ServerReport| t(r).and_then(|x| x.load.timer_lateness_seen);
+        push(format!("{s}: fired late p50"), "ms", "lower", &|r| late(r).map(|l| l.p50_ms));
+        push(format!("{s}: fired late p99"), "ms", "lower", &|r| late(r).map(|l| l.p99_ms));
+        push(format!("{s}: seen by worker late p50"), "ms", "lower", &|r| seen(r).map(|l| l.p50_ms));
+        push(format!("{s}: seen by worker late p99"), "ms", "lower", &|r| seen(r).map(|l| l.p99_ms));
+        push(format!("{s}: workflows/s"), "1/s", "higher", &|r| t(r).map(|x| x.load.workflows_per_sec));
+        push(format!("{s}: peak RSS"), "MiB", "lower", &|r| t(r).map(|x| x.rss_peak_mib));
+        push(format!("{s}: errors"), "", "lower", &|r| t(r).map(|x| x.load.errors as f64));
+    }
+    if plan.closed > 0 {
+        let c = |r: &ServerReport| r.closed.clone();
+        let first = |r: &ServerReport| c(r).and_then(|x| x.steps.first().copied());
+        let last = |r: &ServerReport| c(r).and_then(|x| x.steps.last().copied());
+        let n0 = reports.iter().find_map(first).map(|s| s.0).unwrap_or(0);
+        let n1 = reports.iter().find_map(last).map(|s| s.0).unwrap_or(0);
+        push(format!("RSS after {n0} closed workflows"), "MiB", "lower", &|r| first(r).map(|s| s.1));
+        push(format!("RSS after {n1} closed workflows"), "MiB", "lower", &|r| last(r).map(|s| s.1));
+        push("closed-workflow batches: errors".into(), "", "lower", &|r| c(r).map(|x| x.errors as f64));
+    }
+    if plan.open > 0 {
+        let o = |r: &ServerReport| r.open.clone();
+        let s = format!("{} open workflows", plan.open);
+        push(format!("{s}: created/s"), "1/s", "higher", &|r| o(r).map(|x| x.fill_workflows_per_sec));
+        push(format!("{s}: RSS"), "MiB", "lower", &|r| o(r).map(|x| x.rss_mib));
+        push(format!("{s}: database"), "MiB", "lower", &|r| o(r).map(|x| x.database_mib));
+        push(format!("{s}: shutdown"), "ms", "lower", &|r| o(r).and_then(|x| x.shutdown_ms));
+        push(format!("{s}: restart → serving"), "ms", "lower", &|r| o(r).map(|x| x.restart_ms));
+        push(format!("{s}: RSS after restart"), "MiB", "lower", &|r| o(r).map(|x| x.restart_rss_mib));
+        push(format!("{s}: SIGKILL restart → serving"), "ms", "lower", &|r| {
+            o(r).map(|x| x.crash_restart_ms)
+        });
+        push(format!("{s}: errors"), "", "lower", &|r| o(r).map(|x| x.errors as f64));
+    }
     push("final RSS".into(), "MiB", "lower", &|r| Some(r.final_rss_mib));
     push("shutdown, SIGTERM → exit".into(), "ms", "lower", &|r| r.shutdown_ms);
     push("database on disk".into(), "MiB", "lower", &|r| Some(r.database_mib));
@@ -670,7 +1045,8 @@ fn print_table(rows: &[Row], reports: &[ServerReport]) {
     );
     for r in reports {
         println!("{}: {}", r.server.name(), if r.version.is_empty() { "?" } else { &r.version });
-        let errors: Vec<_> = r.scenarios.iter().filter(|s| s.load.errors > 0).collect();
+        let errors: Vec<_> =
+            r.scenarios.iter().chain(&r.python_sdk).chain(&r.timers).filter(|s| s.load.errors > 0).collect();
         for s in errors {
             println!("  {}: {} error(s)", s.load.scenario, s.load.errors);
             for (kind, e) in &s.load.error_kinds {

@@ -8,7 +8,7 @@
 //! earlier runs never reach this run's pollers.
 
 use crate::client::{self, Client, json_payloads, task_queue};
-use crate::scenario::{Decision, SIGNAL_NAME, Scenario, TaskContext, decide};
+use crate::scenario::{Decision, SIGNAL_NAME, Scenario, TaskContext, decide, timer_lateness};
 use crate::stats::{Counters, ErrorLog, Latency, ScenarioReport, rate, secs};
 use anyhow::Result;
 use std::collections::HashMap;
@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use temporalio_protos::temporal::api::common::v1::{WorkflowExecution, WorkflowType};
-use temporalio_protos::temporal::api::enums::v1::{EventType, WorkflowExecutionStatus};
+use temporalio_protos::temporal::api::enums::v1::{CommandType, EventType, WorkflowExecutionStatus};
 use temporalio_protos::temporal::api::workflowservice::v1::{
     DescribeWorkflowExecutionRequest, GetWorkflowExecutionHistoryRequest, PollActivityTaskQueueRequest,
     PollActivityTaskQueueResponse, PollWorkflowTaskQueueRequest, PollWorkflowTaskQueueResponse,
@@ -38,6 +38,10 @@ const RPC_TIMEOUT: Duration = Duration::from_secs(30);
 const POLL_RETRY_PAUSE: Duration = Duration::from_millis(100);
 /// Attempts of an RPC failing with a retryable code (as an SDK would retry it).
 const RPC_ATTEMPTS: u32 = 4;
+/// Most concurrent unary RPCs the starter has on its connection. Thousands at once make the
+/// client's HTTP/2 stack buffer thousands of small responses and close the connection
+/// (ENHANCE_YOUR_CALM "too_many_data_frames"); an SDK client is bounded the same way.
+const MAX_STARTER_RPCS: usize = 64;
 
 /// Codes the Temporal SDKs retry.
 fn retryable(status: &Status) -> bool {
@@ -79,6 +83,11 @@ pub struct LoadOptions {
     pub verify: bool,
     /// Print a progress line to stderr every second.
     pub progress: bool,
+    /// Length of the `timer` scenario's timer.
+    pub timer: Duration,
+    /// Leave every workflow open: it counts as done (latency, slot) once the worker's
+    /// StartTimer is acknowledged, and its timer is left pending (`timer` scenario only).
+    pub hold_open: bool,
 }
 
 /// A top-level workflow between its start and its close.
@@ -104,6 +113,16 @@ struct Shared {
     /// Workflow ids of top-level runs that completed.
     completed_ids: Mutex<Vec<String>>,
     last_close: Mutex<Option<Instant>>,
+    /// Timer length and hold-open mode (see [`LoadOptions`]).
+    timer: Duration,
+    hold_open: bool,
+    /// When the worker's StartTimer was acknowledged, by workflow id (`timer` scenario).
+    timer_acked: Mutex<HashMap<String, Instant>>,
+    /// Timer lateness by the server's event times, µs.
+    timer_lateness_us: Mutex<Vec<u64>>,
+    /// Timer lateness seen by the worker, µs: the fired-timer task's arrival − the StartTimer
+    /// acknowledgement − the timer length.
+    timer_seen_us: Mutex<Vec<u64>>,
 }
 
 impl Shared {
@@ -217,6 +236,11 @@ pub async fn run_timed(opts: &LoadOptions) -> Result<TimedRun> {
         started_runs: Mutex::new(Vec::new()),
         completed_ids: Mutex::new(Vec::new()),
         last_close: Mutex::new(None),
+        timer: opts.timer,
+        hold_open: opts.hold_open && opts.scenario == Scenario::Timer,
+        timer_acked: Mutex::new(HashMap::new()),
+        timer_lateness_us: Mutex::new(Vec::new()),
+        timer_seen_us: Mutex::new(Vec::new()),
     });
     let mut workers = JoinSet::new();
     if opts.scenario.needs_worker() {
@@ -278,11 +302,11 @@ async fn finish(
     let mut verify_failures = 0;
     if opts.verify && opts.scenario.needs_worker() {
         let ids = shared.completed_ids.lock().unwrap().clone();
-        verify_failures = verify(&shared, &starter_client, ids, opts.concurrency).await;
+        verify_failures = verify(&shared, &starter_client, ids, opts.concurrency.min(MAX_STARTER_RPCS)).await;
     }
     if opts.scenario == Scenario::StartOnly {
         let runs = shared.started_runs.lock().unwrap().clone();
-        terminate_all(&shared, &starter_client, runs, opts.concurrency).await;
+        terminate_all(&shared, &starter_client, runs, opts.concurrency.min(MAX_STARTER_RPCS)).await;
     }
 
     let c = &shared.counters;
@@ -292,6 +316,11 @@ async fn finish(
     let workflow_tasks = Counters::get(&c.workflow_tasks);
     let wall_s = secs(wall);
     let latencies = std::mem::take(&mut *shared.latencies_us.lock().unwrap());
+    let timers = opts.scenario == Scenario::Timer && !shared.hold_open;
+    let timer_lateness =
+        timers.then(|| Latency::from_micros(std::mem::take(&mut *shared.timer_lateness_us.lock().unwrap())));
+    let timer_lateness_seen =
+        timers.then(|| Latency::from_micros(std::mem::take(&mut *shared.timer_seen_us.lock().unwrap())));
     ScenarioReport {
         scenario: opts.scenario.name().to_owned(),
         address: opts.address.clone(),
@@ -316,10 +345,14 @@ async fn finish(
         workflow_task_timeouts: Counters::get(&c.workflow_task_timeouts),
         latency_measures: if opts.scenario == Scenario::StartOnly {
             "StartWorkflowExecution round trip".to_owned()
+        } else if shared.hold_open {
+            "start request sent → the worker's StartTimer acknowledged (the run stays open)".to_owned()
         } else {
             "start request sent → the worker's closing RespondWorkflowTaskCompleted acknowledged".to_owned()
         },
         latency: Latency::from_micros(latencies),
+        timer_lateness,
+        timer_lateness_seen,
     }
 }
 
@@ -390,6 +423,7 @@ async fn terminate_all(shared: &Arc<Shared>, client: &Client, runs: Vec<(String,
 /// in flight.
 async fn starter(shared: Arc<Shared>, client: Client, opts: LoadOptions) {
     let slots = Arc::new(Semaphore::new(opts.concurrency));
+    let rpcs = Arc::new(Semaphore::new(MAX_STARTER_RPCS));
     let deadline = opts.duration.map(|d| shared.t0 + d);
     let mut starts = JoinSet::new();
     let mut i: u64 = 0;
@@ -410,14 +444,21 @@ async fn starter(shared: Arc<Shared>, client: Client, opts: LoadOptions) {
         }
         let workflow_id = format!("{}-{i}", shared.task_queue);
         i += 1;
-        starts.spawn(start_one(shared.clone(), client.clone(), workflow_id, permit));
+        starts.spawn(start_one(shared.clone(), client.clone(), workflow_id, permit, rpcs.clone()));
         while starts.try_join_next().is_some() {}
     }
     while starts.join_next().await.is_some() {}
 }
 
 /// Starts one workflow (and for `signal`, signals it).
-async fn start_one(shared: Arc<Shared>, client: Client, workflow_id: String, permit: OwnedSemaphorePermit) {
+async fn start_one(
+    shared: Arc<Shared>,
+    client: Client,
+    workflow_id: String,
+    permit: OwnedSemaphorePermit,
+    rpcs: Arc<Semaphore>,
+) {
+    let _rpc = rpcs.acquire_owned().await.expect("the semaphore is never closed");
     let since = Instant::now();
     shared.inflight.lock().unwrap().insert(workflow_id.clone(), InFlight { since, _permit: permit });
     let request = StartWorkflowExecutionRequest {
@@ -504,6 +545,7 @@ async fn workflow_poller(shared: Arc<Shared>, mut client: Client) {
 
 /// Decides and completes one workflow task.
 async fn handle_workflow_task(shared: &Shared, client: &mut Client, task: PollWorkflowTaskQueueResponse) {
+    let received = Instant::now();
     let execution = task.workflow_execution.clone().unwrap_or_default();
     let mut history = task.history.map(|h| h.events).unwrap_or_default();
     let mut page = task.next_page_token;
@@ -534,7 +576,9 @@ async fn handle_workflow_task(shared: &Shared, client: &mut Client, task: PollWo
         workflow_id: &execution.workflow_id,
         task_queue: &shared.task_queue,
         events: &history,
+        timer: shared.timer,
     });
+    let starts_timer = commands.iter().any(|c| c.command_type == CommandType::StartTimer as i32);
     let last_event_id = history.last().map(|e| e.event_id).unwrap_or(task.started_event_id);
     let request = RespondWorkflowTaskCompletedRequest {
         namespace: shared.namespace.clone(),
@@ -551,6 +595,23 @@ async fn handle_workflow_task(shared: &Shared, client: &mut Client, task: PollWo
     // A failure is recorded by `call`; the task then times out and comes back.
     if responded.is_ok() {
         Counters::bump(&shared.counters.workflow_tasks);
+        if starts_timer && shared.hold_open {
+            // WorkflowTaskCompleted and TimerStarted follow the task's history.
+            let events = u64::try_from(last_event_id).unwrap_or(0) + 2;
+            shared.counters.events.fetch_add(events, Ordering::Relaxed);
+            shared.close(&execution.workflow_id, true);
+        } else if starts_timer {
+            shared.timer_acked.lock().unwrap().insert(execution.workflow_id.clone(), Instant::now());
+        }
+        if closes && shared.scenario == Scenario::Timer {
+            if let Some(late) = timer_lateness(&history) {
+                shared.timer_lateness_us.lock().unwrap().push(late.as_micros() as u64);
+            }
+            if let Some(acked) = shared.timer_acked.lock().unwrap().remove(&execution.workflow_id) {
+                let seen = received.saturating_duration_since(acked).saturating_sub(shared.timer);
+                shared.timer_seen_us.lock().unwrap().push(seen.as_micros() as u64);
+            }
+        }
         if closes {
             let timeouts = history.iter().filter(|e| e.event_type == EventType::WorkflowTaskTimedOut as i32);
             shared.counters.workflow_task_timeouts.fetch_add(timeouts.count() as u64, Ordering::Relaxed);

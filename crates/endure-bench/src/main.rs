@@ -36,7 +36,7 @@ enum Command {
     Run(RunArgs),
     /// Start Endure and the Temporal dev server in turn, run the same scenarios against each,
     /// sample RSS and CPU, and print both side by side (what bench/compare.sh runs).
-    Compare(compare::CompareArgs),
+    Compare(Box<compare::CompareArgs>),
     /// Wait until a server answers GetSystemInfo; prints the milliseconds it took.
     Ready {
         /// Server address.
@@ -80,6 +80,13 @@ pub struct LoadArgs {
     /// Namespace.
     #[arg(long, short, default_value = "default")]
     namespace: String,
+    /// Length of the `timer` scenario's timer.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    timer: Duration,
+    /// `timer` scenario only: leave every workflow open on its pending timer; a workflow counts
+    /// as done once its StartTimer is acknowledged (fills a server with open workflows).
+    #[arg(long)]
+    hold_open: bool,
 }
 
 impl LoadArgs {
@@ -106,6 +113,8 @@ impl LoadArgs {
             drain_timeout: self.drain_timeout,
             verify: self.verify,
             progress,
+            timer: self.timer,
+            hold_open: self.hold_open,
         }
     }
 }
@@ -181,7 +190,7 @@ async fn ready(address: String, timeout: Duration) -> Result<()> {
             }
             Err(e) => last = Some(e),
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
     Err(last.unwrap_or_else(|| anyhow::anyhow!("no attempt made")))
         .with_context(|| format!("{address} did not answer GetSystemInfo within {timeout:?}"))
@@ -191,7 +200,7 @@ async fn ready(address: String, timeout: Duration) -> Result<()> {
 async fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Run(args) => run(args).await,
-        Command::Compare(args) => compare::compare(args).await,
+        Command::Compare(args) => compare::compare(*args).await,
         Command::Ready { address, timeout } => ready(address, timeout).await,
     }
 }

@@ -40,7 +40,7 @@ pub enum Scenario {
 pub const CHILD_WORKFLOW_TYPE: &str = "bench-child";
 /// Name of the signal sent in the `signal` scenario.
 pub const SIGNAL_NAME: &str = "bench-go";
-/// Length of the timer in the `timer` scenario.
+/// Default length of the timer in the `timer` scenario (`--timer` changes it).
 pub const TIMER: Duration = Duration::from_secs(1);
 /// Start-to-close timeout given to every activity.
 const ACTIVITY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -179,6 +179,8 @@ pub struct TaskContext<'a> {
     pub task_queue: &'a str,
     /// The full history, oldest first, up to the task's WorkflowTaskStarted.
     pub events: &'a [HistoryEvent],
+    /// Length of the `timer` scenario's timer.
+    pub timer: Duration,
 }
 
 fn count(events: &[HistoryEvent], kind: EventType) -> usize {
@@ -213,7 +215,7 @@ pub fn decide(ctx: &TaskContext<'_>) -> Decision {
         Some(Scenario::StartOnly) => Decision::complete(workflow_input(events)),
         Some(Scenario::OneActivity) => activities(ctx, 1),
         Some(Scenario::TenActivities) => activities(ctx, 10),
-        Some(Scenario::Timer) => timer(events),
+        Some(Scenario::Timer) => timer(events, ctx.timer),
         Some(Scenario::Signal) => {
             if has(events, EventType::WorkflowExecutionSignaled) {
                 Decision::complete(workflow_input(events))
@@ -258,8 +260,8 @@ fn activities(ctx: &TaskContext<'_>, n: usize) -> Decision {
     Decision::one(CommandType::ScheduleActivityTask, attrs.into())
 }
 
-/// A 1 s timer, then complete.
-fn timer(events: &[HistoryEvent]) -> Decision {
+/// One timer of `length`, then complete.
+fn timer(events: &[HistoryEvent], length: Duration) -> Decision {
     if has(events, EventType::TimerFired) {
         return Decision::complete(workflow_input(events));
     }
@@ -268,9 +270,27 @@ fn timer(events: &[HistoryEvent]) -> Decision {
     }
     let attrs = StartTimerCommandAttributes {
         timer_id: "1".to_owned(),
-        start_to_fire_timeout: Some(proto_duration(TIMER)),
+        start_to_fire_timeout: Some(proto_duration(length)),
     };
     Decision::one(CommandType::StartTimer, attrs.into())
+}
+
+/// How late the server fired the first timer of a history, by its own event times:
+/// `TimerFired.event_time − TimerStarted.event_time − start_to_fire_timeout` (floored at 0).
+/// `None` until the timer has fired.
+pub fn timer_lateness(events: &[HistoryEvent]) -> Option<Duration> {
+    let micros = |e: &HistoryEvent| {
+        e.event_time.as_ref().map(|t| t.seconds as i128 * 1_000_000 + t.nanos as i128 / 1000)
+    };
+    let (started_at, length) = events.iter().find_map(|e| match &e.attributes {
+        Some(history_event::Attributes::TimerStartedEventAttributes(a)) => {
+            let d = a.start_to_fire_timeout.as_ref()?;
+            Some((micros(e)?, d.seconds as i128 * 1_000_000 + d.nanos as i128 / 1000))
+        }
+        _ => None,
+    })?;
+    let fired_at = events.iter().find(|e| e.event_type == EventType::TimerFired as i32).and_then(micros)?;
+    Some(Duration::from_micros((fired_at - started_at - length).max(0) as u64))
 }
 
 /// The `child` scenario's parent: start one child, complete with its result.
@@ -322,7 +342,7 @@ mod tests {
     }
 
     fn decide_for(workflow_type: &str, events: &[HistoryEvent]) -> Decision {
-        decide(&TaskContext { workflow_type, workflow_id: "wf", task_queue: "tq", events })
+        decide(&TaskContext { workflow_type, workflow_id: "wf", task_queue: "tq", events, timer: TIMER })
     }
 
     fn kinds(d: &Decision) -> Vec<i32> {
@@ -382,6 +402,31 @@ mod tests {
         assert!(decide_for("bench-timer", &h).commands.is_empty());
         h.push(ev(EventType::TimerFired));
         assert!(decide_for("bench-timer", &h).closes);
+    }
+
+    #[test]
+    fn timer_lateness_comes_from_the_event_times() {
+        use temporalio_protos::temporal::api::history::v1::TimerStartedEventAttributes;
+        let at = |seconds, nanos| Some(prost_wkt_types::Timestamp { seconds, nanos });
+        let mut started = ev(EventType::TimerStarted);
+        started.event_time = at(100, 500_000_000);
+        started.attributes = Some(
+            TimerStartedEventAttributes {
+                start_to_fire_timeout: Some(proto_duration(Duration::from_secs(1))),
+                ..Default::default()
+            }
+            .into(),
+        );
+        let mut h = start();
+        h.push(started);
+        assert_eq!(timer_lateness(&h), None);
+        let mut fired = ev(EventType::TimerFired);
+        fired.event_time = at(101, 512_000_000);
+        h.push(fired);
+        assert_eq!(timer_lateness(&h), Some(Duration::from_millis(12)));
+        // A clock step backwards never gives a negative lateness.
+        h.last_mut().unwrap().event_time = at(101, 0);
+        assert_eq!(timer_lateness(&h), Some(Duration::ZERO));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Counters shared by the starter and the worker, latency percentiles and the per-scenario
 //! report (human-readable table and JSON).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,7 +48,7 @@ pub struct ErrorLog {
 }
 
 /// How often one kind of error happened, and an example.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ErrorKind {
     /// Occurrences.
     pub count: u64,
@@ -70,7 +70,7 @@ impl ErrorLog {
 }
 
 /// Latency percentiles in milliseconds.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Latency {
     /// Number of samples.
     pub count: usize,
@@ -110,7 +110,7 @@ impl Latency {
 }
 
 /// The result of one scenario run against one server.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ScenarioReport {
     /// Scenario name.
     pub scenario: String,
@@ -161,6 +161,12 @@ pub struct ScenarioReport {
     pub latency_measures: String,
     /// Latency percentiles over completed workflows.
     pub latency: Latency,
+    /// `timer` scenario: how late the timers fired by the server's own event times
+    /// (TimerFired − TimerStarted − the timer's length).
+    pub timer_lateness: Option<Latency>,
+    /// `timer` scenario: lateness as the worker saw it (arrival of the task carrying TimerFired −
+    /// acknowledgement of its StartTimer − the timer's length).
+    pub timer_lateness_seen: Option<Latency>,
 }
 
 /// Seconds of `d` as a float (for rates).
