@@ -28,6 +28,9 @@ pub type RunProgress = (i64, bool);
 /// (namespace id, workflow id): the unit of locking.
 type WorkflowKey = (String, String);
 
+/// Most runs whose mutable state the engine keeps in memory (least recently used evicted).
+const STATE_CACHE_RUNS: usize = 4096;
+
 /// Shard-local owner of all runs (one shard in dev mode).
 pub struct Engine {
     me: std::sync::Weak<Engine>,
@@ -38,9 +41,14 @@ pub struct Engine {
     clock: Clock,
     locks: Mutex<HashMap<WorkflowKey, Arc<tokio::sync::Mutex<()>>>>,
     watchers: Mutex<HashMap<RunKey, watch::Sender<RunProgress>>>,
+    /// The last committed state of recently used runs, so a transition does not re-read and
+    /// re-decode it. Filled only by the holder of the run's workflow lock (after a commit, or
+    /// after reading the store under the lock), so it never goes behind the store.
+    states: Mutex<lru::LruCache<RunKey, LoadedRun>>,
 }
 
 /// A loaded run: its state and the version to write against.
+#[derive(Clone)]
 pub struct LoadedRun {
     /// Mutable state.
     pub ms: MutableState,
@@ -124,6 +132,9 @@ impl Engine {
             clock,
             locks: Mutex::new(HashMap::new()),
             watchers: Mutex::new(HashMap::new()),
+            states: Mutex::new(lru::LruCache::new(
+                std::num::NonZeroUsize::new(STATE_CACHE_RUNS).unwrap_or(std::num::NonZeroUsize::MIN),
+            )),
         })
     }
 
@@ -151,7 +162,7 @@ impl Engine {
     ) -> ApiResult<String> {
         use endure_api::temporal::api::history::v1::history_event::Attributes as A;
         let _lock = self.lock(&base.namespace_id, &base.workflow_id).await;
-        let loaded = self.load(base).await?;
+        let loaded = self.load_locked(base).await?;
         let current = self
             .store
             .current_run(&base.namespace_id, &base.workflow_id)
@@ -198,7 +209,7 @@ impl Engine {
         // its batch commits with the new run.
         let current_key = RunKey { run_id: current.run_id.clone(), ..base.clone() };
         let current_loaded =
-            if current.run_id == base.run_id { loaded } else { self.load(&current_key).await? };
+            if current.run_id == base.run_id { loaded } else { self.load_locked(&current_key).await? };
         let mut base_ms = current_loaded.ms;
         let mut t = Txn::new(&mut base_ms, now);
         if t.ms.is_open() {
@@ -218,7 +229,9 @@ impl Engine {
             },
         };
         let new = self.batch(&new_ms, None, Some(pointer), &new_events, &new_tasks, None)?;
-        let results = self.store.commit_all(vec![old, new]).await.map_err(store_conflict)?;
+        let results = self.commit_all(vec![old, new]).await?;
+        self.remember(&base_ms, results[0].db_version);
+        self.remember(&new_ms, results[1].db_version);
         self.after_commit(&base_ms, base_tasks, results[0].task_ids.clone());
         self.after_commit(&new_ms, new_tasks, results[1].task_ids.clone());
         Ok(new_run_id)
@@ -227,12 +240,15 @@ impl Engine {
     /// Deletes a run (terminating it first if it is still open), as DeleteWorkflowExecution.
     pub async fn delete_run(&self, key: &RunKey, identity: &str) -> ApiResult<()> {
         let _lock = self.lock(&key.namespace_id, &key.workflow_id).await;
-        let ms = self.load(key).await?.ms;
+        let ms = self.load_locked(key).await?.ms;
         if ms.is_open() {
             self.update_locked(key, None, |x| x.terminate("Delete workflow execution", None, identity))
                 .await?;
         }
-        self.store.delete_run(key).await?;
+        self.states.lock().pop(key);
+        let deleted = self.store.delete_run(key).await;
+        self.states.lock().pop(key);
+        deleted?;
         self.notify(key, (0, true));
         Ok(())
     }
@@ -281,9 +297,48 @@ impl Engine {
 
     /// Loads a run's state (no lock taken: a snapshot for reads).
     pub async fn load(&self, key: &RunKey) -> ApiResult<LoadedRun> {
+        if let Some(hit) = self.states.lock().get(key) {
+            return Ok(hit.clone());
+        }
+        self.read_run(key).await
+    }
+
+    /// [`Engine::load`] for the holder of the run's workflow lock: a state read from the store
+    /// is remembered, as nothing can commit to the run meanwhile.
+    async fn load_locked(&self, key: &RunKey) -> ApiResult<LoadedRun> {
+        if let Some(hit) = self.states.lock().get(key) {
+            return Ok(hit.clone());
+        }
+        let loaded = self.read_run(key).await?;
+        self.states.lock().put(key.clone(), loaded.clone());
+        Ok(loaded)
+    }
+
+    async fn read_run(&self, key: &RunKey) -> ApiResult<LoadedRun> {
         let row =
             self.store.get_run(key).await?.ok_or_else(|| run_not_found(&key.workflow_id, &key.run_id))?;
         Ok(LoadedRun { ms: decode_state(&row.state)?, db_version: row.db_version })
+    }
+
+    /// Remembers a run's state as just committed at `db_version`.
+    fn remember(&self, ms: &MutableState, db_version: i64) {
+        self.states.lock().put(run_key(ms), LoadedRun { ms: ms.clone(), db_version });
+    }
+
+    /// Commits several runs' batches atomically; on failure forgets their cached states (the
+    /// store may hold something else).
+    async fn commit_all(&self, batches: Vec<WriteBatch>) -> ApiResult<Vec<endure_store::CommitResult>> {
+        let keys: Vec<RunKey> = batches.iter().map(|b| b.run.clone()).collect();
+        match self.store.commit_all(batches).await {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                let mut states = self.states.lock();
+                for k in &keys {
+                    states.pop(k);
+                }
+                Err(store_conflict(e))
+            }
+        }
     }
 
     /// Runs a transition on an existing run and commits it. `consumed` is the id of the task
@@ -305,7 +360,7 @@ impl Engine {
         consumed: Option<i64>,
         f: impl FnOnce(&mut Txn<'_>) -> Result<R, CoreError>,
     ) -> ApiResult<R> {
-        let loaded = match self.load(key).await {
+        let loaded = match self.load_locked(key).await {
             Ok(l) => l,
             Err(e) => {
                 self.drop_stale(consumed).await;
@@ -349,7 +404,9 @@ impl Engine {
                 },
             };
             let new = self.batch(&next_ms, None, Some(pointer), &next.events, &next.tasks, None)?;
-            let results = self.store.commit_all(vec![old, new]).await.map_err(store_conflict)?;
+            let results = self.commit_all(vec![old, new]).await?;
+            self.remember(&ms, results[0].db_version);
+            self.remember(&next_ms, results[1].db_version);
             self.after_commit(&ms, tasks, results[0].task_ids.clone());
             self.after_commit(&next_ms, next.tasks, results[1].task_ids.clone());
             return Ok(r);
@@ -398,7 +455,14 @@ impl Engine {
         consumed: Option<i64>,
     ) -> ApiResult<()> {
         let batch = self.batch(ms, expected_version, current, &events, &tasks, consumed)?;
-        let result = self.store.commit(batch).await.map_err(store_conflict)?;
+        let result = match self.store.commit(batch).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.states.lock().pop(&run_key(ms));
+                return Err(store_conflict(e));
+            }
+        };
+        self.remember(ms, result.db_version);
         self.after_commit(ms, tasks, result.task_ids);
         Ok(())
     }
