@@ -12,6 +12,7 @@ pub mod error;
 mod events;
 pub mod limits;
 pub mod protobytes;
+pub mod query;
 pub mod rebuild;
 pub mod retry;
 pub mod state;
