@@ -67,6 +67,7 @@ fn encode_state(ms: &MutableState) -> ApiResult<Vec<u8>> {
 
 /// The visibility row of a run, derived from its state.
 pub fn visibility_of(ms: &MutableState) -> VisibilityRow {
+    let root = ms.root();
     VisibilityRow {
         namespace_id: ms.namespace_id.clone(),
         workflow_id: ms.workflow_id.clone(),
@@ -82,6 +83,10 @@ pub fn visibility_of(ms: &MutableState) -> VisibilityRow {
         state_transition_count: ms.state_transition_count,
         memo: ms.memo.as_ref().map(|m| m.encode_to_vec()).unwrap_or_default(),
         search_attributes: ms.search_attributes.as_ref().map(|m| m.encode_to_vec()).unwrap_or_default(),
+        parent_workflow_id: ms.parent.as_ref().map(|p| p.workflow_id.clone()).unwrap_or_default(),
+        parent_run_id: ms.parent.as_ref().map(|p| p.run_id.clone()).unwrap_or_default(),
+        root_workflow_id: root.0,
+        root_run_id: root.1,
     }
 }
 

@@ -6,6 +6,8 @@
 //! mode) makes them all durable before any caller is answered. Reads use a small pool of
 //! read-only connections on the blocking thread pool; WAL lets them run beside the writer.
 
+mod filter;
+
 use async_trait::async_trait;
 use endure_store::*;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -18,9 +20,10 @@ use tokio::sync::oneshot;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_runs_rowid.sql")),
+    (3, include_str!("../migrations/0003_visibility_lineage.sql")),
 ];
 /// The newest schema version this build knows.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 /// Read connections kept open for reuse when load spikes (more are opened on demand).
 const MAX_IDLE_READERS: usize = 16;
 const MAX_GROUP: usize = 512;
@@ -242,38 +245,16 @@ fn vis_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VisibilityRow> {
         state_transition_count: r.get(11)?,
         memo: r.get(12)?,
         search_attributes: r.get(13)?,
+        parent_workflow_id: r.get(14)?,
+        parent_run_id: r.get(15)?,
+        root_workflow_id: r.get(16)?,
+        root_run_id: r.get(17)?,
     })
 }
 
 const VIS_COLUMNS: &str = "namespace_id, run_id, workflow_id, workflow_type, task_queue, status, start_time, \
-     execution_time, close_time, history_length, history_size_bytes, state_transition_count, memo, search_attributes";
-
-/// Builds the WHERE clause of a visibility filter with positional parameters.
-fn filter_sql(f: &VisibilityFilter) -> (String, Vec<rusqlite::types::Value>) {
-    use rusqlite::types::Value;
-    let mut sql = String::from("namespace_id = ?");
-    let mut args = vec![Value::Text(f.namespace_id.clone())];
-    let text = |col: &str, v: &Option<String>, sql: &mut String, args: &mut Vec<Value>| {
-        if let Some(v) = v {
-            sql.push_str(&format!(" AND {col} = ?"));
-            args.push(Value::Text(v.clone()));
-        }
-    };
-    text("workflow_id", &f.workflow_id, &mut sql, &mut args);
-    text("run_id", &f.run_id, &mut sql, &mut args);
-    text("workflow_type", &f.workflow_type, &mut sql, &mut args);
-    text("task_queue", &f.task_queue, &mut sql, &mut args);
-    if let Some(s) = f.status {
-        sql.push_str(" AND status = ?");
-        args.push(Value::Integer(s as i64));
-    }
-    match f.open {
-        Some(true) => sql.push_str(" AND close_time = 0"),
-        Some(false) => sql.push_str(" AND close_time != 0"),
-        None => {}
-    }
-    (sql, args)
-}
+     execution_time, close_time, history_length, history_size_bytes, state_transition_count, memo, search_attributes, \
+     parent_workflow_id, parent_run_id, root_workflow_id, root_run_id";
 
 fn apply_batch(conn: &Connection, b: &WriteBatch) -> StoreResult<CommitResult> {
     let k = &b.run;
@@ -363,7 +344,7 @@ fn apply_batch(conn: &Connection, b: &WriteBatch) -> StoreResult<CommitResult> {
     delete_tasks(conn, &b.delete_tasks)?;
     if let Some(v) = &b.visibility {
         conn.prepare_cached(&format!(
-            "INSERT OR REPLACE INTO visibility ({VIS_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+            "INSERT OR REPLACE INTO visibility ({VIS_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
         ))
         .and_then(|mut s| {
             s.execute(params![
@@ -380,7 +361,11 @@ fn apply_batch(conn: &Connection, b: &WriteBatch) -> StoreResult<CommitResult> {
                 v.history_size_bytes,
                 v.state_transition_count,
                 v.memo,
-                v.search_attributes
+                v.search_attributes,
+                v.parent_workflow_id,
+                v.parent_run_id,
+                v.root_workflow_id,
+                v.root_run_id
             ])
         })
         .map_err(backend)?;
@@ -603,7 +588,7 @@ impl Store for SqliteStore {
         cursor: Option<PageCursor>,
         limit: usize,
     ) -> StoreResult<Vec<VisibilityRow>> {
-        let (mut sql, mut args) = filter_sql(filter);
+        let (mut sql, mut args) = filter::where_clause(filter);
         if let Some(c) = cursor {
             sql.push_str(" AND (start_time < ? OR (start_time = ? AND run_id < ?))");
             args.push(c.start_time.into());
@@ -623,7 +608,7 @@ impl Store for SqliteStore {
     }
 
     async fn count_runs(&self, filter: &VisibilityFilter) -> StoreResult<i64> {
-        let (sql, args) = filter_sql(filter);
+        let (sql, args) = filter::where_clause(filter);
         self.read(move |c| {
             c.prepare_cached(&format!("SELECT COUNT(*) FROM visibility WHERE {sql}"))
                 .and_then(|mut s| s.query_row(rusqlite::params_from_iter(args), |r| r.get(0)))
@@ -633,7 +618,7 @@ impl Store for SqliteStore {
     }
 
     async fn count_runs_by_status(&self, filter: &VisibilityFilter) -> StoreResult<Vec<(i32, i64)>> {
-        let (sql, args) = filter_sql(filter);
+        let (sql, args) = filter::where_clause(filter);
         self.read(move |c| {
             let mut s = c
                 .prepare_cached(&format!(

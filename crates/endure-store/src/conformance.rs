@@ -1,6 +1,7 @@
 //! Behavioural tests every [`Store`] backend must pass. A backend's test module calls
 //! [`run_all`] with a fresh store; each check panics with a message naming what broke.
 
+use crate::visibility::{Attr, CmpOp, FilterExpr, Scalar};
 use crate::*;
 
 fn key(wf: &str, run: &str) -> RunKey {
@@ -27,6 +28,7 @@ pub async fn run_all(store: &dyn Store) {
     current_run_conditions(store).await;
     tasks_round_trip(store).await;
     visibility_listing(store).await;
+    visibility_filters(store).await;
     multi_run_commits_are_atomic(store).await;
     delete_run_removes_everything(store).await;
 }
@@ -54,10 +56,136 @@ pub async fn delete_run_removes_everything(store: &dyn Store) {
     assert!(store.load_tasks().await.unwrap().iter().all(|t| t.run != k));
     let f = VisibilityFilter {
         namespace_id: "ns".into(),
-        workflow_id: Some("wf-del".into()),
+        expr: Some(FilterExpr::eq(Attr::WorkflowId, Scalar::Str("wf-del".into()))),
         ..Default::default()
     };
     assert_eq!(store.count_runs(&f).await.unwrap(), 0);
+}
+
+/// Every filter operator, null semantics and prefix matching, in a namespace of their own.
+pub async fn visibility_filters(store: &dyn Store) {
+    use Attr as A;
+    use Scalar::{Int, Str};
+    let s = |v: &str| Str(v.to_owned());
+    // f0 … f5: f0–f2 open; f3 a child of f0; ids with LIKE metacharacters.
+    let ids = ["order-1", "order-2", "invoice-1", "order_%x", "orderXY", "ORDER-3"];
+    for (i, id) in ids.iter().enumerate() {
+        let i = i as i64;
+        let k = RunKey { namespace_id: "vf".into(), workflow_id: (*id).into(), run_id: format!("run{i}") };
+        let mut b = batch(&k, None, 1..2);
+        let closed = i >= 3;
+        b.visibility = Some(VisibilityRow {
+            namespace_id: "vf".into(),
+            workflow_id: (*id).into(),
+            run_id: k.run_id.clone(),
+            workflow_type: if i % 2 == 0 { "Even".into() } else { "Odd".into() },
+            task_queue: "q".into(),
+            status: if closed { 2 + (i as i32 - 3) } else { 1 },
+            start_time: 1_000 + i,
+            execution_time: 1_000 + i,
+            close_time: if closed { 2_000 + 10 * i } else { 0 },
+            history_length: 10 * i,
+            parent_workflow_id: if i == 3 { "order-1".into() } else { String::new() },
+            parent_run_id: if i == 3 { "run0".into() } else { String::new() },
+            root_workflow_id: if i == 3 { "order-1".into() } else { (*id).into() },
+            root_run_id: if i == 3 { "run0".into() } else { k.run_id.clone() },
+            ..Default::default()
+        });
+        store.commit(b).await.unwrap();
+    }
+    let ids_of = |expr: FilterExpr| async move {
+        let f = VisibilityFilter { namespace_id: "vf".into(), expr: Some(expr), open: None };
+        let mut v: Vec<String> =
+            store.list_runs(&f, None, 100).await.unwrap().into_iter().map(|r| r.workflow_id).collect();
+        v.sort();
+        let n = store.count_runs(&f).await.unwrap();
+        assert_eq!(n as usize, v.len(), "count and list agree");
+        v
+    };
+    let cmp = |attr: Attr, op: CmpOp, value: Scalar| FilterExpr::Cmp { attr, op, value };
+    let sorted = |mut v: Vec<&str>| {
+        v.sort();
+        v.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+
+    assert_eq!(
+        ids_of(cmp(A::WorkflowType, CmpOp::Eq, s("Odd"))).await,
+        sorted(vec!["order-2", "order_%x", "ORDER-3"])
+    );
+    assert_eq!(
+        ids_of(cmp(A::WorkflowType, CmpOp::Ne, s("Odd"))).await,
+        sorted(vec!["order-1", "invoice-1", "orderXY"])
+    );
+    assert_eq!(ids_of(cmp(A::HistoryLength, CmpOp::Lt, Int(20))).await, sorted(vec!["order-1", "order-2"]));
+    assert_eq!(
+        ids_of(cmp(A::HistoryLength, CmpOp::Le, Int(20))).await,
+        sorted(vec!["order-1", "order-2", "invoice-1"])
+    );
+    assert_eq!(ids_of(cmp(A::HistoryLength, CmpOp::Gt, Int(40))).await, sorted(vec!["ORDER-3"]));
+    assert_eq!(ids_of(cmp(A::HistoryLength, CmpOp::Ge, Int(40))).await, sorted(vec!["orderXY", "ORDER-3"]));
+    assert_eq!(
+        ids_of(FilterExpr::In { attr: A::ExecutionStatus, values: vec![Int(2), Int(4)], negated: false })
+            .await,
+        sorted(vec!["order_%x", "ORDER-3"])
+    );
+    assert_eq!(
+        ids_of(FilterExpr::In { attr: A::ExecutionStatus, values: vec![Int(1)], negated: true }).await,
+        sorted(vec!["order_%x", "orderXY", "ORDER-3"])
+    );
+    assert_eq!(
+        ids_of(FilterExpr::Between { attr: A::StartTime, low: Int(1_001), high: Int(1_003), negated: false })
+            .await,
+        sorted(vec!["order-2", "invoice-1", "order_%x"])
+    );
+    assert_eq!(
+        ids_of(FilterExpr::Between { attr: A::StartTime, low: Int(1_001), high: Int(1_003), negated: true })
+            .await,
+        sorted(vec!["order-1", "orderXY", "ORDER-3"])
+    );
+    // Prefixes are literal (no LIKE wildcards) and case-sensitive.
+    let starts = |p: &str| FilterExpr::StartsWith { attr: A::WorkflowId, prefix: p.into() };
+    assert_eq!(ids_of(starts("order-")).await, sorted(vec!["order-1", "order-2"]));
+    assert_eq!(ids_of(starts("order_%")).await, sorted(vec!["order_%x"]));
+    assert_eq!(ids_of(starts("order")).await, sorted(vec!["order-1", "order-2", "order_%x", "orderXY"]));
+    assert_eq!(ids_of(starts("")).await.len(), 6);
+    // Null semantics: open runs have no close time or duration; only the child has a parent.
+    let null = |attr: Attr, negated| FilterExpr::IsNull { attr, negated };
+    assert_eq!(ids_of(null(A::CloseTime, false)).await, sorted(vec!["order-1", "order-2", "invoice-1"]));
+    assert_eq!(ids_of(null(A::CloseTime, true)).await, sorted(vec!["order_%x", "orderXY", "ORDER-3"]));
+    assert_eq!(ids_of(null(A::ParentWorkflowId, true)).await, sorted(vec!["order_%x"]));
+    assert_eq!(ids_of(null(A::ParentRunId, false)).await.len(), 5);
+    assert_eq!(
+        ids_of(cmp(A::RootWorkflowId, CmpOp::Eq, s("order-1"))).await,
+        sorted(vec!["order-1", "order_%x"])
+    );
+    assert_eq!(ids_of(cmp(A::RootRunId, CmpOp::Eq, s("run4"))).await, sorted(vec!["orderXY"]));
+    // A comparison with a null attribute does not hold, either way.
+    assert_eq!(ids_of(cmp(A::ParentWorkflowId, CmpOp::Ne, s("x"))).await, sorted(vec!["order_%x"]));
+    assert!(ids_of(cmp(A::CloseTime, CmpOp::Lt, Int(i64::MAX))).await.iter().all(|id| id != "order-1"));
+    // ExecutionDuration = close − execution time: 1 027 (f3), 1 036 (f4), 1 045 (f5).
+    assert_eq!(ids_of(cmp(A::ExecutionDuration, CmpOp::Gt, Int(1_036))).await, sorted(vec!["ORDER-3"]));
+    assert_eq!(
+        ids_of(cmp(A::ExecutionDuration, CmpOp::Ge, Int(1_036))).await,
+        sorted(vec!["orderXY", "ORDER-3"])
+    );
+    assert_eq!(ids_of(cmp(A::CloseTime, CmpOp::Eq, Int(2_040))).await, sorted(vec!["orderXY"]));
+    assert_eq!(ids_of(cmp(A::ExecutionTime, CmpOp::Eq, Int(1_002))).await, sorted(vec!["invoice-1"]));
+    assert_eq!(ids_of(cmp(A::RunId, CmpOp::Eq, s("run1"))).await, sorted(vec!["order-2"]));
+    assert_eq!(ids_of(cmp(A::TaskQueue, CmpOp::Eq, s("q"))).await.len(), 6);
+    assert_eq!(ids_of(cmp(A::HistorySizeBytes, CmpOp::Eq, Int(0))).await.len(), 6);
+    assert_eq!(ids_of(cmp(A::StateTransitionCount, CmpOp::Gt, Int(0))).await.len(), 0);
+    // AND binds as built; OR unions.
+    let odd = cmp(A::WorkflowType, CmpOp::Eq, s("Odd"));
+    let open = null(A::CloseTime, false);
+    assert_eq!(ids_of(odd.clone().and(open.clone())).await, sorted(vec!["order-2"]));
+    assert_eq!(
+        ids_of(FilterExpr::Or(Box::new(odd.clone()), Box::new(open.clone()))).await,
+        sorted(vec!["order-1", "order-2", "invoice-1", "order_%x", "ORDER-3"])
+    );
+    // The open flag combines with the expression.
+    let f = VisibilityFilter { namespace_id: "vf".into(), expr: Some(odd), open: Some(false) };
+    assert_eq!(store.count_runs(&f).await.unwrap(), 2);
+    assert_eq!(store.count_runs_by_status(&f).await.unwrap(), vec![(2, 1), (4, 1)]);
 }
 
 /// `commit_all` applies every batch or none.
@@ -183,7 +311,10 @@ pub async fn visibility_listing(store: &dyn Store) {
     let cursor = PageCursor { start_time: last.start_time, run_id: last.run_id.clone() };
     let page2 = store.list_runs(&f, Some(cursor), 10).await.unwrap();
     assert_eq!(page2.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(), vec!["r2", "r1", "r0"]);
-    let even = VisibilityFilter { workflow_type: Some("Even".into()), ..f.clone() };
+    let even = VisibilityFilter {
+        expr: Some(FilterExpr::eq(Attr::WorkflowType, Scalar::Str("Even".into()))),
+        ..f.clone()
+    };
     assert_eq!(store.count_runs(&even).await.unwrap(), 3);
     let open = VisibilityFilter { open: Some(true), ..f.clone() };
     assert_eq!(store.count_runs(&open).await.unwrap(), 3);

@@ -130,23 +130,24 @@ pub struct VisibilityRow {
     pub memo: Vec<u8>,
     /// Serialized search attributes.
     pub search_attributes: Vec<u8>,
+    /// Parent's workflow id (empty without a parent).
+    pub parent_workflow_id: String,
+    /// Parent's run id (empty without a parent).
+    pub parent_run_id: String,
+    /// Root workflow id (the run's own for a top-level run).
+    pub root_workflow_id: String,
+    /// Root run id (the run's own for a top-level run).
+    pub root_run_id: String,
 }
 
-/// A filter for listing runs (the subset of the visibility query language the store indexes).
+/// A filter for listing runs: a namespace, an optional typed expression (the list-filter
+/// language, resolved and type-checked by the caller) and an open/closed restriction.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VisibilityFilter {
     /// Namespace id (required).
     pub namespace_id: String,
-    /// `WorkflowId = …`.
-    pub workflow_id: Option<String>,
-    /// `RunId = …`.
-    pub run_id: Option<String>,
-    /// `WorkflowType = …`.
-    pub workflow_type: Option<String>,
-    /// `ExecutionStatus = …`.
-    pub status: Option<i32>,
-    /// `TaskQueue = …`.
-    pub task_queue: Option<String>,
+    /// The filter expression (`None`: every run of the namespace).
+    pub expr: Option<visibility::FilterExpr>,
     /// Only open (`Some(true)`) or closed (`Some(false)`) runs.
     pub open: Option<bool>,
 }
@@ -271,3 +272,4 @@ pub trait Store: Send + Sync + 'static {
 }
 
 pub mod conformance;
+pub mod visibility;

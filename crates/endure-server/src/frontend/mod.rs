@@ -3,6 +3,7 @@
 //! transport (the HTTP API, later) can call the same functions.
 
 mod admin;
+mod query_check;
 mod tasks;
 mod updates;
 mod visibility;

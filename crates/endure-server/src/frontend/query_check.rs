@@ -1,0 +1,327 @@
+//! Resolves a parsed list-filter query against the search attributes and converts its literals:
+//! the bridge from `endure_core::query` (syntax) to `endure_store::visibility` (typed filter).
+
+use crate::error::ApiError;
+use crate::frontend::workflows::execution_status_name;
+use endure_core::query::{self, CmpOp as QOp, Expr, Query, Value};
+use endure_store::visibility::{Attr, CmpOp, FilterExpr, Scalar};
+
+/// A checked query, ready for the store.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct CheckedQuery {
+    /// The typed filter (`None`: every run).
+    pub expr: Option<FilterExpr>,
+    /// `GROUP BY ExecutionStatus` was asked for.
+    pub group_by_status: bool,
+}
+
+/// How an attribute's literals are read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    /// A string.
+    Keyword,
+    /// An execution status name (`'Running'`) or number.
+    Status,
+    /// An RFC 3339 timestamp string or nanoseconds since the epoch.
+    Datetime,
+    /// A duration (`'1h30m'`, `'10s'`, `'01:30:00'`) or nanoseconds.
+    Duration,
+    /// An integer.
+    Int,
+    /// A system attribute Endure never sets; literals are read as `inner`.
+    Unset(&'static Kind),
+}
+
+/// The system attributes a query can name.
+fn system_attribute(name: &str) -> Option<(Attr, Kind)> {
+    Some(match name {
+        "WorkflowId" => (Attr::WorkflowId, Kind::Keyword),
+        "RunId" => (Attr::RunId, Kind::Keyword),
+        "WorkflowType" => (Attr::WorkflowType, Kind::Keyword),
+        "ExecutionStatus" => (Attr::ExecutionStatus, Kind::Status),
+        "StartTime" => (Attr::StartTime, Kind::Datetime),
+        "CloseTime" => (Attr::CloseTime, Kind::Datetime),
+        "ExecutionTime" => (Attr::ExecutionTime, Kind::Datetime),
+        "ExecutionDuration" => (Attr::ExecutionDuration, Kind::Duration),
+        "TaskQueue" => (Attr::TaskQueue, Kind::Keyword),
+        "HistoryLength" => (Attr::HistoryLength, Kind::Int),
+        "HistorySizeBytes" => (Attr::HistorySizeBytes, Kind::Int),
+        "StateTransitionCount" => (Attr::StateTransitionCount, Kind::Int),
+        "ParentWorkflowId" => (Attr::ParentWorkflowId, Kind::Keyword),
+        "ParentRunId" => (Attr::ParentRunId, Kind::Keyword),
+        "RootWorkflowId" => (Attr::RootWorkflowId, Kind::Keyword),
+        "RootRunId" => (Attr::RootRunId, Kind::Keyword),
+        // Set by features Endure does not have yet (schedules, batch jobs, worker versioning):
+        // no run carries them.
+        "BuildIds"
+        | "BinaryChecksums"
+        | "BatcherUser"
+        | "TemporalScheduledById"
+        | "TemporalNamespaceDivision" => (Attr::Unset, Kind::Unset(&Kind::Keyword)),
+        "TemporalScheduledStartTime" => (Attr::Unset, Kind::Unset(&Kind::Datetime)),
+        _ => return None,
+    })
+}
+
+fn invalid(message: impl std::fmt::Display) -> ApiError {
+    ApiError::InvalidArgument(format!("invalid query: {message}"))
+}
+
+/// Parses and checks `text` for ListWorkflowExecutions (`count = false`) or
+/// CountWorkflowExecutions (`count = true`).
+pub(crate) fn check(text: &str, count: bool) -> Result<CheckedQuery, ApiError> {
+    let q: Query =
+        query::parse(text).map_err(|e| invalid(format!("{} (at position {})", e.message, e.offset)))?;
+    let mut out = CheckedQuery::default();
+    for g in &q.group_by {
+        if !count {
+            return Err(invalid("GROUP BY is supported only by CountWorkflowExecutions"));
+        }
+        if g != "ExecutionStatus" {
+            return Err(invalid(format!("GROUP BY is supported only on ExecutionStatus, not '{g}'")));
+        }
+        out.group_by_status = true;
+    }
+    if q.group_by.len() > 1 {
+        return Err(invalid("GROUP BY takes one attribute"));
+    }
+    for o in &q.order_by {
+        // Results come newest first; ORDER BY is accepted (as the SDKs and UI send it) when it
+        // names a known attribute.
+        if system_attribute(&o.name).is_none() {
+            return Err(unknown(&o.name));
+        }
+    }
+    out.expr = q.filter.as_ref().map(convert).transpose()?;
+    Ok(out)
+}
+
+fn unknown(name: &str) -> ApiError {
+    invalid(format!("unknown search attribute '{name}'"))
+}
+
+fn convert(e: &Expr) -> Result<FilterExpr, ApiError> {
+    Ok(match e {
+        Expr::And(a, b) => FilterExpr::And(Box::new(convert(a)?), Box::new(convert(b)?)),
+        Expr::Or(a, b) => FilterExpr::Or(Box::new(convert(a)?), Box::new(convert(b)?)),
+        Expr::Compare { name, op, value } => {
+            let (attr, kind) = system_attribute(name).ok_or_else(|| unknown(name))?;
+            if kind == Kind::Status && !matches!(op, QOp::Eq | QOp::Ne) {
+                return Err(invalid(format!(
+                    "operator '{}' is not supported on ExecutionStatus (use =, !=, IN or NOT IN)",
+                    op.as_str()
+                )));
+            }
+            FilterExpr::Cmp { attr, op: cmp_op(*op), value: literal(name, kind, value)? }
+        }
+        Expr::In { name, values, negated } => {
+            let (attr, kind) = system_attribute(name).ok_or_else(|| unknown(name))?;
+            let values = values.iter().map(|v| literal(name, kind, v)).collect::<Result<_, _>>()?;
+            FilterExpr::In { attr, values, negated: *negated }
+        }
+        Expr::Between { name, low, high, negated } => {
+            let (attr, kind) = system_attribute(name).ok_or_else(|| unknown(name))?;
+            if kind == Kind::Status {
+                return Err(invalid("BETWEEN is not supported on ExecutionStatus"));
+            }
+            FilterExpr::Between {
+                attr,
+                low: literal(name, kind, low)?,
+                high: literal(name, kind, high)?,
+                negated: *negated,
+            }
+        }
+        Expr::StartsWith { name, prefix } => {
+            let (attr, kind) = system_attribute(name).ok_or_else(|| unknown(name))?;
+            if !matches!(kind, Kind::Keyword | Kind::Unset(Kind::Keyword)) {
+                return Err(invalid(format!(
+                    "STARTS_WITH is supported only on Keyword attributes, not on {name}"
+                )));
+            }
+            FilterExpr::StartsWith { attr, prefix: prefix.clone() }
+        }
+        Expr::IsNull { name, negated } => {
+            let (attr, _) = system_attribute(name).ok_or_else(|| unknown(name))?;
+            FilterExpr::IsNull { attr, negated: *negated }
+        }
+    })
+}
+
+fn cmp_op(o: QOp) -> CmpOp {
+    match o {
+        QOp::Eq => CmpOp::Eq,
+        QOp::Ne => CmpOp::Ne,
+        QOp::Lt => CmpOp::Lt,
+        QOp::Le => CmpOp::Le,
+        QOp::Gt => CmpOp::Gt,
+        QOp::Ge => CmpOp::Ge,
+    }
+}
+
+/// Converts a literal to the attribute's type.
+fn literal(name: &str, kind: Kind, v: &Value) -> Result<Scalar, ApiError> {
+    let bad = |expected: &str| invalid(format!("invalid value {v} for {name}: expected {expected}"));
+    match (kind, v) {
+        (Kind::Unset(inner), _) => literal(name, *inner, v),
+        (Kind::Keyword, Value::Str(s)) => Ok(Scalar::Str(s.clone())),
+        (Kind::Keyword, _) => Err(bad("a string")),
+        (Kind::Status, Value::Str(s)) => status_number(s).map(Scalar::Int).ok_or_else(|| {
+            invalid(format!(
+                "invalid ExecutionStatus value '{s}' (one of Running, Completed, Failed, Canceled, Terminated, ContinuedAsNew, TimedOut)"
+            ))
+        }),
+        (Kind::Status, Value::Int(i)) if (1..=7).contains(i) => Ok(Scalar::Int(*i)),
+        (Kind::Status, _) => Err(bad("an execution status name such as 'Running'")),
+        (Kind::Datetime, Value::Str(s)) => chrono::DateTime::parse_from_rfc3339(s)
+            .ok()
+            .and_then(|t| t.timestamp_nanos_opt())
+            .map(Scalar::Int)
+            .ok_or_else(|| bad("an RFC 3339 time such as '2026-01-02T15:04:05Z'")),
+        (Kind::Datetime, Value::Int(i)) => Ok(Scalar::Int(*i)),
+        (Kind::Datetime, _) => Err(bad("an RFC 3339 time such as '2026-01-02T15:04:05Z'")),
+        (Kind::Duration, Value::Str(s)) => {
+            parse_duration(s).map(Scalar::Int).ok_or_else(|| bad("a duration such as '1h30m', '90s' or '01:30:00'"))
+        }
+        (Kind::Duration, Value::Int(i)) => Ok(Scalar::Int(*i)),
+        (Kind::Duration, _) => Err(bad("a duration such as '1h30m', '90s' or '01:30:00'")),
+        (Kind::Int, Value::Int(i)) => Ok(Scalar::Int(*i)),
+        (Kind::Int, Value::Str(s)) => s.trim().parse().map(Scalar::Int).map_err(|_| bad("an integer")),
+        (Kind::Int, _) => Err(bad("an integer")),
+    }
+}
+
+fn status_number(name: &str) -> Option<i64> {
+    (1..=7).find(|s| execution_status_name(*s as i32).eq_ignore_ascii_case(name))
+}
+
+/// Parses `1h30m`, `90s`, `1.5h`, `250ms`, `10us`, `5ns` (Go's duration syntax) or `hh:mm:ss`
+/// into nanoseconds.
+fn parse_duration(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if s.contains(':') {
+        let parts: Vec<&str> = s.split(':').collect();
+        if parts.len() != 3 {
+            return None;
+        }
+        let h: i64 = parts[0].parse().ok()?;
+        let m: i64 = parts[1].parse().ok()?;
+        let sec: f64 = parts[2].parse().ok()?;
+        if !(0..60).contains(&m) || !(0.0..60.0).contains(&sec) || h < 0 {
+            return None;
+        }
+        return Some(h.checked_mul(3_600_000_000_000)?.checked_add(m * 60_000_000_000)? + (sec * 1e9) as i64);
+    }
+    if s.is_empty() {
+        return None;
+    }
+    if s == "0" {
+        return Some(0);
+    }
+    let mut total: f64 = 0.0;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let number: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += number * scale;
+    }
+    (total.is_finite() && total < i64::MAX as f64).then_some(total as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(q: &str) -> CheckedQuery {
+        check(q, true).unwrap_or_else(|e| panic!("{q}: {e}"))
+    }
+
+    fn err(q: &str) -> String {
+        match check(q, false) {
+            Err(ApiError::InvalidArgument(m)) => m,
+            other => panic!("{q}: expected InvalidArgument, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn literals_take_the_attribute_types() {
+        let e = ok("ExecutionStatus = 'failed' AND StartTime > '2026-11-23T00:00:00Z'").expr.unwrap();
+        let FilterExpr::And(a, b) = e else { panic!("not an AND") };
+        assert_eq!(*a, FilterExpr::eq(Attr::ExecutionStatus, Scalar::Int(3)));
+        assert_eq!(
+            *b,
+            FilterExpr::Cmp {
+                attr: Attr::StartTime,
+                op: CmpOp::Gt,
+                value: Scalar::Int(1_795_392_000_000_000_000)
+            }
+        );
+        assert_eq!(
+            ok("ExecutionDuration > '1h30m'").expr,
+            Some(FilterExpr::Cmp {
+                attr: Attr::ExecutionDuration,
+                op: CmpOp::Gt,
+                value: Scalar::Int(5_400_000_000_000)
+            })
+        );
+        assert_eq!(
+            ok("ExecutionDuration <= '00:00:02.5'").expr,
+            Some(FilterExpr::Cmp {
+                attr: Attr::ExecutionDuration,
+                op: CmpOp::Le,
+                value: Scalar::Int(2_500_000_000)
+            })
+        );
+        assert_eq!(
+            ok("HistoryLength >= '12'").expr,
+            Some(FilterExpr::Cmp { attr: Attr::HistoryLength, op: CmpOp::Ge, value: Scalar::Int(12) })
+        );
+        assert!(ok("BuildIds IS NULL").expr.is_some());
+        assert!(ok("GROUP BY ExecutionStatus").group_by_status);
+        assert!(ok("ORDER BY StartTime DESC").expr.is_none());
+    }
+
+    #[test]
+    fn type_and_name_errors_name_the_problem() {
+        for (q, needle) in [
+            ("Foo = 'x'", "unknown search attribute 'Foo'"),
+            ("WorkflowId = 5", "expected a string"),
+            ("HistoryLength = 'many'", "expected an integer"),
+            ("StartTime > 'yesterday'", "RFC 3339"),
+            ("ExecutionStatus = 'Bogus'", "invalid ExecutionStatus value 'Bogus'"),
+            ("ExecutionStatus > 'Running'", "not supported on ExecutionStatus"),
+            ("HistoryLength STARTS_WITH '1'", "STARTS_WITH is supported only on Keyword"),
+            ("ExecutionDuration > '5 parsecs'", "a duration"),
+            ("GROUP BY ExecutionStatus", "only by CountWorkflowExecutions"),
+            ("WorkflowId = 'x' ORDER BY Nope", "unknown search attribute 'Nope'"),
+            ("WorkflowId = ", "position 13"),
+        ] {
+            let m = err(q);
+            assert!(m.starts_with("invalid query: ") && m.contains(needle), "{q}: {m}");
+        }
+        assert!(
+            matches!(check("GROUP BY WorkflowType", true), Err(ApiError::InvalidArgument(m)) if m.contains("only on ExecutionStatus"))
+        );
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1.5h"), Some(5_400_000_000_000));
+        assert_eq!(parse_duration("250ms"), Some(250_000_000));
+        assert_eq!(parse_duration("1m30s"), Some(90_000_000_000));
+        assert_eq!(parse_duration("0"), Some(0));
+        assert_eq!(parse_duration("10"), None);
+        assert_eq!(parse_duration("1:2"), None);
+    }
+}

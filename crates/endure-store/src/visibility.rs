@@ -1,0 +1,163 @@
+//! The typed visibility filter a store evaluates: the list-filter language after its names have
+//! been resolved to attributes and its literals converted to the attributes' types.
+//!
+//! Backends compile a [`FilterExpr`] to their own query language; they never see query text.
+
+/// The type of a search attribute, as Temporal defines them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SaType {
+    /// Exact-match string.
+    Keyword,
+    /// Full-text string.
+    Text,
+    /// 64-bit integer.
+    Int,
+    /// Floating point.
+    Double,
+    /// Boolean.
+    Bool,
+    /// Timestamp (nanoseconds since the epoch in filters).
+    Datetime,
+    /// A list of exact-match strings.
+    KeywordList,
+}
+
+/// A column of the visibility record a filter can test.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attr {
+    /// `WorkflowId` (Keyword).
+    WorkflowId,
+    /// `RunId` (Keyword).
+    RunId,
+    /// `WorkflowType` (Keyword).
+    WorkflowType,
+    /// `ExecutionStatus` (compared as the status number).
+    ExecutionStatus,
+    /// `StartTime` (ns).
+    StartTime,
+    /// `CloseTime` (ns; null while open).
+    CloseTime,
+    /// `ExecutionTime` (ns).
+    ExecutionTime,
+    /// `ExecutionDuration` (ns, close − execution time; null while open).
+    ExecutionDuration,
+    /// `TaskQueue` (Keyword).
+    TaskQueue,
+    /// `HistoryLength`.
+    HistoryLength,
+    /// `HistorySizeBytes`.
+    HistorySizeBytes,
+    /// `StateTransitionCount`.
+    StateTransitionCount,
+    /// `ParentWorkflowId` (null without a parent).
+    ParentWorkflowId,
+    /// `ParentRunId` (null without a parent).
+    ParentRunId,
+    /// `RootWorkflowId`.
+    RootWorkflowId,
+    /// `RootRunId`.
+    RootRunId,
+    /// A system attribute this server never sets on any run (`BatcherUser`, `BuildIds`, …):
+    /// NULL everywhere.
+    Unset,
+}
+
+/// A literal, already of the attribute's type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar {
+    /// A string (Keyword, Text, KeywordList element).
+    Str(String),
+    /// An integer (Int, Datetime and durations in ns, ExecutionStatus, Bool as 0/1).
+    Int(i64),
+    /// A float (Double).
+    Float(f64),
+}
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    /// `=`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+/// A typed filter expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FilterExpr {
+    /// Both hold.
+    And(Box<FilterExpr>, Box<FilterExpr>),
+    /// Either holds.
+    Or(Box<FilterExpr>, Box<FilterExpr>),
+    /// `attr op value`. Like SQL, a comparison with a null attribute does not hold.
+    Cmp {
+        /// Attribute.
+        attr: Attr,
+        /// Operator.
+        op: CmpOp,
+        /// Literal.
+        value: Scalar,
+    },
+    /// `attr [NOT] IN (values)`.
+    In {
+        /// Attribute.
+        attr: Attr,
+        /// Literals (at least one).
+        values: Vec<Scalar>,
+        /// `NOT IN`.
+        negated: bool,
+    },
+    /// `attr [NOT] BETWEEN low AND high`, bounds included.
+    Between {
+        /// Attribute.
+        attr: Attr,
+        /// Lower bound.
+        low: Scalar,
+        /// Upper bound.
+        high: Scalar,
+        /// `NOT BETWEEN`.
+        negated: bool,
+    },
+    /// The attribute starts with `prefix`.
+    StartsWith {
+        /// Attribute.
+        attr: Attr,
+        /// Prefix.
+        prefix: String,
+    },
+    /// `attr IS [NOT] NULL`.
+    IsNull {
+        /// Attribute.
+        attr: Attr,
+        /// `IS NOT NULL`.
+        negated: bool,
+    },
+}
+
+impl FilterExpr {
+    /// `attr = value`.
+    pub fn eq(attr: Attr, value: Scalar) -> FilterExpr {
+        FilterExpr::Cmp { attr, op: CmpOp::Eq, value }
+    }
+
+    /// `self AND other`.
+    pub fn and(self, other: FilterExpr) -> FilterExpr {
+        FilterExpr::And(Box::new(self), Box::new(other))
+    }
+
+    /// `a AND b`, where either may be absent.
+    pub fn and_opt(a: Option<FilterExpr>, b: Option<FilterExpr>) -> Option<FilterExpr> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(a.and(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
