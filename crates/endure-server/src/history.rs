@@ -9,6 +9,7 @@ use crate::clock::Clock;
 use crate::error::{ApiError, ApiResult};
 use crate::matching::{Dispatch, Matching, QueueKind, TaskRef};
 use crate::namespaces::Namespaces;
+use crate::search_attributes::SearchAttributeRegistry;
 use crate::timers::TimerQueue;
 use endure_api::temporal::api::history::v1::HistoryEvent;
 use endure_core::{CoreError, MutableState, Task, Txn};
@@ -36,6 +37,7 @@ pub struct Engine {
     me: std::sync::Weak<Engine>,
     store: Arc<dyn Store>,
     namespaces: Arc<Namespaces>,
+    search_attributes: Arc<SearchAttributeRegistry>,
     matching: Arc<Matching>,
     timers: Arc<TimerQueue>,
     clock: Clock,
@@ -65,8 +67,12 @@ fn encode_state(ms: &MutableState) -> ApiResult<Vec<u8>> {
     serde_json::to_vec(ms).map_err(|e| ApiError::Internal(format!("encoding mutable state: {e}")))
 }
 
-/// The visibility row of a run, derived from its state.
-pub fn visibility_of(ms: &MutableState) -> VisibilityRow {
+/// The visibility row of a run, derived from its state (`custom`: its typed custom search
+/// attribute values).
+pub fn visibility_of(
+    ms: &MutableState,
+    custom: Vec<(String, endure_store::visibility::SaValue)>,
+) -> VisibilityRow {
     let root = ms.root();
     VisibilityRow {
         namespace_id: ms.namespace_id.clone(),
@@ -87,6 +93,7 @@ pub fn visibility_of(ms: &MutableState) -> VisibilityRow {
         parent_run_id: ms.parent.as_ref().map(|p| p.run_id.clone()).unwrap_or_default(),
         root_workflow_id: root.0,
         root_run_id: root.1,
+        custom,
     }
 }
 
@@ -124,6 +131,7 @@ impl Engine {
     pub fn new(
         store: Arc<dyn Store>,
         namespaces: Arc<Namespaces>,
+        search_attributes: Arc<SearchAttributeRegistry>,
         matching: Arc<Matching>,
         timers: Arc<TimerQueue>,
         clock: Clock,
@@ -132,6 +140,7 @@ impl Engine {
             me: me.clone(),
             store,
             namespaces,
+            search_attributes,
             matching,
             timers,
             clock,
@@ -151,6 +160,11 @@ impl Engine {
     /// The namespace registry.
     pub fn namespaces(&self) -> &Arc<Namespaces> {
         &self.namespaces
+    }
+
+    /// The custom search attributes of every namespace.
+    pub fn search_attributes(&self) -> &Arc<SearchAttributeRegistry> {
+        &self.search_attributes
     }
 
     /// ResetWorkflowExecution: a new run with the base run's history up to the workflow task
@@ -503,7 +517,10 @@ impl Engine {
                 .collect(),
             new_tasks,
             delete_tasks: consumed.into_iter().collect(),
-            visibility: Some(visibility_of(ms)),
+            visibility: Some(visibility_of(
+                ms,
+                self.search_attributes.typed_values(&ms.namespace_id, ms.search_attributes.as_ref()),
+            )),
         })
     }
 

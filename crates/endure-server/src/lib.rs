@@ -12,6 +12,7 @@ pub mod frontend;
 pub mod history;
 pub mod matching;
 pub mod namespaces;
+pub mod search_attributes;
 pub mod starter;
 pub mod timers;
 
@@ -68,9 +69,11 @@ impl Server {
         let matching = matching::Matching::new();
         let timer_queue = timers::TimerQueue::new();
         let namespaces = Arc::new(namespaces::Namespaces::new(store.clone()));
+        let search_attributes = search_attributes::SearchAttributeRegistry::new(store.clone());
         let engine = history::Engine::new(
             store.clone(),
             namespaces.clone(),
+            search_attributes.clone(),
             matching.clone(),
             timer_queue.clone(),
             clock,
@@ -79,6 +82,10 @@ impl Server {
         names.extend(config.namespaces.iter().cloned());
         for n in names {
             namespaces.ensure(&n, namespaces::DEV_RETENTION).await?;
+        }
+        // Every namespace's custom search attributes are in memory before any run is written.
+        for ns in namespaces.list().await? {
+            search_attributes.load(&ns.id).await?;
         }
         let recovered = engine.recover().await?;
         tracing::info!(tasks = recovered, "recovered persisted tasks");

@@ -1,13 +1,64 @@
 //! Compiles a typed [`VisibilityFilter`] to an SQLite `WHERE` clause with positional parameters.
 
 use endure_store::VisibilityFilter;
-use endure_store::visibility::{Attr, CmpOp, FilterExpr, Scalar};
+use endure_store::visibility::{Attr, CmpOp, FilterExpr, SaType, SaValue, Scalar};
 use rusqlite::types::Value;
 
-/// The SQL expression of an attribute. Absent values (close time of an open run, the parent of
-/// a top-level run) are NULL, so comparisons with them do not hold, as in Temporal's SQL stores.
-fn column(attr: &Attr) -> &'static str {
+/// The JSON stored in `visibility.custom` for a run's custom search attribute values.
+pub(crate) fn custom_to_json(values: &[(String, SaValue)]) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = values
+        .iter()
+        .map(|(name, v)| {
+            let j = match v {
+                SaValue::Str(s) => serde_json::Value::from(s.clone()),
+                SaValue::Int(i) => serde_json::Value::from(*i),
+                SaValue::Float(f) => serde_json::Value::from(*f),
+                SaValue::List(l) => serde_json::Value::from(l.clone()),
+            };
+            (name.clone(), j)
+        })
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+/// Reads `visibility.custom` back (unreadable JSON reads as no values).
+pub(crate) fn custom_from_json(text: &str) -> Vec<(String, SaValue)> {
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(text) else {
+        return Vec::new();
+    };
+    map.into_iter()
+        .filter_map(|(name, v)| {
+            let value = match v {
+                serde_json::Value::String(s) => SaValue::Str(s),
+                serde_json::Value::Number(n) => match n.as_i64() {
+                    Some(i) => SaValue::Int(i),
+                    None => SaValue::Float(n.as_f64()?),
+                },
+                serde_json::Value::Array(a) => {
+                    SaValue::List(a.into_iter().filter_map(|x| x.as_str().map(String::from)).collect())
+                }
+                _ => return None,
+            };
+            Some((name, value))
+        })
+        .collect()
+}
+
+/// The JSON path of a custom attribute in `visibility.custom`.
+fn json_path(name: &str) -> String {
+    format!("$.\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// The SQL expression of an attribute, pushing its parameters. Absent values (close time of an
+/// open run, the parent of a top-level run, a custom attribute the run does not have) are NULL,
+/// so comparisons with them do not hold, as in Temporal's SQL stores.
+fn column(attr: &Attr, args: &mut Vec<Value>) -> &'static str {
+    if let Attr::Custom { name, .. } = attr {
+        args.push(Value::Text(json_path(name)));
+        return "json_extract(custom, ?)";
+    }
     match attr {
+        Attr::Custom { .. } => unreachable!("handled above"),
         Attr::WorkflowId => "workflow_id",
         Attr::RunId => "run_id",
         Attr::WorkflowType => "workflow_type",
@@ -64,7 +115,32 @@ fn prefix_upper_bound(prefix: &str) -> Option<String> {
     None
 }
 
+/// A KeywordList attribute: whether some element satisfies `cond` (SQL over `value`, with its
+/// parameters `cond_args`), optionally negated among runs that have the attribute.
+fn list_test(
+    name: &str,
+    cond: &str,
+    cond_args: Vec<Value>,
+    negated: bool,
+    sql: &mut String,
+    args: &mut Vec<Value>,
+) {
+    let exists = "EXISTS (SELECT 1 FROM json_each(custom, ?) WHERE ";
+    if negated {
+        sql.push_str(&format!("(json_extract(custom, ?) IS NOT NULL AND NOT {exists}{cond}))"));
+        args.push(Value::Text(json_path(name)));
+    } else {
+        sql.push_str(&format!("{exists}{cond})"));
+    }
+    args.push(Value::Text(json_path(name)));
+    args.extend(cond_args);
+}
+
 fn expr(e: &FilterExpr, sql: &mut String, args: &mut Vec<Value>) {
+    if let Some((name, negated, cond, cond_args)) = list_condition(e) {
+        list_test(name, &cond, cond_args, negated, sql, args);
+        return;
+    }
     match e {
         FilterExpr::And(a, b) | FilterExpr::Or(a, b) => {
             sql.push('(');
@@ -74,42 +150,85 @@ fn expr(e: &FilterExpr, sql: &mut String, args: &mut Vec<Value>) {
             sql.push(')');
         }
         FilterExpr::Cmp { attr, op: o, value: v } => {
-            sql.push_str(&format!("{} {} ?", column(attr), op(*o)));
+            let col = column(attr, args);
+            sql.push_str(&format!("{col} {} ?", op(*o)));
             args.push(value(v));
         }
         FilterExpr::In { attr, values, negated } => {
             let marks = vec!["?"; values.len()].join(", ");
             let not = if *negated { "NOT " } else { "" };
-            sql.push_str(&format!("{} {not}IN ({marks})", column(attr)));
+            let col = column(attr, args);
+            sql.push_str(&format!("{col} {not}IN ({marks})"));
             args.extend(values.iter().map(value));
         }
         FilterExpr::Between { attr, low, high, negated } => {
             let not = if *negated { "NOT " } else { "" };
-            sql.push_str(&format!("{} {not}BETWEEN ? AND ?", column(attr)));
+            let col = column(attr, args);
+            sql.push_str(&format!("{col} {not}BETWEEN ? AND ?"));
             args.push(value(low));
             args.push(value(high));
         }
-        FilterExpr::StartsWith { attr, prefix } => {
-            let col = column(attr);
-            if prefix.is_empty() {
-                sql.push_str(&format!("{col} IS NOT NULL"));
-                return;
-            }
-            // A range the column's index can use, then the exact test (no LIKE wildcards).
-            sql.push_str(&format!("({col} >= ?"));
-            args.push(Value::Text(prefix.clone()));
-            if let Some(upper) = prefix_upper_bound(prefix) {
-                sql.push_str(&format!(" AND {col} < ?"));
-                args.push(Value::Text(upper));
-            }
-            sql.push_str(&format!(" AND substr({col}, 1, length(?)) = ?)"));
-            args.push(Value::Text(prefix.clone()));
-            args.push(Value::Text(prefix.clone()));
-        }
+        FilterExpr::StartsWith { attr, prefix } => starts_with(attr, prefix, sql, args),
         FilterExpr::IsNull { attr, negated } => {
             let not = if *negated { "NOT " } else { "" };
-            sql.push_str(&format!("{} IS {not}NULL", column(attr)));
+            let col = column(attr, args);
+            sql.push_str(&format!("{col} IS {not}NULL"));
         }
+    }
+}
+
+/// `attr STARTS_WITH prefix`: a range the column's index can use, then the exact test (no LIKE
+/// wildcards). Every parameter is pushed right after the placeholder it belongs to.
+fn starts_with(attr: &Attr, prefix: &str, sql: &mut String, args: &mut Vec<Value>) {
+    if prefix.is_empty() {
+        let col = column(attr, args);
+        sql.push_str(&format!("{col} IS NOT NULL"));
+        return;
+    }
+    let col = column(attr, args);
+    sql.push_str(&format!("({col} >= ?"));
+    args.push(Value::Text(prefix.to_owned()));
+    if let Some(upper) = prefix_upper_bound(prefix) {
+        let col = column(attr, args);
+        sql.push_str(&format!(" AND {col} < ?"));
+        args.push(Value::Text(upper));
+    }
+    let col = column(attr, args);
+    sql.push_str(&format!(" AND substr({col}, 1, length(?)) = ?)"));
+    args.push(Value::Text(prefix.to_owned()));
+    args.push(Value::Text(prefix.to_owned()));
+}
+
+/// For a test on a KeywordList attribute: (name, negated, condition on a list element `value`,
+/// its parameters). `=`/`IN` hold when some element matches; `!=`/`NOT IN` when the run has the
+/// attribute and no element matches; STARTS_WITH when some element starts with the prefix.
+fn list_condition(e: &FilterExpr) -> Option<(&str, bool, String, Vec<Value>)> {
+    fn list_name(attr: &Attr) -> Option<&str> {
+        match attr {
+            Attr::Custom { name, ty: SaType::KeywordList } => Some(name.as_str()),
+            _ => None,
+        }
+    }
+    match e {
+        FilterExpr::Cmp { attr, op: o @ (CmpOp::Eq | CmpOp::Ne), value: v } => {
+            Some((list_name(attr)?, *o == CmpOp::Ne, "value = ?".into(), vec![value(v)]))
+        }
+        FilterExpr::In { attr, values, negated } => {
+            let marks = vec!["?"; values.len()].join(", ");
+            Some((
+                list_name(attr)?,
+                *negated,
+                format!("value IN ({marks})"),
+                values.iter().map(value).collect(),
+            ))
+        }
+        FilterExpr::StartsWith { attr, prefix } => Some((
+            list_name(attr)?,
+            false,
+            "substr(value, 1, length(?)) = ?".into(),
+            vec![Value::Text(prefix.clone()), Value::Text(prefix.clone())],
+        )),
+        _ => None,
     }
 }
 

@@ -21,9 +21,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_runs_rowid.sql")),
     (3, include_str!("../migrations/0003_visibility_lineage.sql")),
+    (4, include_str!("../migrations/0004_custom_search_attributes.sql")),
 ];
 /// The newest schema version this build knows.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 /// Read connections kept open for reuse when load spikes (more are opened on demand).
 const MAX_IDLE_READERS: usize = 16;
 const MAX_GROUP: usize = 512;
@@ -249,12 +250,13 @@ fn vis_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VisibilityRow> {
         parent_run_id: r.get(15)?,
         root_workflow_id: r.get(16)?,
         root_run_id: r.get(17)?,
+        custom: filter::custom_from_json(&r.get::<_, String>(18)?),
     })
 }
 
 const VIS_COLUMNS: &str = "namespace_id, run_id, workflow_id, workflow_type, task_queue, status, start_time, \
      execution_time, close_time, history_length, history_size_bytes, state_transition_count, memo, search_attributes, \
-     parent_workflow_id, parent_run_id, root_workflow_id, root_run_id";
+     parent_workflow_id, parent_run_id, root_workflow_id, root_run_id, custom";
 
 fn apply_batch(conn: &Connection, b: &WriteBatch) -> StoreResult<CommitResult> {
     let k = &b.run;
@@ -344,7 +346,7 @@ fn apply_batch(conn: &Connection, b: &WriteBatch) -> StoreResult<CommitResult> {
     delete_tasks(conn, &b.delete_tasks)?;
     if let Some(v) = &b.visibility {
         conn.prepare_cached(&format!(
-            "INSERT OR REPLACE INTO visibility ({VIS_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+            "INSERT OR REPLACE INTO visibility ({VIS_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
         ))
         .and_then(|mut s| {
             s.execute(params![
@@ -365,7 +367,8 @@ fn apply_batch(conn: &Connection, b: &WriteBatch) -> StoreResult<CommitResult> {
                 v.parent_workflow_id,
                 v.parent_run_id,
                 v.root_workflow_id,
-                v.root_run_id
+                v.root_run_id,
+                filter::custom_to_json(&v.custom)
             ])
         })
         .map_err(backend)?;
@@ -629,6 +632,75 @@ impl Store for SqliteStore {
                 .query_map(rusqlite::params_from_iter(args), |r| Ok((r.get(0)?, r.get(1)?)))
                 .map_err(backend)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn search_attributes(
+        &self,
+        namespace_id: &str,
+    ) -> StoreResult<Vec<(String, endure_store::visibility::SaType)>> {
+        let ns = namespace_id.to_owned();
+        self.read(move |c| {
+            let mut s = c
+                .prepare_cached(
+                    "SELECT name, type FROM search_attributes WHERE namespace_id = ?1 ORDER BY name",
+                )
+                .map_err(backend)?;
+            let rows = s
+                .query_map(params![ns], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i32>(1)?)))
+                .map_err(backend)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (name, code) = row.map_err(backend)?;
+                let ty = endure_store::visibility::SaType::from_code(code).ok_or_else(|| {
+                    StoreError::Backend(format!("search attribute {name} has unknown type {code}"))
+                })?;
+                out.push((name, ty));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn add_search_attributes(
+        &self,
+        namespace_id: &str,
+        attrs: Vec<(String, endure_store::visibility::SaType)>,
+    ) -> StoreResult<()> {
+        let ns = namespace_id.to_owned();
+        self.write(move |c| {
+            for (name, ty) in &attrs {
+                let inserted = c
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO search_attributes (namespace_id, name, type) VALUES (?1, ?2, ?3)",
+                    )
+                    .and_then(|mut s| s.execute(params![ns, name, ty.code()]))
+                    .map_err(backend)?;
+                if inserted == 0 {
+                    return Err(StoreError::ConditionFailed(format!("search attribute {name} already exists")));
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn remove_search_attributes(&self, namespace_id: &str, names: Vec<String>) -> StoreResult<()> {
+        let ns = namespace_id.to_owned();
+        self.write(move |c| {
+            for name in &names {
+                let removed = c
+                    .prepare_cached("DELETE FROM search_attributes WHERE namespace_id = ?1 AND name = ?2")
+                    .and_then(|mut s| s.execute(params![ns, name]))
+                    .map_err(backend)?;
+                if removed == 0 {
+                    return Err(StoreError::ConditionFailed(format!(
+                        "search attribute {name} does not exist"
+                    )));
+                }
+            }
+            Ok(())
         })
         .await
     }

@@ -1,7 +1,7 @@
 //! Behavioural tests every [`Store`] backend must pass. A backend's test module calls
 //! [`run_all`] with a fresh store; each check panics with a message naming what broke.
 
-use crate::visibility::{Attr, CmpOp, FilterExpr, Scalar};
+use crate::visibility::{Attr, CmpOp, FilterExpr, SaType, SaValue, Scalar};
 use crate::*;
 
 fn key(wf: &str, run: &str) -> RunKey {
@@ -29,6 +29,8 @@ pub async fn run_all(store: &dyn Store) {
     tasks_round_trip(store).await;
     visibility_listing(store).await;
     visibility_filters(store).await;
+    search_attribute_registry(store).await;
+    custom_attribute_filters(store).await;
     multi_run_commits_are_atomic(store).await;
     delete_run_removes_everything(store).await;
 }
@@ -186,6 +188,128 @@ pub async fn visibility_filters(store: &dyn Store) {
     let f = VisibilityFilter { namespace_id: "vf".into(), expr: Some(odd), open: Some(false) };
     assert_eq!(store.count_runs(&f).await.unwrap(), 2);
     assert_eq!(store.count_runs_by_status(&f).await.unwrap(), vec![(2, 1), (4, 1)]);
+}
+
+/// Registering and removing custom search attributes; all-or-nothing; per namespace.
+pub async fn search_attribute_registry(store: &dyn Store) {
+    assert!(store.search_attributes("sa").await.unwrap().is_empty());
+    store
+        .add_search_attributes("sa", vec![("B".into(), SaType::Int), ("A".into(), SaType::KeywordList)])
+        .await
+        .unwrap();
+    let listed = store.search_attributes("sa").await.unwrap();
+    assert_eq!(listed, vec![("A".into(), SaType::KeywordList), ("B".into(), SaType::Int)]);
+    // One existing name refuses the whole request.
+    let dup =
+        store.add_search_attributes("sa", vec![("C".into(), SaType::Bool), ("A".into(), SaType::Int)]).await;
+    assert!(matches!(dup, Err(StoreError::ConditionFailed(m)) if m.contains('A')));
+    assert_eq!(store.search_attributes("sa").await.unwrap().len(), 2);
+    assert!(store.search_attributes("other").await.unwrap().is_empty());
+    let missing = store.remove_search_attributes("sa", vec!["B".into(), "Z".into()]).await;
+    assert!(matches!(missing, Err(StoreError::ConditionFailed(m)) if m.contains('Z')));
+    assert_eq!(store.search_attributes("sa").await.unwrap().len(), 2);
+    store.remove_search_attributes("sa", vec!["B".into()]).await.unwrap();
+    assert_eq!(store.search_attributes("sa").await.unwrap(), vec![("A".into(), SaType::KeywordList)]);
+}
+
+/// Filters on custom attributes of every type, including lists and absent values.
+pub async fn custom_attribute_filters(store: &dyn Store) {
+    let kw = |n: &str| Attr::Custom { name: n.into(), ty: SaType::Keyword };
+    let attr = |n: &str, ty| Attr::Custom { name: n.into(), ty };
+    // c0: everything set; c1: other values; c2: nothing set.
+    let values: [Vec<(String, SaValue)>; 3] = [
+        vec![
+            ("Customer".into(), SaValue::Str("acme".into())),
+            ("Priority".into(), SaValue::Int(5)),
+            ("Score".into(), SaValue::Float(0.75)),
+            ("Urgent".into(), SaValue::Int(1)),
+            ("Due".into(), SaValue::Int(2_000)),
+            ("Tags".into(), SaValue::List(vec!["red".into(), "blue".into()])),
+            ("Odd \"name\"".into(), SaValue::Str("q".into())),
+        ],
+        vec![
+            ("Customer".into(), SaValue::Str("globex".into())),
+            ("Priority".into(), SaValue::Int(1)),
+            ("Score".into(), SaValue::Float(-2.5)),
+            ("Urgent".into(), SaValue::Int(0)),
+            ("Due".into(), SaValue::Int(1_000)),
+            ("Tags".into(), SaValue::List(vec!["green".into()])),
+        ],
+        vec![],
+    ];
+    for (i, custom) in values.into_iter().enumerate() {
+        let k = RunKey { namespace_id: "cf".into(), workflow_id: format!("c{i}"), run_id: format!("r{i}") };
+        let mut b = batch(&k, None, 1..2);
+        b.visibility = Some(VisibilityRow {
+            namespace_id: "cf".into(),
+            workflow_id: k.workflow_id.clone(),
+            run_id: k.run_id.clone(),
+            start_time: i as i64,
+            custom,
+            ..Default::default()
+        });
+        store.commit(b).await.unwrap();
+    }
+    let ids_of = |expr: FilterExpr| async move {
+        let f = VisibilityFilter { namespace_id: "cf".into(), expr: Some(expr), open: None };
+        let mut v: Vec<String> =
+            store.list_runs(&f, None, 100).await.unwrap().into_iter().map(|r| r.workflow_id).collect();
+        v.sort();
+        assert_eq!(store.count_runs(&f).await.unwrap() as usize, v.len(), "count and list agree");
+        v.join(",")
+    };
+    let cmp = |attr: Attr, op: CmpOp, value: Scalar| FilterExpr::Cmp { attr, op, value };
+    let s = |v: &str| Scalar::Str(v.into());
+    assert_eq!(ids_of(cmp(kw("Customer"), CmpOp::Eq, s("acme"))).await, "c0");
+    assert_eq!(ids_of(cmp(kw("Customer"), CmpOp::Ne, s("acme"))).await, "c1", "absent is not 'not acme'");
+    assert_eq!(ids_of(FilterExpr::StartsWith { attr: kw("Customer"), prefix: "glo".into() }).await, "c1");
+    assert_eq!(ids_of(cmp(attr("Priority", SaType::Int), CmpOp::Gt, Scalar::Int(2))).await, "c0");
+    assert_eq!(ids_of(cmp(attr("Score", SaType::Double), CmpOp::Lt, Scalar::Float(0.0))).await, "c1");
+    assert_eq!(ids_of(cmp(attr("Score", SaType::Double), CmpOp::Ge, Scalar::Int(0))).await, "c0");
+    assert_eq!(ids_of(cmp(attr("Urgent", SaType::Bool), CmpOp::Eq, Scalar::Int(1))).await, "c0");
+    assert_eq!(
+        ids_of(FilterExpr::Between {
+            attr: attr("Due", SaType::Datetime),
+            low: Scalar::Int(500),
+            high: Scalar::Int(1_500),
+            negated: false
+        })
+        .await,
+        "c1"
+    );
+    assert_eq!(ids_of(FilterExpr::IsNull { attr: kw("Customer"), negated: false }).await, "c2");
+    assert_eq!(ids_of(FilterExpr::IsNull { attr: kw("Customer"), negated: true }).await, "c0,c1");
+    assert_eq!(ids_of(cmp(kw("Odd \"name\""), CmpOp::Eq, s("q"))).await, "c0", "names are quoted in paths");
+    let tags = || attr("Tags", SaType::KeywordList);
+    assert_eq!(ids_of(cmp(tags(), CmpOp::Eq, s("blue"))).await, "c0", "= on a list: contains");
+    assert_eq!(
+        ids_of(cmp(tags(), CmpOp::Ne, s("blue"))).await,
+        "c1",
+        "!= on a list: has it, without that value"
+    );
+    assert_eq!(
+        ids_of(FilterExpr::In { attr: tags(), values: vec![s("green"), s("red")], negated: false }).await,
+        "c0,c1"
+    );
+    assert_eq!(ids_of(FilterExpr::In { attr: tags(), values: vec![s("red")], negated: true }).await, "c1");
+    assert_eq!(ids_of(FilterExpr::StartsWith { attr: tags(), prefix: "gr".into() }).await, "c1");
+    assert_eq!(ids_of(FilterExpr::IsNull { attr: tags(), negated: false }).await, "c2");
+    // Combined with system attributes.
+    let both = cmp(kw("Customer"), CmpOp::Eq, s("acme")).and(cmp(Attr::WorkflowId, CmpOp::Eq, s("c0")));
+    assert_eq!(ids_of(both).await, "c0");
+    // Values round-trip through the row.
+    let f = VisibilityFilter {
+        namespace_id: "cf".into(),
+        expr: Some(cmp(Attr::WorkflowId, CmpOp::Eq, s("c1"))),
+        open: None,
+    };
+    let row = store.list_runs(&f, None, 1).await.unwrap().remove(0);
+    assert!(
+        row.custom.contains(&("Tags".to_string(), SaValue::List(vec!["green".into()]))),
+        "{:?}",
+        row.custom
+    );
+    assert!(row.custom.contains(&("Score".to_string(), SaValue::Float(-2.5))));
 }
 
 /// `commit_all` applies every batch or none.

@@ -138,6 +138,8 @@ pub struct VisibilityRow {
     pub root_workflow_id: String,
     /// Root run id (the run's own for a top-level run).
     pub root_run_id: String,
+    /// Values of the run's registered custom search attributes, typed, for filtering.
+    pub custom: Vec<(String, visibility::SaValue)>,
 }
 
 /// A filter for listing runs: a namespace, an optional typed expression (the list-filter
@@ -266,6 +268,18 @@ pub trait Store: Send + Sync + 'static {
     async fn count_runs(&self, filter: &VisibilityFilter) -> StoreResult<i64>;
     /// Counts matching runs grouped by status.
     async fn count_runs_by_status(&self, filter: &VisibilityFilter) -> StoreResult<Vec<(i32, i64)>>;
+    /// The custom search attributes registered in a namespace, by name.
+    async fn search_attributes(&self, namespace_id: &str) -> StoreResult<Vec<(String, visibility::SaType)>>;
+    /// Registers custom search attributes in a namespace (all or none; an existing name is a
+    /// [`StoreError::ConditionFailed`] naming it).
+    async fn add_search_attributes(
+        &self,
+        namespace_id: &str,
+        attrs: Vec<(String, visibility::SaType)>,
+    ) -> StoreResult<()>;
+    /// Unregisters custom search attributes (all or none; a missing name is a
+    /// [`StoreError::ConditionFailed`] naming it). Values already stored stay in the runs.
+    async fn remove_search_attributes(&self, namespace_id: &str, names: Vec<String>) -> StoreResult<()>;
 
     /// Flushes and closes the store; later calls fail.
     async fn close(&self) -> StoreResult<()>;

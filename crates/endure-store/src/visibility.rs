@@ -22,6 +22,50 @@ pub enum SaType {
     KeywordList,
 }
 
+impl SaType {
+    /// Every type.
+    pub const ALL: [SaType; 7] = [
+        SaType::Keyword,
+        SaType::Text,
+        SaType::Int,
+        SaType::Double,
+        SaType::Bool,
+        SaType::Datetime,
+        SaType::KeywordList,
+    ];
+
+    /// The number stored for it (Temporal's `IndexedValueType`).
+    pub fn code(self) -> i32 {
+        match self {
+            SaType::Text => 1,
+            SaType::Keyword => 2,
+            SaType::Int => 3,
+            SaType::Double => 4,
+            SaType::Bool => 5,
+            SaType::Datetime => 6,
+            SaType::KeywordList => 7,
+        }
+    }
+
+    /// The type stored as `code`.
+    pub fn from_code(code: i32) -> Option<SaType> {
+        SaType::ALL.into_iter().find(|t| t.code() == code)
+    }
+}
+
+/// The value of a custom search attribute on a run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SaValue {
+    /// Keyword or Text.
+    Str(String),
+    /// Int, Bool (0/1) or Datetime (ns).
+    Int(i64),
+    /// Double.
+    Float(f64),
+    /// KeywordList.
+    List(Vec<String>),
+}
+
 /// A column of the visibility record a filter can test.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Attr {
@@ -60,6 +104,13 @@ pub enum Attr {
     /// A system attribute this server never sets on any run (`BatcherUser`, `BuildIds`, …):
     /// NULL everywhere.
     Unset,
+    /// A custom search attribute (or a system one stored like them, `TemporalChangeVersion`).
+    Custom {
+        /// Its name.
+        name: String,
+        /// Its type.
+        ty: SaType,
+    },
 }
 
 /// A literal, already of the attribute's type.

@@ -13,6 +13,7 @@ use endure_api::temporal::api::operatorservice::v1 as ops;
 use endure_api::temporal::api::version::v1::VersionInfo;
 use endure_api::temporal::api::workflowservice::v1 as ws;
 use endure_core::time;
+use endure_store::visibility::SaType;
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -208,8 +209,8 @@ impl Frontend {
     }
 }
 
-/// The OperatorService implementation (search attributes are read-only until the visibility
-/// issue; the rest answers UNIMPLEMENTED naming the RPC).
+/// The OperatorService implementation: custom search attributes; the rest answers
+/// UNIMPLEMENTED naming the RPC.
 #[derive(Clone)]
 pub struct OperatorFrontend(pub Arc<Frontend>);
 
@@ -220,15 +221,103 @@ impl OperatorService for OperatorFrontend {
         r: Request<ops::ListSearchAttributesRequest>,
     ) -> Result<Response<ops::ListSearchAttributesResponse>, Status> {
         let r = r.into_inner();
-        if !r.namespace.is_empty() {
-            self.0.namespaces.by_name(&r.namespace).await.map_err(Status::from)?;
-        }
+        let custom = if r.namespace.is_empty() {
+            HashMap::new()
+        } else {
+            let ns = self.0.namespaces.by_name(&r.namespace).await.map_err(Status::from)?;
+            let types = self.0.engine.search_attributes().of(&ns.id).await.map_err(Status::from)?;
+            types.iter().map(|(name, ty)| (name.clone(), ty.code())).collect()
+        };
         Ok(Response::new(ops::ListSearchAttributesResponse {
-            custom_attributes: HashMap::new(),
+            custom_attributes: custom,
             system_attributes: system_search_attributes(),
             storage_schema: HashMap::new(),
         }))
     }
+
+    async fn add_search_attributes(
+        &self,
+        r: Request<ops::AddSearchAttributesRequest>,
+    ) -> Result<Response<ops::AddSearchAttributesResponse>, Status> {
+        let r = r.into_inner();
+        let ns = self.0.namespaces.by_name(&r.namespace).await.map_err(Status::from)?;
+        if r.search_attributes.is_empty() {
+            return Err(ApiError::InvalidArgument("SearchAttributes are not set on request.".into()).into());
+        }
+        let system = system_search_attributes();
+        let mut attrs = Vec::new();
+        for (name, code) in r.search_attributes {
+            check_search_attribute_name(&name, &system)?;
+            let ty = SaType::from_code(code).ok_or_else(|| {
+                ApiError::InvalidArgument(format!("Unknown search attribute type {code} for {name}."))
+            })?;
+            attrs.push((name, ty));
+        }
+        attrs.sort_by(|a, b| a.0.cmp(&b.0));
+        let existing = self.0.engine.search_attributes().of(&ns.id).await.map_err(Status::from)?;
+        // Adding an attribute that exists with the same type changes nothing; another type is
+        // an error.
+        let mut new = Vec::new();
+        for (name, ty) in attrs {
+            match existing.get(&name) {
+                Some(have) if *have == ty => {}
+                Some(have) => {
+                    return Err(ApiError::InvalidArgument(format!(
+                        "Search attribute {name} already exists with type {have:?}."
+                    ))
+                    .into());
+                }
+                None => new.push((name, ty)),
+            }
+        }
+        if !new.is_empty() {
+            self.0.engine.search_attributes().add(&ns.id, new).await.map_err(Status::from)?;
+        }
+        Ok(Response::new(ops::AddSearchAttributesResponse {}))
+    }
+
+    async fn remove_search_attributes(
+        &self,
+        r: Request<ops::RemoveSearchAttributesRequest>,
+    ) -> Result<Response<ops::RemoveSearchAttributesResponse>, Status> {
+        let r = r.into_inner();
+        let ns = self.0.namespaces.by_name(&r.namespace).await.map_err(Status::from)?;
+        if r.search_attributes.is_empty() {
+            return Err(ApiError::InvalidArgument("SearchAttributes are not set on request.".into()).into());
+        }
+        let system = system_search_attributes();
+        for name in &r.search_attributes {
+            if system.contains_key(name) {
+                return Err(ApiError::InvalidArgument(format!(
+                    "Unable to remove non-custom search attributes: {name}."
+                ))
+                .into());
+            }
+        }
+        self.0.engine.search_attributes().remove(&ns.id, r.search_attributes).await.map_err(Status::from)?;
+        Ok(Response::new(ops::RemoveSearchAttributesResponse {}))
+    }
+}
+
+/// A custom search attribute name: not a system attribute, a letter or `_` then letters,
+/// digits, `_` or `-`, at most 255 bytes.
+fn check_search_attribute_name(name: &str, system: &HashMap<String, i32>) -> Result<(), Status> {
+    if system.contains_key(name) || name.starts_with("Temporal") {
+        return Err(
+            ApiError::InvalidArgument(format!("Search attribute {name} is reserved by system.")).into()
+        );
+    }
+    let mut chars = name.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && name.len() <= 255;
+    if !valid {
+        return Err(ApiError::InvalidArgument(format!(
+            "Search attribute name {name:?} is invalid: use a letter or '_' followed by letters, digits, '_' or '-'."
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 impl WorkflowFrontend {

@@ -3,8 +3,9 @@
 
 use crate::error::ApiError;
 use crate::frontend::workflows::execution_status_name;
+use crate::search_attributes::{SaTypes, WORKFLOW_SET_SYSTEM};
 use endure_core::query::{self, CmpOp as QOp, Expr, Query, Value};
-use endure_store::visibility::{Attr, CmpOp, FilterExpr, Scalar};
+use endure_store::visibility::{Attr, CmpOp, FilterExpr, SaType, Scalar};
 
 /// A checked query, ready for the store.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -28,8 +29,42 @@ enum Kind {
     Duration,
     /// An integer.
     Int,
+    /// A full-text string (custom Text attributes).
+    Text,
+    /// A float (an integer literal is accepted).
+    Double,
+    /// `true`/`false` (or `'true'`/`'false'`).
+    Bool,
+    /// An element of a KeywordList (a string).
+    List,
     /// A system attribute Endure never sets; literals are read as `inner`.
     Unset(&'static Kind),
+}
+
+fn custom_kind(ty: SaType) -> Kind {
+    match ty {
+        SaType::Keyword => Kind::Keyword,
+        SaType::Text => Kind::Text,
+        SaType::Int => Kind::Int,
+        SaType::Double => Kind::Double,
+        SaType::Bool => Kind::Bool,
+        SaType::Datetime => Kind::Datetime,
+        SaType::KeywordList => Kind::List,
+    }
+}
+
+/// The attribute a name refers to: a system one, a workflow-set system one, or a custom one of
+/// the namespace.
+fn resolve(name: &str, custom: &SaTypes) -> Result<(Attr, Kind), ApiError> {
+    if let Some(found) = system_attribute(name) {
+        return Ok(found);
+    }
+    let ty = custom
+        .get(name)
+        .copied()
+        .or_else(|| WORKFLOW_SET_SYSTEM.iter().find(|(n, _)| *n == name).map(|(_, t)| *t))
+        .ok_or_else(|| unknown(name))?;
+    Ok((Attr::Custom { name: name.to_owned(), ty }, custom_kind(ty)))
 }
 
 /// The system attributes a query can name.
@@ -69,7 +104,7 @@ fn invalid(message: impl std::fmt::Display) -> ApiError {
 
 /// Parses and checks `text` for ListWorkflowExecutions (`count = false`) or
 /// CountWorkflowExecutions (`count = true`).
-pub(crate) fn check(text: &str, count: bool) -> Result<CheckedQuery, ApiError> {
+pub(crate) fn check(text: &str, count: bool, custom: &SaTypes) -> Result<CheckedQuery, ApiError> {
     let q: Query =
         query::parse(text).map_err(|e| invalid(format!("{} (at position {})", e.message, e.offset)))?;
     let mut out = CheckedQuery::default();
@@ -88,11 +123,9 @@ pub(crate) fn check(text: &str, count: bool) -> Result<CheckedQuery, ApiError> {
     for o in &q.order_by {
         // Results come newest first; ORDER BY is accepted (as the SDKs and UI send it) when it
         // names a known attribute.
-        if system_attribute(&o.name).is_none() {
-            return Err(unknown(&o.name));
-        }
+        resolve(&o.name, custom)?;
     }
-    out.expr = q.filter.as_ref().map(convert).transpose()?;
+    out.expr = q.filter.as_ref().map(|e| convert(e, custom)).transpose()?;
     Ok(out)
 }
 
@@ -100,29 +133,42 @@ fn unknown(name: &str) -> ApiError {
     invalid(format!("unknown search attribute '{name}'"))
 }
 
-fn convert(e: &Expr) -> Result<FilterExpr, ApiError> {
+/// Operators that only compare for (in)equality on these kinds.
+fn equality_only(kind: Kind) -> Option<&'static str> {
+    match kind {
+        Kind::Status => Some("ExecutionStatus"),
+        Kind::Text => Some("Text attributes"),
+        Kind::Bool => Some("Bool attributes"),
+        Kind::List => Some("KeywordList attributes"),
+        _ => None,
+    }
+}
+
+fn convert(e: &Expr, custom: &SaTypes) -> Result<FilterExpr, ApiError> {
     Ok(match e {
-        Expr::And(a, b) => FilterExpr::And(Box::new(convert(a)?), Box::new(convert(b)?)),
-        Expr::Or(a, b) => FilterExpr::Or(Box::new(convert(a)?), Box::new(convert(b)?)),
+        Expr::And(a, b) => FilterExpr::And(Box::new(convert(a, custom)?), Box::new(convert(b, custom)?)),
+        Expr::Or(a, b) => FilterExpr::Or(Box::new(convert(a, custom)?), Box::new(convert(b, custom)?)),
         Expr::Compare { name, op, value } => {
-            let (attr, kind) = system_attribute(name).ok_or_else(|| unknown(name))?;
-            if kind == Kind::Status && !matches!(op, QOp::Eq | QOp::Ne) {
+            let (attr, kind) = resolve(name, custom)?;
+            if let Some(what) = equality_only(kind)
+                && !matches!(op, QOp::Eq | QOp::Ne)
+            {
                 return Err(invalid(format!(
-                    "operator '{}' is not supported on ExecutionStatus (use =, !=, IN or NOT IN)",
+                    "operator '{}' is not supported on {what} (use =, !=, IN or NOT IN)",
                     op.as_str()
                 )));
             }
             FilterExpr::Cmp { attr, op: cmp_op(*op), value: literal(name, kind, value)? }
         }
         Expr::In { name, values, negated } => {
-            let (attr, kind) = system_attribute(name).ok_or_else(|| unknown(name))?;
+            let (attr, kind) = resolve(name, custom)?;
             let values = values.iter().map(|v| literal(name, kind, v)).collect::<Result<_, _>>()?;
             FilterExpr::In { attr, values, negated: *negated }
         }
         Expr::Between { name, low, high, negated } => {
-            let (attr, kind) = system_attribute(name).ok_or_else(|| unknown(name))?;
-            if kind == Kind::Status {
-                return Err(invalid("BETWEEN is not supported on ExecutionStatus"));
+            let (attr, kind) = resolve(name, custom)?;
+            if let Some(what) = equality_only(kind) {
+                return Err(invalid(format!("BETWEEN is not supported on {what}")));
             }
             FilterExpr::Between {
                 attr,
@@ -132,8 +178,8 @@ fn convert(e: &Expr) -> Result<FilterExpr, ApiError> {
             }
         }
         Expr::StartsWith { name, prefix } => {
-            let (attr, kind) = system_attribute(name).ok_or_else(|| unknown(name))?;
-            if !matches!(kind, Kind::Keyword | Kind::Unset(Kind::Keyword)) {
+            let (attr, kind) = resolve(name, custom)?;
+            if !matches!(kind, Kind::Keyword | Kind::List | Kind::Unset(Kind::Keyword)) {
                 return Err(invalid(format!(
                     "STARTS_WITH is supported only on Keyword attributes, not on {name}"
                 )));
@@ -141,7 +187,7 @@ fn convert(e: &Expr) -> Result<FilterExpr, ApiError> {
             FilterExpr::StartsWith { attr, prefix: prefix.clone() }
         }
         Expr::IsNull { name, negated } => {
-            let (attr, _) = system_attribute(name).ok_or_else(|| unknown(name))?;
+            let (attr, _) = resolve(name, custom)?;
             FilterExpr::IsNull { attr, negated: *negated }
         }
     })
@@ -163,8 +209,16 @@ fn literal(name: &str, kind: Kind, v: &Value) -> Result<Scalar, ApiError> {
     let bad = |expected: &str| invalid(format!("invalid value {v} for {name}: expected {expected}"));
     match (kind, v) {
         (Kind::Unset(inner), _) => literal(name, *inner, v),
-        (Kind::Keyword, Value::Str(s)) => Ok(Scalar::Str(s.clone())),
-        (Kind::Keyword, _) => Err(bad("a string")),
+        (Kind::Keyword | Kind::Text | Kind::List, Value::Str(s)) => Ok(Scalar::Str(s.clone())),
+        (Kind::Keyword | Kind::Text | Kind::List, _) => Err(bad("a string")),
+        (Kind::Double, Value::Float(f)) => Ok(Scalar::Float(*f)),
+        (Kind::Double, Value::Int(i)) => Ok(Scalar::Float(*i as f64)),
+        (Kind::Double, Value::Str(s)) => s.trim().parse().map(Scalar::Float).map_err(|_| bad("a number")),
+        (Kind::Double, _) => Err(bad("a number")),
+        (Kind::Bool, Value::Bool(b)) => Ok(Scalar::Int(*b as i64)),
+        (Kind::Bool, Value::Str(s)) if s.eq_ignore_ascii_case("true") => Ok(Scalar::Int(1)),
+        (Kind::Bool, Value::Str(s)) if s.eq_ignore_ascii_case("false") => Ok(Scalar::Int(0)),
+        (Kind::Bool, _) => Err(bad("true or false")),
         (Kind::Status, Value::Str(s)) => status_number(s).map(Scalar::Int).ok_or_else(|| {
             invalid(format!(
                 "invalid ExecutionStatus value '{s}' (one of Running, Completed, Failed, Canceled, Terminated, ContinuedAsNew, TimedOut)"
@@ -243,12 +297,26 @@ fn parse_duration(s: &str) -> Option<i64> {
 mod tests {
     use super::*;
 
+    fn custom() -> SaTypes {
+        [
+            ("Customer".to_string(), SaType::Keyword),
+            ("Notes".to_string(), SaType::Text),
+            ("Priority".to_string(), SaType::Int),
+            ("Score".to_string(), SaType::Double),
+            ("Urgent".to_string(), SaType::Bool),
+            ("Due".to_string(), SaType::Datetime),
+            ("Tags".to_string(), SaType::KeywordList),
+        ]
+        .into_iter()
+        .collect()
+    }
+
     fn ok(q: &str) -> CheckedQuery {
-        check(q, true).unwrap_or_else(|e| panic!("{q}: {e}"))
+        check(q, true, &custom()).unwrap_or_else(|e| panic!("{q}: {e}"))
     }
 
     fn err(q: &str) -> String {
-        match check(q, false) {
+        match check(q, false, &custom()) {
             Err(ApiError::InvalidArgument(m)) => m,
             other => panic!("{q}: expected InvalidArgument, got {other:?}"),
         }
@@ -311,8 +379,50 @@ mod tests {
             assert!(m.starts_with("invalid query: ") && m.contains(needle), "{q}: {m}");
         }
         assert!(
-            matches!(check("GROUP BY WorkflowType", true), Err(ApiError::InvalidArgument(m)) if m.contains("only on ExecutionStatus"))
+            matches!(check("GROUP BY WorkflowType", true, &custom()), Err(ApiError::InvalidArgument(m)) if m.contains("only on ExecutionStatus"))
         );
+        for (q, needle) in [
+            ("Notes > 'a'", "not supported on Text"),
+            ("Urgent BETWEEN true AND false", "BETWEEN is not supported on Bool"),
+            ("Tags < 'a'", "not supported on KeywordList"),
+            ("Priority = 'high'", "expected an integer"),
+            ("Score = 'high'", "expected a number"),
+            ("Urgent = 1", "true or false"),
+            ("Due > 'tomorrow'", "RFC 3339"),
+            ("Customer = 1", "expected a string"),
+        ] {
+            let m = err(q);
+            assert!(m.contains(needle), "{q}: {m}");
+        }
+    }
+
+    #[test]
+    fn custom_attributes_resolve_with_their_types() {
+        let custom = |n: &str, ty| Attr::Custom { name: n.into(), ty };
+        assert_eq!(
+            ok("Customer = 'acme'").expr,
+            Some(FilterExpr::eq(custom("Customer", SaType::Keyword), Scalar::Str("acme".into())))
+        );
+        assert_eq!(
+            ok("Score > 1").expr,
+            Some(FilterExpr::Cmp {
+                attr: custom("Score", SaType::Double),
+                op: CmpOp::Gt,
+                value: Scalar::Float(1.0)
+            })
+        );
+        assert_eq!(
+            ok("Urgent = true").expr,
+            Some(FilterExpr::eq(custom("Urgent", SaType::Bool), Scalar::Int(1)))
+        );
+        assert_eq!(
+            ok("TemporalChangeVersion = 'fix-1'").expr,
+            Some(FilterExpr::eq(
+                custom("TemporalChangeVersion", SaType::KeywordList),
+                Scalar::Str("fix-1".into())
+            ))
+        );
+        assert!(ok("Tags STARTS_WITH 'r' AND Due IS NOT NULL ORDER BY Priority").expr.is_some());
     }
 
     #[test]

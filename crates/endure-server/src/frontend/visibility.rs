@@ -84,7 +84,8 @@ impl Frontend {
     ) -> ApiResult<ws::ListWorkflowExecutionsResponse> {
         let r = r.into_inner();
         let ns = self.namespaces.by_name(&r.namespace).await?;
-        let q = check(&r.query, false)?;
+        let custom = self.engine.search_attributes().of(&ns.id).await?;
+        let q = check(&r.query, false, &custom)?;
         let filter = VisibilityFilter { namespace_id: ns.id, expr: q.expr, open: None };
         let (executions, next_page_token) = self.list(filter, r.page_size, &r.next_page_token).await?;
         Ok(ws::ListWorkflowExecutionsResponse { executions, next_page_token })
@@ -122,7 +123,8 @@ impl Frontend {
     ) -> ApiResult<ws::CountWorkflowExecutionsResponse> {
         let r = r.into_inner();
         let ns = self.namespaces.by_name(&r.namespace).await?;
-        let q = check(&r.query, true)?;
+        let custom = self.engine.search_attributes().of(&ns.id).await?;
+        let q = check(&r.query, true, &custom)?;
         let filter = VisibilityFilter { namespace_id: ns.id, expr: q.expr, open: None };
         if !q.group_by_status {
             let count = self.engine.store().count_runs(&filter).await?;
