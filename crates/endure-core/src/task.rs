@@ -127,6 +127,12 @@ pub enum Task {
         /// `ParentClosePolicy` number.
         policy: i32,
     },
+    /// The namespace's retention period after this closed run's close time ran out: delete
+    /// the run (history, state, visibility).
+    DeleteClosedRun {
+        /// When to run.
+        fire_at: Nanos,
+    },
 }
 
 impl Task {
@@ -145,7 +151,8 @@ impl Task {
             | Task::SignalExternal { fire_at, .. }
             | Task::CancelExternal { fire_at, .. }
             | Task::RecordChildClosed { fire_at, .. }
-            | Task::ParentClosePolicy { fire_at, .. } => Some(*fire_at),
+            | Task::ParentClosePolicy { fire_at, .. }
+            | Task::DeleteClosedRun { fire_at } => Some(*fire_at),
         }
     }
 

@@ -11,6 +11,7 @@ use crate::matching::{Dispatch, Matching, QueueKind, TaskRef};
 use crate::namespaces::Namespaces;
 use crate::search_attributes::SearchAttributeRegistry;
 use crate::timers::TimerQueue;
+use endure_api::temporal::api::enums::v1::WorkflowExecutionStatus;
 use endure_api::temporal::api::history::v1::HistoryEvent;
 use endure_core::{CoreError, MutableState, Task, Txn};
 use endure_store::{
@@ -230,13 +231,18 @@ impl Engine {
         let current_loaded =
             if current.run_id == base.run_id { loaded } else { self.load_locked(&current_key).await? };
         let mut base_ms = current_loaded.ms;
+        let base_status = base_ms.status;
         let mut t = Txn::new(&mut base_ms, now);
         if t.ms.is_open() {
             t.terminate(reason, None, "history-resetter")?;
         }
-        let (base_events, base_tasks) = (std::mem::take(&mut t.events), std::mem::take(&mut t.tasks));
+        let (base_events, mut base_tasks) = (std::mem::take(&mut t.events), std::mem::take(&mut t.tasks));
+        let terminated = t.ms.status != base_status;
         drop(t);
         base_ms.state_transition_count += 1;
+        if terminated {
+            base_tasks.push(self.retention_task(&base_ms).await?);
+        }
         let old =
             self.batch(&base_ms, Some(current_loaded.db_version), None, &base_events, &base_tasks, None)?;
         let pointer = CurrentWrite {
@@ -270,6 +276,40 @@ impl Engine {
         deleted?;
         self.notify(key, (0, true));
         Ok(())
+    }
+
+    /// Retention: deletes a closed run whose retention period ran out (`task_id`: the
+    /// DeleteClosedRun task, removed with the run). A run found open again (reset cannot reopen
+    /// one, but be safe) or already gone only drops the task.
+    pub async fn delete_closed_run(&self, key: &RunKey, task_id: i64) -> ApiResult<()> {
+        let _lock = self.lock(&key.namespace_id, &key.workflow_id).await;
+        let open = match self.load_locked(key).await {
+            Ok(l) => l.ms.is_open(),
+            Err(ApiError::NotFound(_)) => return self.drop_task(task_id).await,
+            Err(e) => return Err(e),
+        };
+        if open {
+            return self.drop_task(task_id).await;
+        }
+        self.states.lock().pop(key);
+        self.store.delete_run(key).await?;
+        self.states.lock().pop(key);
+        self.notify(key, (0, true));
+        Ok(())
+    }
+
+    /// The retention task for a run that just closed: delete it once the namespace's retention
+    /// period has passed since its close.
+    async fn retention_task(&self, ms: &MutableState) -> ApiResult<Task> {
+        let ns = self.namespaces.by_id(&ms.namespace_id).await?;
+        let retention = ns
+            .desc
+            .config
+            .as_ref()
+            .and_then(|c| c.workflow_execution_retention_ttl.as_ref())
+            .map(endure_core::time::from_duration)
+            .unwrap_or(crate::namespaces::DEV_RETENTION);
+        Ok(Task::DeleteClosedRun { fire_at: ms.close_time.saturating_add(retention.max(0)) })
     }
 
     /// Deletes a task row that turned out to have nothing left to do.
@@ -398,10 +438,13 @@ impl Engine {
                 return Err(e.into());
             }
         };
-        let (events, tasks) = (std::mem::take(&mut txn.events), std::mem::take(&mut txn.tasks));
+        let (events, mut tasks) = (std::mem::take(&mut txn.events), std::mem::take(&mut txn.tasks));
         let successor = txn.new_run.take();
         drop(txn);
         ms.state_transition_count += 1;
+        if old_status == WorkflowExecutionStatus::Running as i32 && !ms.is_open() {
+            tasks.push(self.retention_task(&ms).await?);
+        }
         let current = (ms.status != old_status).then(|| CurrentWrite {
             condition: CurrentCondition::RunIs(ms.run_id.clone()),
             value: CurrentRun {
@@ -574,10 +617,12 @@ impl Engine {
         }
     }
 
-    /// Loads every persisted task into matching and the timer queue (start-up recovery).
+    /// Start-up recovery: every transfer task into matching, and the timer tasks due within
+    /// the timer window into the timer queue (later ones are read in as they come due).
     pub async fn recover(&self) -> ApiResult<usize> {
-        let rows: Vec<TaskRow> = self.store.load_tasks().await?;
-        let n = rows.len();
+        let timers = crate::timers::scan(self, &self.timers).await?;
+        let rows: Vec<TaskRow> = self.store.load_transfer_tasks().await?;
+        let n = rows.len() + timers;
         for row in rows {
             match serde_json::from_slice::<Task>(&row.data) {
                 Ok(task) => self.dispatch(TaskRef { task_id: row.task_id, run: row.run, task }),

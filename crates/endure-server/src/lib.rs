@@ -16,6 +16,9 @@ pub mod search_attributes;
 pub mod starter;
 pub mod timers;
 
+#[cfg(test)]
+mod engine_tests;
+
 use endure_api::health::health_server::HealthServer;
 use endure_api::operatorservice::operator_service_server::OperatorServiceServer;
 use endure_api::workflowservice::workflow_service_server::WorkflowServiceServer;

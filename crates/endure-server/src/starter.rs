@@ -21,6 +21,7 @@ use endure_core::{MutableState, Txn};
 use endure_store::{CurrentCondition, RunKey};
 
 /// The fields of StartWorkflowExecution and SignalWithStartWorkflowExecution in one shape.
+#[derive(Default)]
 pub(crate) struct StartFields {
     pub(crate) workflow_id: String,
     pub(crate) workflow_type: Option<WorkflowType>,

@@ -1,4 +1,8 @@
 //! The timer queue: persisted timer tasks ordered by fire time, and the loop that fires them.
+//!
+//! Only timers due before the *horizon* (about a minute ahead) are held in memory; later ones
+//! stay in the store and are read in as the horizon moves forward, so memory does not grow with
+//! the number of far-off timers (long user timers, retention deletes).
 
 use crate::history::Engine;
 use crate::matching::TaskRef;
@@ -11,17 +15,31 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 
-/// Timer tasks waiting to fire, earliest first.
-#[derive(Default)]
+/// How far ahead of now the in-memory part of the queue reaches.
+pub const WINDOW: Duration = Duration::from_secs(60);
+/// How often the horizon moves forward (so it stays at least `WINDOW - SCAN_EVERY` ahead).
+const SCAN_EVERY: Duration = Duration::from_secs(15);
+
+/// Timer tasks due before the horizon, earliest first.
 pub struct TimerQueue {
     inner: Mutex<Inner>,
     notify: Notify,
 }
 
-#[derive(Default)]
 struct Inner {
     heap: BinaryHeap<Reverse<(i64, i64)>>,
     tasks: HashMap<i64, TaskRef>,
+    /// Tasks due after this (ns) are not held; the scanner reads them in later.
+    horizon: i64,
+}
+
+impl Default for TimerQueue {
+    fn default() -> Self {
+        TimerQueue {
+            inner: Mutex::new(Inner { heap: BinaryHeap::new(), tasks: HashMap::new(), horizon: i64::MIN }),
+            notify: Notify::new(),
+        }
+    }
 }
 
 impl TimerQueue {
@@ -30,11 +48,15 @@ impl TimerQueue {
         Arc::new(Self::default())
     }
 
-    /// Adds a timer task (its `fire_at` must be set).
+    /// Adds a committed timer task (its `fire_at` must be set). A task due after the horizon is
+    /// left in the store: the scanner reads it in when the horizon passes it.
     pub fn add(&self, t: TaskRef) {
         let fire_at = t.task.fire_at().unwrap_or(0);
         {
             let mut i = self.inner.lock();
+            if fire_at > i.horizon {
+                return;
+            }
             if i.tasks.insert(t.task_id, t.clone()).is_some() {
                 return;
             }
@@ -43,7 +65,17 @@ impl TimerQueue {
         self.notify.notify_one();
     }
 
-    /// Number of pending timers.
+    /// Moves the horizon to `to` (never backwards) and returns the previous one. Call it before
+    /// reading the store for `(previous, to]`, so a task committed meanwhile is either added
+    /// directly or found by the read (a task found twice is deduplicated by id).
+    pub fn advance_horizon(&self, to: i64) -> i64 {
+        let mut i = self.inner.lock();
+        let old = i.horizon;
+        i.horizon = i.horizon.max(to);
+        old
+    }
+
+    /// Number of timers held in memory.
     pub fn len(&self) -> usize {
         self.inner.lock().tasks.len()
     }
@@ -70,10 +102,35 @@ impl TimerQueue {
     }
 }
 
-/// Fires due timers until `shutdown` is notified.
+/// Moves the horizon to `now + WINDOW` and reads the timers that come into it from the store.
+pub async fn scan(engine: &Engine, queue: &TimerQueue) -> Result<usize, crate::error::ApiError> {
+    let to = engine.now().saturating_add(WINDOW.as_nanos() as i64);
+    let from = queue.advance_horizon(to);
+    if from >= to {
+        return Ok(0);
+    }
+    let rows = engine.store().load_timer_tasks(from, to).await?;
+    let n = rows.len();
+    for row in rows {
+        match serde_json::from_slice::<Task>(&row.data) {
+            Ok(task) => queue.add(TaskRef { task_id: row.task_id, run: row.run, task }),
+            Err(e) => tracing::error!(task_id = row.task_id, "skipping undecodable timer task: {e}"),
+        }
+    }
+    Ok(n)
+}
+
+/// Fires due timers until `shutdown` is notified, moving the horizon forward every few seconds.
 pub async fn run(engine: Arc<Engine>, queue: Arc<TimerQueue>, shutdown: Arc<Notify>) {
     let limit = Arc::new(Semaphore::new(64));
+    let mut next_scan = tokio::time::Instant::now() + SCAN_EVERY;
     loop {
+        if tokio::time::Instant::now() >= next_scan {
+            if let Err(e) = scan(&engine, &queue).await {
+                tracing::warn!("reading timer tasks: {e}");
+            }
+            next_scan = tokio::time::Instant::now() + SCAN_EVERY;
+        }
         let (due, next) = queue.due(engine.now());
         for t in due {
             let Ok(permit) = limit.clone().acquire_owned().await else { return };
@@ -83,10 +140,12 @@ pub async fn run(engine: Arc<Engine>, queue: Arc<TimerQueue>, shutdown: Arc<Noti
                 drop(permit);
             });
         }
+        let until_scan = next_scan.saturating_duration_since(tokio::time::Instant::now());
         let wait = match next {
             Some(at) => Duration::from_nanos((at - engine.now()).max(0) as u64),
-            None => Duration::from_secs(3600),
-        };
+            None => until_scan,
+        }
+        .min(until_scan);
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = queue.notify.notified() => {}
@@ -118,6 +177,7 @@ async fn fire(engine: &Engine, t: TaskRef) {
         Task::WorkflowExecutionTimeout { .. } => {
             engine.update(&t.run, id, |x| x.workflow_timed_out(true)).await
         }
+        Task::DeleteClosedRun { .. } => engine.delete_closed_run(&t.run, t.task_id).await,
         Task::StartChild { .. }
         | Task::SignalExternal { .. }
         | Task::CancelExternal { .. }

@@ -22,9 +22,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_runs_rowid.sql")),
     (3, include_str!("../migrations/0003_visibility_lineage.sql")),
     (4, include_str!("../migrations/0004_custom_search_attributes.sql")),
+    (5, include_str!("../migrations/0005_timer_index.sql")),
 ];
 /// The newest schema version this build knows.
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 /// Read connections kept open for reuse when load spikes (more are opened on demand).
 const MAX_IDLE_READERS: usize = 16;
 const MAX_GROUP: usize = 512;
@@ -257,6 +258,26 @@ fn vis_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VisibilityRow> {
 const VIS_COLUMNS: &str = "namespace_id, run_id, workflow_id, workflow_type, task_queue, status, start_time, \
      execution_time, close_time, history_length, history_size_bytes, state_transition_count, memo, search_attributes, \
      parent_workflow_id, parent_run_id, root_workflow_id, root_run_id, custom";
+
+/// Task rows matching `tail` (a WHERE/ORDER BY clause) with its parameters.
+fn task_rows<P: rusqlite::Params>(c: &Connection, tail: &str, params: P) -> StoreResult<Vec<TaskRow>> {
+    let mut s = c
+        .prepare_cached(&format!(
+            "SELECT task_id, namespace_id, workflow_id, run_id, fire_at, data FROM tasks {tail}"
+        ))
+        .map_err(backend)?;
+    let rows = s
+        .query_map(params, |r| {
+            Ok(TaskRow {
+                task_id: r.get(0)?,
+                run: RunKey { namespace_id: r.get(1)?, workflow_id: r.get(2)?, run_id: r.get(3)? },
+                fire_at: r.get(4)?,
+                data: r.get(5)?,
+            })
+        })
+        .map_err(backend)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+}
 
 fn apply_batch(conn: &Connection, b: &WriteBatch) -> StoreResult<CommitResult> {
     let k = &b.run;
@@ -566,21 +587,16 @@ impl Store for SqliteStore {
     }
 
     async fn load_tasks(&self) -> StoreResult<Vec<TaskRow>> {
-        self.read(|c| {
-            let mut s = c
-                .prepare("SELECT task_id, namespace_id, workflow_id, run_id, fire_at, data FROM tasks ORDER BY task_id")
-                .map_err(backend)?;
-            let rows = s
-                .query_map([], |r| {
-                    Ok(TaskRow {
-                        task_id: r.get(0)?,
-                        run: RunKey { namespace_id: r.get(1)?, workflow_id: r.get(2)?, run_id: r.get(3)? },
-                        fire_at: r.get(4)?,
-                        data: r.get(5)?,
-                    })
-                })
-                .map_err(backend)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        self.read(|c| task_rows(c, "ORDER BY task_id", [])).await
+    }
+
+    async fn load_transfer_tasks(&self) -> StoreResult<Vec<TaskRow>> {
+        self.read(|c| task_rows(c, "WHERE fire_at IS NULL ORDER BY task_id", [])).await
+    }
+
+    async fn load_timer_tasks(&self, after: i64, until: i64) -> StoreResult<Vec<TaskRow>> {
+        self.read(move |c| {
+            task_rows(c, "WHERE fire_at > ?1 AND fire_at <= ?2 ORDER BY fire_at, task_id", [after, until])
         })
         .await
     }

@@ -404,6 +404,30 @@ pub async fn tasks_round_trip(store: &dyn Store) {
     let mine: Vec<_> = all.iter().filter(|t| t.run == k).collect();
     assert_eq!(mine.len(), 2);
     assert_eq!(mine[1].fire_at, Some(42));
+    let transfer = store.load_transfer_tasks().await.unwrap();
+    assert!(transfer.iter().any(|t| t.task_id == r.task_ids[0]));
+    assert!(transfer.iter().all(|t| t.fire_at.is_none()));
+    // Timers load by window: after < fire_at <= until, earliest first.
+    let mut more = batch(&key("wf-t2", "run-1"), None, 1..2);
+    more.new_tasks = vec![
+        NewTask { fire_at: Some(50), data: b"late".to_vec() },
+        NewTask { fire_at: Some(10), data: b"early".to_vec() },
+    ];
+    let r2 = store.commit(more).await.unwrap();
+    let window = |after, until| async move {
+        store
+            .load_timer_tasks(after, until)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.fire_at.unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(window(i64::MIN, 100).await, vec![10, 42, 50]);
+    assert_eq!(window(10, 42).await, vec![42]);
+    assert_eq!(window(42, 49).await, Vec::<i64>::new());
+    assert_eq!(window(42, i64::MAX).await, vec![50]);
+    store.delete_tasks(r2.task_ids).await.unwrap();
     let mut b = batch(&k, Some(1), 2..3);
     b.delete_tasks = vec![r.task_ids[0]];
     store.commit(b).await.unwrap();

@@ -254,8 +254,12 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_run(&self, key: &RunKey) -> StoreResult<()>;
     /// Deletes tasks that turned out stale (no other change).
     async fn delete_tasks(&self, task_ids: Vec<i64>) -> StoreResult<()>;
-    /// All persisted tasks, for loading queues at start-up.
+    /// All persisted tasks (for tests and tools; the server loads them by kind below).
     async fn load_tasks(&self) -> StoreResult<Vec<TaskRow>>;
+    /// Transfer tasks (no fire time), for loading the task queues at start-up.
+    async fn load_transfer_tasks(&self) -> StoreResult<Vec<TaskRow>>;
+    /// Timer tasks with `after < fire_at <= until`, earliest first.
+    async fn load_timer_tasks(&self, after: i64, until: i64) -> StoreResult<Vec<TaskRow>>;
 
     /// Lists runs newest first (by start time, then run id), after `cursor`, at most `limit`.
     async fn list_runs(
