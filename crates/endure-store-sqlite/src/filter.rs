@@ -44,18 +44,34 @@ pub(crate) fn custom_from_json(text: &str) -> Vec<(String, SaValue)> {
         .collect()
 }
 
+/// The SQL expression reading a custom attribute's value, with its path inlined as a literal:
+/// the same text as the attribute's expression index (see [`custom_index_sql`]), so SQLite can
+/// use it.
+pub(crate) fn custom_value_sql(name: &str) -> String {
+    format!("json_extract(custom, '{}')", json_path(name).replace('\'', "''"))
+}
+
+/// The statement creating the expression index for a custom attribute (one per name, over every
+/// namespace; partial: only runs that have it).
+pub(crate) fn custom_index_sql(name: &str) -> String {
+    let value = custom_value_sql(name);
+    let index = format!("visibility_custom_{name}").replace('"', "\"\"");
+    format!(
+        "CREATE INDEX IF NOT EXISTS \"{index}\" ON visibility (namespace_id, {value}) WHERE {value} IS NOT NULL"
+    )
+}
+
 /// The JSON path of a custom attribute in `visibility.custom`.
 fn json_path(name: &str) -> String {
     format!("$.\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-/// The SQL expression of an attribute, pushing its parameters. Absent values (close time of an
-/// open run, the parent of a top-level run, a custom attribute the run does not have) are NULL,
-/// so comparisons with them do not hold, as in Temporal's SQL stores.
-fn column(attr: &Attr, args: &mut Vec<Value>) -> &'static str {
+/// The SQL expression of an attribute. Absent values (close time of an open run, the parent of
+/// a top-level run, a custom attribute the run does not have) are NULL, so comparisons with
+/// them do not hold, as in Temporal's SQL stores.
+fn column(attr: &Attr, _args: &mut Vec<Value>) -> std::borrow::Cow<'static, str> {
     if let Attr::Custom { name, .. } = attr {
-        args.push(Value::Text(json_path(name)));
-        return "json_extract(custom, ?)";
+        return custom_value_sql(name).into();
     }
     match attr {
         Attr::Custom { .. } => unreachable!("handled above"),
@@ -77,6 +93,7 @@ fn column(attr: &Attr, args: &mut Vec<Value>) -> &'static str {
         Attr::RootRunId => "root_run_id",
         Attr::Unset => "NULL",
     }
+    .into()
 }
 
 fn value(v: &Scalar) -> Value {

@@ -696,6 +696,7 @@ impl Store for SqliteStore {
                 if inserted == 0 {
                     return Err(StoreError::ConditionFailed(format!("search attribute {name} already exists")));
                 }
+                c.execute_batch(&filter::custom_index_sql(name)).map_err(backend)?;
             }
             Ok(())
         })

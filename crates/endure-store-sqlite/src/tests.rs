@@ -141,3 +141,31 @@ async fn version_1_database_is_migrated_in_place() {
     assert!(dup.is_err(), "a second row for the same run must be refused");
     store.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn custom_attribute_filters_use_their_expression_index() {
+    use endure_store::visibility::{Attr, FilterExpr, SaType, Scalar};
+    let store = SqliteStore::open(":memory:").unwrap();
+    store.add_search_attributes("ns", vec![("Customer".into(), SaType::Keyword)]).await.unwrap();
+    let f = VisibilityFilter {
+        namespace_id: "ns".into(),
+        expr: Some(FilterExpr::eq(
+            Attr::Custom { name: "Customer".into(), ty: SaType::Keyword },
+            Scalar::Str("acme".into()),
+        )),
+        open: None,
+    };
+    let (clause, args) = filter::where_clause(&f);
+    let plan: Vec<String> = store
+        .read(move |c| {
+            let mut s = c
+                .prepare(&format!("EXPLAIN QUERY PLAN SELECT run_id FROM visibility WHERE {clause}"))
+                .map_err(backend)?;
+            let rows =
+                s.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3)).map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+        .unwrap();
+    assert!(plan.iter().any(|p| p.contains("visibility_custom_Customer")), "{plan:?}");
+}
