@@ -84,9 +84,10 @@ fn column(attr: &Attr, _args: &mut Vec<Value>) -> std::borrow::Cow<'static, str>
         Attr::ExecutionTime => "execution_time",
         Attr::ExecutionDuration => "(CASE WHEN close_time > 0 THEN close_time - execution_time END)",
         Attr::TaskQueue => "task_queue",
-        Attr::HistoryLength => "history_length",
-        Attr::HistorySizeBytes => "history_size_bytes",
-        Attr::StateTransitionCount => "state_transition_count",
+        // Recorded when the run closes, as the real server's visibility does: null while open.
+        Attr::HistoryLength => "(CASE WHEN close_time > 0 THEN history_length END)",
+        Attr::HistorySizeBytes => "(CASE WHEN close_time > 0 THEN history_size_bytes END)",
+        Attr::StateTransitionCount => "(CASE WHEN close_time > 0 THEN state_transition_count END)",
         Attr::ParentWorkflowId => "NULLIF(parent_workflow_id, '')",
         Attr::ParentRunId => "NULLIF(parent_run_id, '')",
         Attr::RootWorkflowId => "root_workflow_id",
@@ -164,6 +165,11 @@ fn expr(e: &FilterExpr, sql: &mut String, args: &mut Vec<Value>) {
             expr(a, sql, args);
             sql.push_str(if matches!(e, FilterExpr::And(..)) { " AND " } else { " OR " });
             expr(b, sql, args);
+            sql.push(')');
+        }
+        FilterExpr::Not(inner) => {
+            sql.push_str("NOT (");
+            expr(inner, sql, args);
             sql.push(')');
         }
         FilterExpr::Cmp { attr, op: o, value: v } => {

@@ -23,9 +23,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/0003_visibility_lineage.sql")),
     (4, include_str!("../migrations/0004_custom_search_attributes.sql")),
     (5, include_str!("../migrations/0005_timer_index.sql")),
+    (6, include_str!("../migrations/0006_visibility_close_order.sql")),
 ];
 /// The newest schema version this build knows.
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 /// Read connections kept open for reuse when load spikes (more are opened on demand).
 const MAX_IDLE_READERS: usize = 16;
 const MAX_GROUP: usize = 512;
@@ -254,6 +255,10 @@ fn vis_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VisibilityRow> {
         custom: filter::custom_from_json(&r.get::<_, String>(18)?),
     })
 }
+
+/// The first sort key of listings: close time, open runs (0) sorting after every closed one.
+/// The same expression as in the `visibility_by_close` index.
+const CLOSE_KEY: &str = "(CASE WHEN close_time = 0 THEN 9223372036854775807 ELSE close_time END)";
 
 const VIS_COLUMNS: &str = "namespace_id, run_id, workflow_id, workflow_type, task_queue, status, start_time, \
      execution_time, close_time, history_length, history_size_bytes, state_transition_count, memo, search_attributes, \
@@ -609,15 +614,17 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<VisibilityRow>> {
         let (mut sql, mut args) = filter::where_clause(filter);
         if let Some(c) = cursor {
-            sql.push_str(" AND (start_time < ? OR (start_time = ? AND run_id < ?))");
-            args.push(c.start_time.into());
-            args.push(c.start_time.into());
-            args.push(c.run_id.into());
+            let key = if c.close_time == 0 { i64::MAX } else { c.close_time };
+            sql.push_str(&format!(
+                " AND ({CLOSE_KEY} < ? OR ({CLOSE_KEY} = ? AND (start_time < ? OR (start_time = ? AND run_id < ?))))"
+            ));
+            args.extend([key.into(), key.into(), c.start_time.into(), c.start_time.into(), c.run_id.into()]);
         }
         args.push((limit as i64).into());
         self.read(move |c| {
             let q = format!(
-                "SELECT {VIS_COLUMNS} FROM visibility WHERE {sql} ORDER BY start_time DESC, run_id DESC LIMIT ?"
+                "SELECT {VIS_COLUMNS} FROM visibility WHERE {sql} \
+                 ORDER BY {CLOSE_KEY} DESC, start_time DESC, run_id DESC LIMIT ?"
             );
             let mut s = c.prepare_cached(&q).map_err(backend)?;
             let rows = s.query_map(rusqlite::params_from_iter(args), vis_row).map_err(backend)?;

@@ -118,9 +118,11 @@ pub async fn visibility_filters(store: &dyn Store) {
         ids_of(cmp(A::WorkflowType, CmpOp::Ne, s("Odd"))).await,
         sorted(vec!["order-1", "invoice-1", "orderXY"])
     );
-    assert_eq!(ids_of(cmp(A::HistoryLength, CmpOp::Lt, Int(20))).await, sorted(vec!["order-1", "order-2"]));
+    // HistoryLength is recorded at close: open runs have none.
+    assert_eq!(ids_of(cmp(A::HistoryLength, CmpOp::Lt, Int(40))).await, sorted(vec!["order_%x"]));
+    assert_eq!(ids_of(cmp(A::HistoryLength, CmpOp::Le, Int(40))).await, sorted(vec!["order_%x", "orderXY"]));
     assert_eq!(
-        ids_of(cmp(A::HistoryLength, CmpOp::Le, Int(20))).await,
+        ids_of(FilterExpr::IsNull { attr: A::HistoryLength, negated: false }).await,
         sorted(vec!["order-1", "order-2", "invoice-1"])
     );
     assert_eq!(ids_of(cmp(A::HistoryLength, CmpOp::Gt, Int(40))).await, sorted(vec!["ORDER-3"]));
@@ -174,7 +176,7 @@ pub async fn visibility_filters(store: &dyn Store) {
     assert_eq!(ids_of(cmp(A::ExecutionTime, CmpOp::Eq, Int(1_002))).await, sorted(vec!["invoice-1"]));
     assert_eq!(ids_of(cmp(A::RunId, CmpOp::Eq, s("run1"))).await, sorted(vec!["order-2"]));
     assert_eq!(ids_of(cmp(A::TaskQueue, CmpOp::Eq, s("q"))).await.len(), 6);
-    assert_eq!(ids_of(cmp(A::HistorySizeBytes, CmpOp::Eq, Int(0))).await.len(), 6);
+    assert_eq!(ids_of(cmp(A::HistorySizeBytes, CmpOp::Eq, Int(0))).await.len(), 3, "closed runs only");
     assert_eq!(ids_of(cmp(A::StateTransitionCount, CmpOp::Gt, Int(0))).await.len(), 0);
     // AND binds as built; OR unions.
     let odd = cmp(A::WorkflowType, CmpOp::Eq, s("Odd"));
@@ -184,6 +186,11 @@ pub async fn visibility_filters(store: &dyn Store) {
         ids_of(FilterExpr::Or(Box::new(odd.clone()), Box::new(open.clone()))).await,
         sorted(vec!["order-1", "order-2", "invoice-1", "order_%x", "ORDER-3"])
     );
+    // NOT follows SQL: a missing value is neither equal nor unequal.
+    let not = |e: FilterExpr| FilterExpr::Not(Box::new(e));
+    assert_eq!(ids_of(not(cmp(A::ParentWorkflowId, CmpOp::Eq, s("x")))).await, sorted(vec!["order_%x"]));
+    assert_eq!(ids_of(not(starts("order"))).await, sorted(vec!["invoice-1", "ORDER-3"]));
+    assert_eq!(ids_of(not(odd.clone()).and(not(open.clone()))).await, sorted(vec!["orderXY"]));
     // The open flag combines with the expression.
     let f = VisibilityFilter { namespace_id: "vf".into(), expr: Some(odd), open: Some(false) };
     assert_eq!(store.count_runs(&f).await.unwrap(), 2);
@@ -453,12 +460,14 @@ pub async fn visibility_listing(store: &dyn Store) {
         store.commit(b).await.unwrap();
     }
     let f = VisibilityFilter { namespace_id: "ns".into(), ..Default::default() };
+    // Open runs first, newest start first; then closed runs by close time (a tie here), then
+    // start time, newest first.
     let page1 = store.list_runs(&f, None, 2).await.unwrap();
-    assert_eq!(page1.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(), vec!["r4", "r3"]);
-    let last = page1.last().unwrap();
-    let cursor = PageCursor { start_time: last.start_time, run_id: last.run_id.clone() };
-    let page2 = store.list_runs(&f, Some(cursor), 10).await.unwrap();
-    assert_eq!(page2.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(), vec!["r2", "r1", "r0"]);
+    assert_eq!(page1.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(), vec!["r2", "r1"]);
+    let page2 = store.list_runs(&f, Some(PageCursor::after(page1.last().unwrap())), 2).await.unwrap();
+    assert_eq!(page2.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(), vec!["r0", "r4"]);
+    let page3 = store.list_runs(&f, Some(PageCursor::after(page2.last().unwrap())), 10).await.unwrap();
+    assert_eq!(page3.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(), vec!["r3"]);
     let even = VisibilityFilter {
         expr: Some(FilterExpr::eq(Attr::WorkflowType, Scalar::Str("Even".into()))),
         ..f.clone()

@@ -154,13 +154,24 @@ pub struct VisibilityFilter {
     pub open: Option<bool>,
 }
 
-/// A position in the newest-first listing order: (start time, run id) of the last row returned.
+/// A position in the listing order — open runs first (newest start first), then closed runs by
+/// close time, newest first; ties by start time, then run id, descending — given by the last
+/// row returned.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PageCursor {
+    /// Close time of the last row (0 while open).
+    pub close_time: i64,
     /// Start time of the last row.
     pub start_time: i64,
     /// Run id of the last row.
     pub run_id: String,
+}
+
+impl PageCursor {
+    /// The cursor after `row`.
+    pub fn after(row: &VisibilityRow) -> PageCursor {
+        PageCursor { close_time: row.close_time, start_time: row.start_time, run_id: row.run_id.clone() }
+    }
 }
 
 /// Condition on the current-run pointer, checked inside the commit transaction.

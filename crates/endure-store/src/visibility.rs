@@ -148,6 +148,9 @@ pub enum FilterExpr {
     And(Box<FilterExpr>, Box<FilterExpr>),
     /// Either holds.
     Or(Box<FilterExpr>, Box<FilterExpr>),
+    /// SQL `NOT`: holds where the inner expression is false, not where it is unknown (a value
+    /// it tests is missing).
+    Not(Box<FilterExpr>),
     /// `attr op value`. Like SQL, a comparison with a null attribute does not hold.
     Cmp {
         /// Attribute.

@@ -4,12 +4,13 @@
 //! ```text
 //! query      := [ expr ] [ ORDER BY order (, order)* ] [ GROUP BY name (, name)* ]
 //! expr       := and ( OR and )*
-//! and        := primary ( AND primary )*
+//! and        := unary ( AND unary )*
+//! unary      := NOT unary | primary
 //! primary    := '(' expr ')' | predicate
 //! predicate  := name op value                      op: = != <> < <= > >=
 //!             | name [NOT] IN '(' value (, value)* ')'
 //!             | name [NOT] BETWEEN value AND value
-//!             | name STARTS_WITH string
+//!             | name [NOT] STARTS_WITH string
 //!             | name IS [NOT] NULL
 //! order      := name [ ASC | DESC ]
 //! name       := word | `back-quoted`
@@ -85,6 +86,7 @@ impl std::fmt::Display for Expr {
         match self {
             Expr::And(a, b) => write!(f, "({a}) AND ({b})"),
             Expr::Or(a, b) => write!(f, "({a}) OR ({b})"),
+            Expr::Not(e) => write!(f, "NOT ({e})"),
             Expr::Compare { name, op, value } => {
                 write_name(f, name)?;
                 write!(f, " {} {value}", op.as_str())
@@ -104,9 +106,10 @@ impl std::fmt::Display for Expr {
                 write_name(f, name)?;
                 write!(f, "{} BETWEEN {low} AND {high}", if *negated { " NOT" } else { "" })
             }
-            Expr::StartsWith { name, prefix } => {
+            Expr::StartsWith { name, prefix, negated } => {
                 write_name(f, name)?;
-                write!(f, " STARTS_WITH {}", Value::Str(prefix.clone()))
+                let not = if *negated { " NOT" } else { "" };
+                write!(f, "{not} STARTS_WITH {}", Value::Str(prefix.clone()))
             }
             Expr::IsNull { name, negated } => {
                 write_name(f, name)?;
@@ -186,6 +189,8 @@ pub enum Expr {
     And(Box<Expr>, Box<Expr>),
     /// Either holds.
     Or(Box<Expr>, Box<Expr>),
+    /// `NOT e` (SQL logic: not true where `e` is unknown because a value is missing).
+    Not(Box<Expr>),
     /// `name op value`.
     Compare {
         /// Attribute.
@@ -215,12 +220,14 @@ pub enum Expr {
         /// `NOT BETWEEN`.
         negated: bool,
     },
-    /// `name STARTS_WITH 'prefix'`.
+    /// `name [NOT] STARTS_WITH 'prefix'`.
     StartsWith {
         /// Attribute.
         name: String,
         /// Prefix.
         prefix: String,
+        /// `NOT STARTS_WITH`.
+        negated: bool,
     },
     /// `name IS [NOT] NULL`.
     IsNull {
@@ -245,6 +252,7 @@ impl Expr {
                 a.collect_names(out);
                 b.collect_names(out);
             }
+            Expr::Not(e) => e.collect_names(out),
             Expr::Compare { name, .. }
             | Expr::In { name, .. }
             | Expr::Between { name, .. }

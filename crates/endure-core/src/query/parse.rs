@@ -105,7 +105,7 @@ impl Parser {
     }
 
     fn eof(&self, wanted: &str) -> QueryError {
-        QueryError::at(self.end, format!("the query ends where {wanted} was expected"))
+        QueryError::at(self.end, format!("incomplete query: it ends where {wanted} was expected"))
     }
 
     fn at_clause_start(&self) -> bool {
@@ -149,13 +149,17 @@ impl Parser {
             }
             Some(Token { kind: TokenKind::Word(w), offset }) => {
                 if is_reserved(&w) {
-                    return Err(QueryError::at(offset, format!("expected {wanted}, found keyword '{w}'")));
+                    return Err(QueryError::at(
+                        offset,
+                        format!("keyword '{w}' is not supported here: expected {wanted}"),
+                    ));
                 }
                 Ok(w)
             }
-            Some(t) => {
-                Err(QueryError::at(t.offset, format!("expected {wanted}, found {}", t.kind.describe())))
-            }
+            Some(t) => Err(QueryError::at(
+                t.offset,
+                format!("expected {wanted} (a column name), found {}", t.kind.describe()),
+            )),
             None => Err(self.eof(wanted)),
         }
     }
@@ -196,12 +200,27 @@ impl Parser {
     }
 
     fn and(&mut self) -> Result<Expr, QueryError> {
-        let mut left = self.primary()?;
+        let mut left = self.unary()?;
         while self.eat_keyword("AND") {
-            let right = self.primary()?;
+            let right = self.unary()?;
             left = Expr::And(Box::new(left), Box::new(right));
         }
         Ok(left)
+    }
+
+    fn unary(&mut self) -> Result<Expr, QueryError> {
+        let Some(t) = self.peek().cloned() else { return Err(self.eof("a condition")) };
+        if t.kind.is_keyword("NOT") {
+            self.pos += 1;
+            self.depth += 1;
+            if self.depth > MAX_DEPTH {
+                return Err(QueryError::at(t.offset, format!("NOT nested deeper than {MAX_DEPTH}")));
+            }
+            let inner = self.unary()?;
+            self.depth -= 1;
+            return Ok(Expr::Not(Box::new(inner)));
+        }
+        self.primary()
     }
 
     fn primary(&mut self) -> Result<Expr, QueryError> {
@@ -227,12 +246,6 @@ impl Parser {
                 None => Err(QueryError::at(t.offset, "this '(' is never closed")),
             };
         }
-        if t.kind.is_keyword("NOT") {
-            return Err(QueryError::at(
-                t.offset,
-                "NOT is supported only in NOT IN, NOT BETWEEN and IS NOT NULL",
-            ));
-        }
         let name = self.name("an attribute name")?;
         self.predicate(name)
     }
@@ -257,14 +270,20 @@ impl Parser {
         let negated = t.kind.is_keyword("NOT");
         let kw = if negated {
             match self.next() {
-                Some(k) if k.kind.is_keyword("IN") || k.kind.is_keyword("BETWEEN") => k,
+                Some(k)
+                    if k.kind.is_keyword("IN")
+                        || k.kind.is_keyword("BETWEEN")
+                        || k.kind.is_keyword("STARTS_WITH") =>
+                {
+                    k
+                }
                 Some(k) => {
                     return Err(QueryError::at(
                         k.offset,
-                        format!("expected IN or BETWEEN after NOT, found {}", k.kind.describe()),
+                        format!("expected IN, BETWEEN or STARTS_WITH after NOT, found {}", k.kind.describe()),
                     ));
                 }
-                None => return Err(self.eof("IN or BETWEEN")),
+                None => return Err(self.eof("IN, BETWEEN or STARTS_WITH")),
             }
         } else {
             t.clone()
@@ -304,8 +323,11 @@ impl Parser {
         }
         if kw.kind.is_keyword("STARTS_WITH") {
             return match self.value(&format!("{name} STARTS_WITH"))? {
-                Value::Str(prefix) => Ok(Expr::StartsWith { name, prefix }),
-                other => Err(QueryError::at(kw.offset, format!("STARTS_WITH needs a string, found {other}"))),
+                Value::Str(prefix) => Ok(Expr::StartsWith { name, prefix, negated }),
+                other => Err(QueryError::at(
+                    kw.offset,
+                    format!("STARTS_WITH on {name} needs a string, found {other}"),
+                )),
             };
         }
         if kw.kind.is_keyword("IS") {
@@ -314,7 +336,10 @@ impl Parser {
             return Ok(Expr::IsNull { name, negated });
         }
         if kw.kind.is_keyword("LIKE") {
-            return Err(QueryError::at(kw.offset, "LIKE is not supported: use STARTS_WITH"));
+            return Err(QueryError::at(
+                kw.offset,
+                format!("operator LIKE is not supported (on {name}): use STARTS_WITH"),
+            ));
         }
         Err(QueryError::at(
             kw.offset,

@@ -57,6 +57,16 @@ fn and_binds_tighter_than_or_and_parentheses_group() {
 }
 
 #[test]
+fn not_binds_tighter_than_and() {
+    let a = || cmp("A", CmpOp::Eq, s("1"));
+    let b = || cmp("B", CmpOp::Eq, s("2"));
+    let not = |e: Expr| Expr::Not(Box::new(e));
+    assert_eq!(parse("NOT A = '1' AND NOT B = '2'").unwrap().filter, Some(and(not(a()), not(b()))));
+    assert_eq!(parse("NOT (A = '1' OR B = '2')").unwrap().filter, Some(not(or(a(), b()))));
+    assert_eq!(parse("not not A = '1'").unwrap().filter, Some(not(not(a()))));
+}
+
+#[test]
 fn in_between_starts_with_and_null() {
     assert_eq!(
         parse("ExecutionStatus IN ('Running', 'Failed')").unwrap().filter,
@@ -88,7 +98,11 @@ fn in_between_starts_with_and_null() {
     );
     assert_eq!(
         parse("WorkflowId STARTS_WITH 'order-'").unwrap().filter,
-        Some(Expr::StartsWith { name: "WorkflowId".into(), prefix: "order-".into() })
+        Some(Expr::StartsWith { name: "WorkflowId".into(), prefix: "order-".into(), negated: false })
+    );
+    assert_eq!(
+        parse("X NOT STARTS_WITH 'a'").unwrap().filter,
+        Some(Expr::StartsWith { name: "X".into(), prefix: "a".into(), negated: true })
     );
     assert_eq!(
         parse("CloseTime IS NULL").unwrap().filter,
@@ -128,7 +142,7 @@ fn order_by_and_group_by() {
 #[test]
 fn malformed_queries_say_what_and_where() {
     for (q, offset, needle) in [
-        ("WorkflowId", 10, "operator after WorkflowId"),
+        ("WorkflowId", 10, "incomplete query"),
         ("WorkflowId =", 12, "value after WorkflowId ="),
         ("WorkflowId = abc", 13, "quote string values"),
         ("WorkflowId = 'abc", 13, "unterminated"),
@@ -137,14 +151,15 @@ fn malformed_queries_say_what_and_where() {
         ("A = '1')", 7, "unexpected ')'"),
         ("A = '1' B = '2'", 8, "unexpected 'B'"),
         ("A = '1' AND", 11, "condition"),
-        ("A = '1' OR OR B = '2'", 11, "keyword 'OR'"),
-        ("A LIKE 'x%'", 2, "LIKE is not supported"),
-        ("NOT A = '1'", 0, "NOT is supported only"),
+        ("A = '1' OR OR B = '2'", 11, "keyword 'OR' is not supported here"),
+        ("A LIKE 'x%'", 2, "operator LIKE is not supported (on A)"),
+        ("NOT", 3, "incomplete query"),
+        ("A NOT = '1'", 6, "expected IN, BETWEEN or STARTS_WITH after NOT"),
         ("A IN ()", 6, "value"),
         ("A IN ('1' '2')", 10, "',' or ')'"),
         ("A IN '1'", 5, "'(' after IN"),
         ("A BETWEEN 1 2", 12, "expected AND"),
-        ("A STARTS_WITH 5", 2, "STARTS_WITH needs a string"),
+        ("A STARTS_WITH 5", 2, "STARTS_WITH on A needs a string"),
         ("A IS 'x'", 5, "expected NULL"),
         ("A = '1' LIMIT 10", 8, "LIMIT is not supported"),
         ("ORDER StartTime", 6, "expected BY"),
@@ -231,13 +246,18 @@ fn arb_expr() -> impl Strategy<Value = Expr> {
             .prop_map(|(name, values, negated)| Expr::In { name, values, negated }),
         (arb_name(), arb_value(), arb_value(), any::<bool>())
             .prop_map(|(name, low, high, negated)| Expr::Between { name, low, high, negated }),
-        (arb_name(), any::<String>()).prop_map(|(name, prefix)| Expr::StartsWith { name, prefix }),
+        (arb_name(), any::<String>(), any::<bool>()).prop_map(|(name, prefix, negated)| Expr::StartsWith {
+            name,
+            prefix,
+            negated
+        }),
         (arb_name(), any::<bool>()).prop_map(|(name, negated)| Expr::IsNull { name, negated }),
     ];
     leaf.prop_recursive(4, 24, 2, |inner| {
         prop_oneof![
             (inner.clone(), inner.clone()).prop_map(|(a, b)| Expr::And(Box::new(a), Box::new(b))),
-            (inner.clone(), inner).prop_map(|(a, b)| Expr::Or(Box::new(a), Box::new(b))),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| Expr::Or(Box::new(a), Box::new(b))),
+            inner.prop_map(|e| Expr::Not(Box::new(e))),
         ]
     })
 }

@@ -105,8 +105,8 @@ fn invalid(message: impl std::fmt::Display) -> ApiError {
 /// Parses and checks `text` for ListWorkflowExecutions (`count = false`) or
 /// CountWorkflowExecutions (`count = true`).
 pub(crate) fn check(text: &str, count: bool, custom: &SaTypes) -> Result<CheckedQuery, ApiError> {
-    let q: Query =
-        query::parse(text).map_err(|e| invalid(format!("{} (at position {})", e.message, e.offset)))?;
+    let q: Query = query::parse(text)
+        .map_err(|e| invalid(format!("syntax error at position {}: {}", e.offset, e.message)))?;
     let mut out = CheckedQuery::default();
     for g in &q.group_by {
         if !count {
@@ -120,10 +120,12 @@ pub(crate) fn check(text: &str, count: bool, custom: &SaTypes) -> Result<Checked
     if q.group_by.len() > 1 {
         return Err(invalid("GROUP BY takes one attribute"));
     }
-    for o in &q.order_by {
-        // Results come newest first; ORDER BY is accepted (as the SDKs and UI send it) when it
-        // names a known attribute.
-        resolve(&o.name, custom)?;
+    if !q.order_by.is_empty() {
+        // As the real server's SQL visibility: results always come running runs first, then
+        // closed ones by close time, newest first.
+        return Err(invalid(
+            "ORDER BY is not supported: results come running first, then by CloseTime descending",
+        ));
     }
     out.expr = q.filter.as_ref().map(|e| convert(e, custom)).transpose()?;
     Ok(out)
@@ -148,6 +150,7 @@ fn convert(e: &Expr, custom: &SaTypes) -> Result<FilterExpr, ApiError> {
     Ok(match e {
         Expr::And(a, b) => FilterExpr::And(Box::new(convert(a, custom)?), Box::new(convert(b, custom)?)),
         Expr::Or(a, b) => FilterExpr::Or(Box::new(convert(a, custom)?), Box::new(convert(b, custom)?)),
+        Expr::Not(e) => FilterExpr::Not(Box::new(convert(e, custom)?)),
         Expr::Compare { name, op, value } => {
             let (attr, kind) = resolve(name, custom)?;
             if let Some(what) = equality_only(kind)
@@ -177,14 +180,15 @@ fn convert(e: &Expr, custom: &SaTypes) -> Result<FilterExpr, ApiError> {
                 negated: *negated,
             }
         }
-        Expr::StartsWith { name, prefix } => {
+        Expr::StartsWith { name, prefix, negated } => {
             let (attr, kind) = resolve(name, custom)?;
             if !matches!(kind, Kind::Keyword | Kind::List | Kind::Unset(Kind::Keyword)) {
                 return Err(invalid(format!(
                     "STARTS_WITH is supported only on Keyword attributes, not on {name}"
                 )));
             }
-            FilterExpr::StartsWith { attr, prefix: prefix.clone() }
+            let test = FilterExpr::StartsWith { attr, prefix: prefix.clone() };
+            if *negated { FilterExpr::Not(Box::new(test)) } else { test }
         }
         Expr::IsNull { name, negated } => {
             let (attr, _) = resolve(name, custom)?;
@@ -236,20 +240,20 @@ fn literal(name: &str, kind: Kind, v: &Value) -> Result<Scalar, ApiError> {
         (Kind::Duration, Value::Str(s)) => {
             parse_duration(s).map(Scalar::Int).ok_or_else(|| bad("a duration such as '1h30m', '90s' or '01:30:00'"))
         }
-        (Kind::Duration, Value::Int(i)) => Ok(Scalar::Int(*i)),
+        (Kind::Duration, Value::Int(i)) if *i >= 0 => Ok(Scalar::Int(*i)),
         (Kind::Duration, _) => Err(bad("a duration such as '1h30m', '90s' or '01:30:00'")),
         (Kind::Int, Value::Int(i)) => Ok(Scalar::Int(*i)),
-        (Kind::Int, Value::Str(s)) => s.trim().parse().map(Scalar::Int).map_err(|_| bad("an integer")),
         (Kind::Int, _) => Err(bad("an integer")),
     }
 }
 
 fn status_number(name: &str) -> Option<i64> {
-    (1..=7).find(|s| execution_status_name(*s as i32).eq_ignore_ascii_case(name))
+    // Exact, as the real server: 'Running', not 'running'.
+    (1..=7).find(|s| execution_status_name(*s as i32) == name)
 }
 
-/// Parses `1h30m`, `90s`, `1.5h`, `250ms`, `10us`, `5ns` (Go's duration syntax) or `hh:mm:ss`
-/// into nanoseconds.
+/// Parses `1h30m`, `90s`, `1.5h`, `250ms`, `10us`, `5ns`, `1d` (Go's duration syntax plus days)
+/// or `hh:mm:ss` into nanoseconds.
 fn parse_duration(s: &str) -> Option<i64> {
     let s = s.trim();
     if s.contains(':') {
@@ -285,6 +289,7 @@ fn parse_duration(s: &str) -> Option<i64> {
             "s" => 1e9,
             "m" => 60e9,
             "h" => 3600e9,
+            "d" => 86_400e9,
             _ => return None,
         };
         rest = &rest[unit_len..];
@@ -324,7 +329,7 @@ mod tests {
 
     #[test]
     fn literals_take_the_attribute_types() {
-        let e = ok("ExecutionStatus = 'failed' AND StartTime > '2026-11-23T00:00:00Z'").expr.unwrap();
+        let e = ok("ExecutionStatus = 'Failed' AND StartTime > '2026-11-23T00:00:00Z'").expr.unwrap();
         let FilterExpr::And(a, b) = e else { panic!("not an AND") };
         assert_eq!(*a, FilterExpr::eq(Attr::ExecutionStatus, Scalar::Int(3)));
         assert_eq!(
@@ -352,12 +357,11 @@ mod tests {
             })
         );
         assert_eq!(
-            ok("HistoryLength >= '12'").expr,
+            ok("HistoryLength >= 12").expr,
             Some(FilterExpr::Cmp { attr: Attr::HistoryLength, op: CmpOp::Ge, value: Scalar::Int(12) })
         );
         assert!(ok("BuildIds IS NULL").expr.is_some());
         assert!(ok("GROUP BY ExecutionStatus").group_by_status);
-        assert!(ok("ORDER BY StartTime DESC").expr.is_none());
     }
 
     #[test]
@@ -372,8 +376,9 @@ mod tests {
             ("HistoryLength STARTS_WITH '1'", "STARTS_WITH is supported only on Keyword"),
             ("ExecutionDuration > '5 parsecs'", "a duration"),
             ("GROUP BY ExecutionStatus", "only by CountWorkflowExecutions"),
-            ("WorkflowId = 'x' ORDER BY Nope", "unknown search attribute 'Nope'"),
-            ("WorkflowId = ", "position 13"),
+            ("HistoryLength = '5'", "expected an integer"),
+            ("WorkflowId = 'x' ORDER BY StartTime", "ORDER BY is not supported"),
+            ("WorkflowId = ", "syntax error at position 13"),
         ] {
             let m = err(q);
             assert!(m.starts_with("invalid query: ") && m.contains(needle), "{q}: {m}");
@@ -422,7 +427,7 @@ mod tests {
                 Scalar::Str("fix-1".into())
             ))
         );
-        assert!(ok("Tags STARTS_WITH 'r' AND Due IS NOT NULL ORDER BY Priority").expr.is_some());
+        assert!(ok("Tags STARTS_WITH 'r' AND Due IS NOT NULL ").expr.is_some());
     }
 
     #[test]

@@ -19,8 +19,11 @@ use prost::Message;
 use serde::{Deserialize, Serialize};
 use tonic::Request;
 
+/// The page token of a listing: where the previous page ended.
 #[derive(Serialize, Deserialize)]
 struct ListToken {
+    #[serde(default)]
+    close_time: i64,
     start_time: i64,
     run_id: String,
 }
@@ -64,14 +67,19 @@ impl Frontend {
         } else {
             let t: ListToken = serde_json::from_slice(token)
                 .map_err(|_| ApiError::InvalidArgument("Invalid NextPageToken.".into()))?;
-            Some(PageCursor { start_time: t.start_time, run_id: t.run_id })
+            Some(PageCursor { close_time: t.close_time, start_time: t.start_time, run_id: t.run_id })
         };
         let limit = if page_size <= 0 { 1000 } else { page_size.min(1000) as usize };
         let rows = self.engine.store().list_runs(&filter, cursor, limit).await?;
         let next = match rows.last() {
             Some(last) if rows.len() == limit => {
-                serde_json::to_vec(&ListToken { start_time: last.start_time, run_id: last.run_id.clone() })
-                    .unwrap_or_default()
+                let c = PageCursor::after(last);
+                serde_json::to_vec(&ListToken {
+                    close_time: c.close_time,
+                    start_time: c.start_time,
+                    run_id: c.run_id,
+                })
+                .unwrap_or_default()
             }
             _ => vec![],
         };
@@ -138,7 +146,12 @@ impl Frontend {
                 .into_iter()
                 .map(|(status, count)| ws::count_workflow_executions_response::AggregationGroup {
                     group_values: vec![Payload {
-                        metadata: [("encoding".to_string(), b"json/plain".to_vec())].into_iter().collect(),
+                        metadata: [
+                            ("encoding".to_string(), b"json/plain".to_vec()),
+                            ("type".to_string(), b"Keyword".to_vec()),
+                        ]
+                        .into_iter()
+                        .collect(),
                         data: format!("\"{}\"", execution_status_name(status)).into_bytes(),
                         ..Default::default()
                     }],
