@@ -45,6 +45,9 @@ pub struct WorkflowTaskCompletion {
     pub return_new_workflow_task: bool,
     /// Request id to record if a new task is started for the worker.
     pub new_task_request_id: String,
+    /// Set by the server when a command's search attributes are not valid for the namespace
+    /// (unknown name, wrong type): the task then fails with cause BAD_SEARCH_ATTRIBUTES.
+    pub bad_search_attributes: Option<String>,
 }
 
 /// Most activities started eagerly for one workflow-task completion.
@@ -81,6 +84,16 @@ impl Txn<'_> {
         c: WorkflowTaskCompletion,
     ) -> Result<CompletionOutcome, CoreError> {
         let wt = self.started_workflow_task(stamp)?;
+        if let Some(msg) = &c.bad_search_attributes {
+            self.fail_workflow_task(
+                stamp,
+                Cause::BadSearchAttributes,
+                Some(server_failure(msg)),
+                &c.identity,
+                false,
+            )?;
+            return Ok(CompletionOutcome::Failed { cause: Cause::BadSearchAttributes, message: msg.clone() });
+        }
         let closes = c.commands.iter().any(is_close_command);
         if closes && !self.ms.buffered_events.is_empty() {
             let msg = "UnhandledCommand: new events arrived while the workflow task was running";

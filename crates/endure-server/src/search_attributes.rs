@@ -91,6 +91,108 @@ impl SearchAttributeRegistry {
     }
 }
 
+/// Longest Keyword (or KeywordList element) value, in bytes.
+pub const MAX_KEYWORD_BYTES: usize = 2048;
+
+/// The most custom attributes of one type a namespace may have (Keyword: 10, others: 3).
+pub fn max_per_type(ty: SaType) -> usize {
+    if ty == SaType::Keyword { 10 } else { 3 }
+}
+
+/// The type's name as Temporal spells it.
+pub fn type_name(ty: SaType) -> &'static str {
+    match ty {
+        SaType::Keyword => "Keyword",
+        SaType::Text => "Text",
+        SaType::Int => "Int",
+        SaType::Double => "Double",
+        SaType::Bool => "Bool",
+        SaType::Datetime => "Datetime",
+        SaType::KeywordList => "KeywordList",
+    }
+}
+
+/// Checks search attributes a client or a workflow sets (at start, by upsert, on a child or a
+/// continued run): every name registered (or a workflow-set system one), every value of its
+/// type and within the size limit. A null value (removal by upsert) is accepted when
+/// `allow_null`. The error message names the attribute.
+pub fn validate(
+    namespace: &str,
+    types: &SaTypes,
+    sa: &SearchAttributes,
+    allow_null: bool,
+) -> Result<(), String> {
+    let system = crate::frontend::system_search_attribute_names();
+    let mut names: Vec<&String> = sa.indexed_fields.keys().collect();
+    names.sort();
+    for name in names {
+        let p = &sa.indexed_fields[name];
+        let ty = match types.get(name) {
+            Some(t) => *t,
+            None => match WORKFLOW_SET_SYSTEM.iter().find(|(n, _)| n == name) {
+                Some((_, t)) => *t,
+                None if system.contains(&name.as_str()) => {
+                    return Err(format!("{name} attribute can't be set in SearchAttributes"));
+                }
+                None => {
+                    return Err(format!(
+                        "Namespace {namespace} has no mapping defined for search attribute {name}"
+                    ));
+                }
+            },
+        };
+        if allow_null && (p.data.is_empty() || p.data.as_slice() == b"null") {
+            continue;
+        }
+        let raw = String::from_utf8_lossy(&p.data);
+        let shown = raw.trim_matches('"');
+        let Some(value) = decode_value(p, ty) else {
+            return Err(format!(
+                "invalid value for search attribute {name} of type {}: {shown}",
+                type_name(ty)
+            ));
+        };
+        let too_long = match &value {
+            SaValue::Str(s) => ty == SaType::Keyword && s.len() > MAX_KEYWORD_BYTES,
+            SaValue::List(l) => l.iter().any(|s| s.len() > MAX_KEYWORD_BYTES),
+            _ => false,
+        };
+        if too_long {
+            return Err(format!(
+                "search attribute {name} of type {} value exceeds the limit of {MAX_KEYWORD_BYTES} bytes",
+                type_name(ty)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A run's search attributes as the API returns them: each registered (or workflow-set
+/// system) attribute's payload carries its type in `metadata["type"]`, and Datetime values are
+/// written in UTC (`2024-03-01T12:00:00Z`), as the real server returns them.
+pub fn present(types: &SaTypes, sa: &SearchAttributes) -> SearchAttributes {
+    let mut out = sa.clone();
+    for (name, p) in out.indexed_fields.iter_mut() {
+        let Some(ty) = types
+            .get(name)
+            .copied()
+            .or_else(|| WORKFLOW_SET_SYSTEM.iter().find(|(n, _)| n == name).map(|(_, t)| *t))
+        else {
+            continue;
+        };
+        p.metadata.insert("type".into(), type_name(ty).as_bytes().to_vec());
+        p.metadata.entry("encoding".into()).or_insert_with(|| b"json/plain".to_vec());
+        if ty == SaType::Datetime
+            && let Some(SaValue::Int(ns)) = decode_value(p, ty)
+        {
+            let utc = chrono::DateTime::from_timestamp_nanos(ns);
+            let text = utc.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+            p.data = serde_json::to_vec(&text).unwrap_or_else(|_| p.data.clone());
+        }
+    }
+    out
+}
+
 /// Decodes a search-attribute payload (JSON) as `ty`; `None` if it is not one (or is null).
 pub fn decode_value(p: &Payload, ty: SaType) -> Option<SaValue> {
     let v: serde_json::Value = serde_json::from_slice(&p.data).ok()?;
@@ -117,6 +219,20 @@ mod tests {
 
     fn json(data: &str) -> Payload {
         Payload { data: data.as_bytes().to_vec(), ..Default::default() }
+    }
+
+    #[test]
+    fn presented_values_carry_their_type_and_utc_times() {
+        let types: SaTypes = [("Due".to_string(), SaType::Datetime), ("N".to_string(), SaType::Int)].into();
+        let mut sa = SearchAttributes::default();
+        sa.indexed_fields.insert("Due".into(), json("\"2024-03-01T13:00:00+01:00\""));
+        sa.indexed_fields.insert("N".into(), json("5"));
+        sa.indexed_fields.insert("Unregistered".into(), json("1"));
+        let out = present(&types, &sa);
+        assert_eq!(out.indexed_fields["Due"].data, b"\"2024-03-01T12:00:00Z\"");
+        assert_eq!(out.indexed_fields["Due"].metadata["type"], b"Datetime");
+        assert_eq!(out.indexed_fields["N"].metadata["type"], b"Int");
+        assert!(!out.indexed_fields["Unregistered"].metadata.contains_key("type"));
     }
 
     #[test]

@@ -118,6 +118,11 @@ impl Engine {
         parent: Option<ParentInfo>,
     ) -> ApiResult<Started> {
         self.validate_start(&f)?;
+        if let Some(sa) = f.search_attributes.as_ref().filter(|s| !s.indexed_fields.is_empty()) {
+            let types = self.search_attributes().of(&ns.id).await?;
+            crate::search_attributes::validate(&ns.name, &types, sa, false)
+                .map_err(ApiError::InvalidArgument)?;
+        }
         let engine = self;
         let _lock = engine.lock(&ns.id, &f.workflow_id).await;
         let current = engine.store().current_run(&ns.id, &f.workflow_id).await?;

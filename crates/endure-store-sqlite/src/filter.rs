@@ -4,6 +4,36 @@ use endure_store::VisibilityFilter;
 use endure_store::visibility::{Attr, CmpOp, FilterExpr, SaType, SaValue, Scalar};
 use rusqlite::types::Value;
 
+/// Words of a Text value: runs of letters and digits, lower-cased.
+fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(|w| w.to_lowercase())
+}
+
+/// Whether some word of `query` is a word of `value` (Text attribute `=`, as the real server's
+/// full-text match).
+pub(crate) fn text_match(value: &str, query: &str) -> bool {
+    let wanted: std::collections::HashSet<String> = words(query).collect();
+    words(value).any(|w| wanted.contains(&w))
+}
+
+/// Registers the SQL functions filters use (`endure_text_match(value, query)`).
+pub(crate) fn register_functions(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "endure_text_match",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let value: Option<String> = ctx.get(0)?;
+            let query: Option<String> = ctx.get(1)?;
+            Ok(match (value, query) {
+                (Some(v), Some(q)) => Some(text_match(&v, &q)),
+                _ => None,
+            })
+        },
+    )
+}
+
 /// The JSON stored in `visibility.custom` for a run's custom search attribute values.
 pub(crate) fn custom_to_json(values: &[(String, SaValue)]) -> String {
     let map: serde_json::Map<String, serde_json::Value> = values
@@ -154,9 +184,33 @@ fn list_test(
     args.extend(cond_args);
 }
 
+/// A test on a Text attribute: `=` / `IN` hold when some word of a literal is a word of the
+/// value (case-insensitive); `!=` / `NOT IN` when none is (and the run has the attribute).
+fn text_condition(e: &FilterExpr, sql: &mut String, args: &mut Vec<Value>) -> bool {
+    let (name, values, negated) = match e {
+        FilterExpr::Cmp {
+            attr: Attr::Custom { name, ty: SaType::Text },
+            op: o @ (CmpOp::Eq | CmpOp::Ne),
+            value: v,
+        } => (name, std::slice::from_ref(v), *o == CmpOp::Ne),
+        FilterExpr::In { attr: Attr::Custom { name, ty: SaType::Text }, values, negated } => {
+            (name, &values[..], *negated)
+        }
+        _ => return false,
+    };
+    let col = custom_value_sql(name);
+    let any = vec![format!("endure_text_match({col}, ?)"); values.len()].join(" OR ");
+    sql.push_str(&format!("{}({any})", if negated { "NOT " } else { "" }));
+    args.extend(values.iter().map(value));
+    true
+}
+
 fn expr(e: &FilterExpr, sql: &mut String, args: &mut Vec<Value>) {
     if let Some((name, negated, cond, cond_args)) = list_condition(e) {
         list_test(name, &cond, cond_args, negated, sql, args);
+        return;
+    }
+    if text_condition(e, sql, args) {
         return;
     }
     match e {
@@ -274,6 +328,15 @@ pub(crate) fn where_clause(f: &VisibilityFilter) -> (String, Vec<Value>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_matches_any_whole_word_ignoring_case() {
+        assert!(text_match("Hello big World", "small world"));
+        assert!(text_match("order-123 shipped", "ORDER"));
+        assert!(!text_match("Hello big World", "wor"));
+        assert!(!text_match("", "x"));
+        assert!(!text_match("a b", ""));
+    }
 
     #[test]
     fn prefix_bounds() {

@@ -59,6 +59,7 @@ fn open_conn(path: &str, read_only: bool) -> Result<Connection, StoreError> {
     }
     .map_err(|e| StoreError::Backend(format!("opening SQLite database {path}: {e}")))?;
     conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(backend)?;
+    filter::register_functions(&conn).map_err(backend)?;
     if !read_only {
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;")
             .map_err(|e| StoreError::Backend(format!("configuring {path}: {e}")))?;

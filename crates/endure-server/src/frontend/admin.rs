@@ -3,6 +3,7 @@
 use super::{Frontend, WorkflowFrontend};
 use crate::error::{ApiError, ApiResult};
 use crate::namespaces::{DEV_RETENTION, new_description};
+use crate::search_attributes::{max_per_type, type_name};
 use endure_api::grpc::health::v1::{
     HealthCheckRequest, HealthCheckResponse, health_check_response::ServingStatus,
 };
@@ -24,8 +25,17 @@ pub const SERVER_VERSION: &str = concat!("1.28.0-endure.", env!("CARGO_PKG_VERSI
 
 /// The system search attributes and their types, as the real server lists them.
 pub fn system_search_attributes() -> HashMap<String, i32> {
+    SYSTEM_SEARCH_ATTRIBUTES.iter().map(|(k, t)| (k.to_string(), *t as i32)).collect()
+}
+
+/// The names of the system search attributes.
+pub fn system_search_attribute_names() -> Vec<&'static str> {
+    SYSTEM_SEARCH_ATTRIBUTES.iter().map(|(k, _)| *k).collect()
+}
+
+const SYSTEM_SEARCH_ATTRIBUTES: &[(&str, IndexedValueType)] = {
     use IndexedValueType as T;
-    [
+    &[
         ("WorkflowId", T::Keyword),
         ("RunId", T::Keyword),
         ("WorkflowType", T::Keyword),
@@ -50,10 +60,7 @@ pub fn system_search_attributes() -> HashMap<String, i32> {
         ("BatcherUser", T::Keyword),
         ("TemporalNamespaceDivision", T::Keyword),
     ]
-    .into_iter()
-    .map(|(k, t)| (k.to_string(), t as i32))
-    .collect()
-}
+};
 
 impl Frontend {
     pub(crate) async fn get_system_info(
@@ -248,6 +255,12 @@ impl OperatorService for OperatorFrontend {
         let mut attrs = Vec::new();
         for (name, code) in r.search_attributes {
             check_search_attribute_name(&name, &system)?;
+            if code == 0 {
+                return Err(ApiError::InvalidArgument(format!(
+                    "Search attribute type for {name} is unspecified."
+                ))
+                .into());
+            }
             let ty = SaType::from_code(code).ok_or_else(|| {
                 ApiError::InvalidArgument(format!("Unknown search attribute type {code} for {name}."))
             })?;
@@ -255,19 +268,20 @@ impl OperatorService for OperatorFrontend {
         }
         attrs.sort_by(|a, b| a.0.cmp(&b.0));
         let existing = self.0.engine.search_attributes().of(&ns.id).await.map_err(Status::from)?;
-        // Adding an attribute that exists with the same type changes nothing; another type is
-        // an error.
-        let mut new = Vec::new();
-        for (name, ty) in attrs {
-            match existing.get(&name) {
-                Some(have) if *have == ty => {}
-                Some(have) => {
-                    return Err(ApiError::InvalidArgument(format!(
-                        "Search attribute {name} already exists with type {have:?}."
-                    ))
-                    .into());
-                }
-                None => new.push((name, ty)),
+        // Adding an attribute that exists changes nothing, whatever type is asked for (as the
+        // real server; the CLI itself refuses a different type).
+        let new: Vec<(String, SaType)> =
+            attrs.into_iter().filter(|(n, _)| !existing.contains_key(n)).collect();
+        for ty in SaType::ALL {
+            let max = max_per_type(ty);
+            let total = existing.values().filter(|t| **t == ty).count()
+                + new.iter().filter(|(_, t)| *t == ty).count();
+            if total > max {
+                return Err(ApiError::InvalidArgument(format!(
+                    "Unable to create search attributes: cannot have more than {max} search attribute of type {}.",
+                    type_name(ty)
+                ))
+                .into());
             }
         }
         if !new.is_empty() {
@@ -294,7 +308,13 @@ impl OperatorService for OperatorFrontend {
                 .into());
             }
         }
-        self.0.engine.search_attributes().remove(&ns.id, r.search_attributes).await.map_err(Status::from)?;
+        // Removing a name that is not registered is a no-op, as on the real server.
+        let existing = self.0.engine.search_attributes().of(&ns.id).await.map_err(Status::from)?;
+        let known: Vec<String> =
+            r.search_attributes.into_iter().filter(|n| existing.contains_key(n)).collect();
+        if !known.is_empty() {
+            self.0.engine.search_attributes().remove(&ns.id, known).await.map_err(Status::from)?;
+        }
         Ok(Response::new(ops::RemoveSearchAttributesResponse {}))
     }
 }

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
 use tonic::{Request, Response, Status};
 
-pub use admin::{HealthService, OperatorFrontend};
+pub use admin::{HealthService, OperatorFrontend, system_search_attribute_names};
 
 /// Maximum size of one payload set (Temporal's default blob size limit, 2 MB).
 pub const BLOB_SIZE_LIMIT: usize = endure_core::limits::BLOB_SIZE_ERROR;
@@ -165,6 +165,7 @@ rpcs! {
         list_open_workflow_executions(ListOpenWorkflowExecutionsRequest) -> ListOpenWorkflowExecutionsResponse => list_open_workflow_executions;
         list_closed_workflow_executions(ListClosedWorkflowExecutionsRequest) -> ListClosedWorkflowExecutionsResponse => list_closed_workflow_executions;
         count_workflow_executions(CountWorkflowExecutionsRequest) -> CountWorkflowExecutionsResponse => count_workflow_executions;
+        scan_workflow_executions(ScanWorkflowExecutionsRequest) -> ScanWorkflowExecutionsResponse => scan_workflow_executions;
         get_search_attributes(GetSearchAttributesRequest) -> GetSearchAttributesResponse => get_search_attributes;
         poll_workflow_task_queue(PollWorkflowTaskQueueRequest) -> PollWorkflowTaskQueueResponse => poll_workflow_task_queue;
         respond_workflow_task_completed(RespondWorkflowTaskCompletedRequest) -> RespondWorkflowTaskCompletedResponse => respond_workflow_task_completed;

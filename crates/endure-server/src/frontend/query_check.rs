@@ -138,7 +138,7 @@ fn unknown(name: &str) -> ApiError {
 /// Operators that only compare for (in)equality on these kinds.
 fn equality_only(kind: Kind) -> Option<&'static str> {
     match kind {
-        Kind::Status => Some("ExecutionStatus"),
+        Kind::Status => Some("execution statuses"),
         Kind::Text => Some("Text attributes"),
         Kind::Bool => Some("Bool attributes"),
         Kind::List => Some("KeywordList attributes"),
@@ -157,21 +157,32 @@ fn convert(e: &Expr, custom: &SaTypes) -> Result<FilterExpr, ApiError> {
                 && !matches!(op, QOp::Eq | QOp::Ne)
             {
                 return Err(invalid(format!(
-                    "operator '{}' is not supported on {what} (use =, !=, IN or NOT IN)",
+                    "operator '{}' is not supported on {name}: {what} take =, !=, IN or NOT IN",
                     op.as_str()
                 )));
+            }
+            if kind == Kind::Text && matches!(value, Value::Str(s) if s.trim().is_empty()) {
+                return Err(invalid(format!("an empty value cannot match a Text attribute: {name}")));
             }
             FilterExpr::Cmp { attr, op: cmp_op(*op), value: literal(name, kind, value)? }
         }
         Expr::In { name, values, negated } => {
             let (attr, kind) = resolve(name, custom)?;
+            if kind == Kind::Text {
+                let op = if *negated { "NOT IN" } else { "IN" };
+                return Err(invalid(format!(
+                    "operator {op} is not supported on {name}: Text attributes take = and !="
+                )));
+            }
             let values = values.iter().map(|v| literal(name, kind, v)).collect::<Result<_, _>>()?;
             FilterExpr::In { attr, values, negated: *negated }
         }
         Expr::Between { name, low, high, negated } => {
             let (attr, kind) = resolve(name, custom)?;
             if let Some(what) = equality_only(kind) {
-                return Err(invalid(format!("BETWEEN is not supported on {what}")));
+                return Err(invalid(format!(
+                    "BETWEEN is not supported on {name}: {what} take =, !=, IN or NOT IN"
+                )));
             }
             FilterExpr::Between {
                 attr,
@@ -182,7 +193,7 @@ fn convert(e: &Expr, custom: &SaTypes) -> Result<FilterExpr, ApiError> {
         }
         Expr::StartsWith { name, prefix, negated } => {
             let (attr, kind) = resolve(name, custom)?;
-            if !matches!(kind, Kind::Keyword | Kind::List | Kind::Unset(Kind::Keyword)) {
+            if !matches!(kind, Kind::Keyword | Kind::Unset(Kind::Keyword)) {
                 return Err(invalid(format!(
                     "STARTS_WITH is supported only on Keyword attributes, not on {name}"
                 )));
@@ -217,11 +228,8 @@ fn literal(name: &str, kind: Kind, v: &Value) -> Result<Scalar, ApiError> {
         (Kind::Keyword | Kind::Text | Kind::List, _) => Err(bad("a string")),
         (Kind::Double, Value::Float(f)) => Ok(Scalar::Float(*f)),
         (Kind::Double, Value::Int(i)) => Ok(Scalar::Float(*i as f64)),
-        (Kind::Double, Value::Str(s)) => s.trim().parse().map(Scalar::Float).map_err(|_| bad("a number")),
         (Kind::Double, _) => Err(bad("a number")),
         (Kind::Bool, Value::Bool(b)) => Ok(Scalar::Int(*b as i64)),
-        (Kind::Bool, Value::Str(s)) if s.eq_ignore_ascii_case("true") => Ok(Scalar::Int(1)),
-        (Kind::Bool, Value::Str(s)) if s.eq_ignore_ascii_case("false") => Ok(Scalar::Int(0)),
         (Kind::Bool, _) => Err(bad("true or false")),
         (Kind::Status, Value::Str(s)) => status_number(s).map(Scalar::Int).ok_or_else(|| {
             invalid(format!(
@@ -387,11 +395,14 @@ mod tests {
             matches!(check("GROUP BY WorkflowType", true, &custom()), Err(ApiError::InvalidArgument(m)) if m.contains("only on ExecutionStatus"))
         );
         for (q, needle) in [
-            ("Notes > 'a'", "not supported on Text"),
-            ("Urgent BETWEEN true AND false", "BETWEEN is not supported on Bool"),
-            ("Tags < 'a'", "not supported on KeywordList"),
+            ("Notes > 'a'", "not supported on Notes: Text attributes"),
+            ("Urgent BETWEEN true AND false", "BETWEEN is not supported on Urgent: Bool attributes"),
+            ("Tags < 'a'", "not supported on Tags: KeywordList attributes"),
             ("Priority = 'high'", "expected an integer"),
             ("Score = 'high'", "expected a number"),
+            ("Score = '1.5'", "expected a number"),
+            ("Urgent = 'true'", "true or false"),
+            ("Tags STARTS_WITH 'r'", "STARTS_WITH is supported only on Keyword"),
             ("Urgent = 1", "true or false"),
             ("Due > 'tomorrow'", "RFC 3339"),
             ("Customer = 1", "expected a string"),
@@ -427,7 +438,7 @@ mod tests {
                 Scalar::Str("fix-1".into())
             ))
         );
-        assert!(ok("Tags STARTS_WITH 'r' AND Due IS NOT NULL ").expr.is_some());
+        assert!(ok("Customer STARTS_WITH 'r' AND Due IS NOT NULL").expr.is_some());
     }
 
     #[test]

@@ -208,6 +208,43 @@ impl Frontend {
         })
     }
 
+    /// The first problem with the search attributes that commands set (upsert, child start,
+    /// continue-as-new), checked against the namespace's registered attributes.
+    async fn check_command_search_attributes(
+        &self,
+        namespace_id: &str,
+        commands: &[endure_api::temporal::api::command::v1::Command],
+    ) -> ApiResult<Option<String>> {
+        use endure_api::temporal::api::command::v1::command::Attributes as C;
+        let sets = commands.iter().filter_map(|c| match c.attributes.as_ref()? {
+            C::UpsertWorkflowSearchAttributesCommandAttributes(a) => {
+                Some((a.search_attributes.as_ref()?, true))
+            }
+            C::StartChildWorkflowExecutionCommandAttributes(a) => {
+                Some((a.search_attributes.as_ref()?, false))
+            }
+            C::ContinueAsNewWorkflowExecutionCommandAttributes(a) => {
+                Some((a.search_attributes.as_ref()?, false))
+            }
+            _ => None,
+        });
+        let mut types = None;
+        for (sa, upsert) in sets {
+            if sa.indexed_fields.is_empty() {
+                continue;
+            }
+            let types = match &types {
+                Some(t) => t,
+                None => types.insert(self.engine.search_attributes().of(namespace_id).await?),
+            };
+            let ns = self.namespaces.by_id(namespace_id).await?;
+            if let Err(m) = crate::search_attributes::validate(&ns.name, types, sa, upsert) {
+                return Ok(Some(m));
+            }
+        }
+        Ok(None)
+    }
+
     pub(crate) async fn respond_workflow_task_completed(
         &self,
         r: Request<ws::RespondWorkflowTaskCompletedRequest>,
@@ -234,8 +271,11 @@ impl Frontend {
                 });
             }
         }
+        let bad_search_attributes =
+            self.check_command_search_attributes(&key.namespace_id, &r.commands).await?;
         #[allow(deprecated)]
         let completion = WorkflowTaskCompletion {
+            bad_search_attributes,
             commands: r.commands,
             identity: r.identity,
             binary_checksum: r.binary_checksum,

@@ -7,13 +7,15 @@ use super::Frontend;
 use super::query_check::check;
 use super::workflows::execution_status_name;
 use crate::error::{ApiError, ApiResult};
+use crate::search_attributes::{SaTypes, present};
 use endure_api::temporal::api::common::v1::{
     Memo, Payload, SearchAttributes, WorkflowExecution, WorkflowType,
 };
+use endure_api::temporal::api::enums::v1::WorkflowExecutionStatus;
 use endure_api::temporal::api::workflow::v1::WorkflowExecutionInfo;
 use endure_api::temporal::api::workflowservice::v1 as ws;
 use endure_core::time::{to_duration, to_timestamp};
-use endure_store::visibility::{Attr, FilterExpr, Scalar};
+use endure_store::visibility::{Attr, CmpOp, FilterExpr, Scalar};
 use endure_store::{PageCursor, VisibilityFilter, VisibilityRow};
 use prost::Message;
 use serde::{Deserialize, Serialize};
@@ -28,7 +30,7 @@ struct ListToken {
     run_id: String,
 }
 
-fn row_info(v: VisibilityRow) -> WorkflowExecutionInfo {
+fn row_info(v: VisibilityRow, types: &SaTypes) -> WorkflowExecutionInfo {
     let execution = WorkflowExecution { workflow_id: v.workflow_id.clone(), run_id: v.run_id.clone() };
     WorkflowExecutionInfo {
         execution: Some(execution.clone()),
@@ -39,7 +41,10 @@ fn row_info(v: VisibilityRow) -> WorkflowExecutionInfo {
         history_length: v.history_length,
         execution_time: Some(to_timestamp(v.execution_time)),
         memo: Some(Memo::decode(v.memo.as_slice()).unwrap_or_default()),
-        search_attributes: Some(SearchAttributes::decode(v.search_attributes.as_slice()).unwrap_or_default()),
+        search_attributes: Some(present(
+            types,
+            &SearchAttributes::decode(v.search_attributes.as_slice()).unwrap_or_default(),
+        )),
         task_queue: v.task_queue,
         state_transition_count: v.state_transition_count,
         history_size_bytes: v.history_size_bytes,
@@ -83,7 +88,8 @@ impl Frontend {
             }
             _ => vec![],
         };
-        Ok((rows.into_iter().map(row_info).collect(), next))
+        let types = self.engine.search_attributes().of(&filter.namespace_id).await?;
+        Ok((rows.into_iter().map(|r| row_info(r, &types)).collect(), next))
     }
 
     pub(crate) async fn list_workflow_executions(
@@ -91,12 +97,36 @@ impl Frontend {
         r: Request<ws::ListWorkflowExecutionsRequest>,
     ) -> ApiResult<ws::ListWorkflowExecutionsResponse> {
         let r = r.into_inner();
-        let ns = self.namespaces.by_name(&r.namespace).await?;
-        let custom = self.engine.search_attributes().of(&ns.id).await?;
-        let q = check(&r.query, false, &custom)?;
-        let filter = VisibilityFilter { namespace_id: ns.id, expr: q.expr, open: None };
-        let (executions, next_page_token) = self.list(filter, r.page_size, &r.next_page_token).await?;
+        let (executions, next_page_token) =
+            self.list_query(&r.namespace, &r.query, r.page_size, &r.next_page_token).await?;
         Ok(ws::ListWorkflowExecutionsResponse { executions, next_page_token })
+    }
+
+    /// One page of the runs a list-filter query selects.
+    async fn list_query(
+        &self,
+        namespace: &str,
+        query: &str,
+        page_size: i32,
+        token: &[u8],
+    ) -> ApiResult<(Vec<WorkflowExecutionInfo>, Vec<u8>)> {
+        let ns = self.namespaces.by_name(namespace).await?;
+        let custom = self.engine.search_attributes().of(&ns.id).await?;
+        let q = check(query, false, &custom)?;
+        let filter = VisibilityFilter { namespace_id: ns.id, expr: q.expr, open: None };
+        self.list(filter, page_size, token).await
+    }
+
+    /// ScanWorkflowExecutions: the same query language and pages as ListWorkflowExecutions
+    /// (as on the real server's SQL visibility).
+    pub(crate) async fn scan_workflow_executions(
+        &self,
+        r: Request<ws::ScanWorkflowExecutionsRequest>,
+    ) -> ApiResult<ws::ScanWorkflowExecutionsResponse> {
+        let r = r.into_inner();
+        let (executions, next_page_token) =
+            self.list_query(&r.namespace, &r.query, r.page_size, &r.next_page_token).await?;
+        Ok(ws::ScanWorkflowExecutionsResponse { executions, next_page_token })
     }
 
     pub(crate) async fn list_open_workflow_executions(
@@ -106,7 +136,8 @@ impl Frontend {
         let r = r.into_inner();
         let ns = self.namespaces.by_name(&r.namespace).await?;
         let mut filter = VisibilityFilter { namespace_id: ns.id, open: Some(true), ..Default::default() };
-        apply_legacy_filter(&mut filter, r.filters.map(LegacyFilter::Open));
+        apply_legacy_filter(&mut filter, r.filters.map(LegacyFilter::Open))?;
+        apply_start_time_filter(&mut filter, r.start_time_filter)?;
         let (executions, next_page_token) =
             self.list(filter, r.maximum_page_size, &r.next_page_token).await?;
         Ok(ws::ListOpenWorkflowExecutionsResponse { executions, next_page_token })
@@ -119,7 +150,8 @@ impl Frontend {
         let r = r.into_inner();
         let ns = self.namespaces.by_name(&r.namespace).await?;
         let mut filter = VisibilityFilter { namespace_id: ns.id, open: Some(false), ..Default::default() };
-        apply_legacy_filter(&mut filter, r.filters.map(LegacyFilter::Closed));
+        apply_legacy_filter(&mut filter, r.filters.map(LegacyFilter::Closed))?;
+        apply_start_time_filter(&mut filter, r.start_time_filter)?;
         let (executions, next_page_token) =
             self.list(filter, r.maximum_page_size, &r.next_page_token).await?;
         Ok(ws::ListClosedWorkflowExecutionsResponse { executions, next_page_token })
@@ -167,7 +199,29 @@ enum LegacyFilter {
     Closed(ws::list_closed_workflow_executions_request::Filters),
 }
 
-fn apply_legacy_filter(f: &mut VisibilityFilter, filters: Option<LegacyFilter>) {
+/// The legacy StartTimeFilter: start time within `[earliest, latest]` (either may be absent).
+fn apply_start_time_filter(
+    f: &mut VisibilityFilter,
+    window: Option<endure_api::temporal::api::filter::v1::StartTimeFilter>,
+) -> ApiResult<()> {
+    let Some(w) = window else { return Ok(()) };
+    let earliest = w.earliest_time.as_ref().map(endure_core::time::from_timestamp);
+    let latest = w.latest_time.as_ref().map(endure_core::time::from_timestamp);
+    if let (Some(e), Some(l)) = (earliest, latest)
+        && e > l
+    {
+        return Err(ApiError::InvalidArgument(
+            "EarliestTime in StartTimeFilter should not be larger than LatestTime.".into(),
+        ));
+    }
+    let bound = |op, v| FilterExpr::Cmp { attr: Attr::StartTime, op, value: Scalar::Int(v) };
+    let lower = earliest.map(|e| bound(CmpOp::Ge, e));
+    let upper = latest.map(|l| bound(CmpOp::Le, l));
+    f.expr = FilterExpr::and_opt(f.expr.take(), FilterExpr::and_opt(lower, upper));
+    Ok(())
+}
+
+fn apply_legacy_filter(f: &mut VisibilityFilter, filters: Option<LegacyFilter>) -> ApiResult<()> {
     use ws::list_closed_workflow_executions_request::Filters as C;
     use ws::list_open_workflow_executions_request::Filters as O;
     match filters {
@@ -183,8 +237,14 @@ fn apply_legacy_filter(f: &mut VisibilityFilter, filters: Option<LegacyFilter>) 
             f.expr = Some(FilterExpr::eq(Attr::WorkflowType, Scalar::Str(t.name)));
         }
         Some(LegacyFilter::Closed(C::StatusFilter(s))) => {
+            if s.status == 0 || s.status == WorkflowExecutionStatus::Running as i32 {
+                return Err(ApiError::InvalidArgument(
+                    "StatusFilter must be specified and must be not Running.".into(),
+                ));
+            }
             f.expr = Some(FilterExpr::eq(Attr::ExecutionStatus, Scalar::Int(s.status.into())));
         }
         None => {}
     }
+    Ok(())
 }

@@ -237,7 +237,14 @@ impl Frontend {
         let e = execution(&r.execution)?;
         let key = self.engine.resolve_run(&ns.id, &e.workflow_id, &e.run_id).await?;
         let ms = self.engine.load(&key).await?.ms;
-        Ok(describe(&ms))
+        let mut described = describe(&ms);
+        if let Some(info) = described.workflow_execution_info.as_mut()
+            && let Some(sa) = info.search_attributes.as_mut()
+        {
+            let types = self.engine.search_attributes().of(&ns.id).await?;
+            *sa = crate::search_attributes::present(&types, sa);
+        }
+        Ok(described)
     }
 
     /// The run a history read addresses (the page token's run wins) and the decoded token.
