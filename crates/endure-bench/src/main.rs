@@ -12,6 +12,7 @@ mod load;
 mod procfs;
 mod scenario;
 mod stats;
+mod visibility;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -37,6 +38,8 @@ enum Command {
     /// Start Endure and the Temporal dev server in turn, run the same scenarios against each,
     /// sample RSS and CPU, and print both side by side (what bench/compare.sh runs).
     Compare(Box<compare::CompareArgs>),
+    /// Load runs with custom search attributes, then time list-filter queries and counts.
+    Visibility(visibility::VisibilityArgs),
     /// Wait until a server answers GetSystemInfo; prints the milliseconds it took.
     Ready {
         /// Server address.
@@ -202,6 +205,7 @@ async fn main() -> Result<()> {
         Command::Run(args) => run(args).await,
         Command::Compare(args) => compare::compare(*args).await,
         Command::Ready { address, timeout } => ready(address, timeout).await,
+        Command::Visibility(args) => visibility::run(args).await,
     }
 }
 

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use endure_store::*;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use tokio::sync::oneshot;
 
@@ -24,13 +25,17 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/0004_custom_search_attributes.sql")),
     (5, include_str!("../migrations/0005_timer_index.sql")),
     (6, include_str!("../migrations/0006_visibility_close_order.sql")),
+    (7, include_str!("../migrations/0007_visibility_filter_indexes.sql")),
+    (8, include_str!("../migrations/0008_visibility_counts.sql")),
 ];
 /// The newest schema version this build knows.
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 8;
 /// Read connections kept open for reuse when load spikes (more are opened on demand).
 const MAX_IDLE_READERS: usize = 16;
 const MAX_GROUP: usize = 512;
 
+/// An idle read connection and the statistics generation it was opened at.
+type Reader = (u64, Connection);
 type Finisher = Box<dyn FnOnce(Result<(), String>) + Send>;
 type Job = Box<dyn FnOnce(&Connection) -> Finisher + Send>;
 
@@ -38,7 +43,10 @@ type Job = Box<dyn FnOnce(&Connection) -> Finisher + Send>;
 pub struct SqliteStore {
     writer: Mutex<Option<mpsc::Sender<Job>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
-    readers: Option<Arc<Mutex<Vec<Connection>>>>,
+    /// Idle read connections, each with the statistics generation it was opened at.
+    readers: Option<Arc<Mutex<Vec<Reader>>>>,
+    /// Bumped by the writer after each ANALYZE.
+    stats_generation: Arc<AtomicU64>,
     path: String,
 }
 
@@ -117,15 +125,20 @@ impl SqliteStore {
             // Read connections are opened on first use (start-up stays a few milliseconds).
             Some(Arc::new(Mutex::new(Vec::with_capacity(MAX_IDLE_READERS))))
         };
+        let stats_generation = Arc::new(AtomicU64::new(0));
         let (tx, rx) = mpsc::channel::<Job>();
         let handle = std::thread::Builder::new()
             .name("endure-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn({
+                let generation = stats_generation.clone();
+                move || writer_loop(conn, rx, generation)
+            })
             .map_err(backend)?;
         Ok(SqliteStore {
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(handle)),
             readers,
+            stats_generation,
             path,
         })
     }
@@ -169,19 +182,25 @@ impl SqliteStore {
             return self.write(f).await;
         };
         let path = self.path.clone();
+        let generation = self.stats_generation.clone();
         tokio::task::spawn_blocking(move || {
-            // Take an idle read connection, or open another when all are busy; at most
-            // MAX_IDLE_READERS are kept for reuse.
-            let idle = pool.lock().map_err(backend)?.pop();
-            let conn = match idle {
+            // Take an idle read connection opened since the last statistics refresh, or open
+            // another; at most MAX_IDLE_READERS are kept for reuse.
+            let current = generation.load(Ordering::Acquire);
+            let idle = {
+                let mut p = pool.lock().map_err(backend)?;
+                p.retain(|(g, _)| *g == current);
+                p.pop()
+            };
+            let (opened_at, conn) = match idle {
                 Some(c) => c,
-                None => open_conn(&path, true)?,
+                None => (current, open_conn(&path, true)?),
             };
             let r = f(&conn);
             if let Ok(mut p) = pool.lock()
                 && p.len() < MAX_IDLE_READERS
             {
-                p.push(conn);
+                p.push((opened_at, conn));
             }
             r
         })
@@ -198,8 +217,48 @@ fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> StoreResult
     r
 }
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
+/// Refreshes the query planner's statistics on the visibility table when they are missing or
+/// the table has more than doubled since they were taken. Without them SQLite walks the
+/// listing-order index and filters, which is slow for a selective filter on a big table; with
+/// sampled ones (`analysis_limit`) it underestimates common values. A full pass costs about
+/// 2 µs a row, and doubling keeps the total over the table's life to twice that.
+fn analyze_if_grown(conn: &Connection, generation: &AtomicU64) {
+    let stats: Option<i64> = conn
+        .query_row("SELECT stat FROM sqlite_stat1 WHERE idx = 'visibility_by_close'", [], |r| {
+            r.get::<_, String>(0)
+        })
+        .optional()
+        .ok()
+        .flatten()
+        .and_then(|s| s.split(' ').next()?.parse().ok());
+    let rows: i64 =
+        conn.query_row("SELECT COALESCE(MAX(rowid), 0) FROM visibility", [], |r| r.get(0)).unwrap_or(0);
+    let stale = match stats {
+        None => true,
+        Some(n) => rows > 2 * n.max(500),
+    };
+    if !stale {
+        return;
+    }
+    if let Err(e) = conn.execute_batch("ANALYZE visibility;") {
+        tracing::warn!("refreshing SQLite statistics: {e}");
+        return;
+    }
+    // Read connections load statistics when they open: retire the ones opened before.
+    generation.fetch_add(1, Ordering::Release);
+}
+
+/// How often (in committed jobs) the writer checks whether statistics need a refresh.
+const ANALYZE_CHECK_EVERY_COMMITS: u64 = 10_000;
+
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, generation: Arc<AtomicU64>) {
+    analyze_if_grown(&conn, &generation);
+    let mut since_analyze = 0u64;
     while let Ok(first) = rx.recv() {
+        if since_analyze >= ANALYZE_CHECK_EVERY_COMMITS {
+            analyze_if_grown(&conn, &generation);
+            since_analyze = 0;
+        }
         let mut jobs = vec![first];
         while jobs.len() < MAX_GROUP {
             match rx.try_recv() {
@@ -214,6 +273,7 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
             }
             continue;
         }
+        since_analyze += jobs.len() as u64;
         let finishers: Vec<Finisher> = jobs.into_iter().map(|j| j(&conn)).collect();
         let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
         if committed.is_err() {
@@ -373,7 +433,18 @@ fn apply_batch(conn: &Connection, b: &WriteBatch) -> StoreResult<CommitResult> {
     delete_tasks(conn, &b.delete_tasks)?;
     if let Some(v) = &b.visibility {
         conn.prepare_cached(&format!(
-            "INSERT OR REPLACE INTO visibility ({VIS_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+            // An upsert, not INSERT OR REPLACE: the status counters' triggers must see an
+            // UPDATE (a REPLACE deletes without firing delete triggers).
+            "INSERT INTO visibility ({VIS_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19) \
+             ON CONFLICT (namespace_id, run_id) DO UPDATE SET workflow_id = excluded.workflow_id, \
+             workflow_type = excluded.workflow_type, task_queue = excluded.task_queue, status = excluded.status, \
+             start_time = excluded.start_time, execution_time = excluded.execution_time, \
+             close_time = excluded.close_time, history_length = excluded.history_length, \
+             history_size_bytes = excluded.history_size_bytes, \
+             state_transition_count = excluded.state_transition_count, memo = excluded.memo, \
+             search_attributes = excluded.search_attributes, parent_workflow_id = excluded.parent_workflow_id, \
+             parent_run_id = excluded.parent_run_id, root_workflow_id = excluded.root_workflow_id, \
+             root_run_id = excluded.root_run_id, custom = excluded.custom"
         ))
         .and_then(|mut s| {
             s.execute(params![
@@ -635,6 +706,9 @@ impl Store for SqliteStore {
     }
 
     async fn count_runs(&self, filter: &VisibilityFilter) -> StoreResult<i64> {
+        if filter.expr.is_none() && filter.open.is_none() {
+            return Ok(self.count_runs_by_status(filter).await?.iter().map(|(_, n)| n).sum());
+        }
         let (sql, args) = filter::where_clause(filter);
         self.read(move |c| {
             c.prepare_cached(&format!("SELECT COUNT(*) FROM visibility WHERE {sql}"))
@@ -645,6 +719,21 @@ impl Store for SqliteStore {
     }
 
     async fn count_runs_by_status(&self, filter: &VisibilityFilter) -> StoreResult<Vec<(i32, i64)>> {
+        if filter.expr.is_none() && filter.open.is_none() {
+            // A whole namespace: the trigger-kept counters.
+            let ns = filter.namespace_id.clone();
+            return self
+                .read(move |c| {
+                    let mut s = c
+                        .prepare_cached(
+                            "SELECT status, n FROM visibility_counts WHERE namespace_id = ?1 AND n > 0 ORDER BY status",
+                        )
+                        .map_err(backend)?;
+                    let rows = s.query_map(params![ns], |r| Ok((r.get(0)?, r.get(1)?))).map_err(backend)?;
+                    rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+                })
+                .await;
+        }
         let (sql, args) = filter::where_clause(filter);
         self.read(move |c| {
             let mut s = c

@@ -476,4 +476,23 @@ pub async fn visibility_listing(store: &dyn Store) {
     let open = VisibilityFilter { open: Some(true), ..f.clone() };
     assert_eq!(store.count_runs(&open).await.unwrap(), 3);
     assert_eq!(store.count_runs_by_status(&f).await.unwrap(), vec![(1, 3), (2, 2)]);
+    assert_eq!(store.count_runs(&f).await.unwrap(), 5);
+    // Counts follow status changes and deletes.
+    let k = key("vis-0", "r0");
+    let mut b = batch(&k, Some(1), 2..3);
+    b.visibility = Some(VisibilityRow {
+        namespace_id: "ns".into(),
+        workflow_id: k.workflow_id.clone(),
+        run_id: k.run_id.clone(),
+        workflow_type: "Even".into(),
+        status: 3,
+        start_time: 1000,
+        close_time: 3000,
+        ..Default::default()
+    });
+    store.commit(b).await.unwrap();
+    assert_eq!(store.count_runs_by_status(&f).await.unwrap(), vec![(1, 2), (2, 2), (3, 1)]);
+    store.delete_run(&k).await.unwrap();
+    assert_eq!(store.count_runs_by_status(&f).await.unwrap(), vec![(1, 2), (2, 2)]);
+    assert_eq!(store.count_runs(&f).await.unwrap(), 4);
 }
