@@ -93,6 +93,12 @@ impl SearchAttributeRegistry {
 
 /// Longest Keyword (or KeywordList element) value, in bytes.
 pub const MAX_KEYWORD_BYTES: usize = 2048;
+/// Largest encoded value of any one search attribute, in bytes (Temporal's default).
+pub const MAX_VALUE_BYTES: usize = 2048;
+/// Largest total size of a run's search attributes (names and encoded values), in bytes.
+pub const MAX_TOTAL_BYTES: usize = 40 * 1024;
+/// Most search attributes one request may set.
+pub const MAX_KEYS: usize = 100;
 
 /// The most custom attributes of one type a namespace may have (Keyword: 10, others: 3).
 pub fn max_per_type(ty: SaType) -> usize {
@@ -123,6 +129,16 @@ pub fn validate(
     allow_null: bool,
 ) -> Result<(), String> {
     let system = crate::frontend::system_search_attribute_names();
+    if sa.indexed_fields.len() > MAX_KEYS {
+        return Err(format!(
+            "number of search attributes {} exceeds limit {MAX_KEYS}",
+            sa.indexed_fields.len()
+        ));
+    }
+    let total: usize = sa.indexed_fields.iter().map(|(k, p)| k.len() + p.data.len()).sum();
+    if total > MAX_TOTAL_BYTES {
+        return Err(format!("total size of search attributes {total} exceeds size limit {MAX_TOTAL_BYTES}"));
+    }
     let mut names: Vec<&String> = sa.indexed_fields.keys().collect();
     names.sort();
     for name in names {
@@ -143,6 +159,12 @@ pub fn validate(
         };
         if allow_null && (p.data.is_empty() || p.data.as_slice() == b"null") {
             continue;
+        }
+        if p.data.len() > MAX_VALUE_BYTES {
+            return Err(format!(
+                "search attribute {name} value size {} exceeds size limit {MAX_VALUE_BYTES}",
+                p.data.len()
+            ));
         }
         let raw = String::from_utf8_lossy(&p.data);
         let shown = raw.trim_matches('"');
@@ -233,6 +255,34 @@ mod tests {
         assert_eq!(out.indexed_fields["Due"].metadata["type"], b"Datetime");
         assert_eq!(out.indexed_fields["N"].metadata["type"], b"Int");
         assert!(!out.indexed_fields["Unregistered"].metadata.contains_key("type"));
+    }
+
+    #[test]
+    fn validation_names_the_attribute_and_the_limit() {
+        let types: SaTypes = [
+            ("Customer".to_string(), SaType::Keyword),
+            ("Notes".to_string(), SaType::Text),
+            ("N".to_string(), SaType::Int),
+        ]
+        .into();
+        let with = |fields: Vec<(&str, Payload)>| SearchAttributes {
+            indexed_fields: fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        };
+        let check = |sa: &SearchAttributes| validate("default", &types, sa, false);
+        assert_eq!(check(&with(vec![("Customer", json("\"a\"")), ("N", json("1"))])), Ok(()));
+        let err = check(&with(vec![("Nope", json("1"))])).unwrap_err();
+        assert!(err.contains("no mapping defined for search attribute Nope"), "{err}");
+        let err = check(&with(vec![("WorkflowId", json("\"x\""))])).unwrap_err();
+        assert!(err.contains("WorkflowId attribute can't be set"), "{err}");
+        let err = check(&with(vec![("N", json("\"5\""))])).unwrap_err();
+        assert!(err.contains("invalid value for search attribute N of type Int: 5"), "{err}");
+        let long = format!("\"{}\"", "x".repeat(2100));
+        let err = check(&with(vec![("Notes", json(&long))])).unwrap_err();
+        assert!(err.contains("search attribute Notes value size 2102 exceeds size limit 2048"), "{err}");
+        assert_eq!(validate("default", &types, &with(vec![("Notes", json("null"))]), true), Ok(()));
+        let many: Vec<(String, Payload)> = (0..101).map(|i| (format!("K{i}"), json("1"))).collect();
+        let sa = SearchAttributes { indexed_fields: many.into_iter().collect() };
+        assert!(check(&sa).unwrap_err().contains("exceeds limit 100"));
     }
 
     #[test]
