@@ -956,6 +956,41 @@ async def test_list_search_attributes_shows_system_and_custom(client: Client):
     assert g.keys["StartTime"] == T.INDEXED_VALUE_TYPE_DATETIME
 
 
+class _FlagServer(ServerProcess):
+    """A server started with `--search-attribute` flags (both servers take the same flag)."""
+
+    def command(self) -> list[str]:
+        return super().command() + [
+            "--search-attribute",
+            "VisFlagKeyword=Keyword",
+            "--search-attribute",
+            "VisFlagTime=Datetime",
+        ]
+
+
+def test_start_dev_search_attribute_flag_registers_in_every_namespace(tmp_path):
+    async def listed() -> None:
+        c = await Client.connect(srv.address, namespace=NS)
+        for ns in (NS, EXTRA_NAMESPACE):
+            r = await c.operator_service.list_search_attributes(
+                ListSearchAttributesRequest(namespace=ns), timeout=RPC_TIMEOUT
+            )
+            custom = dict(r.custom_attributes)
+            assert custom.get("VisFlagKeyword") == IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD, (ns, custom)
+            assert custom.get("VisFlagTime") == IndexedValueType.INDEXED_VALUE_TYPE_DATETIME, (ns, custom)
+
+    srv = _FlagServer(port=free_port(), db_path=tmp_path / "flags.db", log_path=tmp_path / "flags.log")
+    srv.start()
+    try:
+        asyncio.run(listed())
+        # A restart with the same flags finds them registered already.
+        srv.stop()
+        srv.start()
+        asyncio.run(listed())
+    finally:
+        srv.stop()
+
+
 async def test_add_search_attribute_errors(client: Client):
     op = client.operator_service
     T = IndexedValueType

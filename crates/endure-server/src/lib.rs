@@ -35,6 +35,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Namespaces that must exist (created if missing); `default` is always included.
     pub namespaces: Vec<String>,
+    /// Custom search attributes registered at start-up in each of those namespaces (as
+    /// `temporal server start-dev --search-attribute`); already registered ones are left.
+    pub search_attributes: Vec<(String, endure_store::visibility::SaType)>,
 }
 
 /// A running server.
@@ -83,12 +86,21 @@ impl Server {
         );
         let mut names = vec!["default".to_string()];
         names.extend(config.namespaces.iter().cloned());
+        let mut created = Vec::new();
         for n in names {
-            namespaces.ensure(&n, namespaces::DEV_RETENTION).await?;
+            created.push(namespaces.ensure(&n, namespaces::DEV_RETENTION).await?);
         }
         // Every namespace's custom search attributes are in memory before any run is written.
         for ns in namespaces.list().await? {
             search_attributes.load(&ns.id).await?;
+        }
+        for ns in &created {
+            let existing = search_attributes.of(&ns.id).await?;
+            let new: Vec<_> =
+                config.search_attributes.iter().filter(|(n, _)| !existing.contains_key(n)).cloned().collect();
+            if !new.is_empty() {
+                search_attributes.add(&ns.id, new).await?;
+            }
         }
         let recovered = engine.recover().await?;
         tracing::info!(tasks = recovered, "recovered persisted tasks");

@@ -3,7 +3,8 @@
 
 use crate::error::{ApiError, ApiResult};
 use endure_api::temporal::api::common::v1::{Payload, SearchAttributes};
-use endure_store::visibility::{SaType, SaValue};
+pub use endure_store::visibility::SaType;
+use endure_store::visibility::SaValue;
 use endure_store::{Store, StoreError};
 use parking_lot::RwLock;
 use std::collections::{BTreeMap, HashMap};

@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use endure_server::search_attributes::SaType;
 use endure_server::{Server, ServerConfig};
 use endure_store_sqlite::SqliteStore;
 use std::net::{IpAddr, SocketAddr};
@@ -49,6 +50,27 @@ struct StartDev {
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, default_value = "info")]
     log_level: String,
+    /// Custom search attribute to register in every start-up namespace, as NAME=TYPE (TYPE:
+    /// Text, Keyword, Int, Double, Bool, Datetime, KeywordList); repeatable.
+    #[arg(long = "search-attribute", value_parser = parse_search_attribute)]
+    search_attributes: Vec<(String, SaType)>,
+}
+
+/// Parses `NAME=TYPE` for `--search-attribute`.
+fn parse_search_attribute(text: &str) -> Result<(String, SaType), String> {
+    let (name, ty) = text.split_once('=').ok_or_else(|| format!("expected NAME=TYPE, got {text:?}"))?;
+    let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !valid {
+        return Err(format!("invalid search attribute name {name:?}: use letters, digits, '_' or '-'"));
+    }
+    let ty = SaType::ALL
+        .into_iter()
+        .find(|t| endure_server::search_attributes::type_name(*t).eq_ignore_ascii_case(ty))
+        .ok_or_else(|| {
+            format!("unknown search attribute type {ty:?} (Text, Keyword, Int, Double, Bool, Datetime, KeywordList)")
+        })?;
+    Ok((name.to_owned(), ty))
 }
 
 fn default_db_path() -> PathBuf {
@@ -69,7 +91,11 @@ async fn start_dev(args: StartDev) -> Result<()> {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let db = args.db_filename.unwrap_or_else(default_db_path);
     let store = SqliteStore::open(&db).with_context(|| format!("opening database {}", db.display()))?;
-    let config = ServerConfig { listen: SocketAddr::new(args.ip, args.port), namespaces: args.namespaces };
+    let config = ServerConfig {
+        listen: SocketAddr::new(args.ip, args.port),
+        namespaces: args.namespaces,
+        search_attributes: args.search_attributes,
+    };
     let server = Server::start(config, Arc::new(store)).await.context("starting the server")?;
     println!("Endure server listening on {} (gRPC, Temporal API)", server.local_addr);
     println!("Data: {}", db.display());
@@ -94,5 +120,37 @@ async fn wait_for_signal() -> Result<()> {
 async fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Server { mode: ServerMode::StartDev(args) } => start_dev(args).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_attribute_flags_parse() {
+        assert_eq!(
+            parse_search_attribute("CustomKeywordField=Keyword"),
+            Ok(("CustomKeywordField".into(), SaType::Keyword))
+        );
+        assert_eq!(parse_search_attribute("Due=datetime"), Ok(("Due".into(), SaType::Datetime)));
+        assert!(parse_search_attribute("NoType").unwrap_err().contains("NAME=TYPE"));
+        assert!(parse_search_attribute("X=Float").unwrap_err().contains("unknown search attribute type"));
+        assert!(parse_search_attribute("1x=Int").unwrap_err().contains("invalid search attribute name"));
+        let cli = Cli::try_parse_from([
+            "endure",
+            "server",
+            "start-dev",
+            "--search-attribute",
+            "A=Int",
+            "--search-attribute",
+            "B=KeywordList",
+        ])
+        .unwrap();
+        let Command::Server { mode: ServerMode::StartDev(args) } = cli.command;
+        assert_eq!(
+            args.search_attributes,
+            vec![("A".into(), SaType::Int), ("B".into(), SaType::KeywordList)]
+        );
     }
 }
