@@ -722,12 +722,16 @@ async fn open_phase(
         fill.completed, fill.workflows_per_sec
     );
 
+    // Relaunches the server and times it to serving.
+    let relaunch = async |child_slot: &mut Option<Child>, pid: &mut i32| -> Result<f64> {
+        let launched = Instant::now();
+        let child = child_slot.insert(launch(binary, args, log)?);
+        *pid = child.id().context("the server exited at once")? as i32;
+        wait_ready(child, address, launched).await
+    };
     let child = child_slot.take().context("no server running")?;
     let shutdown_ms = stop(child).await;
-    let launched = Instant::now();
-    let child = child_slot.insert(launch(binary, args, log)?);
-    *pid = child.id().context("the server exited at once")? as i32;
-    let restart_ms = wait_ready(child, address, launched).await?;
+    let restart_ms = relaunch(child_slot, pid).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let restart_rss_mib = mib(procfs::sample(&procfs::process_tree(*pid)).1);
     eprintln!(
@@ -736,10 +740,7 @@ async fn open_phase(
 
     let mut child = child_slot.take().context("no server running")?;
     child.kill().await.context("SIGKILL")?;
-    let launched = Instant::now();
-    let child = child_slot.insert(launch(binary, args, log)?);
-    *pid = child.id().context("the server exited at once")? as i32;
-    let crash_restart_ms = wait_ready(child, address, launched).await?;
+    let crash_restart_ms = relaunch(child_slot, pid).await?;
     eprintln!("   open workflows: restart after SIGKILL serving in {crash_restart_ms:.0} ms");
 
     let mut check = plan.load(address, Scenario::OneActivity, 20);

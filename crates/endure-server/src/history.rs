@@ -270,6 +270,12 @@ impl Engine {
             self.update_locked(key, None, |x| x.terminate("Delete workflow execution", None, identity))
                 .await?;
         }
+        self.remove_run(key).await
+    }
+
+    /// Deletes a run from the store and forgets its cached state (before and after, so a
+    /// failed delete leaves nothing stale); wakes its history watchers. Caller holds the lock.
+    async fn remove_run(&self, key: &RunKey) -> ApiResult<()> {
         self.states.lock().pop(key);
         let deleted = self.store.delete_run(key).await;
         self.states.lock().pop(key);
@@ -291,11 +297,7 @@ impl Engine {
         if open {
             return self.drop_task(task_id).await;
         }
-        self.states.lock().pop(key);
-        self.store.delete_run(key).await?;
-        self.states.lock().pop(key);
-        self.notify(key, (0, true));
-        Ok(())
+        self.remove_run(key).await
     }
 
     /// The retention task for a run that just closed: delete it once the namespace's retention

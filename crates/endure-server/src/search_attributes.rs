@@ -129,7 +129,6 @@ pub fn validate(
     sa: &SearchAttributes,
     allow_null: bool,
 ) -> Result<(), String> {
-    let system = crate::frontend::system_search_attribute_names();
     if sa.indexed_fields.len() > MAX_KEYS {
         return Err(format!(
             "number of search attributes {} exceeds limit {MAX_KEYS}",
@@ -148,7 +147,7 @@ pub fn validate(
             Some(t) => *t,
             None => match WORKFLOW_SET_SYSTEM.iter().find(|(n, _)| n == name) {
                 Some((_, t)) => *t,
-                None if system.contains(&name.as_str()) => {
+                None if crate::frontend::is_system_search_attribute(name) => {
                     return Err(format!("{name} attribute can't be set in SearchAttributes"));
                 }
                 None => {

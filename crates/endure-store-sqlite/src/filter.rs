@@ -99,7 +99,7 @@ fn json_path(name: &str) -> String {
 /// The SQL expression of an attribute. Absent values (close time of an open run, the parent of
 /// a top-level run, a custom attribute the run does not have) are NULL, so comparisons with
 /// them do not hold, as in Temporal's SQL stores.
-fn column(attr: &Attr, _args: &mut Vec<Value>) -> std::borrow::Cow<'static, str> {
+fn column(attr: &Attr) -> std::borrow::Cow<'static, str> {
     if let Attr::Custom { name, .. } = attr {
         return custom_value_sql(name).into();
     }
@@ -227,20 +227,20 @@ fn expr(e: &FilterExpr, sql: &mut String, args: &mut Vec<Value>) {
             sql.push(')');
         }
         FilterExpr::Cmp { attr, op: o, value: v } => {
-            let col = column(attr, args);
+            let col = column(attr);
             sql.push_str(&format!("{col} {} ?", op(*o)));
             args.push(value(v));
         }
         FilterExpr::In { attr, values, negated } => {
             let marks = vec!["?"; values.len()].join(", ");
             let not = if *negated { "NOT " } else { "" };
-            let col = column(attr, args);
+            let col = column(attr);
             sql.push_str(&format!("{col} {not}IN ({marks})"));
             args.extend(values.iter().map(value));
         }
         FilterExpr::Between { attr, low, high, negated } => {
             let not = if *negated { "NOT " } else { "" };
-            let col = column(attr, args);
+            let col = column(attr);
             sql.push_str(&format!("{col} {not}BETWEEN ? AND ?"));
             args.push(value(low));
             args.push(value(high));
@@ -248,7 +248,7 @@ fn expr(e: &FilterExpr, sql: &mut String, args: &mut Vec<Value>) {
         FilterExpr::StartsWith { attr, prefix } => starts_with(attr, prefix, sql, args),
         FilterExpr::IsNull { attr, negated } => {
             let not = if *negated { "NOT " } else { "" };
-            let col = column(attr, args);
+            let col = column(attr);
             sql.push_str(&format!("{col} IS {not}NULL"));
         }
     }
@@ -258,19 +258,19 @@ fn expr(e: &FilterExpr, sql: &mut String, args: &mut Vec<Value>) {
 /// wildcards). Every parameter is pushed right after the placeholder it belongs to.
 fn starts_with(attr: &Attr, prefix: &str, sql: &mut String, args: &mut Vec<Value>) {
     if prefix.is_empty() {
-        let col = column(attr, args);
+        let col = column(attr);
         sql.push_str(&format!("{col} IS NOT NULL"));
         return;
     }
-    let col = column(attr, args);
+    let col = column(attr);
     sql.push_str(&format!("({col} >= ?"));
     args.push(Value::Text(prefix.to_owned()));
     if let Some(upper) = prefix_upper_bound(prefix) {
-        let col = column(attr, args);
+        let col = column(attr);
         sql.push_str(&format!(" AND {col} < ?"));
         args.push(Value::Text(upper));
     }
-    let col = column(attr, args);
+    let col = column(attr);
     sql.push_str(&format!(" AND substr({col}, 1, length(?)) = ?)"));
     args.push(Value::Text(prefix.to_owned()));
     args.push(Value::Text(prefix.to_owned()));

@@ -28,9 +28,9 @@ pub fn system_search_attributes() -> HashMap<String, i32> {
     SYSTEM_SEARCH_ATTRIBUTES.iter().map(|(k, t)| (k.to_string(), *t as i32)).collect()
 }
 
-/// The names of the system search attributes.
-pub fn system_search_attribute_names() -> Vec<&'static str> {
-    SYSTEM_SEARCH_ATTRIBUTES.iter().map(|(k, _)| *k).collect()
+/// Whether `name` is a system search attribute.
+pub fn is_system_search_attribute(name: &str) -> bool {
+    SYSTEM_SEARCH_ATTRIBUTES.iter().any(|(k, _)| *k == name)
 }
 
 const SYSTEM_SEARCH_ATTRIBUTES: &[(&str, IndexedValueType)] = {

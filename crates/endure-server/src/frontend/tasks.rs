@@ -228,21 +228,15 @@ impl Frontend {
             }
             _ => None,
         });
-        let mut types = None;
-        for (sa, upsert) in sets {
-            if sa.indexed_fields.is_empty() {
-                continue;
-            }
-            let types = match &types {
-                Some(t) => t,
-                None => types.insert(self.engine.search_attributes().of(namespace_id).await?),
-            };
-            let ns = self.namespaces.by_id(namespace_id).await?;
-            if let Err(m) = crate::search_attributes::validate(&ns.name, types, sa, upsert) {
-                return Ok(Some(m));
-            }
+        let sets: Vec<_> = sets.filter(|(sa, _)| !sa.indexed_fields.is_empty()).collect();
+        if sets.is_empty() {
+            return Ok(None);
         }
-        Ok(None)
+        let types = self.engine.search_attributes().of(namespace_id).await?;
+        let ns = self.namespaces.by_id(namespace_id).await?;
+        Ok(sets
+            .into_iter()
+            .find_map(|(sa, upsert)| crate::search_attributes::validate(&ns.name, &types, sa, upsert).err()))
     }
 
     pub(crate) async fn respond_workflow_task_completed(
