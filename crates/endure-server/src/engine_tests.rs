@@ -32,6 +32,7 @@ async fn setup(retention: i64) -> Setup {
     let namespaces = Arc::new(Namespaces::new(store.clone()));
     let ns = namespaces.ensure("default", retention).await.unwrap();
     let timers = TimerQueue::new();
+    let ownership = crate::cluster::Ownership::new("test");
     let engine = Engine::new(
         store.clone(),
         namespaces,
@@ -39,8 +40,12 @@ async fn setup(retention: i64) -> Setup {
         Matching::new(),
         timers.clone(),
         Clock::offset(offset.clone()),
+        ownership.clone(),
     );
-    engine.recover().await.unwrap();
+    crate::cluster::join(store.clone(), engine.clone(), ownership, crate::cluster::Mode::Exclusive, 1)
+        .await
+        .unwrap();
+    crate::timers::scan(&engine, &timers).await.unwrap();
     Setup { engine, store, timers, offset, namespace_id: ns.id }
 }
 

@@ -56,6 +56,10 @@ pub enum ApiError {
     /// The server is shutting down or otherwise unavailable.
     #[error("{0}")]
     Unavailable(String),
+    /// The run's history shard is held by another replica (or by none, during a takeover): the
+    /// caller retries, and the frontend forwards to the owner.
+    #[error("{0}")]
+    ShardNotOwned(String),
     /// The RPC is not implemented.
     #[error("{0} is not implemented by Endure yet")]
     Unimplemented(&'static str),
@@ -133,7 +137,7 @@ impl From<ApiError> for Status {
                 details::QueryFailedFailure { failure: failure.map(|f| *f) },
             ),
             ApiError::DeadlineExceeded(_) => Status::deadline_exceeded(msg),
-            ApiError::Unavailable(_) => Status::unavailable(msg),
+            ApiError::Unavailable(_) | ApiError::ShardNotOwned(_) => Status::unavailable(msg),
             ApiError::Unimplemented(_) => Status::unimplemented(msg),
             ApiError::Internal(_) => Status::internal(msg),
         }

@@ -6,6 +6,7 @@
 //! before the commit returns, so nothing acknowledged can be lost.
 
 use crate::clock::Clock;
+use crate::cluster::Ownership;
 use crate::error::{ApiError, ApiResult};
 use crate::matching::{Dispatch, Matching, QueueKind, TaskRef};
 use crate::namespaces::Namespaces;
@@ -42,6 +43,7 @@ pub struct Engine {
     matching: Arc<Matching>,
     timers: Arc<TimerQueue>,
     clock: Clock,
+    ownership: Arc<Ownership>,
     locks: Mutex<HashMap<WorkflowKey, Arc<tokio::sync::Mutex<()>>>>,
     watchers: Mutex<HashMap<RunKey, watch::Sender<RunProgress>>>,
     /// The last committed state of recently used runs, so a transition does not re-read and
@@ -108,6 +110,7 @@ fn run_key(ms: &MutableState) -> RunKey {
 
 fn store_conflict(e: endure_store::StoreError) -> ApiError {
     match e {
+        endure_store::StoreError::ShardOwnershipLost(m) => ApiError::ShardNotOwned(m),
         endure_store::StoreError::ConditionFailed(m) => {
             ApiError::Unavailable(format!("concurrent update, retry: {m}"))
         }
@@ -136,6 +139,7 @@ impl Engine {
         matching: Arc<Matching>,
         timers: Arc<TimerQueue>,
         clock: Clock,
+        ownership: Arc<Ownership>,
     ) -> Arc<Self> {
         Arc::new_cyclic(|me| Engine {
             me: me.clone(),
@@ -145,6 +149,7 @@ impl Engine {
             matching,
             timers,
             clock,
+            ownership,
             locks: Mutex::new(HashMap::new()),
             watchers: Mutex::new(HashMap::new()),
             states: Mutex::new(lru::LruCache::new(
@@ -156,6 +161,75 @@ impl Engine {
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// Which history shards this replica holds.
+    pub fn ownership(&self) -> &Arc<Ownership> {
+        &self.ownership
+    }
+
+    /// The lease to write `key`'s run under; [`ApiError::ShardNotOwned`] if another replica
+    /// holds its shard.
+    fn fence(&self, key: &RunKey) -> ApiResult<endure_store::Fence> {
+        let shard = self.ownership.shard_of(&key.namespace_id, &key.workflow_id);
+        self.ownership
+            .fence(shard)
+            .ok_or_else(|| ApiError::ShardNotOwned(format!("shard {shard} is not held by this replica")))
+    }
+
+    /// A write under `fence` was refused: the shard was taken over. Forget it.
+    fn fence_failed(&self, fence: Option<endure_store::Fence>) {
+        if let Some(f) = fence
+            && self.ownership.lose(f.shard_id, f.range_id)
+        {
+            tracing::warn!(shard = f.shard_id, "shard lost: another replica took it over");
+            self.shard_lost(f.shard_id);
+        }
+    }
+
+    /// This replica just took shard `shard`: forget anything cached about its runs (another
+    /// replica may have changed them), hand its transfer tasks to matching and its timers due
+    /// before the timer horizon to the timer queue.
+    pub async fn shard_acquired(&self, shard: i32) {
+        self.forget_shard(shard);
+        match self.store.load_transfer_tasks(&[shard]).await {
+            Ok(rows) => self.dispatch_rows(rows),
+            Err(e) => tracing::error!(shard, "loading transfer tasks: {e}"),
+        }
+        let horizon = self.timers.advance_horizon(i64::MIN);
+        if horizon > i64::MIN {
+            match self.store.load_timer_tasks(&[shard], i64::MIN, horizon).await {
+                Ok(rows) => self.dispatch_rows(rows),
+                Err(e) => tracing::error!(shard, "loading timer tasks: {e}"),
+            }
+        }
+    }
+
+    /// This replica no longer holds `shard`: forget its cached runs. Its queued tasks and
+    /// timers fail their fence when used and are dropped; the new owner reloads them.
+    pub fn shard_lost(&self, shard: i32) {
+        self.forget_shard(shard);
+    }
+
+    fn forget_shard(&self, shard: i32) {
+        let mut states = self.states.lock();
+        let keys: Vec<RunKey> = states
+            .iter()
+            .filter(|(k, _)| self.ownership.shard_of(&k.namespace_id, &k.workflow_id) == shard)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in keys {
+            states.pop(&k);
+        }
+    }
+
+    fn dispatch_rows(&self, rows: Vec<TaskRow>) {
+        for row in rows {
+            match serde_json::from_slice::<Task>(&row.data) {
+                Ok(task) => self.dispatch(TaskRef { task_id: row.task_id, run: row.run, task }),
+                Err(e) => tracing::error!(task_id = row.task_id, "skipping undecodable task: {e}"),
+            }
+        }
     }
 
     /// The namespace registry.
@@ -276,6 +350,7 @@ impl Engine {
     /// Deletes a run from the store and forgets its cached state (before and after, so a
     /// failed delete leaves nothing stale); wakes its history watchers. Caller holds the lock.
     async fn remove_run(&self, key: &RunKey) -> ApiResult<()> {
+        self.fence(key)?;
         self.states.lock().pop(key);
         let deleted = self.store.delete_run(key).await;
         self.states.lock().pop(key);
@@ -390,12 +465,18 @@ impl Engine {
     /// store may hold something else).
     async fn commit_all(&self, batches: Vec<WriteBatch>) -> ApiResult<Vec<endure_store::CommitResult>> {
         let keys: Vec<RunKey> = batches.iter().map(|b| b.run.clone()).collect();
+        let fence = batches.first().and_then(|b| b.fence);
         match self.store.commit_all(batches).await {
             Ok(r) => Ok(r),
             Err(e) => {
-                let mut states = self.states.lock();
-                for k in &keys {
-                    states.pop(k);
+                {
+                    let mut states = self.states.lock();
+                    for k in &keys {
+                        states.pop(k);
+                    }
+                }
+                if matches!(e, endure_store::StoreError::ShardOwnershipLost(_)) {
+                    self.fence_failed(fence);
                 }
                 Err(store_conflict(e))
             }
@@ -519,10 +600,14 @@ impl Engine {
         consumed: Option<i64>,
     ) -> ApiResult<()> {
         let batch = self.batch(ms, expected_version, current, &events, &tasks, consumed)?;
+        let fence = batch.fence;
         let result = match self.store.commit(batch).await {
             Ok(r) => r,
             Err(e) => {
                 self.states.lock().pop(&run_key(ms));
+                if matches!(e, endure_store::StoreError::ShardOwnershipLost(_)) {
+                    self.fence_failed(fence);
+                }
                 return Err(store_conflict(e));
             }
         };
@@ -551,8 +636,10 @@ impl Engine {
                 })
             })
             .collect::<ApiResult<Vec<_>>>()?;
+        let run = run_key(ms);
         Ok(WriteBatch {
-            run: run_key(ms),
+            fence: Some(self.fence(&run)?),
+            run,
             state: encode_state(ms)?,
             expected_version,
             current,
@@ -619,19 +706,9 @@ impl Engine {
         }
     }
 
-    /// Start-up recovery: every transfer task into matching, and the timer tasks due within
-    /// the timer window into the timer queue (later ones are read in as they come due).
-    pub async fn recover(&self) -> ApiResult<usize> {
-        let timers = crate::timers::scan(self, &self.timers).await?;
-        let rows: Vec<TaskRow> = self.store.load_transfer_tasks().await?;
-        let n = rows.len() + timers;
-        for row in rows {
-            match serde_json::from_slice::<Task>(&row.data) {
-                Ok(task) => self.dispatch(TaskRef { task_id: row.task_id, run: row.run, task }),
-                Err(e) => tracing::error!(task_id = row.task_id, "skipping undecodable task: {e}"),
-            }
-        }
-        Ok(n)
+    /// The timer queue.
+    pub fn timer_queue(&self) -> &Arc<TimerQueue> {
+        &self.timers
     }
 
     /// Subscribes to progress of a run's history (for long polls).

@@ -6,6 +6,7 @@
 //! closed cleanly.
 
 pub mod clock;
+pub mod cluster;
 pub mod cross;
 pub mod error;
 pub mod frontend;
@@ -38,6 +39,23 @@ pub struct ServerConfig {
     /// Custom search attributes registered at start-up in each of those namespaces (as
     /// `temporal server start-dev --search-attribute`); already registered ones are left.
     pub search_attributes: Vec<(String, endure_store::visibility::SaType)>,
+    /// Alone on the store (dev) or one replica of a cluster.
+    pub cluster: cluster::Mode,
+    /// History shard count for a new cluster (a stored count wins).
+    pub shards: u32,
+}
+
+impl ServerConfig {
+    /// A single-process server (the dev server) listening on `listen`.
+    pub fn single(listen: SocketAddr) -> ServerConfig {
+        ServerConfig {
+            listen,
+            namespaces: vec![],
+            search_attributes: vec![],
+            cluster: cluster::Mode::Exclusive,
+            shards: 1,
+        }
+    }
 }
 
 /// A running server.
@@ -50,6 +68,9 @@ pub struct Server {
     timers: tokio::task::JoinHandle<()>,
     store: Arc<dyn Store>,
     matching: Arc<matching::Matching>,
+    engine: Arc<history::Engine>,
+    heartbeat: Option<tokio::task::JoinHandle<()>>,
+    frontend: Arc<frontend::Frontend>,
 }
 
 /// Errors starting the server.
@@ -66,6 +87,9 @@ pub enum StartError {
     /// Setting up state failed.
     #[error("{0}")]
     Setup(#[from] error::ApiError),
+    /// Joining the cluster failed.
+    #[error("{0}")]
+    Cluster(#[from] cluster::ClusterError),
 }
 
 impl Server {
@@ -76,6 +100,11 @@ impl Server {
         let timer_queue = timers::TimerQueue::new();
         let namespaces = Arc::new(namespaces::Namespaces::new(store.clone()));
         let search_attributes = search_attributes::SearchAttributeRegistry::new(store.clone());
+        let member_id = match &config.cluster {
+            cluster::Mode::Exclusive => format!("single-{}", uuid::Uuid::new_v4()),
+            cluster::Mode::Shared(m) => m.member_id.clone(),
+        };
+        let ownership = cluster::Ownership::new(&member_id);
         let engine = history::Engine::new(
             store.clone(),
             namespaces.clone(),
@@ -83,6 +112,7 @@ impl Server {
             matching.clone(),
             timer_queue.clone(),
             clock,
+            ownership.clone(),
         );
         let mut names = vec!["default".to_string()];
         names.extend(config.namespaces.iter().cloned());
@@ -102,8 +132,21 @@ impl Server {
                 search_attributes.add(&ns.id, new).await?;
             }
         }
-        let recovered = engine.recover().await?;
-        tracing::info!(tasks = recovered, "recovered persisted tasks");
+        let heartbeat = cluster::join(
+            store.clone(),
+            engine.clone(),
+            ownership.clone(),
+            config.cluster.clone(),
+            config.shards,
+        )
+        .await?;
+        let timers_loaded = timers::scan(&engine, &timer_queue).await?;
+        tracing::info!(
+            member = %member_id,
+            shards = ?ownership.owned_shards(),
+            timers = timers_loaded,
+            "joined: tasks of the held shards loaded"
+        );
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| StartError::Bind { addr: config.listen, source })?;
@@ -111,6 +154,7 @@ impl Server {
             listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let fe = frontend::Frontend::new(namespaces, engine.clone(), matching.clone(), shutdown_rx.clone());
+        let frontend = fe.clone();
         let wf = frontend::WorkflowFrontend(fe.clone());
         let workflow = WorkflowServiceServer::new(wf.clone())
             .accept_compressed(CompressionEncoding::Gzip)
@@ -136,8 +180,34 @@ impl Server {
                 }),
         );
         let timer_stop = Arc::new(Notify::new());
-        let timers = tokio::spawn(timers::run(engine, timer_queue, timer_stop.clone()));
-        Ok(Server { local_addr, shutdown_tx, timer_stop, serve, timers, store, matching })
+        let timers = tokio::spawn(timers::run(engine.clone(), timer_queue, timer_stop.clone()));
+        Ok(Server {
+            local_addr,
+            shutdown_tx,
+            timer_stop,
+            serve,
+            timers,
+            store,
+            matching,
+            engine,
+            heartbeat,
+            frontend,
+        })
+    }
+
+    /// Whether the server is ready for traffic (see [`frontend::Frontend::is_ready`]).
+    pub fn is_ready(&self) -> bool {
+        self.frontend.is_ready()
+    }
+
+    /// The frontend (for the HTTP health endpoints).
+    pub fn frontend(&self) -> Arc<frontend::Frontend> {
+        self.frontend.clone()
+    }
+
+    /// The shards this replica holds right now.
+    pub fn owned_shards(&self) -> Vec<i32> {
+        self.engine.ownership().owned_shards()
     }
 
     /// Stops serving: answers long polls, waits for in-flight RPCs, closes the store.
@@ -151,6 +221,8 @@ impl Server {
             Ok(Err(e)) => tracing::warn!("gRPC server ended with an error: {e}"),
             Err(e) => tracing::warn!("gRPC server task failed: {e}"),
         }
+        // Hand the shards over so other replicas take them now rather than after the ttl.
+        cluster::leave(&*self.store, &self.engine, self.engine.ownership(), self.heartbeat).await;
         self.store.close().await?;
         Ok(())
     }

@@ -109,7 +109,13 @@ pub async fn scan(engine: &Engine, queue: &TimerQueue) -> Result<usize, crate::e
     if from >= to {
         return Ok(0);
     }
-    let rows = engine.store().load_timer_tasks(from, to).await?;
+    // Read after moving the horizon: a shard acquired meanwhile is either in this list or
+    // loaded up to the new horizon by its acquisition.
+    let shards = engine.ownership().owned_shards();
+    if shards.is_empty() {
+        return Ok(0);
+    }
+    let rows = engine.store().load_timer_tasks(&shards, from, to).await?;
     let n = rows.len();
     for row in rows {
         match serde_json::from_slice::<Task>(&row.data) {
@@ -191,6 +197,8 @@ async fn fire(engine: &Engine, t: TaskRef) {
     if let Err(e) = r {
         match e {
             crate::error::ApiError::NotFound(_) => {} // stale: the engine deleted it
+            // Its shard moved to another replica, which loaded the task itself.
+            crate::error::ApiError::ShardNotOwned(_) => {}
             e => {
                 tracing::warn!(task_id = t.task_id, "timer task failed, retrying in 1s: {e}");
                 tokio::time::sleep(Duration::from_secs(1)).await;

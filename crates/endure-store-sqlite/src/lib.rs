@@ -6,6 +6,7 @@
 //! mode) makes them all durable before any caller is answered. Reads use a small pool of
 //! read-only connections on the blocking thread pool; WAL lets them run beside the writer.
 
+mod cluster;
 mod filter;
 
 use async_trait::async_trait;
@@ -27,9 +28,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../migrations/0006_visibility_close_order.sql")),
     (7, include_str!("../migrations/0007_visibility_filter_indexes.sql")),
     (8, include_str!("../migrations/0008_visibility_counts.sql")),
+    (9, include_str!("../migrations/0009_cluster.sql")),
 ];
 /// The newest schema version this build knows.
-const SCHEMA_VERSION: i64 = 8;
+const SCHEMA_VERSION: i64 = 9;
 /// Read connections kept open for reuse when load spikes (more are opened on demand).
 const MAX_IDLE_READERS: usize = 16;
 const MAX_GROUP: usize = 512;
@@ -50,7 +52,7 @@ pub struct SqliteStore {
     path: String,
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
@@ -329,13 +331,14 @@ const VIS_COLUMNS: &str = "namespace_id, run_id, workflow_id, workflow_type, tas
 fn task_rows<P: rusqlite::Params>(c: &Connection, tail: &str, params: P) -> StoreResult<Vec<TaskRow>> {
     let mut s = c
         .prepare_cached(&format!(
-            "SELECT task_id, namespace_id, workflow_id, run_id, fire_at, data FROM tasks {tail}"
+            "SELECT task_id, namespace_id, workflow_id, run_id, fire_at, data, shard_id FROM tasks {tail}"
         ))
         .map_err(backend)?;
     let rows = s
         .query_map(params, |r| {
             Ok(TaskRow {
                 task_id: r.get(0)?,
+                shard_id: r.get(6)?,
                 run: RunKey { namespace_id: r.get(1)?, workflow_id: r.get(2)?, run_id: r.get(3)? },
                 fire_at: r.get(4)?,
                 data: r.get(5)?,
@@ -345,8 +348,33 @@ fn task_rows<P: rusqlite::Params>(c: &Connection, tail: &str, params: P) -> Stor
     rows.collect::<Result<Vec<_>, _>>().map_err(backend)
 }
 
+/// `shard_id IN (…)` for a list of shard ids (integers, so inlined safely).
+fn shard_list(shards: &[i32]) -> String {
+    let ids: Vec<String> = shards.iter().map(|s| s.to_string()).collect();
+    format!("shard_id IN ({})", ids.join(", "))
+}
+
+/// Fails unless the batch's lease is still the shard's current one. The writer thread runs one
+/// job at a time, so nothing can take the shard between this check and the commit.
+fn check_fence(conn: &Connection, fence: &Fence) -> StoreResult<()> {
+    let stored: Option<i64> = conn
+        .prepare_cached("SELECT range_id FROM shards WHERE shard_id = ?1")
+        .and_then(|mut s| s.query_row(params![fence.shard_id], |r| r.get(0)).optional())
+        .map_err(backend)?;
+    if stored != Some(fence.range_id) {
+        return Err(StoreError::ShardOwnershipLost(format!(
+            "shard {} is at range {stored:?}, this writer holds range {}",
+            fence.shard_id, fence.range_id
+        )));
+    }
+    Ok(())
+}
+
 fn apply_batch(conn: &Connection, b: &WriteBatch) -> StoreResult<CommitResult> {
     let k = &b.run;
+    if let Some(f) = &b.fence {
+        check_fence(conn, f)?;
+    }
     if let Some(cur) = &b.current {
         let existing: Option<String> = conn
             .prepare_cached("SELECT run_id FROM current_runs WHERE namespace_id = ?1 AND workflow_id = ?2")
@@ -421,11 +449,13 @@ fn apply_batch(conn: &Connection, b: &WriteBatch) -> StoreResult<CommitResult> {
     {
         let mut s = conn
             .prepare_cached(
-                "INSERT INTO tasks (namespace_id, workflow_id, run_id, fire_at, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO tasks (namespace_id, workflow_id, run_id, fire_at, data, shard_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )
             .map_err(backend)?;
+        let shard = b.fence.map(|f| f.shard_id).unwrap_or(0);
         for t in &b.new_tasks {
-            s.execute(params![k.namespace_id, k.workflow_id, k.run_id, t.fire_at, t.data])
+            s.execute(params![k.namespace_id, k.workflow_id, k.run_id, t.fire_at, t.data, shard])
                 .map_err(backend)?;
             task_ids.push(conn.last_insert_rowid());
         }
@@ -667,15 +697,17 @@ impl Store for SqliteStore {
         self.read(|c| task_rows(c, "ORDER BY task_id", [])).await
     }
 
-    async fn load_transfer_tasks(&self) -> StoreResult<Vec<TaskRow>> {
-        self.read(|c| task_rows(c, "WHERE fire_at IS NULL ORDER BY task_id", [])).await
+    async fn load_transfer_tasks(&self, shards: &[i32]) -> StoreResult<Vec<TaskRow>> {
+        let tail = format!("WHERE fire_at IS NULL AND {} ORDER BY task_id", shard_list(shards));
+        self.read(move |c| task_rows(c, &tail, [])).await
     }
 
-    async fn load_timer_tasks(&self, after: i64, until: i64) -> StoreResult<Vec<TaskRow>> {
-        self.read(move |c| {
-            task_rows(c, "WHERE fire_at > ?1 AND fire_at <= ?2 ORDER BY fire_at, task_id", [after, until])
-        })
-        .await
+    async fn load_timer_tasks(&self, shards: &[i32], after: i64, until: i64) -> StoreResult<Vec<TaskRow>> {
+        let tail = format!(
+            "WHERE fire_at > ?1 AND fire_at <= ?2 AND {} ORDER BY fire_at, task_id",
+            shard_list(shards)
+        );
+        self.read(move |c| task_rows(c, &tail, [after, until])).await
     }
 
     async fn list_runs(
@@ -814,6 +846,51 @@ impl Store for SqliteStore {
                     )));
                 }
             }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn init_shard_count(&self, requested: u32) -> StoreResult<u32> {
+        self.write(move |c| cluster::init_shard_count(c, requested)).await
+    }
+
+    async fn heartbeat_member(&self, id: &str, address: &str, ttl_ms: i64) -> StoreResult<Vec<Member>> {
+        let (id, address) = (id.to_owned(), address.to_owned());
+        self.write(move |c| cluster::heartbeat(c, &id, &address, ttl_ms)).await
+    }
+
+    async fn remove_member(&self, id: &str) -> StoreResult<()> {
+        let id = id.to_owned();
+        self.write(move |c| {
+            c.execute("DELETE FROM cluster_members WHERE id = ?1", params![id]).map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn shard_leases(&self) -> StoreResult<Vec<ShardLease>> {
+        self.read(cluster::leases).await
+    }
+
+    async fn acquire_shard(
+        &self,
+        shard_id: i32,
+        owner: &str,
+        expected_range_id: i64,
+    ) -> StoreResult<ShardLease> {
+        let owner = owner.to_owned();
+        self.write(move |c| cluster::acquire(c, shard_id, &owner, expected_range_id)).await
+    }
+
+    async fn release_shard(&self, shard_id: i32, owner: &str, range_id: i64) -> StoreResult<()> {
+        let owner = owner.to_owned();
+        self.write(move |c| {
+            c.execute(
+                "UPDATE shards SET owner = '' WHERE shard_id = ?1 AND owner = ?2 AND range_id = ?3",
+                params![shard_id, owner, range_id],
+            )
+            .map_err(backend)?;
             Ok(())
         })
         .await

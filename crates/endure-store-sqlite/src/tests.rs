@@ -38,6 +38,7 @@ async fn concurrent_commits_are_grouped_and_all_durable() {
             let k = RunKey { namespace_id: "ns".into(), workflow_id: format!("w{i}"), run_id: "r".into() };
             s.commit(WriteBatch {
                 run: k,
+                fence: None,
                 state: vec![],
                 expected_version: None,
                 current: None,
@@ -129,6 +130,7 @@ async fn version_1_database_is_migrated_in_place() {
     let dup = store
         .commit(WriteBatch {
             run: key,
+            fence: None,
             state: vec![],
             expected_version: None,
             current: None,

@@ -11,6 +11,7 @@ fn key(wf: &str, run: &str) -> RunKey {
 fn batch(k: &RunKey, expected: Option<i64>, events: std::ops::Range<i64>) -> WriteBatch {
     WriteBatch {
         run: k.clone(),
+        fence: None,
         state: format!("state-{}", events.end).into_bytes(),
         expected_version: expected,
         current: None,
@@ -33,6 +34,96 @@ pub async fn run_all(store: &dyn Store) {
     custom_attribute_filters(store).await;
     multi_run_commits_are_atomic(store).await;
     delete_run_removes_everything(store).await;
+    cluster_membership_and_leases(store).await;
+    fenced_writes(store).await;
+}
+
+/// Shard count fixed at creation, member heartbeats with expiry, shard acquisition by CAS on
+/// `range_id`, release.
+pub async fn cluster_membership_and_leases(store: &dyn Store) {
+    assert_eq!(store.init_shard_count(4).await.unwrap(), 4, "first count is stored");
+    assert_eq!(store.init_shard_count(8).await.unwrap(), 4, "the stored count wins");
+    let leases = store.shard_leases().await.unwrap();
+    assert_eq!(leases.iter().map(|l| l.shard_id).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
+    assert!(leases.iter().all(|l| l.owner.is_empty() && l.range_id == 0), "{leases:?}");
+
+    let ids = |ms: Vec<Member>| ms.into_iter().map(|m| m.id).collect::<Vec<_>>();
+    assert_eq!(ids(store.heartbeat_member("m-a", "10.0.0.1:7234", 60_000).await.unwrap()), vec!["m-a"]);
+    let live = store.heartbeat_member("m-b", "10.0.0.2:7234", 60_000).await.unwrap();
+    assert_eq!(live[1], Member { id: "m-b".into(), address: "10.0.0.2:7234".into() });
+    assert_eq!(ids(live), vec!["m-a", "m-b"]);
+    // A lapsed heartbeat is not live (a negative ttl has already expired).
+    let live = store.heartbeat_member("m-c", "10.0.0.3:7234", -1_000).await.unwrap();
+    assert_eq!(ids(live), vec!["m-a", "m-b"], "an expired member is not listed");
+    // A heartbeat refreshes the address.
+    let live = store.heartbeat_member("m-a", "10.0.0.9:7234", 60_000).await.unwrap();
+    assert_eq!(live[0].address, "10.0.0.9:7234");
+    store.remove_member("m-b").await.unwrap();
+    store.remove_member("no-such-member").await.unwrap();
+    assert_eq!(ids(store.heartbeat_member("m-a", "10.0.0.9:7234", 60_000).await.unwrap()), vec!["m-a"]);
+
+    let a = store.acquire_shard(2, "m-a", 0).await.unwrap();
+    assert_eq!(a, ShardLease { shard_id: 2, owner: "m-a".into(), range_id: 1 });
+    match store.acquire_shard(2, "m-b", 0).await {
+        Err(StoreError::ConditionFailed(_)) => {}
+        other => panic!("a stale acquisition must fail with ConditionFailed, got {other:?}"),
+    }
+    let b = store.acquire_shard(2, "m-b", 1).await.unwrap();
+    assert_eq!(b, ShardLease { shard_id: 2, owner: "m-b".into(), range_id: 2 });
+    store.release_shard(2, "m-a", 1).await.unwrap();
+    assert_eq!(store.shard_leases().await.unwrap()[2], b, "a stale release changes nothing");
+    store.release_shard(2, "m-b", 2).await.unwrap();
+    assert_eq!(
+        store.shard_leases().await.unwrap()[2],
+        ShardLease { shard_id: 2, owner: String::new(), range_id: 2 },
+        "release clears the owner and keeps the range"
+    );
+}
+
+/// A write under a superseded lease fails with `ShardOwnershipLost` and leaves no trace; tasks
+/// carry their shard and load by shard.
+pub async fn fenced_writes(store: &dyn Store) {
+    assert_eq!(store.init_shard_count(4).await.unwrap(), 4);
+    let lease = store.shard_leases().await.unwrap()[3].clone();
+    let old = store.acquire_shard(3, "m-old", lease.range_id).await.unwrap();
+    let fence = |l: &ShardLease| Some(Fence { shard_id: l.shard_id, range_id: l.range_id });
+    let k = key("wf-fenced", "r1");
+    let mut b = batch(&k, None, 1..3);
+    b.fence = fence(&old);
+    b.new_tasks =
+        vec![NewTask { fire_at: None, data: b"t1".to_vec() }, NewTask { fire_at: Some(7), data: vec![] }];
+    let first = store.commit(b).await.expect("a write under the current lease commits");
+    let transfer = store.load_transfer_tasks(&[3]).await.unwrap();
+    assert!(transfer.iter().any(|t| t.task_id == first.task_ids[0] && t.shard_id == 3), "{transfer:?}");
+    assert!(store.load_transfer_tasks(&[0, 1]).await.unwrap().iter().all(|t| t.run != k), "other shards");
+    let timers = store.load_timer_tasks(&[3], i64::MIN, i64::MAX).await.unwrap();
+    assert!(timers.iter().any(|t| t.task_id == first.task_ids[1] && t.shard_id == 3));
+    assert!(store.load_timer_tasks(&[0], i64::MIN, i64::MAX).await.unwrap().iter().all(|t| t.run != k));
+
+    let new = store.acquire_shard(3, "m-new", old.range_id).await.unwrap();
+    let mut stale = batch(&k, Some(first.db_version), 3..4);
+    stale.fence = fence(&old);
+    stale.new_tasks = vec![NewTask { fire_at: None, data: b"stale".to_vec() }];
+    match store.commit(stale.clone()).await {
+        Err(StoreError::ShardOwnershipLost(_)) => {}
+        other => panic!("a write under a superseded lease must fail, got {other:?}"),
+    }
+    let k2 = key("wf-fenced-2", "r1");
+    let mut other = batch(&k2, None, 1..2);
+    other.fence = fence(&old);
+    match store.commit_all(vec![other, stale.clone()]).await {
+        Err(StoreError::ShardOwnershipLost(_)) => {}
+        other => panic!("a multi-run write under a superseded lease must fail, got {other:?}"),
+    }
+    assert_eq!(store.get_run(&k).await.unwrap().unwrap().db_version, first.db_version, "state untouched");
+    assert_eq!(store.read_events(&k, 1, i64::MAX, 10).await.unwrap().len(), 2, "no event appended");
+    assert!(store.get_run(&k2).await.unwrap().is_none(), "no run created");
+    assert_eq!(store.load_transfer_tasks(&[3]).await.unwrap().iter().filter(|t| t.run == k).count(), 1);
+
+    stale.fence = fence(&new);
+    store.commit(stale).await.expect("the new owner writes");
+    assert_eq!(store.read_events(&k, 1, i64::MAX, 10).await.unwrap().len(), 3);
+    store.delete_run(&k).await.unwrap();
 }
 
 /// `delete_run` removes the run's rows and its current pointer.
@@ -411,7 +502,8 @@ pub async fn tasks_round_trip(store: &dyn Store) {
     let mine: Vec<_> = all.iter().filter(|t| t.run == k).collect();
     assert_eq!(mine.len(), 2);
     assert_eq!(mine[1].fire_at, Some(42));
-    let transfer = store.load_transfer_tasks().await.unwrap();
+    let transfer = store.load_transfer_tasks(&[0]).await.unwrap();
+    assert!(transfer.iter().all(|t| t.shard_id == 0), "unfenced writes are shard 0");
     assert!(transfer.iter().any(|t| t.task_id == r.task_ids[0]));
     assert!(transfer.iter().all(|t| t.fire_at.is_none()));
     // Timers load by window: after < fire_at <= until, earliest first.
@@ -423,7 +515,7 @@ pub async fn tasks_round_trip(store: &dyn Store) {
     let r2 = store.commit(more).await.unwrap();
     let window = |after, until| async move {
         store
-            .load_timer_tasks(after, until)
+            .load_timer_tasks(&[0], after, until)
             .await
             .unwrap()
             .into_iter()

@@ -21,6 +21,10 @@ pub enum StoreError {
     /// The backend failed (I/O, corruption, driver error).
     #[error("storage backend error: {0}")]
     Backend(String),
+    /// A fenced write named a shard lease that is no longer current: another member took the
+    /// shard (its `range_id` moved on), so this writer must stop writing to it.
+    #[error("shard ownership lost: {0}")]
+    ShardOwnershipLost(String),
 }
 
 /// Result alias for storage operations.
@@ -91,6 +95,8 @@ pub struct NewTask {
 pub struct TaskRow {
     /// Task id, unique and increasing.
     pub task_id: i64,
+    /// The history shard of the task's run (from the writing batch's [`Fence`], 0 without one).
+    pub shard_id: i32,
     /// The run the task belongs to.
     pub run: RunKey,
     /// Fire time, `None` for transfer tasks.
@@ -192,11 +198,44 @@ pub struct CurrentWrite {
     pub value: CurrentRun,
 }
 
+/// The shard lease a write is made under. A fenced write commits only if the shard's stored
+/// `range_id` still equals the lease's, checked inside the write's transaction; otherwise it
+/// fails with [`StoreError::ShardOwnershipLost`] and writes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fence {
+    /// History shard of the run.
+    pub shard_id: i32,
+    /// The writer's lease on it.
+    pub range_id: i64,
+}
+
+/// A live member of the cluster (a server replica), as its last heartbeat recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Unique id of the replica process.
+    pub id: String,
+    /// `host:port` of its internal gRPC API.
+    pub address: String,
+}
+
+/// The ownership record of one history shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardLease {
+    /// Shard id, `0..shard_count`.
+    pub shard_id: i32,
+    /// Member id of the owner; empty when released or never taken.
+    pub owner: String,
+    /// Incremented by every acquisition; writes are fenced by it.
+    pub range_id: i64,
+}
+
 /// Everything one transition writes, applied atomically.
 #[derive(Debug, Clone)]
 pub struct WriteBatch {
     /// The run being written.
     pub run: RunKey,
+    /// The shard lease of the writer (`None`: unfenced, shard 0 — single-process tools/tests).
+    pub fence: Option<Fence>,
     /// New serialized mutable state.
     pub state: Vec<u8>,
     /// Expected current version: `None` creates the run (fails if it exists).
@@ -267,10 +306,11 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_tasks(&self, task_ids: Vec<i64>) -> StoreResult<()>;
     /// All persisted tasks (for tests and tools; the server loads them by kind below).
     async fn load_tasks(&self) -> StoreResult<Vec<TaskRow>>;
-    /// Transfer tasks (no fire time), for loading the task queues at start-up.
-    async fn load_transfer_tasks(&self) -> StoreResult<Vec<TaskRow>>;
-    /// Timer tasks with `after < fire_at <= until`, earliest first.
-    async fn load_timer_tasks(&self, after: i64, until: i64) -> StoreResult<Vec<TaskRow>>;
+    /// Transfer tasks (no fire time) of the given shards, for loading the task queues when the
+    /// shards are acquired.
+    async fn load_transfer_tasks(&self, shards: &[i32]) -> StoreResult<Vec<TaskRow>>;
+    /// Timer tasks of the given shards with `after < fire_at <= until`, earliest first.
+    async fn load_timer_tasks(&self, shards: &[i32], after: i64, until: i64) -> StoreResult<Vec<TaskRow>>;
 
     /// Lists runs newest first (by start time, then run id), after `cursor`, at most `limit`.
     async fn list_runs(
@@ -295,6 +335,31 @@ pub trait Store: Send + Sync + 'static {
     /// Unregisters custom search attributes (all or none; a missing name is a
     /// [`StoreError::ConditionFailed`] naming it). Values already stored stay in the runs.
     async fn remove_search_attributes(&self, namespace_id: &str, names: Vec<String>) -> StoreResult<()>;
+
+    /// The cluster's history shard count: stores `requested` if no count is stored yet (and
+    /// creates the shards' lease rows, unowned, range 0), then returns the stored count — the
+    /// count is fixed when the cluster is created.
+    async fn init_shard_count(&self, requested: u32) -> StoreResult<u32>;
+    /// Records a heartbeat of member `id` (reachable at `address`), live for `ttl_ms` by the
+    /// database's clock, and returns every live member (this one included), ordered by id.
+    async fn heartbeat_member(&self, id: &str, address: &str, ttl_ms: i64) -> StoreResult<Vec<Member>>;
+    /// Removes a member's row (graceful leave); unknown ids are ignored.
+    async fn remove_member(&self, id: &str) -> StoreResult<()>;
+    /// Every shard's lease, ordered by shard id.
+    async fn shard_leases(&self) -> StoreResult<Vec<ShardLease>>;
+    /// Takes shard `shard_id` for `owner` if its `range_id` is still `expected_range_id`: sets
+    /// the owner and increments the range, fencing out every earlier lease (in-flight fenced
+    /// writes of the previous owner either commit before this or fail after it). Returns the
+    /// new lease; [`StoreError::ConditionFailed`] if the range moved on.
+    async fn acquire_shard(
+        &self,
+        shard_id: i32,
+        owner: &str,
+        expected_range_id: i64,
+    ) -> StoreResult<ShardLease>;
+    /// Gives a shard up (owner cleared, range kept) if `owner` still holds it at `range_id`;
+    /// a no-op otherwise.
+    async fn release_shard(&self, shard_id: i32, owner: &str, range_id: i64) -> StoreResult<()>;
 
     /// Flushes and closes the store; later calls fail.
     async fn close(&self) -> StoreResult<()>;

@@ -92,9 +92,9 @@ async fn start_dev(args: StartDev) -> Result<()> {
     let db = args.db_filename.unwrap_or_else(default_db_path);
     let store = SqliteStore::open(&db).with_context(|| format!("opening database {}", db.display()))?;
     let config = ServerConfig {
-        listen: SocketAddr::new(args.ip, args.port),
         namespaces: args.namespaces,
         search_attributes: args.search_attributes,
+        ..ServerConfig::single(SocketAddr::new(args.ip, args.port))
     };
     let server = Server::start(config, Arc::new(store)).await.context("starting the server")?;
     println!("Endure server listening on {} (gRPC, Temporal API)", server.local_addr);

@@ -347,13 +347,15 @@ impl WorkflowFrontend {
     }
 }
 
-/// grpc.health.v1: SERVING while the server runs, NOT_SERVING once shutdown began.
+/// grpc.health.v1: SERVING while the server is ready (joined the cluster, its shards taken,
+/// the store reachable), NOT_SERVING before that, when the store stops answering, and once
+/// shutdown began.
 #[derive(Clone)]
 pub struct HealthService(pub Arc<Frontend>);
 
 impl HealthService {
     fn status(&self) -> ServingStatus {
-        if *self.0.shutdown.borrow() { ServingStatus::NotServing } else { ServingStatus::Serving }
+        if self.0.is_ready() { ServingStatus::Serving } else { ServingStatus::NotServing }
     }
 }
 
@@ -376,15 +378,25 @@ impl Health for HealthService {
 
     async fn watch(&self, _r: Request<HealthCheckRequest>) -> Result<Response<WatchStream>, Status> {
         let mut rx = self.0.shutdown.clone();
+        let me = self.clone();
         let stream = async_stream_like(move |tx| async move {
+            let mut last = None;
             loop {
                 let down = *rx.borrow();
-                let status = if down { ServingStatus::NotServing } else { ServingStatus::Serving };
-                if tx.send(Ok(HealthCheckResponse { status: status as i32 })).await.is_err() || down {
+                let status = me.status();
+                if last != Some(status) {
+                    if tx.send(Ok(HealthCheckResponse { status: status as i32 })).await.is_err() {
+                        return;
+                    }
+                    last = Some(status);
+                }
+                if down {
                     return;
                 }
-                if rx.changed().await.is_err() {
-                    return;
+                // Readiness also follows the cluster (heartbeats), so look again every second.
+                tokio::select! {
+                    r = rx.changed() => if r.is_err() { return },
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
                 }
             }
         });

@@ -48,6 +48,12 @@ pub struct Frontend {
 }
 
 impl Frontend {
+    /// Whether this replica should receive traffic: not shutting down, and ready in the
+    /// cluster (see [`crate::cluster::Ownership::is_ready`]).
+    pub fn is_ready(&self) -> bool {
+        !*self.shutdown.borrow() && self.engine.ownership().is_ready()
+    }
+
     /// Creates the frontend.
     pub fn new(
         namespaces: Arc<Namespaces>,

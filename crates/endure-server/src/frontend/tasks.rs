@@ -25,8 +25,10 @@ fn queue_name(tq: &Option<endure_api::temporal::api::taskqueue::v1::TaskQueue>) 
     Ok(name)
 }
 
+/// A task that cannot be started any more: gone, already started, or its run's shard moved to
+/// another replica (which dispatches it again).
 fn is_stale(e: &ApiError) -> bool {
-    matches!(e, ApiError::NotFound(_) | ApiError::FailedPrecondition(_))
+    matches!(e, ApiError::NotFound(_) | ApiError::FailedPrecondition(_) | ApiError::ShardNotOwned(_))
 }
 
 impl Frontend {
