@@ -1,6 +1,7 @@
-//! Generates tonic *server* traits for WorkflowService, OperatorService and grpc.health.v1 from the
-//! compiled descriptor set that the `temporalio-protos` crate exports. Message types are not
-//! generated again: `extern_path` points every message at the crate's own types.
+//! Generates tonic server traits (and clients, used to forward RPCs between replicas) for
+//! WorkflowService, OperatorService and grpc.health.v1 from the compiled descriptor set that the
+//! `temporalio-protos` crate exports. Message types are not generated again: `extern_path`
+//! points every message at the crate's own types.
 
 use prost::Message;
 use std::{env, error::Error, fs};
@@ -17,7 +18,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut set = prost_types::FileDescriptorSet::decode(bytes.as_slice())?;
     set.file.retain(|f| SERVICE_PACKAGES.contains(&f.package.as_deref().unwrap_or_default()));
     tonic_prost_build::configure()
-        .build_client(false)
+        .build_client(true)
         .build_server(true)
         .generate_default_stubs(true)
         .extern_path(".temporal", "::temporalio_protos::temporal")

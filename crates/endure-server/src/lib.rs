@@ -11,6 +11,7 @@ pub mod cross;
 pub mod error;
 pub mod frontend;
 pub mod history;
+pub mod http_health;
 pub mod matching;
 pub mod namespaces;
 pub mod search_attributes;
@@ -43,6 +44,11 @@ pub struct ServerConfig {
     pub cluster: cluster::Mode,
     /// History shard count for a new cluster (a stored count wins).
     pub shards: u32,
+    /// Address of the internal endpoint other replicas forward requests to (a cluster replica
+    /// must have one; it serves the same WorkflowService).
+    pub internal_listen: Option<SocketAddr>,
+    /// Address of the HTTP probe endpoint (`/healthz`, `/readyz`), if any.
+    pub http_listen: Option<SocketAddr>,
 }
 
 impl ServerConfig {
@@ -54,6 +60,8 @@ impl ServerConfig {
             search_attributes: vec![],
             cluster: cluster::Mode::Exclusive,
             shards: 1,
+            internal_listen: None,
+            http_listen: None,
         }
     }
 }
@@ -62,6 +70,11 @@ impl ServerConfig {
 pub struct Server {
     /// The address actually bound.
     pub local_addr: SocketAddr,
+    /// The internal endpoint's address actually bound, if any.
+    pub internal_addr: Option<SocketAddr>,
+    /// The HTTP probe endpoint's address actually bound, if any.
+    pub http_addr: Option<SocketAddr>,
+    internal: Option<tokio::task::JoinHandle<Result<(), tonic::transport::Error>>>,
     shutdown_tx: watch::Sender<bool>,
     timer_stop: Arc<Notify>,
     serve: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
@@ -132,6 +145,19 @@ impl Server {
                 search_attributes.add(&ns.id, new).await?;
             }
         }
+        let listener = bind(config.listen).await?;
+        let local_addr =
+            listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
+        let internal_listener = match config.internal_listen {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        let internal_addr = internal_listener.as_ref().and_then(|l| l.local_addr().ok());
+        let http_listener = match config.http_listen {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        let http_addr = http_listener.as_ref().and_then(|l| l.local_addr().ok());
         let heartbeat = cluster::join(
             store.clone(),
             engine.clone(),
@@ -147,11 +173,6 @@ impl Server {
             timers = timers_loaded,
             "joined: tasks of the held shards loaded"
         );
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| StartError::Bind { addr: config.listen, source })?;
-        let local_addr =
-            listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let fe = frontend::Frontend::new(namespaces, engine.clone(), matching.clone(), shutdown_rx.clone());
         let frontend = fe.clone();
@@ -164,8 +185,23 @@ impl Server {
         let operator = OperatorServiceServer::new(wf.operator())
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip);
-        let health =
-            HealthServer::new(frontend::HealthService(fe)).accept_compressed(CompressionEncoding::Gzip);
+        let health = HealthServer::new(frontend::HealthService(fe.clone()))
+            .accept_compressed(CompressionEncoding::Gzip);
+        if let Some(l) = http_listener {
+            tokio::spawn(http_health::serve(l, fe.clone(), shutdown_rx.clone()));
+        }
+        let internal = internal_listener.map(|l| {
+            let mut stop = shutdown_rx.clone();
+            let incoming = tonic::transport::server::TcpIncoming::from(l).with_nodelay(Some(true));
+            tokio::spawn(
+                tonic::transport::Server::builder()
+                    .add_service(workflow.clone())
+                    .add_service(health.clone())
+                    .serve_with_incoming_shutdown(incoming, async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    }),
+            )
+        });
         let mut stop = shutdown_rx.clone();
         // Accepted connections need TCP_NODELAY themselves (the builder's setting does not
         // apply to a supplied listener); without it every small response waits ~40 ms.
@@ -183,6 +219,9 @@ impl Server {
         let timers = tokio::spawn(timers::run(engine.clone(), timer_queue, timer_stop.clone()));
         Ok(Server {
             local_addr,
+            internal_addr,
+            http_addr,
+            internal,
             shutdown_tx,
             timer_stop,
             serve,
@@ -221,9 +260,18 @@ impl Server {
             Ok(Err(e)) => tracing::warn!("gRPC server ended with an error: {e}"),
             Err(e) => tracing::warn!("gRPC server task failed: {e}"),
         }
+        if let Some(internal) = self.internal
+            && let Ok(Err(e)) = internal.await
+        {
+            tracing::warn!("internal gRPC server ended with an error: {e}");
+        }
         // Hand the shards over so other replicas take them now rather than after the ttl.
         cluster::leave(&*self.store, &self.engine, self.engine.ownership(), self.heartbeat).await;
         self.store.close().await?;
         Ok(())
     }
+}
+
+async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, StartError> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })
 }

@@ -3,6 +3,7 @@
 //! transport (the HTTP API, later) can call the same functions.
 
 mod admin;
+pub mod forward;
 mod query_check;
 mod tasks;
 mod updates;
@@ -45,6 +46,8 @@ pub struct Frontend {
     pub(crate) update_rejections:
         Mutex<HashMap<(endure_store::RunKey, String), endure_api::temporal::api::failure::v1::Failure>>,
     pub(crate) shutdown: watch::Receiver<bool>,
+    /// Clients of the other replicas, for forwarding.
+    pub(crate) peers: forward::Peers,
 }
 
 impl Frontend {
@@ -69,6 +72,7 @@ impl Frontend {
             update_rejections: Mutex::new(HashMap::new()),
             buffered_queries: Mutex::new(HashMap::new()),
             shutdown,
+            peers: forward::Peers::default(),
         })
     }
 }
@@ -128,6 +132,11 @@ macro_rules! rpcs {
         $(
             async fn $name(&self, request: Request<ws::$req>) -> Result<Response<ws::$resp>, Status> {
                 tracing::debug!(rpc = stringify!($name), "request");
+                if let Some(addr) = self.0.forward_target(&request).await.map_err(Status::from)? {
+                    tracing::debug!(rpc = stringify!($name), to = %addr, "forwarding to the shard owner");
+                    let mut peer = self.0.peers.client(&addr).map_err(Status::from)?;
+                    return peer.$name(forward::onward(request)).await;
+                }
                 let r = Frontend::$handler(&self.0, request).await;
                 if let Err(e) = &r {
                     tracing::debug!(rpc = stringify!($name), "error: {e}");

@@ -1,0 +1,218 @@
+//! Routing in a cluster: an RPC about one workflow runs on the replica that holds the workflow's
+//! history shard. Any replica accepts it; if the shard is held elsewhere the request is sent on,
+//! unchanged, to the owner's internal endpoint (which serves the same WorkflowService), and the
+//! owner's answer — response or status with its details — goes back to the caller as is.
+//!
+//! A forwarded request carries the [`FORWARDED`] header; a replica that receives one for a shard
+//! it no longer holds answers UNAVAILABLE (the SDKs retry) instead of forwarding again, so a
+//! request never loops while ownership moves.
+
+use super::Frontend;
+use crate::error::{ApiError, ApiResult};
+use endure_api::temporal::api::workflowservice::v1 as ws;
+use endure_api::workflowservice::workflow_service_client::WorkflowServiceClient;
+use endure_core::token::TaskToken;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::time::Duration;
+use tonic::Request;
+use tonic::transport::{Channel, Endpoint};
+
+/// Metadata key marking a request forwarded by another replica.
+pub const FORWARDED: &str = "endure-forwarded";
+
+/// Where an RPC must run.
+pub enum Route {
+    /// On any replica (namespaces, visibility, system info …).
+    Any,
+    /// On the owner of this workflow id's shard (namespace by name).
+    Workflow {
+        /// Namespace name.
+        namespace: String,
+        /// Workflow id.
+        workflow_id: String,
+    },
+    /// On the owner of the shard of the workflow a task token names.
+    Token(Vec<u8>),
+}
+
+/// Requests that name the workflow they act on.
+pub trait Routed {
+    /// Where this request must run.
+    fn route(&self) -> Route;
+}
+
+fn wf(namespace: &str, workflow_id: &str) -> Route {
+    Route::Workflow { namespace: namespace.to_owned(), workflow_id: workflow_id.to_owned() }
+}
+
+macro_rules! routed {
+    (any: $($any:ident),* ;) => {
+        $(impl Routed for ws::$any { fn route(&self) -> Route { Route::Any } })*
+    };
+}
+
+routed! { any:
+    GetSystemInfoRequest, GetClusterInfoRequest, RegisterNamespaceRequest, DescribeNamespaceRequest,
+    ListNamespacesRequest, UpdateNamespaceRequest, ListWorkflowExecutionsRequest,
+    ListOpenWorkflowExecutionsRequest, ListClosedWorkflowExecutionsRequest,
+    CountWorkflowExecutionsRequest, ScanWorkflowExecutionsRequest, GetSearchAttributesRequest,
+    PollWorkflowTaskQueueRequest, PollActivityTaskQueueRequest, ShutdownWorkerRequest,
+    DescribeTaskQueueRequest, ListTaskQueuePartitionsRequest;
+}
+
+macro_rules! routed_by_execution {
+    ($($req:ident . $field:ident),* $(,)?) => {
+        $(impl Routed for ws::$req {
+            fn route(&self) -> Route {
+                wf(&self.namespace, self.$field.as_ref().map(|e| e.workflow_id.as_str()).unwrap_or_default())
+            }
+        })*
+    };
+}
+
+routed_by_execution! {
+    SignalWorkflowExecutionRequest.workflow_execution,
+    RequestCancelWorkflowExecutionRequest.workflow_execution,
+    TerminateWorkflowExecutionRequest.workflow_execution,
+    DescribeWorkflowExecutionRequest.execution,
+    GetWorkflowExecutionHistoryRequest.execution,
+    GetWorkflowExecutionHistoryReverseRequest.execution,
+    QueryWorkflowRequest.execution,
+    ResetWorkflowExecutionRequest.workflow_execution,
+    DeleteWorkflowExecutionRequest.workflow_execution,
+    UpdateWorkflowExecutionRequest.workflow_execution,
+    ResetStickyTaskQueueRequest.execution,
+}
+
+macro_rules! routed_by_id {
+    ($($req:ident),* $(,)?) => {
+        $(impl Routed for ws::$req {
+            fn route(&self) -> Route { wf(&self.namespace, &self.workflow_id) }
+        })*
+    };
+}
+
+routed_by_id! {
+    StartWorkflowExecutionRequest, SignalWithStartWorkflowExecutionRequest,
+    RecordActivityTaskHeartbeatByIdRequest, RespondActivityTaskCompletedByIdRequest,
+    RespondActivityTaskFailedByIdRequest, RespondActivityTaskCanceledByIdRequest,
+}
+
+macro_rules! routed_by_token {
+    ($($req:ident),* $(,)?) => {
+        $(impl Routed for ws::$req {
+            fn route(&self) -> Route { Route::Token(self.task_token.clone()) }
+        })*
+    };
+}
+
+routed_by_token! {
+    RespondQueryTaskCompletedRequest, RespondWorkflowTaskCompletedRequest,
+    RespondWorkflowTaskFailedRequest, RecordActivityTaskHeartbeatRequest,
+    RespondActivityTaskCompletedRequest, RespondActivityTaskFailedRequest,
+    RespondActivityTaskCanceledRequest,
+}
+
+impl Routed for ws::PollWorkflowExecutionUpdateRequest {
+    fn route(&self) -> Route {
+        let id = self
+            .update_ref
+            .as_ref()
+            .and_then(|u| u.workflow_execution.as_ref())
+            .map(|e| e.workflow_id.as_str())
+            .unwrap_or_default();
+        wf(&self.namespace, id)
+    }
+}
+
+/// Connections to the other replicas' internal endpoints, opened on first use.
+#[derive(Default)]
+pub struct Peers {
+    clients: Mutex<HashMap<String, WorkflowServiceClient<Channel>>>,
+}
+
+impl Peers {
+    /// The client of the replica at `address` (`host:port`).
+    pub fn client(&self, address: &str) -> ApiResult<WorkflowServiceClient<Channel>> {
+        if let Some(c) = self.clients.lock().get(address) {
+            return Ok(c.clone());
+        }
+        let endpoint = Endpoint::from_shared(format!("http://{address}"))
+            .map_err(|e| ApiError::Internal(format!("bad replica address {address}: {e}")))?
+            .connect_timeout(Duration::from_secs(2))
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .keep_alive_while_idle(true);
+        let client = WorkflowServiceClient::new(endpoint.connect_lazy())
+            .max_decoding_message_size(128 * 1024 * 1024)
+            .max_encoding_message_size(128 * 1024 * 1024);
+        self.clients.lock().insert(address.to_owned(), client.clone());
+        Ok(client)
+    }
+}
+
+/// Metadata a forwarded request keeps (the caller's headers, not the transport's own).
+fn keep_header(name: &str) -> bool {
+    !matches!(
+        name,
+        "grpc-timeout" | "content-type" | "te" | "user-agent" | "grpc-encoding" | "grpc-accept-encoding"
+    ) && !name.starts_with(':')
+}
+
+/// The request to send on to another replica: the same message and caller headers, the
+/// remaining deadline, and the [`FORWARDED`] mark.
+pub fn onward<T>(req: Request<T>) -> Request<T> {
+    let timeout =
+        req.metadata().get("grpc-timeout").and_then(|v| v.to_str().ok()).and_then(super::parse_grpc_timeout);
+    let (meta, _ext, msg) = req.into_parts();
+    let mut out = Request::new(msg);
+    for kv in meta.iter() {
+        if let tonic::metadata::KeyAndValueRef::Ascii(k, v) = kv
+            && keep_header(k.as_str())
+        {
+            out.metadata_mut().insert(k.clone(), v.clone());
+        }
+    }
+    out.metadata_mut().insert(FORWARDED, tonic::metadata::MetadataValue::from_static("1"));
+    if let Some(t) = timeout {
+        out.set_timeout(t);
+    }
+    out
+}
+
+impl Frontend {
+    /// Where `req` must run: `None` here, or the internal address of the replica to forward it
+    /// to. A request for a shard nobody holds right now (a takeover in progress), or one
+    /// already forwarded to us for a shard we do not hold, is UNAVAILABLE: the caller retries.
+    pub async fn forward_target<T: Routed>(&self, req: &Request<T>) -> ApiResult<Option<String>> {
+        let (namespace_id, workflow_id) = match req.get_ref().route() {
+            Route::Any => return Ok(None),
+            Route::Workflow { namespace, workflow_id } => {
+                if namespace.is_empty() || workflow_id.is_empty() {
+                    return Ok(None); // the handler answers the validation error
+                }
+                match self.namespaces.by_name(&namespace).await {
+                    Ok(ns) => (ns.id, workflow_id),
+                    Err(_) => return Ok(None),
+                }
+            }
+            Route::Token(bytes) => match TaskToken::decode(&bytes) {
+                Ok(t) => (t.namespace_id, t.workflow_id),
+                Err(_) => return Ok(None),
+            },
+        };
+        let ownership = self.engine.ownership();
+        let shard = ownership.shard_of(&namespace_id, &workflow_id);
+        if ownership.fence(shard).is_some() {
+            return Ok(None);
+        }
+        let forwarded = req.metadata().contains_key(FORWARDED);
+        match ownership.owner_address(shard) {
+            Some(addr) if !forwarded => Ok(Some(addr)),
+            _ => Err(ApiError::ShardNotOwned(format!(
+                "workflow {workflow_id}'s shard {shard} is moving between replicas; retry"
+            ))),
+        }
+    }
+}
