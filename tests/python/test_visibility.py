@@ -86,6 +86,7 @@ from conftest import (
     EXTRA_NAMESPACE,
     ServerProcess,
     free_port,
+    store,
     new_worker,
     temporal_bin,
     unique,
@@ -960,12 +961,17 @@ class _FlagServer(ServerProcess):
     """A server started with `--search-attribute` flags (both servers take the same flag)."""
 
     def command(self) -> list[str]:
+        if self.kind == "endure" and store() == "postgres":
+            return super().command()  # `endure server start` takes them from production_env
         return super().command() + [
             "--search-attribute",
             "VisFlagKeyword=Keyword",
             "--search-attribute",
             "VisFlagTime=Datetime",
         ]
+
+    def production_env(self) -> dict[str, str]:
+        return {"ENDURE_SERVER_SEARCH_ATTRIBUTES": "VisFlagKeyword=Keyword,VisFlagTime=Datetime"}
 
 
 def test_start_dev_search_attribute_flag_registers_in_every_namespace(tmp_path):

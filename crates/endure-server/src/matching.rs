@@ -43,6 +43,8 @@ pub struct QueryTask {
     pub run: RunKey,
     /// The query.
     pub query: endure_api::temporal::api::query::v1::WorkflowQuery,
+    /// Its caller waits on another replica (the workflow's owner), not here.
+    pub remote: bool,
 }
 
 /// What a poller receives.
@@ -68,6 +70,9 @@ pub struct PollerSeen {
 #[derive(Default)]
 struct Queue {
     ready: VecDeque<Dispatch>,
+    /// Ids of the durable tasks in `ready`: a task offered again (its workflow's owner
+    /// re-sends its tasks when queue ownership moves) is not queued twice.
+    ready_ids: std::collections::HashSet<i64>,
     waiting: VecDeque<oneshot::Sender<Dispatch>>,
     pollers: HashMap<String, SystemTime>,
 }
@@ -88,13 +93,18 @@ impl Matching {
     pub fn add(&self, namespace_id: &str, queue: &str, kind: QueueKind, mut item: Dispatch) {
         let mut qs = self.queues.lock();
         let q = qs.entry((namespace_id.to_string(), queue.to_string(), kind)).or_default();
+        if let Dispatch::Task(t) = &item
+            && q.ready_ids.contains(&t.task_id)
+        {
+            return;
+        }
         while let Some(w) = q.waiting.pop_front() {
             match w.send(item) {
                 Ok(()) => return,
                 Err(back) => item = back,
             }
         }
-        q.ready.push_back(item);
+        q.push(item, false);
     }
 
     /// Waits until `deadline` for a task of the queue. Returns `None` on expiry.
@@ -113,7 +123,7 @@ impl Matching {
             if !identity.is_empty() {
                 q.pollers.insert(identity.to_string(), SystemTime::now());
             }
-            if let Some(item) = q.ready.pop_front() {
+            if let Some(item) = q.pop() {
                 return Some(item);
             }
             let (tx, rx) = oneshot::channel();
@@ -174,7 +184,26 @@ impl Matching {
 
     fn requeue_front(&self, id: &QueueId, item: Dispatch) {
         let mut qs = self.queues.lock();
-        qs.entry(id.clone()).or_default().ready.push_front(item);
+        qs.entry(id.clone()).or_default().push(item, true);
+    }
+}
+
+impl Queue {
+    fn push(&mut self, item: Dispatch, front: bool) {
+        if let Dispatch::Task(t) = &item
+            && !self.ready_ids.insert(t.task_id)
+        {
+            return;
+        }
+        if front { self.ready.push_front(item) } else { self.ready.push_back(item) }
+    }
+
+    fn pop(&mut self) -> Option<Dispatch> {
+        let item = self.ready.pop_front()?;
+        if let Dispatch::Task(t) = &item {
+            self.ready_ids.remove(&t.task_id);
+        }
+        Some(item)
     }
 }
 

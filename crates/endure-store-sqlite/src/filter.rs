@@ -53,25 +53,7 @@ pub(crate) fn custom_to_json(values: &[(String, SaValue)]) -> String {
 
 /// Reads `visibility.custom` back (unreadable JSON reads as no values).
 pub(crate) fn custom_from_json(text: &str) -> Vec<(String, SaValue)> {
-    let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(text) else {
-        return Vec::new();
-    };
-    map.into_iter()
-        .filter_map(|(name, v)| {
-            let value = match v {
-                serde_json::Value::String(s) => SaValue::Str(s),
-                serde_json::Value::Number(n) => match n.as_i64() {
-                    Some(i) => SaValue::Int(i),
-                    None => SaValue::Float(n.as_f64()?),
-                },
-                serde_json::Value::Array(a) => {
-                    SaValue::List(a.into_iter().filter_map(|x| x.as_str().map(String::from)).collect())
-                }
-                _ => return None,
-            };
-            Some((name, value))
-        })
-        .collect()
+    endure_store::visibility::custom_values_from_json(text)
 }
 
 /// The SQL expression reading a custom attribute's value, with its path inlined as a literal:

@@ -1,5 +1,8 @@
 //! `endure`: the durable-execution server binary.
 
+mod config;
+mod production;
+
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use endure_server::search_attributes::SaType;
@@ -24,12 +27,24 @@ enum Command {
         #[command(subcommand)]
         mode: ServerMode,
     },
+    /// Apply the database schema migrations the configured store needs, then exit.
+    Migrate(ConfigArgs),
 }
 
 #[derive(Subcommand)]
 enum ServerMode {
     /// Start a development server on an embedded SQLite file.
     StartDev(StartDev),
+    /// Start a production server (one replica of a cluster) from a configuration file and
+    /// ENDURE_* environment variables (docs/configuration.md).
+    Start(ConfigArgs),
+}
+
+#[derive(clap::Args)]
+struct ConfigArgs {
+    /// Configuration file (TOML); every key can also be set by its ENDURE_* variable.
+    #[arg(long, short = 'c', env = "ENDURE_CONFIG")]
+    config: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -106,7 +121,7 @@ async fn start_dev(args: StartDev) -> Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() -> Result<()> {
+pub(crate) async fn wait_for_signal() -> Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;
     tokio::select! {
@@ -120,6 +135,8 @@ async fn wait_for_signal() -> Result<()> {
 async fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Server { mode: ServerMode::StartDev(args) } => start_dev(args).await,
+        Command::Server { mode: ServerMode::Start(args) } => production::start(args.config.as_deref()).await,
+        Command::Migrate(args) => production::migrate(args.config.as_deref()).await,
     }
 }
 
@@ -147,7 +164,9 @@ mod tests {
             "B=KeywordList",
         ])
         .unwrap();
-        let Command::Server { mode: ServerMode::StartDev(args) } = cli.command;
+        let Command::Server { mode: ServerMode::StartDev(args) } = cli.command else {
+            panic!("parsed as another command");
+        };
         assert_eq!(
             args.search_attributes,
             vec![("A".into(), SaType::Int), ("B".into(), SaType::KeywordList)]

@@ -9,6 +9,10 @@
 //!
 //! Every [`TestServer`] gets its own loopback port and its own database file in a temporary
 //! directory, and is killed when dropped.
+//!
+//! With `ENDURE_TEST_STORE=postgres`, Endure runs as the production server (`endure server
+//! start`, configured by ENDURE_* variables) on its own PostgreSQL database, created on the
+//! server `ENDURE_TEST_POSTGRES_URL` names (`scripts/postgres.sh start`) and dropped afterwards.
 
 use std::{
     env,
@@ -138,6 +142,57 @@ fn temporal_binary() -> anyhow::Result<PathBuf> {
     })
 }
 
+/// A scratch PostgreSQL database for one server (`ENDURE_TEST_STORE=postgres`).
+struct PgDatabase {
+    url: String,
+    name: String,
+    host: String,
+    port: String,
+    user: String,
+}
+
+impl PgDatabase {
+    /// Creates a database when `ENDURE_TEST_STORE=postgres` (None otherwise).
+    fn for_test() -> anyhow::Result<Option<PgDatabase>> {
+        match env::var("ENDURE_TEST_STORE").as_deref() {
+            Err(env::VarError::NotPresent) | Ok("") | Ok("sqlite") => return Ok(None),
+            Ok("postgres") => {}
+            Ok(other) => bail!("ENDURE_TEST_STORE must be `sqlite` or `postgres`, got `{other}`"),
+            Err(e) => bail!("ENDURE_TEST_STORE is not valid unicode: {e}"),
+        }
+        let url = env::var("ENDURE_TEST_POSTGRES_URL").map_err(|_| {
+            anyhow!("ENDURE_TEST_STORE=postgres needs ENDURE_TEST_POSTGRES_URL: run `eval \"$(scripts/postgres.sh start)\"`")
+        })?;
+        let parsed = Url::parse(&url).with_context(|| format!("ENDURE_TEST_POSTGRES_URL {url}"))?;
+        let name = format!("endure_rs_{}_{}", std::process::id(), unique_suffix());
+        psql(&url, &format!("CREATE DATABASE {name}"))?;
+        Ok(Some(PgDatabase {
+            host: parsed.host_str().unwrap_or("127.0.0.1").to_owned(),
+            port: parsed.port().unwrap_or(5432).to_string(),
+            user: if parsed.username().is_empty() { "postgres".into() } else { parsed.username().into() },
+            url,
+            name,
+        }))
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if let Err(e) = psql(&self.url, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)) {
+            eprintln!("dropping test database {}: {e:#}", self.name);
+        }
+    }
+}
+
+/// Runs one SQL statement with `psql`.
+fn psql(url: &str, sql: &str) -> anyhow::Result<()> {
+    let out = Command::new("psql").args([url, "-qc", sql]).output().context("running psql")?;
+    if !out.status.success() {
+        bail!("psql {sql:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
 /// Asks the OS for a currently free loopback TCP port.
 fn free_port() -> anyhow::Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context("binding a probe socket")?;
@@ -155,6 +210,10 @@ pub struct TestServer {
     child: Option<Child>,
     /// Incremented on every (re)start so each run gets its own log file.
     generation: u32,
+    /// The PostgreSQL database when running on PostgreSQL (dropped after the server).
+    pg: Option<PgDatabase>,
+    /// The internal (replica-to-replica) port of the production server.
+    internal_port: u16,
 }
 
 impl TestServer {
@@ -170,7 +229,9 @@ impl TestServer {
             .prefix("endure-sdk-test-")
             .tempdir()
             .context("creating a temporary directory for the server database")?;
-        let mut server = Self { target, binary, port: 0, dir, child: None, generation: 0 };
+        let pg = if target == Target::Endure { PgDatabase::for_test()? } else { None };
+        let mut server =
+            Self { target, binary, port: 0, dir, child: None, generation: 0, pg, internal_port: 0 };
         // The probed port may be grabbed by someone else (another test's server picks its
         // internal ports at random) before our server binds it, and the server then exits;
         // retry with a new port in that case only.
@@ -178,6 +239,7 @@ impl TestServer {
         loop {
             attempts += 1;
             server.port = free_port()?;
+            server.internal_port = free_port()?;
             match server.spawn_and_wait().await {
                 Ok(()) => return Ok(server),
                 Err(StartError::Exited(e)) if attempts < 3 => {
@@ -208,6 +270,22 @@ impl TestServer {
         let db = self.db_path();
         let mut cmd = Command::new(&self.binary);
         match self.target {
+            Target::Endure if self.pg.is_some() => {
+                let pg = self.pg.as_ref().expect("checked");
+                cmd.args(["server", "start"])
+                    .env("ENDURE_STORAGE_BACKEND", "postgres")
+                    .env("ENDURE_STORAGE_AUTO_MIGRATE", "true")
+                    .env("ENDURE_STORAGE_POSTGRES_HOST", &pg.host)
+                    .env("ENDURE_STORAGE_POSTGRES_PORT", &pg.port)
+                    .env("ENDURE_STORAGE_POSTGRES_USER", &pg.user)
+                    .env("ENDURE_STORAGE_POSTGRES_DATABASE", &pg.name)
+                    .env("ENDURE_STORAGE_POSTGRES_MAX_CONNECTIONS", "8")
+                    .env("ENDURE_SERVER_LISTEN", format!("127.0.0.1:{port}"))
+                    .env("ENDURE_SERVER_INTERNAL_LISTEN", format!("127.0.0.1:{}", self.internal_port))
+                    .env("ENDURE_SERVER_HTTP_LISTEN", "")
+                    .env("ENDURE_CLUSTER_SHARDS", "4")
+                    .env("ENDURE_LOG_LEVEL", "warn");
+            }
             Target::Endure => {
                 cmd.args(["server", "start-dev", "--ip", "127.0.0.1", "--port", &port])
                     .arg("--db-filename")

@@ -451,7 +451,12 @@ impl Frontend {
                 &ns.id,
                 &ms.task_queue,
                 QueueKind::Workflow,
-                Dispatch::Query(QueryTask { query_id: query_id.clone(), run: key.clone(), query }),
+                Dispatch::Query(QueryTask {
+                    query_id: query_id.clone(),
+                    run: key.clone(),
+                    query,
+                    remote: false,
+                }),
             );
         }
         let answer = match early_answer {
