@@ -27,7 +27,41 @@ fn main() -> Result<(), Box<dyn Error>> {
         .extern_path(".coresdk", "::temporalio_protos::coresdk")
         .compile_fds(set)?;
     name_unimplemented_rpcs()?;
+    internal_service();
     Ok(())
+}
+
+/// The replica-to-replica service `endure.internal.v1.Cluster`, defined here rather than in a
+/// `.proto` file: its messages are the Temporal ones and [`Json`](crate::internal::Json) bodies.
+fn internal_service() {
+    use tonic_build::manual::{Builder, Method, Service};
+    let method = |name: &str, route: &str, output: &str| {
+        Method::builder()
+            .name(name)
+            .route_name(route)
+            .input_type("crate::internal::Json")
+            .output_type(output)
+            .codec_path("tonic_prost::ProstCodec")
+            .build()
+    };
+    let ws = "::temporalio_protos::temporal::api::workflowservice::v1";
+    let service = Service::builder()
+        .name("Cluster")
+        .package("endure.internal.v1")
+        .method(method("add_task", "AddTask", "crate::internal::Json"))
+        .method(method(
+            "start_workflow_task",
+            "StartWorkflowTask",
+            &format!("{ws}::PollWorkflowTaskQueueResponse"),
+        ))
+        .method(method(
+            "start_activity_task",
+            "StartActivityTask",
+            &format!("{ws}::PollActivityTaskQueueResponse"),
+        ))
+        .method(method("cross_step", "CrossStep", "crate::internal::Json"))
+        .build();
+    Builder::new().compile(&[service]);
 }
 
 /// The generated default stubs answer UNIMPLEMENTED with a generic text; make each one name its

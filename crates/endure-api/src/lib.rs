@@ -25,3 +25,22 @@ pub mod health {
     #![allow(missing_docs, clippy::all)]
     tonic::include_proto!("grpc.health.v1");
 }
+
+/// The replica-to-replica API (`endure.internal.v1.Cluster`): task hand-off to a task queue's
+/// owner, starting a task on its workflow's owner, and the target-side steps of cross-workflow
+/// tasks. Not part of Temporal's API; only replicas of one cluster call it.
+pub mod internal {
+    /// A JSON-encoded request or response body (the server defines the shapes).
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Json {
+        /// UTF-8 JSON.
+        #[prost(bytes = "vec", tag = "1")]
+        pub body: Vec<u8>,
+    }
+
+    /// Generated client and server of `endure.internal.v1.Cluster`.
+    pub mod cluster {
+        #![allow(missing_docs, clippy::all)]
+        include!(concat!(env!("OUT_DIR"), "/endure.internal.v1.Cluster.rs"));
+    }
+}

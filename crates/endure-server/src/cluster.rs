@@ -95,6 +95,8 @@ pub struct Ownership {
     ttl_ms: AtomicI64,
     /// Woken when this replica should stop (shutdown).
     stop: Notify,
+    /// Set when shutdown began.
+    stopping: AtomicBool,
 }
 
 #[derive(Default)]
@@ -123,6 +125,7 @@ impl Ownership {
             last_heartbeat: AtomicI64::new(0),
             ttl_ms: AtomicI64::new(0),
             stop: Notify::new(),
+            stopping: AtomicBool::new(false),
         })
     }
 
@@ -139,6 +142,22 @@ impl Ownership {
     /// The shard of a workflow id.
     pub fn shard_of(&self, namespace_id: &str, workflow_id: &str) -> i32 {
         (stable_hash(&[namespace_id, workflow_id]) % u64::from(self.shard_count().max(1))) as i32
+    }
+
+    /// The shard of a task queue: the queue's matching lives on that shard's owner (every
+    /// kind of the queue, so a worker's workflow and activity polls go to one replica).
+    pub fn queue_shard(&self, namespace_id: &str, queue: &str) -> i32 {
+        (stable_hash(&[namespace_id, "\u{1}task-queue", queue]) % u64::from(self.shard_count().max(1))) as i32
+    }
+
+    /// Whether this replica holds shard `shard`.
+    pub fn holds(&self, shard: i32) -> bool {
+        self.state.read().owned.contains_key(&shard)
+    }
+
+    /// Whether this replica is leaving (no more retries of hand-offs).
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
     }
 
     /// The lease to write shard `shard` under, if this replica holds it.
@@ -271,6 +290,7 @@ pub async fn leave(
     ownership: &Ownership,
     heartbeat: Option<tokio::task::JoinHandle<()>>,
 ) {
+    ownership.stopping.store(true, Ordering::Release);
     ownership.stop.notify_one();
     if let Some(h) = heartbeat {
         let _ = h.await;
@@ -389,7 +409,17 @@ impl Rebalancer {
                 owners.insert(shard, (lease.owner.clone(), addr.to_owned()));
             }
         }
-        self.ownership.state.write().owners = owners;
+        let moved = {
+            let mut s = self.ownership.state.write();
+            let moved = s.owners != owners;
+            s.owners = owners;
+            moved
+        };
+        if moved {
+            // Task queues may have moved with their shards: offer every pending task of our
+            // shards again so each reaches its queue's current owner (duplicates are dropped).
+            self.engine.redispatch_owned().await;
+        }
         Ok(())
     }
 }

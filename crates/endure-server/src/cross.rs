@@ -20,17 +20,148 @@ use endure_core::children::request_id;
 use endure_core::state::ParentInfo;
 use endure_store::RunKey;
 use prost::Message;
+use serde::{Deserialize, Serialize};
 
-/// Runs one cross-workflow task; `Err` means "retry later".
+/// What the target-side step of a cross-workflow task found or did; the source-side step
+/// records it on the source run. Travels between replicas as JSON (causes as their numbers).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Outcome {
+    /// Nothing to do any more (the source run is gone or closed, or the step already happened):
+    /// drop the task.
+    Stale,
+    /// The child started (its run id) or could not start (`StartChildWorkflowExecutionFailedCause`).
+    Child(Result<String, i32>),
+    /// The signal was delivered, or not (`SignalExternalWorkflowExecutionFailedCause`).
+    Signal(Result<(), i32>),
+    /// The cancel request was delivered, or not (`CancelExternalWorkflowExecutionFailedCause`).
+    Cancel(Result<(), i32>),
+    /// A task that only changes its target (a child's close reported to the parent, a parent
+    /// close policy applied) is done.
+    Done,
+    /// Not possible yet (the parent has not recorded the child's start): retry later.
+    Retry,
+}
+
+/// Runs one cross-workflow task; `Err` means "retry later". The task belongs to the source
+/// run (held here); its target may be held by another replica, which then runs the target-side
+/// step through the internal API.
 pub async fn run(engine: &Engine, t: TaskRef) -> ApiResult<()> {
-    let id = t.task_id;
-    match t.task.clone() {
-        Task::StartChild { initiated_event_id, .. } => start_child(engine, &t, initiated_event_id).await,
+    use crate::peer::{WireTask, json, parse, status_error};
+    let outcome = match target_of(engine, &t).await? {
+        Some((ns_id, workflow_id))
+            if !engine.ownership().holds(engine.ownership().shard_of(&ns_id, &workflow_id)) =>
+        {
+            let addr = engine.owner_of(&ns_id, &workflow_id)?;
+            let body = json(&WireTask::from(&t)).map_err(status_error)?;
+            let mut client = engine.peers().cluster(&addr)?;
+            let reply = client.cross_step(body).await.map_err(status_error)?;
+            parse::<Outcome>(reply.get_ref()).map_err(status_error)?
+        }
+        _ => target_step(engine, &t).await?,
+    };
+    source_step(engine, &t, outcome).await
+}
+
+/// The workflow a cross-workflow task changes, as (namespace id, workflow id); `None` when
+/// there is none to reach (the step then finds the task stale or the target missing here).
+async fn target_of(engine: &Engine, t: &TaskRef) -> ApiResult<Option<(String, String)>> {
+    let source = || async {
+        match engine.load(&t.run).await {
+            Ok(l) => Ok(Some(l.ms)),
+            Err(ApiError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    };
+    let namespace_id = |ms_ns: String, name: String| async move {
+        if name.is_empty() {
+            return Ok(Some(ms_ns));
+        }
+        match engine.namespaces().by_name(&name).await {
+            Ok(ns) => Ok(Some(ns.id)),
+            Err(ApiError::NamespaceNotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    };
+    Ok(match &t.task {
+        Task::StartChild { initiated_event_id, .. } => {
+            let Some(ms) = source().await? else { return Ok(None) };
+            let Some(c) = ms.children.get(initiated_event_id) else { return Ok(None) };
+            let workflow_id = c.command.as_ref().map(|c| c.workflow_id.clone()).unwrap_or_default();
+            let parent_ns = engine.namespaces().by_id(&ms.namespace_id).await?;
+            let name = if c.namespace == parent_ns.name { String::new() } else { c.namespace.clone() };
+            namespace_id(ms.namespace_id.clone(), name).await?.map(|ns| (ns, workflow_id))
+        }
         Task::SignalExternal { initiated_event_id, .. } => {
-            signal_external(engine, &t, initiated_event_id).await
+            let Some(ms) = source().await? else { return Ok(None) };
+            let Some(r) = ms.external_signals.get(initiated_event_id) else { return Ok(None) };
+            namespace_id(ms.namespace_id.clone(), r.namespace.clone())
+                .await?
+                .map(|ns| (ns, r.workflow_id.clone()))
         }
         Task::CancelExternal { initiated_event_id, .. } => {
-            cancel_external(engine, &t, initiated_event_id).await
+            let Some(ms) = source().await? else { return Ok(None) };
+            let Some(r) = ms.external_cancels.get(initiated_event_id) else { return Ok(None) };
+            namespace_id(ms.namespace_id.clone(), r.namespace.clone())
+                .await?
+                .map(|ns| (ns, r.workflow_id.clone()))
+        }
+        Task::RecordChildClosed { parent, .. } => {
+            Some((parent.namespace_id.clone(), parent.workflow_id.clone()))
+        }
+        Task::ParentClosePolicy { namespace_id, workflow_id, .. } => {
+            let ns = if namespace_id.is_empty() { t.run.namespace_id.clone() } else { namespace_id.clone() };
+            Some((ns, workflow_id.clone()))
+        }
+        _ => None,
+    })
+}
+
+/// Records a target-side outcome on the source run (or drops the task).
+async fn source_step(engine: &Engine, t: &TaskRef, outcome: Outcome) -> ApiResult<()> {
+    let initiated = match &t.task {
+        Task::StartChild { initiated_event_id, .. }
+        | Task::SignalExternal { initiated_event_id, .. }
+        | Task::CancelExternal { initiated_event_id, .. } => *initiated_event_id,
+        _ => 0,
+    };
+    let r = match outcome {
+        Outcome::Stale | Outcome::Done => return engine.drop_task(t.task_id).await,
+        Outcome::Retry => {
+            return Err(ApiError::Unavailable("the parent has not recorded the child's start yet".into()));
+        }
+        Outcome::Child(Ok(run_id)) => {
+            engine.update(&t.run, Some(t.task_id), |x| x.record_child_started(initiated, &run_id)).await
+        }
+        Outcome::Child(Err(cause)) => {
+            let cause = ChildCause::try_from(cause).unwrap_or(ChildCause::Unspecified);
+            engine.update(&t.run, Some(t.task_id), |x| x.record_child_start_failed(initiated, cause)).await
+        }
+        Outcome::Signal(result) => {
+            let result = result.map_err(|c| SignalCause::try_from(c).unwrap_or(SignalCause::Unspecified));
+            engine.update(&t.run, Some(t.task_id), |x| x.record_external_signal(initiated, result)).await
+        }
+        Outcome::Cancel(result) => {
+            let result = result.map_err(|c| CancelCause::try_from(c).unwrap_or(CancelCause::Unspecified));
+            engine.update(&t.run, Some(t.task_id), |x| x.record_external_cancel(initiated, result)).await
+        }
+    };
+    match r {
+        Err(ApiError::NotFound(_)) => Ok(()),
+        r => r,
+    }
+}
+
+/// The target-side step of a cross-workflow task, on the replica holding the target. Reads the
+/// source run's state (a snapshot: only its owner writes it).
+pub async fn target_step(engine: &Engine, t: &TaskRef) -> ApiResult<Outcome> {
+    let id = t.task_id;
+    match t.task.clone() {
+        Task::StartChild { initiated_event_id, .. } => start_child(engine, t, initiated_event_id).await,
+        Task::SignalExternal { initiated_event_id, .. } => {
+            signal_external(engine, t, initiated_event_id).await
+        }
+        Task::CancelExternal { initiated_event_id, .. } => {
+            cancel_external(engine, t, initiated_event_id).await
         }
         Task::RecordChildClosed { parent, close_event, .. } => {
             let ev = HistoryEvent::decode(close_event.as_slice())
@@ -41,10 +172,8 @@ pub async fn run(engine: &Engine, t: TaskRef) -> ApiResult<()> {
                 run_id: parent.run_id,
             };
             match engine.update(&key, None, |x| x.record_child_closed(parent.initiated_event_id, &ev)).await {
-                Ok(true) | Err(ApiError::NotFound(_)) => engine.drop_task(id).await,
-                Ok(false) => {
-                    Err(ApiError::Unavailable("the parent has not recorded the child's start yet".into()))
-                }
+                Ok(true) | Err(ApiError::NotFound(_)) => Ok(Outcome::Done),
+                Ok(false) => Ok(Outcome::Retry),
                 Err(e) => Err(e),
             }
         }
@@ -75,7 +204,7 @@ pub async fn run(engine: &Engine, t: TaskRef) -> ApiResult<()> {
                 Err(e) => Err(e),
             };
             match r {
-                Ok(()) | Err(ApiError::NotFound(_)) => engine.drop_task(id).await,
+                Ok(()) | Err(ApiError::NotFound(_)) => Ok(Outcome::Done),
                 Err(e) => Err(e),
             }
         }
@@ -83,16 +212,16 @@ pub async fn run(engine: &Engine, t: TaskRef) -> ApiResult<()> {
     }
 }
 
-async fn start_child(engine: &Engine, t: &TaskRef, initiated: i64) -> ApiResult<()> {
+async fn start_child(engine: &Engine, t: &TaskRef, initiated: i64) -> ApiResult<Outcome> {
     let parent = match engine.load(&t.run).await {
         Ok(p) => p.ms,
-        Err(ApiError::NotFound(_)) => return engine.drop_task(t.task_id).await,
+        Err(ApiError::NotFound(_)) => return Ok(Outcome::Stale),
         Err(e) => return Err(e),
     };
     let Some(child) =
         parent.children.get(&initiated).cloned().filter(|c| c.started_event_id == 0 && parent.is_open())
     else {
-        return engine.drop_task(t.task_id).await;
+        return Ok(Outcome::Stale);
     };
     let cmd = child.command.clone().unwrap_or_default();
     let parent_ns = engine.namespaces().by_id(&parent.namespace_id).await?;
@@ -141,18 +270,7 @@ async fn start_child(engine: &Engine, t: &TaskRef, initiated: i64) -> ApiResult<
         Err(ApiError::NamespaceNotFound(_)) => Err(ChildCause::NamespaceNotFound),
         Err(e) => return Err(e),
     };
-    let r = match outcome {
-        Ok(run_id) => {
-            engine.update(&t.run, Some(t.task_id), |x| x.record_child_started(initiated, &run_id)).await
-        }
-        Err(cause) => {
-            engine.update(&t.run, Some(t.task_id), |x| x.record_child_start_failed(initiated, cause)).await
-        }
-    };
-    match r {
-        Err(ApiError::NotFound(_)) => Ok(()),
-        r => r,
-    }
+    Ok(Outcome::Child(outcome.map_err(|c| c as i32)))
 }
 
 /// Resolves the target of a signal or cancel request; `None` if it does not exist.
@@ -179,14 +297,14 @@ async fn target(
     }
 }
 
-async fn signal_external(engine: &Engine, t: &TaskRef, initiated: i64) -> ApiResult<()> {
+async fn signal_external(engine: &Engine, t: &TaskRef, initiated: i64) -> ApiResult<Outcome> {
     let ms = match engine.load(&t.run).await {
         Ok(l) => l.ms,
-        Err(ApiError::NotFound(_)) => return engine.drop_task(t.task_id).await,
+        Err(ApiError::NotFound(_)) => return Ok(Outcome::Stale),
         Err(e) => return Err(e),
     };
     let Some(r) = ms.external_signals.get(&initiated).cloned().filter(|_| ms.is_open()) else {
-        return engine.drop_task(t.task_id).await;
+        return Ok(Outcome::Stale);
     };
     let sender = endure_api::temporal::api::common::v1::WorkflowExecution {
         workflow_id: t.run.workflow_id.clone(),
@@ -212,20 +330,17 @@ async fn signal_external(engine: &Engine, t: &TaskRef, initiated: i64) -> ApiRes
             Err(e) => return Err(e),
         },
     };
-    match engine.update(&t.run, Some(t.task_id), |x| x.record_external_signal(initiated, outcome)).await {
-        Err(ApiError::NotFound(_)) => Ok(()),
-        r => r,
-    }
+    Ok(Outcome::Signal(outcome.map_err(|c| c as i32)))
 }
 
-async fn cancel_external(engine: &Engine, t: &TaskRef, initiated: i64) -> ApiResult<()> {
+async fn cancel_external(engine: &Engine, t: &TaskRef, initiated: i64) -> ApiResult<Outcome> {
     let ms = match engine.load(&t.run).await {
         Ok(l) => l.ms,
-        Err(ApiError::NotFound(_)) => return engine.drop_task(t.task_id).await,
+        Err(ApiError::NotFound(_)) => return Ok(Outcome::Stale),
         Err(e) => return Err(e),
     };
     let Some(r) = ms.external_cancels.get(&initiated).cloned().filter(|_| ms.is_open()) else {
-        return engine.drop_task(t.task_id).await;
+        return Ok(Outcome::Stale);
     };
     let sender = endure_api::temporal::api::common::v1::WorkflowExecution {
         workflow_id: t.run.workflow_id.clone(),
@@ -242,8 +357,5 @@ async fn cancel_external(engine: &Engine, t: &TaskRef, initiated: i64) -> ApiRes
             Err(e) => return Err(e),
         },
     };
-    match engine.update(&t.run, Some(t.task_id), |x| x.record_external_cancel(initiated, outcome)).await {
-        Err(ApiError::NotFound(_)) => Ok(()),
-        r => r,
-    }
+    Ok(Outcome::Cancel(outcome.map_err(|c| c as i32)))
 }

@@ -44,6 +44,7 @@ pub struct Engine {
     timers: Arc<TimerQueue>,
     clock: Clock,
     ownership: Arc<Ownership>,
+    peers: Arc<crate::peer::Peers>,
     locks: Mutex<HashMap<WorkflowKey, Arc<tokio::sync::Mutex<()>>>>,
     watchers: Mutex<HashMap<RunKey, watch::Sender<RunProgress>>>,
     /// The last committed state of recently used runs, so a transition does not re-read and
@@ -150,6 +151,7 @@ impl Engine {
             timers,
             clock,
             ownership,
+            peers: Arc::new(crate::peer::Peers::default()),
             locks: Mutex::new(HashMap::new()),
             watchers: Mutex::new(HashMap::new()),
             states: Mutex::new(lru::LruCache::new(
@@ -168,6 +170,37 @@ impl Engine {
         &self.ownership
     }
 
+    /// Clients of the other replicas.
+    pub fn peers(&self) -> &Arc<crate::peer::Peers> {
+        &self.peers
+    }
+
+    /// Whether this replica holds the shard of `key`'s workflow.
+    pub fn owns_run(&self, key: &RunKey) -> bool {
+        self.ownership.holds(self.ownership.shard_of(&key.namespace_id, &key.workflow_id))
+    }
+
+    /// The internal address of the replica holding the shard of workflow `workflow_id`
+    /// (`ShardNotOwned` while nobody does).
+    pub fn owner_of(&self, namespace_id: &str, workflow_id: &str) -> ApiResult<String> {
+        let shard = self.ownership.shard_of(namespace_id, workflow_id);
+        self.ownership
+            .owner_address(shard)
+            .ok_or_else(|| ApiError::ShardNotOwned(format!("shard {shard} has no owner right now; retry")))
+    }
+
+    /// Offers every pending transfer task of this replica's shards to its queue again (queue
+    /// ownership moved; the queues drop tasks they already hold).
+    pub async fn redispatch_owned(&self) {
+        let shards = self.ownership.owned_shards();
+        if shards.is_empty() {
+            return;
+        }
+        match self.store.load_transfer_tasks(&shards).await {
+            Ok(rows) => self.dispatch_rows(rows),
+            Err(e) => tracing::warn!("reloading transfer tasks: {e}"),
+        }
+    }
     /// The lease to write `key`'s run under; [`ApiError::ShardNotOwned`] if another replica
     /// holds its shard.
     fn fence(&self, key: &RunKey) -> ApiResult<endure_store::Fence> {
@@ -209,6 +242,11 @@ impl Engine {
     /// timers fail their fence when used and are dropped; the new owner reloads them.
     pub fn shard_lost(&self, shard: i32) {
         self.forget_shard(shard);
+        // Its task queues now live elsewhere: answer their waiting pollers (they poll again and
+        // are routed to the new owner) and drop their queued tasks (their workflows' owners
+        // offer them to the new owner).
+        let ownership = self.ownership.clone();
+        self.matching.release_queues(|ns, q| ownership.queue_shard(ns, q) == shard);
     }
 
     fn forget_shard(&self, shard: i32) {
@@ -678,31 +716,126 @@ impl Engine {
         self.notify(&key, (ms.next_event_id, !ms.is_open()));
     }
 
-    /// Hands a persisted task to matching (transfer) or the timer queue (timer).
+    /// Hands a persisted task to its task queue (transfer) or the timer queue (timer).
     pub fn dispatch(&self, t: TaskRef) {
         match &t.task {
-            Task::WorkflowTask { task_queue, sticky: true, .. }
-                if !self.matching.is_live(&t.run.namespace_id, task_queue, QueueKind::Workflow) =>
-            {
-                // Nobody polls that sticky queue (its worker is gone, or we just restarted):
-                // send the task to the normal queue now rather than after its timeout.
-                if let Some(engine) = self.me.upgrade() {
-                    tokio::spawn(async move {
-                        if let Err(e) = engine.update(&t.run, Some(t.task_id), |x| x.reset_sticky()).await {
-                            tracing::debug!("sticky fallback: {e}");
-                        }
-                    });
-                }
-            }
-            Task::WorkflowTask { task_queue, .. } => {
-                let (ns, q) = (t.run.namespace_id.clone(), task_queue.clone());
-                self.matching.add(&ns, &q, QueueKind::Workflow, Dispatch::Task(t));
+            Task::WorkflowTask { task_queue, sticky, .. } => {
+                let (ns, q, sticky) = (t.run.namespace_id.clone(), task_queue.clone(), *sticky);
+                self.offer(&ns, &q, QueueKind::Workflow, sticky, Dispatch::Task(t));
             }
             Task::ActivityTask { task_queue, .. } => {
                 let (ns, q) = (t.run.namespace_id.clone(), task_queue.clone());
-                self.matching.add(&ns, &q, QueueKind::Activity, Dispatch::Task(t));
+                self.offer(&ns, &q, QueueKind::Activity, false, Dispatch::Task(t));
             }
             _ => self.timers.add(t),
+        }
+    }
+
+    /// Offers a task or query to its queue: here if this replica owns the queue, else to the
+    /// replica that does (in the background, retried until delivered or no longer ours).
+    pub fn offer(&self, namespace_id: &str, queue: &str, kind: QueueKind, sticky: bool, item: Dispatch) {
+        if self.ownership.holds(self.ownership.queue_shard(namespace_id, queue)) {
+            self.offer_here(namespace_id, queue, kind, sticky, item);
+            return;
+        }
+        let Some(engine) = self.me.upgrade() else { return };
+        let (ns, q) = (namespace_id.to_owned(), queue.to_owned());
+        tokio::spawn(async move { engine.offer_remote(ns, q, kind, sticky, item).await });
+    }
+
+    /// [`Engine::offer`] to a queue this replica owns. A sticky task whose queue nobody polls
+    /// (the worker is gone, or we just restarted) goes to the normal queue now rather than
+    /// after its timeout.
+    fn offer_here(&self, namespace_id: &str, queue: &str, kind: QueueKind, sticky: bool, item: Dispatch) {
+        if !self.accept_offer(namespace_id, queue, kind, sticky, item.clone())
+            && let Dispatch::Task(t) = item
+        {
+            self.sticky_fallback(t);
+        }
+    }
+
+    /// Queues an offered task or query here; false for a sticky task nobody polls for (not
+    /// queued). Used for local offers and for offers from other replicas.
+    pub fn accept_offer(
+        &self,
+        namespace_id: &str,
+        queue: &str,
+        kind: QueueKind,
+        sticky: bool,
+        item: Dispatch,
+    ) -> bool {
+        if sticky && !self.matching.is_live(namespace_id, queue, kind) {
+            return false;
+        }
+        self.matching.add(namespace_id, queue, kind, item);
+        true
+    }
+
+    fn sticky_fallback(&self, t: TaskRef) {
+        if let Some(engine) = self.me.upgrade() {
+            tokio::spawn(async move {
+                if let Err(e) = engine.update(&t.run, Some(t.task_id), |x| x.reset_sticky()).await {
+                    tracing::debug!("sticky fallback: {e}");
+                }
+            });
+        }
+    }
+
+    /// Delivers an offer to the queue's owning replica, retrying with backoff while the queue's
+    /// owner is unknown or unreachable. Gives up when the task's run is no longer ours (its new
+    /// owner offers it again), when a query's caller must have given up, or at shutdown.
+    async fn offer_remote(
+        self: Arc<Self>,
+        ns: String,
+        queue: String,
+        kind: QueueKind,
+        sticky: bool,
+        item: Dispatch,
+    ) {
+        use crate::peer::{AddTask, AddTaskReply, WireDispatch, json, parse};
+        let started = std::time::Instant::now();
+        let mut delay = std::time::Duration::from_millis(50);
+        loop {
+            let shard = self.ownership.queue_shard(&ns, &queue);
+            if self.ownership.holds(shard) {
+                self.offer_here(&ns, &queue, kind, sticky, item);
+                return;
+            }
+            match &item {
+                Dispatch::Task(t) if !self.owns_run(&t.run) => return,
+                Dispatch::Query(_) if started.elapsed() > crate::matching::LONG_POLL => return,
+                _ => {}
+            }
+            if self.ownership.is_stopping() {
+                return;
+            }
+            if let Some(addr) = self.ownership.owner_address(shard) {
+                let req = AddTask {
+                    namespace_id: ns.clone(),
+                    queue: queue.clone(),
+                    activity: kind == QueueKind::Activity,
+                    sticky,
+                    item: WireDispatch::of(&item),
+                };
+                let sent = match (self.peers.cluster(&addr), json(&req)) {
+                    (Ok(mut client), Ok(body)) => client.add_task(body).await.map_err(|s| s.to_string()),
+                    (Err(e), _) => Err(e.to_string()),
+                    (_, Err(e)) => Err(e.to_string()),
+                };
+                match sent.and_then(|r| parse::<AddTaskReply>(r.get_ref()).map_err(|s| s.to_string())) {
+                    Ok(reply) => {
+                        if !reply.accepted
+                            && let Dispatch::Task(t) = item
+                        {
+                            self.sticky_fallback(t);
+                        }
+                        return;
+                    }
+                    Err(e) => tracing::debug!(queue = %queue, to = %addr, "offering a task: {e}"),
+                }
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(std::time::Duration::from_secs(2));
         }
     }
 

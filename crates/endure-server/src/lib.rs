@@ -14,6 +14,7 @@ pub mod history;
 pub mod http_health;
 pub mod matching;
 pub mod namespaces;
+pub mod peer;
 pub mod search_attributes;
 pub mod starter;
 pub mod timers;
@@ -117,6 +118,11 @@ impl Server {
             cluster::Mode::Exclusive => format!("single-{}", uuid::Uuid::new_v4()),
             cluster::Mode::Shared(m) => m.member_id.clone(),
         };
+        if matches!(config.cluster, cluster::Mode::Shared(_)) {
+            // Other replicas may register or change namespaces and search attributes.
+            namespaces.set_max_age(std::time::Duration::from_secs(5));
+            search_attributes.set_max_age(std::time::Duration::from_secs(5));
+        }
         let ownership = cluster::Ownership::new(&member_id);
         let engine = history::Engine::new(
             store.clone(),
@@ -197,6 +203,13 @@ impl Server {
                 tonic::transport::Server::builder()
                     .add_service(workflow.clone())
                     .add_service(health.clone())
+                    .add_service(
+                        endure_api::internal::cluster::cluster_server::ClusterServer::new(
+                            frontend::internal::ClusterService(frontend.clone()),
+                        )
+                        .max_decoding_message_size(128 * 1024 * 1024)
+                        .max_encoding_message_size(128 * 1024 * 1024),
+                    )
                     .serve_with_incoming_shutdown(incoming, async move {
                         let _ = stop.wait_for(|s| *s).await;
                     }),

@@ -174,6 +174,13 @@ impl Matching {
             .unwrap_or_default()
     }
 
+    /// Forgets the queues `pred` picks (their shard moved to another replica): their waiting
+    /// pollers are answered with nothing and their queued items dropped.
+    pub fn release_queues(&self, pred: impl Fn(&str, &str) -> bool) {
+        let mut qs = self.queues.lock();
+        qs.retain(|(ns, q, _), _| !pred(ns, q));
+    }
+
     /// Answers every waiting poller with nothing (used at shutdown).
     pub fn release_all_pollers(&self) {
         let mut qs = self.queues.lock();

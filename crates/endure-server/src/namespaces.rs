@@ -14,6 +14,7 @@ use parking_lot::RwLock;
 use prost::Message;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Default retention of a namespace created implicitly by `start-dev` (24 h, like the dev server).
 pub const DEV_RETENTION: i64 = 24 * 3600 * time::SECOND;
@@ -32,7 +33,10 @@ pub struct Namespace {
 /// Namespace registry with an in-memory cache in front of the store.
 pub struct Namespaces {
     store: Arc<dyn Store>,
-    by_name: RwLock<HashMap<String, Namespace>>,
+    by_name: RwLock<HashMap<String, (Namespace, Instant)>>,
+    /// How long a cached namespace is trusted (`None`: forever — the only process on its
+    /// store). In a cluster another replica may have updated it.
+    max_age: RwLock<Option<Duration>>,
 }
 
 fn decode(row: &NamespaceRow) -> ApiResult<Namespace> {
@@ -87,7 +91,20 @@ pub fn new_description(
 impl Namespaces {
     /// Creates the registry.
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Namespaces { store, by_name: RwLock::new(HashMap::new()) }
+        Namespaces { store, by_name: RwLock::new(HashMap::new()), max_age: RwLock::new(None) }
+    }
+
+    /// Re-reads a cached namespace once it is older than `age` (replicas sharing a store).
+    pub fn set_max_age(&self, age: Duration) {
+        *self.max_age.write() = Some(age);
+    }
+
+    fn fresh(&self, at: Instant) -> bool {
+        self.max_age.read().is_none_or(|age| at.elapsed() < age)
+    }
+
+    fn remember(&self, ns: &Namespace) {
+        self.by_name.write().insert(ns.name.clone(), (ns.clone(), Instant::now()));
     }
 
     /// Registers a namespace; `NamespaceAlreadyExists` if the name is taken.
@@ -100,7 +117,7 @@ impl Namespaces {
             Err(e) => return Err(e.into()),
         }
         let ns = decode(&row)?;
-        self.by_name.write().insert(ns.name.clone(), ns.clone());
+        self.remember(&ns);
         Ok(ns)
     }
 
@@ -121,7 +138,9 @@ impl Namespaces {
         if name.is_empty() {
             return Err(ApiError::InvalidArgument("Namespace not set on request.".into()));
         }
-        if let Some(ns) = self.by_name.read().get(name) {
+        if let Some((ns, at)) = self.by_name.read().get(name)
+            && self.fresh(*at)
+        {
             return Ok(ns.clone());
         }
         let row = self
@@ -130,13 +149,13 @@ impl Namespaces {
             .await?
             .ok_or_else(|| ApiError::NamespaceNotFound(name.into()))?;
         let ns = decode(&row)?;
-        self.by_name.write().insert(ns.name.clone(), ns.clone());
+        self.remember(&ns);
         Ok(ns)
     }
 
     /// Looks a namespace up by id.
     pub async fn by_id(&self, id: &str) -> ApiResult<Namespace> {
-        if let Some(ns) = self.by_name.read().values().find(|n| n.id == id) {
+        if let Some((ns, _)) = self.by_name.read().values().find(|(n, at)| n.id == id && self.fresh(*at)) {
             return Ok(ns.clone());
         }
         let row =
@@ -153,7 +172,7 @@ impl Namespaces {
     pub async fn update(&self, ns: Namespace) -> ApiResult<Namespace> {
         let row = NamespaceRow { id: ns.id.clone(), name: ns.name.clone(), data: ns.desc.encode_to_vec() };
         self.store.update_namespace(row).await?;
-        self.by_name.write().insert(ns.name.clone(), ns.clone());
+        self.remember(&ns);
         Ok(ns)
     }
 }

@@ -9,6 +9,7 @@ use endure_store::{Store, StoreError};
 use parking_lot::RwLock;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// A namespace's custom search attributes, by name.
 pub type SaTypes = BTreeMap<String, SaType>;
@@ -20,26 +21,41 @@ pub const WORKFLOW_SET_SYSTEM: &[(&str, SaType)] = &[("TemporalChangeVersion", S
 /// The registry of every namespace's custom search attributes.
 pub struct SearchAttributeRegistry {
     store: Arc<dyn Store>,
-    by_namespace: RwLock<HashMap<String, Arc<SaTypes>>>,
+    by_namespace: RwLock<HashMap<String, (Arc<SaTypes>, Instant)>>,
+    /// How long a namespace's loaded attributes are trusted (`None`: forever — the only
+    /// process on its store). In a cluster another replica may have added or removed some.
+    max_age: RwLock<Option<Duration>>,
 }
 
 impl SearchAttributeRegistry {
     /// An empty registry over `store`; [`SearchAttributeRegistry::load`] fills it.
     pub fn new(store: Arc<dyn Store>) -> Arc<Self> {
-        Arc::new(SearchAttributeRegistry { store, by_namespace: RwLock::new(HashMap::new()) })
+        Arc::new(SearchAttributeRegistry {
+            store,
+            by_namespace: RwLock::new(HashMap::new()),
+            max_age: RwLock::new(None),
+        })
+    }
+
+    /// Re-reads a namespace's attributes once they are older than `age` (replicas sharing a
+    /// store).
+    pub fn set_max_age(&self, age: Duration) {
+        *self.max_age.write() = Some(age);
     }
 
     /// Loads the attributes of a namespace from the store (at start-up and on first use).
     pub async fn load(&self, namespace_id: &str) -> ApiResult<Arc<SaTypes>> {
         let types: SaTypes = self.store.search_attributes(namespace_id).await?.into_iter().collect();
         let types = Arc::new(types);
-        self.by_namespace.write().insert(namespace_id.to_owned(), types.clone());
+        self.by_namespace.write().insert(namespace_id.to_owned(), (types.clone(), Instant::now()));
         Ok(types)
     }
 
     /// The attributes of a namespace, loading them if needed.
     pub async fn of(&self, namespace_id: &str) -> ApiResult<Arc<SaTypes>> {
-        if let Some(t) = self.by_namespace.read().get(namespace_id) {
+        if let Some((t, at)) = self.by_namespace.read().get(namespace_id)
+            && self.max_age.read().is_none_or(|age| at.elapsed() < age)
+        {
             return Ok(t.clone());
         }
         self.load(namespace_id).await
@@ -48,7 +64,7 @@ impl SearchAttributeRegistry {
     /// The attributes of a namespace as loaded (empty if never loaded: every namespace is loaded
     /// at start-up or creation, before any of its runs is written).
     pub fn cached(&self, namespace_id: &str) -> Arc<SaTypes> {
-        self.by_namespace.read().get(namespace_id).cloned().unwrap_or_default()
+        self.by_namespace.read().get(namespace_id).map(|(t, _)| t.clone()).unwrap_or_default()
     }
 
     /// Registers attributes; an existing name is AlreadyExists and nothing is added.

@@ -198,7 +198,7 @@ async fn fire(engine: &Engine, t: TaskRef) {
         match e {
             crate::error::ApiError::NotFound(_) => {} // stale: the engine deleted it
             // Its shard moved to another replica, which loaded the task itself.
-            crate::error::ApiError::ShardNotOwned(_) => {}
+            crate::error::ApiError::ShardNotOwned(_) if !engine.owns_run(&t.run) => {}
             e => {
                 tracing::warn!(task_id = t.task_id, "timer task failed, retrying in 1s: {e}");
                 tokio::time::sleep(Duration::from_secs(1)).await;

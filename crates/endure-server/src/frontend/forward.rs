@@ -10,13 +10,8 @@
 use super::Frontend;
 use crate::error::{ApiError, ApiResult};
 use endure_api::temporal::api::workflowservice::v1 as ws;
-use endure_api::workflowservice::workflow_service_client::WorkflowServiceClient;
 use endure_core::token::TaskToken;
-use parking_lot::Mutex;
-use std::collections::HashMap;
-use std::time::Duration;
 use tonic::Request;
-use tonic::transport::{Channel, Endpoint};
 
 /// Metadata key marking a request forwarded by another replica.
 pub const FORWARDED: &str = "endure-forwarded";
@@ -34,6 +29,13 @@ pub enum Route {
     },
     /// On the owner of the shard of the workflow a task token names.
     Token(Vec<u8>),
+    /// On the owner of a task queue (its pollers, backlog and sticky tasks live there).
+    Queue {
+        /// Namespace name.
+        namespace: String,
+        /// Task queue name.
+        queue: String,
+    },
 }
 
 /// Requests that name the workflow they act on.
@@ -57,8 +59,30 @@ routed! { any:
     ListNamespacesRequest, UpdateNamespaceRequest, ListWorkflowExecutionsRequest,
     ListOpenWorkflowExecutionsRequest, ListClosedWorkflowExecutionsRequest,
     CountWorkflowExecutionsRequest, ScanWorkflowExecutionsRequest, GetSearchAttributesRequest,
-    PollWorkflowTaskQueueRequest, PollActivityTaskQueueRequest, ShutdownWorkerRequest,
-    DescribeTaskQueueRequest, ListTaskQueuePartitionsRequest;
+    ListTaskQueuePartitionsRequest;
+}
+
+macro_rules! routed_by_queue {
+    ($($req:ident . $field:ident),* $(,)?) => {
+        $(impl Routed for ws::$req {
+            fn route(&self) -> Route {
+                let queue = self.$field.as_ref().map(|q| q.name.clone()).unwrap_or_default();
+                Route::Queue { namespace: self.namespace.clone(), queue }
+            }
+        })*
+    };
+}
+
+routed_by_queue! {
+    PollWorkflowTaskQueueRequest.task_queue,
+    PollActivityTaskQueueRequest.task_queue,
+    DescribeTaskQueueRequest.task_queue,
+}
+
+impl Routed for ws::ShutdownWorkerRequest {
+    fn route(&self) -> Route {
+        Route::Queue { namespace: self.namespace.clone(), queue: self.sticky_task_queue.clone() }
+    }
 }
 
 macro_rules! routed_by_execution {
@@ -126,32 +150,6 @@ impl Routed for ws::PollWorkflowExecutionUpdateRequest {
     }
 }
 
-/// Connections to the other replicas' internal endpoints, opened on first use.
-#[derive(Default)]
-pub struct Peers {
-    clients: Mutex<HashMap<String, WorkflowServiceClient<Channel>>>,
-}
-
-impl Peers {
-    /// The client of the replica at `address` (`host:port`).
-    pub fn client(&self, address: &str) -> ApiResult<WorkflowServiceClient<Channel>> {
-        if let Some(c) = self.clients.lock().get(address) {
-            return Ok(c.clone());
-        }
-        let endpoint = Endpoint::from_shared(format!("http://{address}"))
-            .map_err(|e| ApiError::Internal(format!("bad replica address {address}: {e}")))?
-            .connect_timeout(Duration::from_secs(2))
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(10))
-            .keep_alive_while_idle(true);
-        let client = WorkflowServiceClient::new(endpoint.connect_lazy())
-            .max_decoding_message_size(128 * 1024 * 1024)
-            .max_encoding_message_size(128 * 1024 * 1024);
-        self.clients.lock().insert(address.to_owned(), client.clone());
-        Ok(client)
-    }
-}
-
 /// Metadata a forwarded request keeps (the caller's headers, not the transport's own).
 fn keep_header(name: &str) -> bool {
     !matches!(
@@ -186,32 +184,43 @@ impl Frontend {
     /// to. A request for a shard nobody holds right now (a takeover in progress), or one
     /// already forwarded to us for a shard we do not hold, is UNAVAILABLE: the caller retries.
     pub async fn forward_target<T: Routed>(&self, req: &Request<T>) -> ApiResult<Option<String>> {
-        let (namespace_id, workflow_id) = match req.get_ref().route() {
+        let ownership = self.engine.ownership();
+        let (shard, what) = match req.get_ref().route() {
             Route::Any => return Ok(None),
+            Route::Queue { namespace, queue } => {
+                if namespace.is_empty() || queue.is_empty() {
+                    return Ok(None);
+                }
+                match self.namespaces.by_name(&namespace).await {
+                    Ok(ns) => (ownership.queue_shard(&ns.id, &queue), format!("task queue {queue}")),
+                    Err(_) => return Ok(None),
+                }
+            }
             Route::Workflow { namespace, workflow_id } => {
                 if namespace.is_empty() || workflow_id.is_empty() {
                     return Ok(None); // the handler answers the validation error
                 }
                 match self.namespaces.by_name(&namespace).await {
-                    Ok(ns) => (ns.id, workflow_id),
+                    Ok(ns) => (ownership.shard_of(&ns.id, &workflow_id), format!("workflow {workflow_id}")),
                     Err(_) => return Ok(None),
                 }
             }
             Route::Token(bytes) => match TaskToken::decode(&bytes) {
-                Ok(t) => (t.namespace_id, t.workflow_id),
+                Ok(t) => (
+                    ownership.shard_of(&t.namespace_id, &t.workflow_id),
+                    format!("workflow {}", t.workflow_id),
+                ),
                 Err(_) => return Ok(None),
             },
         };
-        let ownership = self.engine.ownership();
-        let shard = ownership.shard_of(&namespace_id, &workflow_id);
-        if ownership.fence(shard).is_some() {
+        if ownership.holds(shard) {
             return Ok(None);
         }
         let forwarded = req.metadata().contains_key(FORWARDED);
         match ownership.owner_address(shard) {
             Some(addr) if !forwarded => Ok(Some(addr)),
             _ => Err(ApiError::ShardNotOwned(format!(
-                "workflow {workflow_id}'s shard {shard} is moving between replicas; retry"
+                "{what}'s shard {shard} is moving between replicas; retry"
             ))),
         }
     }

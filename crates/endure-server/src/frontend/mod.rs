@@ -4,6 +4,7 @@
 
 mod admin;
 pub mod forward;
+pub mod internal;
 mod query_check;
 mod tasks;
 mod updates;
@@ -46,8 +47,6 @@ pub struct Frontend {
     pub(crate) update_rejections:
         Mutex<HashMap<(endure_store::RunKey, String), endure_api::temporal::api::failure::v1::Failure>>,
     pub(crate) shutdown: watch::Receiver<bool>,
-    /// Clients of the other replicas, for forwarding.
-    pub(crate) peers: forward::Peers,
 }
 
 impl Frontend {
@@ -72,7 +71,6 @@ impl Frontend {
             update_rejections: Mutex::new(HashMap::new()),
             buffered_queries: Mutex::new(HashMap::new()),
             shutdown,
-            peers: forward::Peers::default(),
         })
     }
 }
@@ -134,7 +132,7 @@ macro_rules! rpcs {
                 tracing::debug!(rpc = stringify!($name), "request");
                 if let Some(addr) = self.0.forward_target(&request).await.map_err(Status::from)? {
                     tracing::debug!(rpc = stringify!($name), to = %addr, "forwarding to the shard owner");
-                    let mut peer = self.0.peers.client(&addr).map_err(Status::from)?;
+                    let mut peer = self.0.engine.peers().workflow(&addr).map_err(Status::from)?;
                     return peer.$name(forward::onward(request)).await;
                 }
                 let r = Frontend::$handler(&self.0, request).await;

@@ -4,6 +4,7 @@ use super::{Frontend, check_blob, check_id, poll_deadline};
 use crate::error::{ApiError, ApiResult};
 use crate::matching::{Dispatch, LONG_POLL, QueryTask, QueueKind, TaskRef};
 use crate::namespaces::Namespace;
+use crate::peer;
 use endure_api::temporal::api::common::v1::{Payloads, WorkflowExecution};
 use endure_api::temporal::api::enums::v1::{TaskQueueType, WorkflowTaskFailedCause};
 use endure_api::temporal::api::history::v1::History;
@@ -76,7 +77,7 @@ impl Frontend {
             match self.next_dispatch(&ns, &queue, QueueKind::Workflow, &r.identity, deadline).await {
                 None => return Ok(ws::PollWorkflowTaskQueueResponse::default()),
                 Some(Dispatch::Query(q)) => {
-                    if !self.queries.lock().contains_key(&q.query_id) {
+                    if !q.remote && !self.queries.lock().contains_key(&q.query_id) {
                         continue; // its caller gave up
                     }
                     match self.query_task_response(&ns, q).await {
@@ -84,16 +85,80 @@ impl Frontend {
                         Err(e) => tracing::warn!("dropping query task: {e}"),
                     }
                 }
-                Some(Dispatch::Task(t)) => match self.start_workflow_task(&ns, &t, &r.identity).await {
-                    Ok(resp) => return Ok(resp),
-                    Err(e) if is_stale(&e) => continue,
-                    Err(e) => {
-                        self.engine.dispatch(t);
-                        return Err(e);
+                Some(Dispatch::Task(t)) => {
+                    match self.start_workflow_task_anywhere(&ns, &t, &r.identity).await {
+                        Ok(resp) => return Ok(resp),
+                        Err(e) if is_stale(&e) => continue,
+                        Err(e) => {
+                            self.engine.dispatch(t);
+                            return Err(e);
+                        }
                     }
-                },
+                }
             }
         }
+    }
+
+    /// [`Frontend::start_workflow_task`] on the replica that holds the task's workflow: here,
+    /// or through the internal API (the task queue lives on one replica, its workflows on any).
+    async fn start_workflow_task_anywhere(
+        &self,
+        ns: &Namespace,
+        t: &TaskRef,
+        identity: &str,
+    ) -> ApiResult<ws::PollWorkflowTaskQueueResponse> {
+        if self.engine.owns_run(&t.run) {
+            return self.start_workflow_task(ns, t, identity).await;
+        }
+        self.start_remotely(t, identity, |mut c, body| async move { c.start_workflow_task(body).await }).await
+    }
+
+    /// [`Frontend::start_activity`] on the replica that holds the task's workflow.
+    async fn start_activity_anywhere(
+        &self,
+        ns: &Namespace,
+        t: &TaskRef,
+        identity: &str,
+    ) -> ApiResult<ws::PollActivityTaskQueueResponse> {
+        if self.engine.owns_run(&t.run) {
+            return self.start_activity(ns, t, identity).await;
+        }
+        self.start_remotely(t, identity, |mut c, body| async move { c.start_activity_task(body).await }).await
+    }
+
+    /// Asks the replica holding `t`'s workflow to start it (`call`: which Start RPC). A task
+    /// whose workflow's replica cannot be reached (moving, or a network fault) is offered again
+    /// a second later, so it is not lost if its workflow stayed where it was (a new owner offers
+    /// it again itself; the queue keeps one copy).
+    async fn start_remotely<R, F>(
+        &self,
+        t: &TaskRef,
+        identity: &str,
+        call: impl FnOnce(peer::ClusterClient, endure_api::internal::Json) -> F,
+    ) -> ApiResult<R>
+    where
+        F: std::future::Future<Output = Result<tonic::Response<R>, tonic::Status>>,
+    {
+        let attempt = async {
+            let addr = self.engine.owner_of(&t.run.namespace_id, &t.run.workflow_id)?;
+            let body = peer::json(&peer::StartTask { task: t.into(), identity: identity.to_owned() })
+                .map_err(peer::status_error)?;
+            let client = self.engine.peers().cluster(&addr)?;
+            call(client, body).await.map(tonic::Response::into_inner).map_err(peer::status_error)
+        };
+        let r = attempt.await;
+        if let Err(ApiError::ShardNotOwned(m)) = &r {
+            tracing::debug!(
+                task_id = t.task_id,
+                "workflow's replica unreachable, offering the task again: {m}"
+            );
+            let (engine, t) = (self.engine.clone(), t.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                engine.dispatch(t);
+            });
+        }
+        r
     }
 
     /// Records a workflow task as started by `identity` and builds the worker's response. A
@@ -373,7 +438,7 @@ impl Frontend {
             match self.next_dispatch(&ns, &queue, QueueKind::Activity, &r.identity, deadline).await {
                 None => return Ok(ws::PollActivityTaskQueueResponse::default()),
                 Some(Dispatch::Query(_)) => continue,
-                Some(Dispatch::Task(t)) => match self.start_activity(&ns, &t, &r.identity).await {
+                Some(Dispatch::Task(t)) => match self.start_activity_anywhere(&ns, &t, &r.identity).await {
                     Ok(resp) => return Ok(resp),
                     Err(e) if is_stale(&e) => continue,
                     Err(e) => {
@@ -387,7 +452,7 @@ impl Frontend {
 
     /// Records an activity attempt taken from a queue as started by `identity` and builds the
     /// worker's response.
-    async fn start_activity(
+    pub(crate) async fn start_activity(
         &self,
         ns: &Namespace,
         t: &TaskRef,
@@ -601,7 +666,11 @@ impl Frontend {
             // instead of letting each wait out its schedule-to-start timeout.
             for d in self.matching.drain(&ns.id, &r.sticky_task_queue, QueueKind::Workflow) {
                 if let Dispatch::Task(t) = d {
-                    let _ = self.engine.update(&t.run, Some(t.task_id), |x| x.reset_sticky()).await;
+                    // A workflow held by another replica falls back when its sticky
+                    // schedule-to-start timeout fires there.
+                    if self.engine.owns_run(&t.run) {
+                        let _ = self.engine.update(&t.run, Some(t.task_id), |x| x.reset_sticky()).await;
+                    }
                 }
             }
         }

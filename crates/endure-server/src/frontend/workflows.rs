@@ -447,10 +447,11 @@ impl Frontend {
             self.take_buffered_query(&key, &query_id);
         }
         if dispatch {
-            self.matching.add(
+            self.engine.offer(
                 &ns.id,
                 &ms.task_queue,
                 QueueKind::Workflow,
+                false,
                 Dispatch::Query(QueryTask {
                     query_id: query_id.clone(),
                     run: key.clone(),

@@ -1,0 +1,68 @@
+//! The server side of the replica-to-replica API (see [`crate::peer`]).
+
+use super::Frontend;
+use crate::matching::TaskRef;
+use crate::peer::{AddTask, AddTaskReply, StartTask, WireTask, json, parse};
+use endure_api::internal::Json;
+use endure_api::internal::cluster::cluster_server::Cluster;
+use endure_api::temporal::api::workflowservice::v1 as ws;
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+/// `endure.internal.v1.Cluster`, served on the internal endpoint only.
+#[derive(Clone)]
+pub struct ClusterService(pub Arc<Frontend>);
+
+impl ClusterService {
+    /// The task of a start request, refused unless this replica holds its workflow.
+    fn owned_task(&self, req: &Request<Json>) -> Result<(TaskRef, String), Status> {
+        let StartTask { task, identity } = parse(req.get_ref())?;
+        let t: TaskRef = task.into();
+        if !self.0.engine.owns_run(&t.run) {
+            return Err(Status::unavailable(format!(
+                "workflow {} is not held by this replica",
+                t.run.workflow_id
+            )));
+        }
+        Ok((t, identity))
+    }
+}
+
+#[tonic::async_trait]
+impl Cluster for ClusterService {
+    async fn add_task(&self, req: Request<Json>) -> Result<Response<Json>, Status> {
+        let r: AddTask = parse(req.get_ref())?;
+        let ownership = self.0.engine.ownership();
+        if !ownership.holds(ownership.queue_shard(&r.namespace_id, &r.queue)) {
+            return Err(Status::unavailable(format!("task queue {} is not held by this replica", r.queue)));
+        }
+        let kind = r.kind();
+        let item = r.item.into_dispatch().map_err(Status::from)?;
+        let accepted = self.0.engine.accept_offer(&r.namespace_id, &r.queue, kind, r.sticky, item);
+        Ok(Response::new(json(&AddTaskReply { accepted })?))
+    }
+
+    async fn start_workflow_task(
+        &self,
+        req: Request<Json>,
+    ) -> Result<Response<ws::PollWorkflowTaskQueueResponse>, Status> {
+        let (t, identity) = self.owned_task(&req)?;
+        let ns = self.0.namespaces.by_id(&t.run.namespace_id).await?;
+        Ok(Response::new(self.0.start_workflow_task(&ns, &t, &identity).await?))
+    }
+
+    async fn start_activity_task(
+        &self,
+        req: Request<Json>,
+    ) -> Result<Response<ws::PollActivityTaskQueueResponse>, Status> {
+        let (t, identity) = self.owned_task(&req)?;
+        let ns = self.0.namespaces.by_id(&t.run.namespace_id).await?;
+        Ok(Response::new(self.0.start_activity(&ns, &t, &identity).await?))
+    }
+
+    async fn cross_step(&self, req: Request<Json>) -> Result<Response<Json>, Status> {
+        let t: TaskRef = parse::<WireTask>(req.get_ref())?.into();
+        let outcome = crate::cross::target_step(&self.0.engine, &t).await?;
+        Ok(Response::new(json(&outcome)?))
+    }
+}

@@ -1,0 +1,208 @@
+//! The replica-to-replica API (`endure.internal.v1.Cluster`) and its clients.
+//!
+//! A task queue belongs to one replica (the owner of the queue's shard, see
+//! [`crate::cluster::Ownership::queue_shard`]); its pollers are forwarded there. The replica
+//! that commits a task (the owner of the task's workflow) hands it to the queue's owner with
+//! `AddTask`; when a poller takes it, the queue's owner asks the workflow's owner to record the
+//! start (`StartWorkflowTask` / `StartActivityTask`), which answers with the poller's response.
+//! Cross-workflow tasks run their target-side step on the target's owner (`CrossStep`).
+//!
+//! Bodies are JSON of the types below (tasks are already serde types, stored as JSON too).
+
+use crate::error::ApiError;
+use crate::matching::{Dispatch, QueryTask, QueueKind, TaskRef};
+use endure_api::internal::Json;
+use endure_api::workflowservice::workflow_service_client::WorkflowServiceClient;
+use endure_core::Task;
+use endure_store::RunKey;
+use parking_lot::Mutex;
+use prost::Message;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::time::Duration;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+
+/// A task on the wire.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WireTask {
+    /// Task row id.
+    pub task_id: i64,
+    /// Namespace id of its run.
+    pub namespace_id: String,
+    /// Workflow id of its run.
+    pub workflow_id: String,
+    /// Run id.
+    pub run_id: String,
+    /// The task.
+    pub task: Task,
+}
+
+impl From<&TaskRef> for WireTask {
+    fn from(t: &TaskRef) -> Self {
+        WireTask {
+            task_id: t.task_id,
+            namespace_id: t.run.namespace_id.clone(),
+            workflow_id: t.run.workflow_id.clone(),
+            run_id: t.run.run_id.clone(),
+            task: t.task.clone(),
+        }
+    }
+}
+
+impl From<WireTask> for TaskRef {
+    fn from(w: WireTask) -> Self {
+        TaskRef {
+            task_id: w.task_id,
+            run: RunKey { namespace_id: w.namespace_id, workflow_id: w.workflow_id, run_id: w.run_id },
+            task: w.task,
+        }
+    }
+}
+
+/// What is handed to a task queue's owner.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum WireDispatch {
+    /// A durable task.
+    Task(WireTask),
+    /// A query (its waiter stays on the workflow's owner).
+    Query {
+        /// Query id the answer is routed by.
+        query_id: String,
+        /// The queried run.
+        run: (String, String, String),
+        /// Protobuf of the `WorkflowQuery`.
+        query: Vec<u8>,
+    },
+}
+
+impl WireDispatch {
+    /// The wire form of a dispatch.
+    pub fn of(d: &Dispatch) -> WireDispatch {
+        match d {
+            Dispatch::Task(t) => WireDispatch::Task(t.into()),
+            Dispatch::Query(q) => WireDispatch::Query {
+                query_id: q.query_id.clone(),
+                run: (q.run.namespace_id.clone(), q.run.workflow_id.clone(), q.run.run_id.clone()),
+                query: q.query.encode_to_vec(),
+            },
+        }
+    }
+
+    /// Back to a dispatch (a query is marked as waited for elsewhere).
+    pub fn into_dispatch(self) -> Result<Dispatch, ApiError> {
+        Ok(match self {
+            WireDispatch::Task(t) => Dispatch::Task(t.into()),
+            WireDispatch::Query { query_id, run, query } => Dispatch::Query(QueryTask {
+                query_id,
+                run: RunKey { namespace_id: run.0, workflow_id: run.1, run_id: run.2 },
+                query: endure_api::temporal::api::query::v1::WorkflowQuery::decode(query.as_slice())
+                    .map_err(|e| ApiError::InvalidArgument(format!("bad query from peer: {e}")))?,
+                remote: true,
+            }),
+        })
+    }
+}
+
+/// `AddTask`: offer a task to the queue's owner.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AddTask {
+    /// Namespace id.
+    pub namespace_id: String,
+    /// Queue name.
+    pub queue: String,
+    /// True for an activity queue.
+    pub activity: bool,
+    /// A sticky workflow task: refuse it if no worker polls that queue.
+    pub sticky: bool,
+    /// The task or query.
+    pub item: WireDispatch,
+}
+
+impl AddTask {
+    /// The queue kind.
+    pub fn kind(&self) -> QueueKind {
+        if self.activity { QueueKind::Activity } else { QueueKind::Workflow }
+    }
+}
+
+/// `AddTask`'s answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AddTaskReply {
+    /// False: a sticky task whose queue nobody polls (the sender falls back to the normal queue).
+    pub accepted: bool,
+}
+
+/// `StartWorkflowTask` / `StartActivityTask`: record a task taken by a poller as started.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StartTask {
+    /// The task.
+    pub task: WireTask,
+    /// The poller's identity.
+    pub identity: String,
+}
+
+/// Encodes a JSON body.
+pub fn json<T: Serialize>(v: &T) -> Result<Json, Status> {
+    serde_json::to_vec(v).map(|body| Json { body }).map_err(|e| Status::internal(format!("encoding: {e}")))
+}
+
+/// Decodes a JSON body.
+pub fn parse<T: for<'de> Deserialize<'de>>(j: &Json) -> Result<T, Status> {
+    serde_json::from_slice(&j.body)
+        .map_err(|e| Status::invalid_argument(format!("bad internal request: {e}")))
+}
+
+/// A peer's status as an error of ours, keeping what callers branch on.
+pub fn status_error(s: Status) -> ApiError {
+    let m = s.message().to_owned();
+    match s.code() {
+        Code::NotFound => ApiError::NotFound(m),
+        Code::FailedPrecondition => ApiError::FailedPrecondition(m),
+        Code::InvalidArgument => ApiError::InvalidArgument(m),
+        Code::Unavailable | Code::Cancelled | Code::Unknown => ApiError::ShardNotOwned(format!("peer: {m}")),
+        Code::DeadlineExceeded => ApiError::DeadlineExceeded(m),
+        _ => ApiError::Internal(format!("peer: {m}")),
+    }
+}
+
+/// The Cluster API client type.
+pub type ClusterClient = endure_api::internal::cluster::cluster_client::ClusterClient<Channel>;
+
+/// Connections to the other replicas' internal endpoints, opened on first use and shared by
+/// both clients (forwarded WorkflowService calls and the Cluster API).
+#[derive(Default)]
+pub struct Peers {
+    channels: Mutex<HashMap<String, Channel>>,
+}
+
+impl Peers {
+    fn channel(&self, address: &str) -> Result<Channel, ApiError> {
+        if let Some(c) = self.channels.lock().get(address) {
+            return Ok(c.clone());
+        }
+        let channel = Endpoint::from_shared(format!("http://{address}"))
+            .map_err(|e| ApiError::Internal(format!("bad replica address {address}: {e}")))?
+            .connect_timeout(Duration::from_secs(2))
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .keep_alive_while_idle(true)
+            .connect_lazy();
+        self.channels.lock().insert(address.to_owned(), channel.clone());
+        Ok(channel)
+    }
+
+    /// The WorkflowService client of the replica at `address` (for forwarding).
+    pub fn workflow(&self, address: &str) -> Result<WorkflowServiceClient<Channel>, ApiError> {
+        Ok(WorkflowServiceClient::new(self.channel(address)?)
+            .max_decoding_message_size(128 * 1024 * 1024)
+            .max_encoding_message_size(128 * 1024 * 1024))
+    }
+
+    /// The Cluster API client of the replica at `address`.
+    pub fn cluster(&self, address: &str) -> Result<ClusterClient, ApiError> {
+        Ok(ClusterClient::new(self.channel(address)?)
+            .max_decoding_message_size(128 * 1024 * 1024)
+            .max_encoding_message_size(128 * 1024 * 1024))
+    }
+}
