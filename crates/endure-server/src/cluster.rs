@@ -264,6 +264,7 @@ pub async fn join(
                 m,
                 members: vec![],
                 last_read: None,
+                unsettled: true,
             };
             r.tick().await?;
             ownership.ready.store(true, Ordering::Release);
@@ -318,6 +319,9 @@ struct Rebalancer {
     members: Vec<Member>,
     /// When the leases were last read.
     last_read: Option<Instant>,
+    /// Some shard's lease was not with its assigned owner at the last read (a takeover or a
+    /// handover in progress): read again next round, so routing follows within a heartbeat.
+    unsettled: bool,
 }
 
 /// Leases are re-read at least this often even when nothing seems to change (a lost shard
@@ -356,7 +360,7 @@ impl Rebalancer {
             })
         };
         let stale = self.last_read.is_none_or(|t| t.elapsed() >= LEASE_REFRESH);
-        if !(changed || waiting || stale) {
+        if !(changed || waiting || stale || self.unsettled) {
             return Ok(());
         }
         let leases = self.store.shard_leases().await?;
@@ -369,9 +373,13 @@ impl Rebalancer {
         let address_of: HashMap<&str, &str> =
             self.members.iter().map(|m| (m.id.as_str(), m.address.as_str())).collect();
         let mut owners = HashMap::new();
+        let mut settled = true;
         for lease in leases {
             let shard = lease.shard_id;
             let desired = desired_owner(&self.members, shard).map(|m| m.id.clone());
+            if desired.as_deref() != Some(lease.owner.as_str()) {
+                settled = false;
+            }
             let held = self.ownership.state.read().owned.get(&shard).copied();
             let owner_live = address_of.contains_key(lease.owner.as_str());
             if lease.owner == me && held == Some(lease.range_id) {
@@ -392,6 +400,12 @@ impl Rebalancer {
                 self.engine.shard_lost(shard);
                 tracing::warn!(shard, owner = %lease.owner, "shard taken over by another member");
             }
+            if lease.owner == me && desired.as_deref().is_some_and(|d| d != me) {
+                // A lease under our name that we do not hold (an earlier process at this
+                // address): give it back so the member that should have it can take it.
+                self.store.release_shard(shard, &me, lease.range_id).await?;
+                continue;
+            }
             let free = lease.owner.is_empty() || !owner_live || lease.owner == me;
             if free && desired.as_deref() == Some(me.as_str()) {
                 match self.store.acquire_shard(shard, &me, lease.range_id).await {
@@ -409,6 +423,7 @@ impl Rebalancer {
                 owners.insert(shard, (lease.owner.clone(), addr.to_owned()));
             }
         }
+        self.unsettled = !settled;
         let moved = {
             let mut s = self.ownership.state.write();
             let moved = s.owners != owners;

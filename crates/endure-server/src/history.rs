@@ -119,6 +119,32 @@ fn store_conflict(e: endure_store::StoreError) -> ApiError {
     }
 }
 
+/// One run's part of a transition about to be committed.
+struct Pending {
+    batch: WriteBatch,
+    ms: MutableState,
+    tasks: Vec<Task>,
+}
+
+/// What is published after a commit besides the tasks.
+struct Summary {
+    key: RunKey,
+    next_event_id: i64,
+    open: bool,
+    history_size_bytes: i64,
+}
+
+impl Summary {
+    fn of(ms: &MutableState) -> Summary {
+        Summary {
+            key: run_key(ms),
+            next_event_id: ms.next_event_id,
+            open: ms.is_open(),
+            history_size_bytes: ms.history_size_bytes,
+        }
+    }
+}
+
 /// A fresh run to create.
 pub struct NewRun<'a> {
     /// Its state after the start transition.
@@ -215,7 +241,11 @@ impl Engine {
         if let Some(f) = fence
             && self.ownership.lose(f.shard_id, f.range_id)
         {
-            tracing::warn!(shard = f.shard_id, "shard lost: another replica took it over");
+            tracing::warn!(
+                shard = f.shard_id,
+                range = f.range_id,
+                "write refused: another replica took the shard over; this replica's lease is stale"
+            );
             self.shard_lost(f.shard_id);
         }
     }
@@ -366,11 +396,11 @@ impl Engine {
             },
         };
         let new = self.batch(&new_ms, None, Some(pointer), &new_events, &new_tasks, None)?;
-        let results = self.commit_all(vec![old, new]).await?;
-        self.remember(&base_ms, results[0].db_version);
-        self.remember(&new_ms, results[1].db_version);
-        self.after_commit(&base_ms, base_tasks, results[0].task_ids.clone());
-        self.after_commit(&new_ms, new_tasks, results[1].task_ids.clone());
+        self.commit_and_publish(vec![
+            Pending { batch: old, ms: base_ms, tasks: base_tasks },
+            Pending { batch: new, ms: new_ms, tasks: new_tasks },
+        ])
+        .await?;
         Ok(new_run_id)
     }
 
@@ -495,19 +525,47 @@ impl Engine {
     }
 
     /// Remembers a run's state as just committed at `db_version`.
-    fn remember(&self, ms: &MutableState, db_version: i64) {
-        self.states.lock().put(run_key(ms), LoadedRun { ms: ms.clone(), db_version });
+    fn remember(&self, ms: MutableState, db_version: i64) {
+        self.states.lock().put(run_key(&ms), LoadedRun { ms, db_version });
     }
 
-    /// Commits several runs' batches atomically; on failure forgets their cached states (the
-    /// store may hold something else).
-    async fn commit_all(&self, batches: Vec<WriteBatch>) -> ApiResult<Vec<endure_store::CommitResult>> {
-        let keys: Vec<RunKey> = batches.iter().map(|b| b.run.clone()).collect();
-        let fence = batches.first().and_then(|b| b.fence);
-        match self.store.commit_all(batches).await {
-            Ok(r) => Ok(r),
+    /// Commits the batches of one transition (one run, or a run and its successor, atomically)
+    /// and, once durable, caches the new states and hands out their tasks. This runs as a task
+    /// of its own: a caller that goes away mid-commit (its client disconnected, the request was
+    /// cancelled) cannot leave a committed transition whose tasks were never handed to matching
+    /// and the timer queue, or whose cached state is behind the store.
+    async fn commit_and_publish(&self, runs: Vec<Pending>) -> ApiResult<()> {
+        let engine =
+            self.me.upgrade().ok_or_else(|| ApiError::Unavailable("the server is stopping".into()))?;
+        tokio::spawn(async move { engine.commit_and_publish_now(runs).await })
+            .await
+            .map_err(|e| ApiError::Internal(format!("commit task failed: {e}")))?
+    }
+
+    async fn commit_and_publish_now(&self, runs: Vec<Pending>) -> ApiResult<()> {
+        let keys: Vec<RunKey> = runs.iter().map(|p| p.batch.run.clone()).collect();
+        let fence = runs.first().and_then(|p| p.batch.fence);
+        let (mut batches, published): (Vec<WriteBatch>, Vec<(MutableState, Vec<Task>)>) =
+            runs.into_iter().map(|p| (p.batch, (p.ms, p.tasks))).unzip();
+        let result = if batches.len() == 1
+            && let Some(b) = batches.pop()
+        {
+            self.store.commit(b).await.map(|r| vec![r])
+        } else {
+            self.store.commit_all(batches).await
+        };
+        match result {
+            Ok(results) => {
+                for ((ms, tasks), r) in published.into_iter().zip(results) {
+                    let summary = Summary::of(&ms);
+                    self.remember(ms, r.db_version);
+                    self.after_commit(&summary, tasks, r.task_ids);
+                }
+                Ok(())
+            }
             Err(e) => {
                 {
+                    // The store may hold something else now: read it again next time.
                     let mut states = self.states.lock();
                     for k in &keys {
                         states.pop(k);
@@ -587,11 +645,11 @@ impl Engine {
                 },
             };
             let new = self.batch(&next_ms, None, Some(pointer), &next.events, &next.tasks, None)?;
-            let results = self.commit_all(vec![old, new]).await?;
-            self.remember(&ms, results[0].db_version);
-            self.remember(&next_ms, results[1].db_version);
-            self.after_commit(&ms, tasks, results[0].task_ids.clone());
-            self.after_commit(&next_ms, next.tasks, results[1].task_ids.clone());
+            self.commit_and_publish(vec![
+                Pending { batch: old, ms, tasks },
+                Pending { batch: new, ms: next_ms, tasks: next.tasks },
+            ])
+            .await?;
             return Ok(r);
         }
         // Only the current run's status is mirrored in the current-run pointer.
@@ -638,20 +696,7 @@ impl Engine {
         consumed: Option<i64>,
     ) -> ApiResult<()> {
         let batch = self.batch(ms, expected_version, current, &events, &tasks, consumed)?;
-        let fence = batch.fence;
-        let result = match self.store.commit(batch).await {
-            Ok(r) => r,
-            Err(e) => {
-                self.states.lock().pop(&run_key(ms));
-                if matches!(e, endure_store::StoreError::ShardOwnershipLost(_)) {
-                    self.fence_failed(fence);
-                }
-                return Err(store_conflict(e));
-            }
-        };
-        self.remember(ms, result.db_version);
-        self.after_commit(ms, tasks, result.task_ids);
-        Ok(())
+        self.commit_and_publish(vec![Pending { batch, ms: ms.clone(), tasks }]).await
     }
 
     /// The write batch of one run's transition.
@@ -695,11 +740,10 @@ impl Engine {
     }
 
     /// After a commit: hand the new tasks out and wake history watchers.
-    fn after_commit(&self, ms: &MutableState, tasks: Vec<Task>, task_ids: Vec<i64>) {
-        let key = run_key(ms);
+    fn after_commit(&self, ms: &Summary, tasks: Vec<Task>, task_ids: Vec<i64>) {
+        let key = ms.key.clone();
         use endure_core::limits::{HISTORY_COUNT_WARN, HISTORY_SIZE_WARN};
-        if ms.is_open()
-            && (ms.history_size_bytes > HISTORY_SIZE_WARN || ms.next_event_id - 1 > HISTORY_COUNT_WARN)
+        if ms.open && (ms.history_size_bytes > HISTORY_SIZE_WARN || ms.next_event_id - 1 > HISTORY_COUNT_WARN)
         {
             tracing::warn!(
                 workflow_id = %key.workflow_id,
@@ -713,7 +757,7 @@ impl Engine {
             self.dispatch(TaskRef { task_id, run: key.clone(), task });
         }
         // Waiters re-read the state on every commit (updates change it without new events).
-        self.notify(&key, (ms.next_event_id, !ms.is_open()));
+        self.notify(&key, (ms.next_event_id, !ms.open));
     }
 
     /// Hands a persisted task to its task queue (transfer) or the timer queue (timer).
