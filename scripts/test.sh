@@ -70,7 +70,8 @@ if [[ "${ENDURE_SKIP_CARGO:-0}" != "1" ]]; then
     cargo test --workspace
 
     step "Rust SDK suite with Endure on PostgreSQL"
-    ENDURE_TEST_STORE=postgres cargo test -p endure-sdk-tests
+    # --workspace (not -p): the same feature set as above, so nothing is rebuilt.
+    ENDURE_TEST_STORE=postgres cargo test --workspace --test sdk
 fi
 
 # ---------------------------------------------------------------- Python e2e

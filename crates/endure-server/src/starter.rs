@@ -4,7 +4,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::frontend::{check_blob, check_id};
-use crate::history::{Engine, NewRun};
+use crate::history::{Engine, NewRun, WorkflowLock};
 use crate::namespaces::Namespace;
 use endure_api::temporal::api::common::v1::{
     Header, Memo, Payloads, RetryPolicy, SearchAttributes, WorkflowType,
@@ -107,8 +107,6 @@ impl Engine {
 
     /// Starts a run (or returns the existing one per the id policies). With `signal`, a
     /// running workflow is signalled instead and a new run starts with the signal recorded.
-    /// Starts a run (or returns the existing one per the id policies). With `signal`, a
-    /// running workflow is signalled instead and a new run starts with the signal recorded.
     /// `parent` makes the run a child workflow.
     pub(crate) async fn start_workflow(
         &self,
@@ -117,14 +115,37 @@ impl Engine {
         signal: Option<InitialSignal>,
         parent: Option<ParentInfo>,
     ) -> ApiResult<Started> {
+        Ok(self.start_workflow_holding_lock(ns, f, signal, parent).await?.0)
+    }
+
+    /// [`Engine::start_workflow`], returning with the workflow id still locked: an eager start
+    /// records its first workflow task as started before any poller can take it.
+    pub(crate) async fn start_workflow_holding_lock(
+        &self,
+        ns: &Namespace,
+        f: StartFields,
+        signal: Option<InitialSignal>,
+        parent: Option<ParentInfo>,
+    ) -> ApiResult<(Started, WorkflowLock<'_>)> {
         self.validate_start(&f)?;
         if let Some(sa) = f.search_attributes.as_ref().filter(|s| !s.indexed_fields.is_empty()) {
             let types = self.search_attributes().of(&ns.id).await?;
             crate::search_attributes::validate(&ns.name, &types, sa, false)
                 .map_err(ApiError::InvalidArgument)?;
         }
+        let lock = self.lock(&ns.id, &f.workflow_id).await;
+        let started = self.start_locked(ns, f, signal, parent).await?;
+        Ok((started, lock))
+    }
+
+    async fn start_locked(
+        &self,
+        ns: &Namespace,
+        f: StartFields,
+        signal: Option<InitialSignal>,
+        parent: Option<ParentInfo>,
+    ) -> ApiResult<Started> {
         let engine = self;
-        let _lock = engine.lock(&ns.id, &f.workflow_id).await;
         let current = engine.store().current_run(&ns.id, &f.workflow_id).await?;
         let mut condition = CurrentCondition::Absent;
         if let Some(cur) = current {

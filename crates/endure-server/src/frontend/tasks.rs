@@ -169,17 +169,31 @@ impl Frontend {
         t: &TaskRef,
         identity: &str,
     ) -> ApiResult<ws::PollWorkflowTaskQueueResponse> {
+        self.start_workflow_task_as(ns, t, identity, false).await
+    }
+
+    /// [`Frontend::start_workflow_task`]; `lock_held`: the caller holds the workflow lock.
+    pub(crate) async fn start_workflow_task_as(
+        &self,
+        ns: &Namespace,
+        t: &TaskRef,
+        identity: &str,
+        lock_held: bool,
+    ) -> ApiResult<ws::PollWorkflowTaskQueueResponse> {
         let Task::WorkflowTask { stamp, .. } = t.task else {
             return Err(ApiError::Internal("non-workflow task in a workflow queue".into()));
         };
         let request_id = uuid::Uuid::new_v4().to_string();
-        let (started, ty, queue) = self
-            .engine
-            .update(&t.run, (t.task_id > 0).then_some(t.task_id), |x: &mut Txn<'_>| {
-                let s = x.start_workflow_task(stamp, &request_id, identity)?;
-                Ok((s, x.ms.workflow_type.clone(), x.ms.task_queue.clone()))
-            })
-            .await?;
+        let consumed = (t.task_id > 0).then_some(t.task_id);
+        let start = |x: &mut Txn<'_>| {
+            let s = x.start_workflow_task(stamp, &request_id, identity)?;
+            Ok((s, x.ms.workflow_type.clone(), x.ms.task_queue.clone()))
+        };
+        let (started, ty, queue) = if lock_held {
+            self.engine.update_locked(&t.run, consumed, start).await?
+        } else {
+            self.engine.update(&t.run, consumed, start).await?
+        };
         self.workflow_task_response(ns, &t.run, stamp, started, ty, &queue).await
     }
 

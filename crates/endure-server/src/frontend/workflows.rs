@@ -103,7 +103,7 @@ impl Frontend {
         let (eager, identity, queue) = (r.request_eager_execution, f.identity.clone(), f.task_queue.clone());
         let workflow_id = f.workflow_id.clone();
         let has_delay = time::opt_duration(&f.start_delay) > 0 || !f.cron_schedule.is_empty();
-        let s = self.engine.start_workflow(&ns, f, None, None).await?;
+        let (s, _lock) = self.engine.start_workflow_holding_lock(&ns, f, None, None).await?;
         let eager_workflow_task = if eager && s.fresh && !has_delay {
             // Hand the first workflow task straight to the starting worker.
             let t = crate::matching::TaskRef {
@@ -119,7 +119,8 @@ impl Frontend {
                     sticky: false,
                 },
             };
-            self.start_workflow_task(&ns, &t, &identity).await.ok()
+            // Still under the workflow lock: no poller can take the task meanwhile.
+            self.start_workflow_task_as(&ns, &t, &identity, true).await.ok()
         } else {
             None
         };
