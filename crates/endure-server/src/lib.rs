@@ -268,22 +268,40 @@ impl Server {
         self.matching.release_all_pollers();
         self.timer_stop.notify_one();
         let _ = self.timers.await;
-        match self.serve.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!("gRPC server ended with an error: {e}"),
-            Err(e) => tracing::warn!("gRPC server task failed: {e}"),
+        let (serve, internal) = (self.serve, self.internal);
+        let drain = async move {
+            match serve.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!("gRPC server ended with an error: {e}"),
+                Err(e) => tracing::warn!("gRPC server task failed: {e}"),
+            }
+            if let Some(internal) = internal
+                && let Ok(Err(e)) = internal.await
+            {
+                tracing::warn!("internal gRPC server ended with an error: {e}");
+            }
+        };
+        tokio::pin!(drain);
+        // In-flight requests get a few seconds; the shards are handed over then at the latest
+        // (other replicas take them now rather than after the member ttl), and whatever is
+        // still running can no longer commit to them.
+        let drained = tokio::time::timeout(SHUTDOWN_DRAIN, &mut drain).await.is_ok();
+        if !drained {
+            tracing::warn!(
+                "requests still in flight after {SHUTDOWN_DRAIN:?}; handing the shards over anyway"
+            );
         }
-        if let Some(internal) = self.internal
-            && let Ok(Err(e)) = internal.await
-        {
-            tracing::warn!("internal gRPC server ended with an error: {e}");
-        }
-        // Hand the shards over so other replicas take them now rather than after the ttl.
         cluster::leave(&*self.store, &self.engine, self.engine.ownership(), self.heartbeat).await;
+        if !drained {
+            drain.await;
+        }
         self.store.close().await?;
         Ok(())
     }
 }
+
+/// How long a shutting-down server waits for in-flight requests before handing its shards over.
+const SHUTDOWN_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, StartError> {
     tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })

@@ -42,6 +42,12 @@ pub enum Route {
 pub trait Routed {
     /// Where this request must run.
     fn route(&self) -> Route;
+
+    /// Whether the call may wait a long time for something to happen (a long poll): at
+    /// shutdown it is cut at once rather than given time to finish.
+    fn is_long_poll(&self) -> bool {
+        false
+    }
 }
 
 fn wf(namespace: &str, workflow_id: &str) -> Route {
@@ -63,20 +69,23 @@ routed! { any:
 }
 
 macro_rules! routed_by_queue {
-    ($($req:ident . $field:ident),* $(,)?) => {
+    ($($req:ident . $field:ident, long poll: $long:expr);* $(;)?) => {
         $(impl Routed for ws::$req {
             fn route(&self) -> Route {
                 let queue = self.$field.as_ref().map(|q| q.name.clone()).unwrap_or_default();
                 Route::Queue { namespace: self.namespace.clone(), queue }
+            }
+            fn is_long_poll(&self) -> bool {
+                $long
             }
         })*
     };
 }
 
 routed_by_queue! {
-    PollWorkflowTaskQueueRequest.task_queue,
-    PollActivityTaskQueueRequest.task_queue,
-    DescribeTaskQueueRequest.task_queue,
+    PollWorkflowTaskQueueRequest.task_queue, long poll: true;
+    PollActivityTaskQueueRequest.task_queue, long poll: true;
+    DescribeTaskQueueRequest.task_queue, long poll: false;
 }
 
 impl Routed for ws::ShutdownWorkerRequest {
@@ -95,12 +104,20 @@ macro_rules! routed_by_execution {
     };
 }
 
+impl Routed for ws::GetWorkflowExecutionHistoryRequest {
+    fn route(&self) -> Route {
+        wf(&self.namespace, self.execution.as_ref().map(|e| e.workflow_id.as_str()).unwrap_or_default())
+    }
+    fn is_long_poll(&self) -> bool {
+        self.wait_new_event
+    }
+}
+
 routed_by_execution! {
     SignalWorkflowExecutionRequest.workflow_execution,
     RequestCancelWorkflowExecutionRequest.workflow_execution,
     TerminateWorkflowExecutionRequest.workflow_execution,
     DescribeWorkflowExecutionRequest.execution,
-    GetWorkflowExecutionHistoryRequest.execution,
     GetWorkflowExecutionHistoryReverseRequest.execution,
     QueryWorkflowRequest.execution,
     ResetWorkflowExecutionRequest.workflow_execution,
@@ -139,6 +156,9 @@ routed_by_token! {
 }
 
 impl Routed for ws::PollWorkflowExecutionUpdateRequest {
+    fn is_long_poll(&self) -> bool {
+        true
+    }
     fn route(&self) -> Route {
         let id = self
             .update_ref
@@ -223,5 +243,25 @@ impl Frontend {
                 "{what}'s shard {shard} is moving between replicas; retry"
             ))),
         }
+    }
+}
+
+/// Awaits a forwarded call, but not past this replica's shutdown: once shutdown begins an
+/// ordinary call gets two more seconds to finish, a long poll (which could hold the shutdown for
+/// a minute) none; then the caller is told to retry elsewhere.
+pub async fn unless_shutting_down<T>(
+    call: impl std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    long_poll: bool,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Result<tonic::Response<T>, tonic::Status> {
+    tokio::pin!(call);
+    tokio::select! {
+        r = &mut call => return r,
+        _ = shutdown.wait_for(|s| *s) => {}
+    }
+    let grace = if long_poll { std::time::Duration::ZERO } else { std::time::Duration::from_secs(2) };
+    match tokio::time::timeout(grace, call).await {
+        Ok(r) => r,
+        Err(_) => Err(tonic::Status::unavailable("this replica is shutting down; retry")),
     }
 }

@@ -133,7 +133,9 @@ macro_rules! rpcs {
                 if let Some(addr) = self.0.forward_target(&request).await.map_err(Status::from)? {
                     tracing::debug!(rpc = stringify!($name), to = %addr, "forwarding to the shard owner");
                     let mut peer = self.0.engine.peers().workflow(&addr).map_err(Status::from)?;
-                    return peer.$name(forward::onward(request)).await;
+                    let long_poll = forward::Routed::is_long_poll(request.get_ref());
+                    let call = peer.$name(forward::onward(request));
+                    return forward::unless_shutting_down(call, long_poll, self.0.shutdown.clone()).await;
                 }
                 let r = Frontend::$handler(&self.0, request).await;
                 if let Err(e) = &r {
