@@ -12,6 +12,7 @@
 //! does not hold either.
 
 use endure_store::VisibilityFilter;
+use endure_store::visibility::prefix_upper_bound;
 use endure_store::visibility::{Attr, CmpOp, FilterExpr, SaType, SaValue, Scalar};
 use tokio_postgres::types::{ToSql, Type};
 
@@ -270,23 +271,6 @@ fn like_prefix(prefix: &str) -> String {
     }
     p.push('%');
     p
-}
-
-/// The smallest string greater than every string starting with `prefix` (code-point order,
-/// which is the "C" collation's byte order on UTF-8), or `None` if there is none.
-fn prefix_upper_bound(prefix: &str) -> Option<String> {
-    let mut chars: Vec<char> = prefix.chars().collect();
-    while let Some(last) = chars.pop() {
-        let mut next = last as u32 + 1;
-        if (0xD800..=0xDFFF).contains(&next) {
-            next = 0xE000;
-        }
-        if let Some(c) = char::from_u32(next) {
-            chars.push(c);
-            return Some(chars.into_iter().collect());
-        }
-    }
-    None
 }
 
 fn list_name(attr: &Attr) -> Option<&str> {

@@ -1,6 +1,7 @@
 //! Compiles a typed [`VisibilityFilter`] to an SQLite `WHERE` clause with positional parameters.
 
 use endure_store::VisibilityFilter;
+use endure_store::visibility::prefix_upper_bound;
 use endure_store::visibility::{Attr, CmpOp, FilterExpr, SaType, SaValue, Scalar};
 use rusqlite::types::Value;
 
@@ -126,23 +127,6 @@ fn op(o: CmpOp) -> &'static str {
         CmpOp::Gt => ">",
         CmpOp::Ge => ">=",
     }
-}
-
-/// The smallest string greater than every string starting with `prefix` (code-point order,
-/// which is SQLite's BINARY order on UTF-8), or `None` if there is none.
-fn prefix_upper_bound(prefix: &str) -> Option<String> {
-    let mut chars: Vec<char> = prefix.chars().collect();
-    while let Some(last) = chars.pop() {
-        let mut next = last as u32 + 1;
-        if (0xD800..=0xDFFF).contains(&next) {
-            next = 0xE000;
-        }
-        if let Some(c) = char::from_u32(next) {
-            chars.push(c);
-            return Some(chars.into_iter().collect());
-        }
-    }
-    None
 }
 
 /// A KeywordList attribute: whether some element satisfies `cond` (SQL over `value`, with its

@@ -239,3 +239,21 @@ pub fn custom_values_from_json(text: &str) -> Vec<(String, SaValue)> {
         })
         .collect()
 }
+
+/// The smallest string greater than every string starting with `prefix` in code-point order
+/// (the byte order of UTF-8: SQLite's BINARY and PostgreSQL's "C" collation), or `None` if
+/// there is none — the exclusive upper bound of a STARTS_WITH range scan.
+pub fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let mut next = last as u32 + 1;
+        if (0xD800..=0xDFFF).contains(&next) {
+            next = 0xE000;
+        }
+        if let Some(c) = char::from_u32(next) {
+            chars.push(c);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
