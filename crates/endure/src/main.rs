@@ -5,7 +5,7 @@ mod production;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use endure_server::search_attributes::SaType;
+use endure_server::search_attributes::schema::{self, SaType};
 use endure_server::{Server, ServerConfig};
 use endure_store_sqlite::SqliteStore;
 use std::net::{IpAddr, SocketAddr};
@@ -74,18 +74,7 @@ struct StartDev {
 /// Parses `NAME=TYPE` for `--search-attribute`.
 fn parse_search_attribute(text: &str) -> Result<(String, SaType), String> {
     let (name, ty) = text.split_once('=').ok_or_else(|| format!("expected NAME=TYPE, got {text:?}"))?;
-    let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if !valid {
-        return Err(format!("invalid search attribute name {name:?}: use letters, digits, '_' or '-'"));
-    }
-    let ty = SaType::ALL
-        .into_iter()
-        .find(|t| endure_server::search_attributes::type_name(*t).eq_ignore_ascii_case(ty))
-        .ok_or_else(|| {
-            format!("unknown search attribute type {ty:?} (Text, Keyword, Int, Double, Bool, Datetime, KeywordList)")
-        })?;
-    Ok((name.to_owned(), ty))
+    schema::parse_declaration(name, ty).map_err(|e| e.to_string())
 }
 
 fn default_db_path() -> PathBuf {
@@ -153,7 +142,8 @@ mod tests {
         assert_eq!(parse_search_attribute("Due=datetime"), Ok(("Due".into(), SaType::Datetime)));
         assert!(parse_search_attribute("NoType").unwrap_err().contains("NAME=TYPE"));
         assert!(parse_search_attribute("X=Float").unwrap_err().contains("unknown search attribute type"));
-        assert!(parse_search_attribute("1x=Int").unwrap_err().contains("invalid search attribute name"));
+        assert!(parse_search_attribute("1x=Int").unwrap_err().contains("name \"1x\" is invalid"));
+        assert!(parse_search_attribute("WorkflowId=Keyword").unwrap_err().contains("reserved by system"));
         let cli = Cli::try_parse_from([
             "endure",
             "server",

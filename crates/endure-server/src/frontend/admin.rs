@@ -3,13 +3,13 @@
 use super::{Frontend, WorkflowFrontend};
 use crate::error::{ApiError, ApiResult};
 use crate::namespaces::{DEV_RETENTION, new_description};
-use crate::search_attributes::{max_per_type, type_name};
+use crate::search_attributes::schema::{self, max_per_type, type_name};
 use endure_api::grpc::health::v1::{
     HealthCheckRequest, HealthCheckResponse, health_check_response::ServingStatus,
 };
 use endure_api::health::health_server::Health;
 use endure_api::operatorservice::operator_service_server::OperatorService;
-use endure_api::temporal::api::enums::v1::{IndexedValueType, NamespaceState};
+use endure_api::temporal::api::enums::v1::NamespaceState;
 use endure_api::temporal::api::operatorservice::v1 as ops;
 use endure_api::temporal::api::version::v1::VersionInfo;
 use endure_api::temporal::api::workflowservice::v1 as ws;
@@ -23,44 +23,11 @@ use tonic::{Request, Response, Status};
 /// The server version reported to clients.
 pub const SERVER_VERSION: &str = concat!("1.28.0-endure.", env!("CARGO_PKG_VERSION"));
 
-/// The system search attributes and their types, as the real server lists them.
+/// The system search attributes and their types (`IndexedValueType` numbers), as the real server
+/// lists them.
 pub fn system_search_attributes() -> HashMap<String, i32> {
-    SYSTEM_SEARCH_ATTRIBUTES.iter().map(|(k, t)| (k.to_string(), *t as i32)).collect()
+    schema::SYSTEM.iter().map(|a| (a.name.to_string(), a.ty.code())).collect()
 }
-
-/// Whether `name` is a system search attribute.
-pub fn is_system_search_attribute(name: &str) -> bool {
-    SYSTEM_SEARCH_ATTRIBUTES.iter().any(|(k, _)| *k == name)
-}
-
-const SYSTEM_SEARCH_ATTRIBUTES: &[(&str, IndexedValueType)] = {
-    use IndexedValueType as T;
-    &[
-        ("WorkflowId", T::Keyword),
-        ("RunId", T::Keyword),
-        ("WorkflowType", T::Keyword),
-        ("ExecutionStatus", T::Keyword),
-        ("StartTime", T::Datetime),
-        ("CloseTime", T::Datetime),
-        ("ExecutionTime", T::Datetime),
-        ("ExecutionDuration", T::Int),
-        ("TaskQueue", T::Keyword),
-        ("HistoryLength", T::Int),
-        ("HistorySizeBytes", T::Int),
-        ("StateTransitionCount", T::Int),
-        ("ParentWorkflowId", T::Keyword),
-        ("ParentRunId", T::Keyword),
-        ("RootWorkflowId", T::Keyword),
-        ("RootRunId", T::Keyword),
-        ("BuildIds", T::KeywordList),
-        ("TemporalChangeVersion", T::KeywordList),
-        ("TemporalScheduledById", T::Keyword),
-        ("TemporalScheduledStartTime", T::Datetime),
-        ("BinaryChecksums", T::KeywordList),
-        ("BatcherUser", T::Keyword),
-        ("TemporalNamespaceDivision", T::Keyword),
-    ]
-};
 
 impl Frontend {
     pub(crate) async fn get_system_info(
@@ -251,10 +218,9 @@ impl OperatorService for OperatorFrontend {
         if r.search_attributes.is_empty() {
             return Err(ApiError::InvalidArgument("SearchAttributes are not set on request.".into()).into());
         }
-        let system = system_search_attributes();
         let mut attrs = Vec::new();
         for (name, code) in r.search_attributes {
-            check_search_attribute_name(&name, &system)?;
+            schema::check_custom_name(&name).map_err(|e| ApiError::InvalidArgument(e.to_string()))?;
             if code == 0 {
                 return Err(ApiError::InvalidArgument(format!(
                     "Search attribute type for {name} is unspecified."
@@ -299,9 +265,8 @@ impl OperatorService for OperatorFrontend {
         if r.search_attributes.is_empty() {
             return Err(ApiError::InvalidArgument("SearchAttributes are not set on request.".into()).into());
         }
-        let system = system_search_attributes();
         for name in &r.search_attributes {
-            if system.contains_key(name) {
+            if schema::system(name).is_some() {
                 return Err(ApiError::InvalidArgument(format!(
                     "Unable to remove non-custom search attributes: {name}."
                 ))
@@ -317,27 +282,6 @@ impl OperatorService for OperatorFrontend {
         }
         Ok(Response::new(ops::RemoveSearchAttributesResponse {}))
     }
-}
-
-/// A custom search attribute name: not a system attribute, a letter or `_` then letters,
-/// digits, `_` or `-`, at most 255 bytes.
-fn check_search_attribute_name(name: &str, system: &HashMap<String, i32>) -> Result<(), Status> {
-    if system.contains_key(name) || name.starts_with("Temporal") {
-        return Err(
-            ApiError::InvalidArgument(format!("Search attribute {name} is reserved by system.")).into()
-        );
-    }
-    let mut chars = name.chars();
-    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        && name.len() <= 255;
-    if !valid {
-        return Err(ApiError::InvalidArgument(format!(
-            "Search attribute name {name:?} is invalid: use a letter or '_' followed by letters, digits, '_' or '-'."
-        ))
-        .into());
-    }
-    Ok(())
 }
 
 impl WorkflowFrontend {

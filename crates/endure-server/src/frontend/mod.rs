@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
 use tonic::{Request, Response, Status};
 
-pub use admin::{HealthService, OperatorFrontend, is_system_search_attribute};
+pub use admin::{HealthService, OperatorFrontend};
 
 /// Maximum size of one payload set (Temporal's default blob size limit, 2 MB).
 pub const BLOB_SIZE_LIMIT: usize = endure_core::limits::BLOB_SIZE_ERROR;

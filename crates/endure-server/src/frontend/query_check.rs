@@ -3,7 +3,8 @@
 
 use crate::error::ApiError;
 use crate::frontend::workflows::execution_status_name;
-use crate::search_attributes::{SaTypes, WORKFLOW_SET_SYSTEM};
+use crate::search_attributes::SaTypes;
+use crate::search_attributes::schema::{self, Queried};
 use endure_core::query::{self, CmpOp as QOp, Expr, Query, Value};
 use endure_store::visibility::{Attr, CmpOp, FilterExpr, SaType, Scalar};
 
@@ -37,11 +38,9 @@ enum Kind {
     Bool,
     /// An element of a KeywordList (a string).
     List,
-    /// A system attribute Endure never sets; literals are read as `inner`.
-    Unset(&'static Kind),
 }
 
-fn custom_kind(ty: SaType) -> Kind {
+fn kind_of(ty: SaType) -> Kind {
     match ty {
         SaType::Keyword => Kind::Keyword,
         SaType::Text => Kind::Text,
@@ -53,49 +52,25 @@ fn custom_kind(ty: SaType) -> Kind {
     }
 }
 
-/// The attribute a name refers to: a system one, a workflow-set system one, or a custom one of
-/// the namespace.
+/// The attribute a name refers to: a system one (a column, one no run carries, or one workflows
+/// set and that is stored like a custom one) or a custom one of the namespace.
 fn resolve(name: &str, custom: &SaTypes) -> Result<(Attr, Kind), ApiError> {
-    if let Some(found) = system_attribute(name) {
-        return Ok(found);
-    }
-    let ty = custom
-        .get(name)
-        .copied()
-        .or_else(|| WORKFLOW_SET_SYSTEM.iter().find(|(n, _)| *n == name).map(|(_, t)| *t))
-        .ok_or_else(|| unknown(name))?;
-    Ok((Attr::Custom { name: name.to_owned(), ty }, custom_kind(ty)))
-}
-
-/// The system attributes a query can name.
-fn system_attribute(name: &str) -> Option<(Attr, Kind)> {
-    Some(match name {
-        "WorkflowId" => (Attr::WorkflowId, Kind::Keyword),
-        "RunId" => (Attr::RunId, Kind::Keyword),
-        "WorkflowType" => (Attr::WorkflowType, Kind::Keyword),
-        "ExecutionStatus" => (Attr::ExecutionStatus, Kind::Status),
-        "StartTime" => (Attr::StartTime, Kind::Datetime),
-        "CloseTime" => (Attr::CloseTime, Kind::Datetime),
-        "ExecutionTime" => (Attr::ExecutionTime, Kind::Datetime),
-        "ExecutionDuration" => (Attr::ExecutionDuration, Kind::Duration),
-        "TaskQueue" => (Attr::TaskQueue, Kind::Keyword),
-        "HistoryLength" => (Attr::HistoryLength, Kind::Int),
-        "HistorySizeBytes" => (Attr::HistorySizeBytes, Kind::Int),
-        "StateTransitionCount" => (Attr::StateTransitionCount, Kind::Int),
-        "ParentWorkflowId" => (Attr::ParentWorkflowId, Kind::Keyword),
-        "ParentRunId" => (Attr::ParentRunId, Kind::Keyword),
-        "RootWorkflowId" => (Attr::RootWorkflowId, Kind::Keyword),
-        "RootRunId" => (Attr::RootRunId, Kind::Keyword),
-        // Set by features Endure does not have yet (schedules, batch jobs, worker versioning):
-        // no run carries them.
-        "BuildIds"
-        | "BinaryChecksums"
-        | "BatcherUser"
-        | "TemporalScheduledById"
-        | "TemporalNamespaceDivision" => (Attr::Unset, Kind::Unset(&Kind::Keyword)),
-        "TemporalScheduledStartTime" => (Attr::Unset, Kind::Unset(&Kind::Datetime)),
-        _ => return None,
-    })
+    let (attr, ty) = match schema::system(name) {
+        Some(a) => match &a.queried {
+            Queried::Column(Attr::ExecutionStatus) => return Ok((Attr::ExecutionStatus, Kind::Status)),
+            Queried::Column(Attr::ExecutionDuration) => {
+                return Ok((Attr::ExecutionDuration, Kind::Duration));
+            }
+            Queried::Column(attr) => (attr.clone(), a.ty),
+            Queried::Unset => (Attr::Unset, a.ty),
+            Queried::Stored => (Attr::Custom { name: name.to_owned(), ty: a.ty }, a.ty),
+        },
+        None => {
+            let ty = custom.get(name).copied().ok_or_else(|| unknown(name))?;
+            (Attr::Custom { name: name.to_owned(), ty }, ty)
+        }
+    };
+    Ok((attr, kind_of(ty)))
 }
 
 fn invalid(message: impl std::fmt::Display) -> ApiError {
@@ -193,7 +168,7 @@ fn convert(e: &Expr, custom: &SaTypes) -> Result<FilterExpr, ApiError> {
         }
         Expr::StartsWith { name, prefix, negated } => {
             let (attr, kind) = resolve(name, custom)?;
-            if !matches!(kind, Kind::Keyword | Kind::Unset(Kind::Keyword)) {
+            if kind != Kind::Keyword {
                 return Err(invalid(format!(
                     "STARTS_WITH is supported only on Keyword attributes, not on {name}"
                 )));
@@ -223,7 +198,6 @@ fn cmp_op(o: QOp) -> CmpOp {
 fn literal(name: &str, kind: Kind, v: &Value) -> Result<Scalar, ApiError> {
     let bad = |expected: &str| invalid(format!("invalid value {v} for {name}: expected {expected}"));
     match (kind, v) {
-        (Kind::Unset(inner), _) => literal(name, *inner, v),
         (Kind::Keyword | Kind::Text | Kind::List, Value::Str(s)) => Ok(Scalar::Str(s.clone())),
         (Kind::Keyword | Kind::Text | Kind::List, _) => Err(bad("a string")),
         (Kind::Double, Value::Float(f)) => Ok(Scalar::Float(*f)),

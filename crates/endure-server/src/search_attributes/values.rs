@@ -1,112 +1,17 @@
-//! Custom search attributes: each namespace's registered names and types (kept in memory,
-//! persisted in the store) and the typed values of a run's attributes for its visibility row.
+//! The values of a run's search attributes: checking what a client or a workflow sets against
+//! the namespace's registered types and Temporal's size limits, decoding payloads into typed
+//! values for the visibility row, and presenting them as the API returns them.
+//!
+//! A leaf: the registered types come in as an argument ([`SaTypes`]); nothing here reads the
+//! store or knows which namespace it is checking beyond its name for messages.
 
-use crate::error::{ApiError, ApiResult};
+use super::schema::{SaType, settable_system, system, type_name};
 use endure_api::temporal::api::common::v1::{Payload, SearchAttributes};
-pub use endure_store::visibility::SaType;
 use endure_store::visibility::SaValue;
-use endure_store::{Store, StoreError};
-use parking_lot::RwLock;
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
 
 /// A namespace's custom search attributes, by name.
 pub type SaTypes = BTreeMap<String, SaType>;
-
-/// System attributes that workflows set themselves (by upsert) and that are stored and queried
-/// like custom ones.
-pub const WORKFLOW_SET_SYSTEM: &[(&str, SaType)] = &[("TemporalChangeVersion", SaType::KeywordList)];
-
-/// The registry of every namespace's custom search attributes.
-pub struct SearchAttributeRegistry {
-    store: Arc<dyn Store>,
-    by_namespace: RwLock<HashMap<String, (Arc<SaTypes>, Instant)>>,
-    /// How long a namespace's loaded attributes are trusted (`None`: forever — the only
-    /// process on its store). In a cluster another replica may have added or removed some.
-    max_age: RwLock<Option<Duration>>,
-}
-
-impl SearchAttributeRegistry {
-    /// An empty registry over `store`; [`SearchAttributeRegistry::load`] fills it.
-    pub fn new(store: Arc<dyn Store>) -> Arc<Self> {
-        Arc::new(SearchAttributeRegistry {
-            store,
-            by_namespace: RwLock::new(HashMap::new()),
-            max_age: RwLock::new(None),
-        })
-    }
-
-    /// Re-reads a namespace's attributes once they are older than `age` (replicas sharing a
-    /// store).
-    pub fn set_max_age(&self, age: Duration) {
-        *self.max_age.write() = Some(age);
-    }
-
-    /// Loads the attributes of a namespace from the store (at start-up and on first use).
-    pub async fn load(&self, namespace_id: &str) -> ApiResult<Arc<SaTypes>> {
-        let types: SaTypes = self.store.search_attributes(namespace_id).await?.into_iter().collect();
-        let types = Arc::new(types);
-        self.by_namespace.write().insert(namespace_id.to_owned(), (types.clone(), Instant::now()));
-        Ok(types)
-    }
-
-    /// The attributes of a namespace, loading them if needed.
-    pub async fn of(&self, namespace_id: &str) -> ApiResult<Arc<SaTypes>> {
-        if let Some((t, at)) = self.by_namespace.read().get(namespace_id)
-            && self.max_age.read().is_none_or(|age| at.elapsed() < age)
-        {
-            return Ok(t.clone());
-        }
-        self.load(namespace_id).await
-    }
-
-    /// The attributes of a namespace as loaded (empty if never loaded: every namespace is loaded
-    /// at start-up or creation, before any of its runs is written).
-    pub fn cached(&self, namespace_id: &str) -> Arc<SaTypes> {
-        self.by_namespace.read().get(namespace_id).map(|(t, _)| t.clone()).unwrap_or_default()
-    }
-
-    /// Registers attributes; an existing name is AlreadyExists and nothing is added.
-    pub async fn add(&self, namespace_id: &str, attrs: Vec<(String, SaType)>) -> ApiResult<()> {
-        match self.store.add_search_attributes(namespace_id, attrs).await {
-            Ok(()) => {}
-            Err(StoreError::ConditionFailed(m)) => return Err(ApiError::InvalidArgument(m)),
-            Err(e) => return Err(e.into()),
-        }
-        self.load(namespace_id).await.map(|_| ())
-    }
-
-    /// Unregisters attributes; a missing name is NotFound and nothing is removed.
-    pub async fn remove(&self, namespace_id: &str, names: Vec<String>) -> ApiResult<()> {
-        match self.store.remove_search_attributes(namespace_id, names).await {
-            Ok(()) => {}
-            Err(StoreError::ConditionFailed(m)) => return Err(ApiError::NotFound(m)),
-            Err(e) => return Err(e.into()),
-        }
-        self.load(namespace_id).await.map(|_| ())
-    }
-
-    /// The typed values of a run's registered (and workflow-set system) attributes, for its
-    /// visibility row. Values that do not decode as their type are left out.
-    pub fn typed_values(&self, namespace_id: &str, sa: Option<&SearchAttributes>) -> Vec<(String, SaValue)> {
-        let Some(sa) = sa.filter(|s| !s.indexed_fields.is_empty()) else { return Vec::new() };
-        let types = self.cached(namespace_id);
-        let mut out: Vec<(String, SaValue)> = sa
-            .indexed_fields
-            .iter()
-            .filter_map(|(name, payload)| {
-                let ty = types
-                    .get(name)
-                    .copied()
-                    .or_else(|| WORKFLOW_SET_SYSTEM.iter().find(|(n, _)| n == name).map(|(_, t)| *t))?;
-                Some((name.clone(), decode_value(payload, ty)?))
-            })
-            .collect();
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        out
-    }
-}
 
 /// Longest Keyword (or KeywordList element) value, in bytes.
 pub const MAX_KEYWORD_BYTES: usize = 2048;
@@ -116,24 +21,6 @@ pub const MAX_VALUE_BYTES: usize = 2048;
 pub const MAX_TOTAL_BYTES: usize = 40 * 1024;
 /// Most search attributes one request may set.
 pub const MAX_KEYS: usize = 100;
-
-/// The most custom attributes of one type a namespace may have (Keyword: 10, others: 3).
-pub fn max_per_type(ty: SaType) -> usize {
-    if ty == SaType::Keyword { 10 } else { 3 }
-}
-
-/// The type's name as Temporal spells it.
-pub fn type_name(ty: SaType) -> &'static str {
-    match ty {
-        SaType::Keyword => "Keyword",
-        SaType::Text => "Text",
-        SaType::Int => "Int",
-        SaType::Double => "Double",
-        SaType::Bool => "Bool",
-        SaType::Datetime => "Datetime",
-        SaType::KeywordList => "KeywordList",
-    }
-}
 
 /// Checks search attributes a client or a workflow sets (at start, by upsert, on a child or a
 /// continued run): every name registered (or a workflow-set system one), every value of its
@@ -161,9 +48,9 @@ pub fn validate(
         let p = &sa.indexed_fields[name];
         let ty = match types.get(name) {
             Some(t) => *t,
-            None => match WORKFLOW_SET_SYSTEM.iter().find(|(n, _)| n == name) {
-                Some((_, t)) => *t,
-                None if crate::frontend::is_system_search_attribute(name) => {
+            None => match settable_system(name) {
+                Some(t) => t,
+                None if system(name).is_some() => {
                     return Err(format!("{name} attribute can't be set in SearchAttributes"));
                 }
                 None => {
@@ -211,11 +98,7 @@ pub fn validate(
 pub fn present(types: &SaTypes, sa: &SearchAttributes) -> SearchAttributes {
     let mut out = sa.clone();
     for (name, p) in out.indexed_fields.iter_mut() {
-        let Some(ty) = types
-            .get(name)
-            .copied()
-            .or_else(|| WORKFLOW_SET_SYSTEM.iter().find(|(n, _)| n == name).map(|(_, t)| *t))
-        else {
+        let Some(ty) = types.get(name).copied().or_else(|| settable_system(name)) else {
             continue;
         };
         p.metadata.insert("type".into(), type_name(ty).as_bytes().to_vec());
