@@ -4,6 +4,8 @@
 //! the three services Endure implements are generated in `build.rs` from that crate's descriptor
 //! set, so no `.proto` file lives in this repository.
 
+#![warn(missing_docs)]
+
 pub use prost;
 pub use prost_wkt_types as wkt;
 pub use temporalio_protos::{google, grpc, temporal};

@@ -6,6 +6,8 @@
 //! enqueue. No I/O, no clock, no randomness: ids that must be unique are passed in. The server
 //! crate persists what a transition produced in one storage transaction (the outbox pattern).
 
+#![warn(missing_docs)]
+
 pub mod children;
 pub mod commands;
 pub mod error;

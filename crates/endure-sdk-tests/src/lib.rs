@@ -17,3 +17,5 @@
 //! ```text
 //! ENDURE_TEST_TARGET=temporal cargo test -p endure-sdk-tests
 //! ```
+
+#![warn(missing_docs)]

@@ -1,14 +1,23 @@
-//! The server's clock, injected so tests (and later time skipping) can control it.
+//! Time, the only place the server reads it.
+//!
+//! Two kinds of time, kept apart:
+//! - wall time ([`Clock`]), injected so tests (and later time skipping) can move it: event
+//!   times, timer fire times, poller last-access times — anything recorded or compared with
+//!   recorded times;
+//! - monotonic time ([`monotonic`]), for deadlines and the age of cached entries, read from
+//!   tokio's clock so a test can pause and advance it.
+//!
+//! Nothing else in the crate calls `SystemTime::now` or `Instant::now` (a test checks).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn system_now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
 }
 
-/// Source of "now" in nanoseconds since the Unix epoch.
+/// Source of wall time in nanoseconds since the Unix epoch.
 #[derive(Clone)]
 pub struct Clock(Arc<dyn Fn() -> i64 + Send + Sync>);
 
@@ -28,4 +37,14 @@ impl Clock {
     pub fn now(&self) -> i64 {
         (self.0)()
     }
+
+    /// Current time as a [`SystemTime`].
+    pub fn system_time(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_nanos(self.now().max(0) as u64)
+    }
+}
+
+/// Monotonic "now", for deadlines and ages (tokio's clock: pausable in tests).
+pub fn monotonic() -> tokio::time::Instant {
+    tokio::time::Instant::now()
 }

@@ -1,12 +1,15 @@
 //! Engine-level tests that need control of the clock (no gRPC, an in-memory store).
 
 use crate::clock::Clock;
-use crate::history::Engine;
+use crate::executor::Executor;
+use crate::executor::cross::CrossWorkflow;
+use crate::history::{Engine, EngineParts};
 use crate::matching::Matching;
 use crate::namespaces::Namespaces;
+use crate::peer::Peers;
 use crate::search_attributes::SearchAttributeRegistry;
-use crate::starter::StartFields;
-use crate::timers::{self, TimerQueue};
+use crate::starter::{StartFields, Starter};
+use crate::timer_queue::TimerQueue;
 use endure_api::temporal::api::common::v1::WorkflowType;
 use endure_api::temporal::api::taskqueue::v1::TaskQueue;
 use endure_core::Task;
@@ -20,6 +23,9 @@ use tokio::sync::Notify;
 
 struct Setup {
     engine: Arc<Engine>,
+    starter: Arc<Starter>,
+    namespaces: Arc<Namespaces>,
+    executor: Arc<Executor>,
     store: Arc<dyn Store>,
     timers: Arc<TimerQueue>,
     offset: Arc<AtomicI64>,
@@ -33,24 +39,33 @@ async fn setup(retention: i64) -> Setup {
     let ns = namespaces.ensure("default", retention).await.unwrap();
     let timers = TimerQueue::new();
     let ownership = crate::cluster::Ownership::new("test");
-    let engine = Engine::new(
-        store.clone(),
-        namespaces,
-        SearchAttributeRegistry::new(store.clone()),
-        Matching::new(),
-        timers.clone(),
-        Clock::offset(offset.clone()),
-        ownership.clone(),
-    );
+    let peers = Arc::new(Peers::default());
+    let search_attributes = SearchAttributeRegistry::new(store.clone());
+    let clock = Clock::offset(offset.clone());
+    let engine = Engine::new(EngineParts {
+        store: store.clone(),
+        namespaces: namespaces.clone(),
+        search_attributes: search_attributes.clone(),
+        matching: Matching::new(clock.clone()),
+        timers: timers.clone(),
+        peers: peers.clone(),
+        clock: clock.clone(),
+        ownership: ownership.clone(),
+    });
+    let starter = Starter::new(engine.clone(), search_attributes);
+    let cross =
+        CrossWorkflow::new(engine.clone(), starter.clone(), namespaces.clone(), ownership.clone(), peers);
+    let executor =
+        Executor::new(engine.clone(), cross, timers.clone(), store.clone(), ownership.clone(), clock);
     crate::cluster::join(store.clone(), engine.clone(), ownership, crate::cluster::Mode::Exclusive, 1)
         .await
         .unwrap();
-    crate::timers::scan(&engine, &timers).await.unwrap();
-    Setup { engine, store, timers, offset, namespace_id: ns.id }
+    executor.scan().await.unwrap();
+    Setup { engine, starter, namespaces, executor, store, timers, offset, namespace_id: ns.id }
 }
 
 async fn start_and_terminate(s: &Setup, workflow_id: &str) -> RunKey {
-    let ns = s.engine.namespaces().by_id(&s.namespace_id).await.unwrap();
+    let ns = s.namespaces.by_id(&s.namespace_id).await.unwrap();
     let fields = StartFields {
         workflow_id: workflow_id.into(),
         workflow_type: Some(WorkflowType { name: "W".into() }),
@@ -58,7 +73,7 @@ async fn start_and_terminate(s: &Setup, workflow_id: &str) -> RunKey {
         request_id: uuid::Uuid::new_v4().to_string(),
         ..Default::default()
     };
-    let started = s.engine.start_workflow(&ns, fields, None, None).await.unwrap();
+    let started = s.starter.start_workflow(&ns, fields, None, None).await.unwrap();
     let key = RunKey {
         namespace_id: s.namespace_id.clone(),
         workflow_id: workflow_id.into(),
@@ -97,8 +112,8 @@ async fn closed_runs_are_deleted_when_retention_runs_out() {
     // An hour and a bit later the scanner reads it in and the timer loop deletes the run.
     s.offset.store(3601 * SECOND, Ordering::Relaxed);
     let stop = Arc::new(Notify::new());
-    let timer_loop = tokio::spawn(timers::run(s.engine.clone(), s.timers.clone(), stop.clone()));
-    timers::scan(&s.engine, &s.timers).await.unwrap();
+    let timer_loop = tokio::spawn(s.executor.clone().run(stop.clone()));
+    s.executor.scan().await.unwrap();
     let mut gone = false;
     for _ in 0..200 {
         if s.store.get_run(&key).await.unwrap().is_none() {
@@ -122,11 +137,11 @@ async fn runs_inside_retention_are_kept() {
     let key = start_and_terminate(&s, "kept").await;
     // 59 minutes later the retention task is still beyond the window's reach … almost.
     s.offset.store(59 * 60 * SECOND - 61 * SECOND, Ordering::Relaxed);
-    timers::scan(&s.engine, &s.timers).await.unwrap();
+    s.executor.scan().await.unwrap();
     assert_eq!(s.timers.len(), 0);
     // … and once inside the window it is held, but not yet due.
     s.offset.store(59 * 60 * SECOND + 30 * SECOND, Ordering::Relaxed);
-    timers::scan(&s.engine, &s.timers).await.unwrap();
+    s.executor.scan().await.unwrap();
     assert_eq!(s.timers.len(), 1);
     assert!(s.store.get_run(&key).await.unwrap().is_some());
     assert_eq!(s.store.count_runs(&visible(&s, "kept")).await.unwrap(), 1);

@@ -63,6 +63,9 @@ pub enum ApiError {
     /// The RPC is not implemented.
     #[error("{0} is not implemented by Endure yet")]
     Unimplemented(&'static str),
+    /// A service asked of grpc.health.v1 that this server does not serve.
+    #[error("unknown service {0}")]
+    UnknownService(String),
     /// An internal failure (storage, corruption).
     #[error("{0}")]
     Internal(String),
@@ -139,7 +142,26 @@ impl From<ApiError> for Status {
             ApiError::DeadlineExceeded(_) => Status::deadline_exceeded(msg),
             ApiError::Unavailable(_) | ApiError::ShardNotOwned(_) => Status::unavailable(msg),
             ApiError::Unimplemented(_) => Status::unimplemented(msg),
+            ApiError::UnknownService(_) => Status::not_found(msg),
             ApiError::Internal(_) => Status::internal(msg),
+        }
+    }
+}
+
+impl ApiError {
+    /// Another replica's answer as an error of ours, keeping what callers branch on: an
+    /// unreachable or unwilling peer is [`ApiError::ShardNotOwned`] (retry; ownership moves).
+    pub fn from_peer(s: Status) -> ApiError {
+        let m = s.message().to_owned();
+        match s.code() {
+            Code::NotFound => ApiError::NotFound(m),
+            Code::FailedPrecondition => ApiError::FailedPrecondition(m),
+            Code::InvalidArgument => ApiError::InvalidArgument(m),
+            Code::Unavailable | Code::Cancelled | Code::Unknown => {
+                ApiError::ShardNotOwned(format!("peer: {m}"))
+            }
+            Code::DeadlineExceeded => ApiError::DeadlineExceeded(m),
+            _ => ApiError::Internal(format!("peer: {m}")),
         }
     }
 }

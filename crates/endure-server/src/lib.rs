@@ -1,14 +1,26 @@
-//! Endure's services: the gRPC frontend, the history engine, matching and the timer queue,
+//! Endure's services: the gRPC frontend, the history engine, matching and the task executor,
 //! wired together over a [`endure_store::Store`].
 //!
-//! [`Server::start`] recovers persisted tasks, starts the timer loop and serves gRPC until
-//! [`Server::shutdown`]: long polls are answered empty, in-flight RPCs finish, and the store is
-//! closed cleanly.
+//! The modules form layers; each imports only from the layers below it (ARCHITECTURE.md draws
+//! them; a test fails on an import cycle):
+//! 1. leaves — [`clock`], [`error`], [`validate`], [`search_attributes::schema`] and
+//!    [`search_attributes::values`], [`cluster::hash`];
+//! 2. [`namespaces`], the [`search_attributes`] registry, [`matching`], [`timer_queue`],
+//!    [`peer`];
+//! 3. [`cluster`] (shards and membership; tells the engine through [`cluster::ShardEvents`]);
+//! 4. [`history`] (the engine);
+//! 5. [`starter`], then the [`executor`] (timer tasks and cross-workflow steps);
+//! 6. [`frontend`] and [`http_health`];
+//! 7. this file, which builds and wires them: [`Server::start`] recovers persisted tasks,
+//!    starts the executor and serves gRPC until [`Server::shutdown`] (long polls answered
+//!    empty, in-flight RPCs finished, the store closed cleanly).
+
+#![warn(missing_docs)]
 
 pub mod clock;
 pub mod cluster;
-pub mod cross;
 pub mod error;
+pub mod executor;
 pub mod frontend;
 pub mod history;
 pub mod http_health;
@@ -17,7 +29,8 @@ pub mod namespaces;
 pub mod peer;
 pub mod search_attributes;
 pub mod starter;
-pub mod timers;
+pub mod timer_queue;
+pub mod validate;
 
 #[cfg(test)]
 mod engine_tests;
@@ -77,12 +90,13 @@ pub struct Server {
     pub http_addr: Option<SocketAddr>,
     internal: Option<tokio::task::JoinHandle<Result<(), tonic::transport::Error>>>,
     shutdown_tx: watch::Sender<bool>,
-    timer_stop: Arc<Notify>,
+    executor_stop: Arc<Notify>,
     serve: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
-    timers: tokio::task::JoinHandle<()>,
+    executor: tokio::task::JoinHandle<()>,
     store: Arc<dyn Store>,
     matching: Arc<matching::Matching>,
     engine: Arc<history::Engine>,
+    ownership: Arc<cluster::Ownership>,
     heartbeat: Option<tokio::task::JoinHandle<()>>,
     frontend: Arc<frontend::Frontend>,
 }
@@ -110,8 +124,9 @@ impl Server {
     /// Recovers state from `store` and starts serving.
     pub async fn start(config: ServerConfig, store: Arc<dyn Store>) -> Result<Server, StartError> {
         let clock = clock::Clock::system();
-        let matching = matching::Matching::new();
-        let timer_queue = timers::TimerQueue::new();
+        let matching = matching::Matching::new(clock.clone());
+        let timer_queue = timer_queue::TimerQueue::new();
+        let peers = Arc::new(peer::Peers::default());
         let namespaces = Arc::new(namespaces::Namespaces::new(store.clone()));
         let search_attributes = search_attributes::SearchAttributeRegistry::new(store.clone());
         let member_id = match &config.cluster {
@@ -124,14 +139,31 @@ impl Server {
             search_attributes.set_max_age(std::time::Duration::from_secs(5));
         }
         let ownership = cluster::Ownership::new(&member_id);
-        let engine = history::Engine::new(
-            store.clone(),
+        let engine = history::Engine::new(history::EngineParts {
+            store: store.clone(),
+            namespaces: namespaces.clone(),
+            search_attributes: search_attributes.clone(),
+            matching: matching.clone(),
+            timers: timer_queue.clone(),
+            peers: peers.clone(),
+            clock: clock.clone(),
+            ownership: ownership.clone(),
+        });
+        let starter = starter::Starter::new(engine.clone(), search_attributes.clone());
+        let cross = executor::cross::CrossWorkflow::new(
+            engine.clone(),
+            starter.clone(),
             namespaces.clone(),
-            search_attributes.clone(),
-            matching.clone(),
-            timer_queue.clone(),
-            clock,
             ownership.clone(),
+            peers.clone(),
+        );
+        let executor = executor::Executor::new(
+            engine.clone(),
+            cross.clone(),
+            timer_queue,
+            store.clone(),
+            ownership.clone(),
+            clock,
         );
         let mut names = vec!["default".to_string()];
         names.extend(config.namespaces.iter().cloned());
@@ -172,7 +204,7 @@ impl Server {
             config.shards,
         )
         .await?;
-        let timers_loaded = timers::scan(&engine, &timer_queue).await?;
+        let timers_loaded = executor.scan().await?;
         tracing::info!(
             member = %member_id,
             shards = ?ownership.owned_shards(),
@@ -180,7 +212,20 @@ impl Server {
             "joined: tasks of the held shards loaded"
         );
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let fe = frontend::Frontend::new(namespaces, engine.clone(), matching.clone(), shutdown_rx.clone());
+        let fe = frontend::Frontend::new(
+            frontend::Services {
+                namespaces,
+                search_attributes,
+                engine: engine.clone(),
+                starter,
+                cross,
+                matching: matching.clone(),
+                ownership: ownership.clone(),
+                peers,
+                store: store.clone(),
+            },
+            shutdown_rx.clone(),
+        );
         let frontend = fe.clone();
         let wf = frontend::WorkflowFrontend(fe.clone());
         let workflow = WorkflowServiceServer::new(wf.clone())
@@ -194,7 +239,8 @@ impl Server {
         let health = HealthServer::new(frontend::HealthService(fe.clone()))
             .accept_compressed(CompressionEncoding::Gzip);
         if let Some(l) = http_listener {
-            tokio::spawn(http_health::serve(l, fe.clone(), shutdown_rx.clone()));
+            let ready = fe.clone();
+            tokio::spawn(http_health::serve(l, Arc::new(move || ready.is_ready()), shutdown_rx.clone()));
         }
         let internal = internal_listener.map(|l| {
             let mut stop = shutdown_rx.clone();
@@ -228,20 +274,21 @@ impl Server {
                     let _ = stop.wait_for(|s| *s).await;
                 }),
         );
-        let timer_stop = Arc::new(Notify::new());
-        let timers = tokio::spawn(timers::run(engine.clone(), timer_queue, timer_stop.clone()));
+        let executor_stop = Arc::new(Notify::new());
+        let executor = tokio::spawn(executor.run(executor_stop.clone()));
         Ok(Server {
             local_addr,
             internal_addr,
             http_addr,
             internal,
             shutdown_tx,
-            timer_stop,
+            executor_stop,
             serve,
-            timers,
+            executor,
             store,
             matching,
             engine,
+            ownership,
             heartbeat,
             frontend,
         })
@@ -259,15 +306,15 @@ impl Server {
 
     /// The shards this replica holds right now.
     pub fn owned_shards(&self) -> Vec<i32> {
-        self.engine.ownership().owned_shards()
+        self.ownership.owned_shards()
     }
 
     /// Stops serving: answers long polls, waits for in-flight RPCs, closes the store.
     pub async fn shutdown(self) -> Result<(), error::ApiError> {
         let _ = self.shutdown_tx.send(true);
         self.matching.release_all_pollers();
-        self.timer_stop.notify_one();
-        let _ = self.timers.await;
+        self.executor_stop.notify_one();
+        let _ = self.executor.await;
         let (serve, internal) = (self.serve, self.internal);
         let drain = async move {
             match serve.await {
@@ -291,7 +338,7 @@ impl Server {
                 "requests still in flight after {SHUTDOWN_DRAIN:?}; handing the shards over anyway"
             );
         }
-        cluster::leave(&*self.store, &self.engine, self.engine.ownership(), self.heartbeat).await;
+        cluster::leave(&*self.store, &*self.engine, &self.ownership, self.heartbeat).await;
         if !drained {
             drain.await;
         }

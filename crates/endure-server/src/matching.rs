@@ -6,13 +6,15 @@
 //! the transition that records the task as started, and all rows are reloaded at start-up, so a
 //! crash loses nothing. Query tasks are not durable: they live only as long as their caller.
 
+use crate::clock::Clock;
 use endure_core::Task;
 use endure_store::RunKey;
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 /// Workflow or activity queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -78,15 +80,15 @@ struct Queue {
 }
 
 /// All task queues of this process.
-#[derive(Default)]
 pub struct Matching {
     queues: Mutex<HashMap<QueueId, Queue>>,
+    clock: Clock,
 }
 
 impl Matching {
-    /// Creates empty matching.
-    pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
+    /// Creates empty matching (`clock`: when pollers were last seen).
+    pub fn new(clock: Clock) -> Arc<Self> {
+        Arc::new(Matching { queues: Mutex::new(HashMap::new()), clock })
     }
 
     /// Offers a task: to the oldest waiting poller if any, else to the queue.
@@ -121,7 +123,7 @@ impl Matching {
             let mut qs = self.queues.lock();
             let q = qs.entry(id.clone()).or_default();
             if !identity.is_empty() {
-                q.pollers.insert(identity.to_string(), SystemTime::now());
+                q.pollers.insert(identity.to_string(), self.clock.system_time());
             }
             if let Some(item) = q.pop() {
                 return Some(item);
@@ -132,7 +134,7 @@ impl Matching {
         };
         let mut guard = PollGuard { rx: Some(rx), matching: self.clone(), id };
         let rx = guard.rx.as_mut().expect("set above");
-        match tokio::time::timeout_at(deadline.into(), rx).await {
+        match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(item)) => {
                 guard.rx = None;
                 Some(item)
@@ -161,8 +163,10 @@ impl Matching {
     pub fn is_live(&self, namespace_id: &str, queue: &str, kind: QueueKind) -> bool {
         let qs = self.queues.lock();
         let Some(q) = qs.get(&(namespace_id.to_string(), queue.to_string(), kind)) else { return false };
-        let recent =
-            |t: &SystemTime| t.elapsed().map(|d| d < LONG_POLL + Duration::from_secs(10)).unwrap_or(true);
+        let now = self.clock.system_time();
+        let recent = |t: &SystemTime| {
+            now.duration_since(*t).map(|d| d < LONG_POLL + Duration::from_secs(10)).unwrap_or(true)
+        };
         q.waiting.iter().any(|w| !w.is_closed()) || q.pollers.values().any(recent)
     }
 

@@ -1,6 +1,7 @@
 //! Namespaces: registration, lookup (cached), update. A namespace is stored as the encoded
 //! `DescribeNamespaceResponse` the API returns for it.
 
+use crate::clock;
 use crate::error::{ApiError, ApiResult};
 use endure_api::temporal::api::enums::v1::{ArchivalState, NamespaceState};
 use endure_api::temporal::api::namespace::v1::{
@@ -14,7 +15,8 @@ use parking_lot::RwLock;
 use prost::Message;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// Default retention of a namespace created implicitly by `start-dev` (24 h, like the dev server).
 pub const DEV_RETENTION: i64 = 24 * 3600 * time::SECOND;
@@ -100,11 +102,11 @@ impl Namespaces {
     }
 
     fn fresh(&self, at: Instant) -> bool {
-        self.max_age.read().is_none_or(|age| at.elapsed() < age)
+        self.max_age.read().is_none_or(|age| clock::monotonic().saturating_duration_since(at) < age)
     }
 
     fn remember(&self, ns: &Namespace) {
-        self.by_name.write().insert(ns.name.clone(), (ns.clone(), Instant::now()));
+        self.by_name.write().insert(ns.name.clone(), (ns.clone(), clock::monotonic()));
     }
 
     /// Registers a namespace; `NamespaceAlreadyExists` if the name is taken.

@@ -1,7 +1,7 @@
 //! The replica-to-replica API (`endure.internal.v1.Cluster`) and its clients.
 //!
 //! A task queue belongs to one replica (the owner of the queue's shard, see
-//! [`crate::cluster::Ownership::queue_shard`]); its pollers are forwarded there. The replica
+//! [`crate::cluster::queue_shard`]); its pollers are forwarded there. The replica
 //! that commits a task (the owner of the task's workflow) hands it to the queue's owner with
 //! `AddTask`; when a poller takes it, the queue's owner asks the workflow's owner to record the
 //! start (`StartWorkflowTask` / `StartActivityTask`), which answers with the poller's response.
@@ -21,7 +21,6 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::Duration;
 use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Status};
 
 /// A task on the wire.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -143,27 +142,14 @@ pub struct StartTask {
 }
 
 /// Encodes a JSON body.
-pub fn json<T: Serialize>(v: &T) -> Result<Json, Status> {
-    serde_json::to_vec(v).map(|body| Json { body }).map_err(|e| Status::internal(format!("encoding: {e}")))
+pub fn json<T: Serialize>(v: &T) -> Result<Json, ApiError> {
+    serde_json::to_vec(v).map(|body| Json { body }).map_err(|e| ApiError::Internal(format!("encoding: {e}")))
 }
 
 /// Decodes a JSON body.
-pub fn parse<T: for<'de> Deserialize<'de>>(j: &Json) -> Result<T, Status> {
+pub fn parse<T: for<'de> Deserialize<'de>>(j: &Json) -> Result<T, ApiError> {
     serde_json::from_slice(&j.body)
-        .map_err(|e| Status::invalid_argument(format!("bad internal request: {e}")))
-}
-
-/// A peer's status as an error of ours, keeping what callers branch on.
-pub fn status_error(s: Status) -> ApiError {
-    let m = s.message().to_owned();
-    match s.code() {
-        Code::NotFound => ApiError::NotFound(m),
-        Code::FailedPrecondition => ApiError::FailedPrecondition(m),
-        Code::InvalidArgument => ApiError::InvalidArgument(m),
-        Code::Unavailable | Code::Cancelled | Code::Unknown => ApiError::ShardNotOwned(format!("peer: {m}")),
-        Code::DeadlineExceeded => ApiError::DeadlineExceeded(m),
-        _ => ApiError::Internal(format!("peer: {m}")),
-    }
+        .map_err(|e| ApiError::InvalidArgument(format!("bad internal request: {e}")))
 }
 
 /// The Cluster API client type.

@@ -3,9 +3,10 @@
 #![allow(deprecated)] // WorkflowIdReusePolicy::TerminateIfRunning is deprecated but still sent by clients.
 
 use crate::error::{ApiError, ApiResult};
-use crate::frontend::{check_blob, check_id};
 use crate::history::{Engine, NewRun, WorkflowLock};
 use crate::namespaces::Namespace;
+use crate::search_attributes::SearchAttributeRegistry;
+use crate::validate::{check_blob, check_id, check_length};
 use endure_api::temporal::api::common::v1::{
     Header, Memo, Payloads, RetryPolicy, SearchAttributes, WorkflowType,
 };
@@ -19,57 +20,82 @@ use endure_core::time;
 use endure_core::transition::{InitialSignal, StartRun};
 use endure_core::{MutableState, Txn};
 use endure_store::{CurrentCondition, RunKey};
+use std::sync::Arc;
 
 /// The fields of StartWorkflowExecution and SignalWithStartWorkflowExecution in one shape.
 #[derive(Default)]
-pub(crate) struct StartFields {
-    pub(crate) workflow_id: String,
-    pub(crate) workflow_type: Option<WorkflowType>,
-    pub(crate) task_queue: Option<TaskQueue>,
-    pub(crate) input: Option<Payloads>,
-    pub(crate) execution_timeout: Option<prost_wkt_types::Duration>,
-    pub(crate) run_timeout: Option<prost_wkt_types::Duration>,
-    pub(crate) task_timeout: Option<prost_wkt_types::Duration>,
-    pub(crate) identity: String,
-    pub(crate) request_id: String,
-    pub(crate) reuse: i32,
-    pub(crate) conflict: i32,
-    pub(crate) retry_policy: Option<RetryPolicy>,
-    pub(crate) cron_schedule: String,
-    pub(crate) memo: Option<Memo>,
-    pub(crate) header: Option<Header>,
-    pub(crate) search_attributes: Option<SearchAttributes>,
-    pub(crate) start_delay: Option<prost_wkt_types::Duration>,
+pub struct StartFields {
+    /// Workflow id.
+    pub workflow_id: String,
+    /// Workflow type.
+    pub workflow_type: Option<WorkflowType>,
+    /// Task queue.
+    pub task_queue: Option<TaskQueue>,
+    /// Input of the first run.
+    pub input: Option<Payloads>,
+    /// Execution timeout (the whole chain of runs).
+    pub execution_timeout: Option<prost_wkt_types::Duration>,
+    /// Run timeout.
+    pub run_timeout: Option<prost_wkt_types::Duration>,
+    /// Workflow task timeout.
+    pub task_timeout: Option<prost_wkt_types::Duration>,
+    /// Identity of the caller.
+    pub identity: String,
+    /// Request id (idempotency).
+    pub request_id: String,
+    /// `WorkflowIdReusePolicy` number.
+    pub reuse: i32,
+    /// `WorkflowIdConflictPolicy` number.
+    pub conflict: i32,
+    /// Workflow retry policy.
+    pub retry_policy: Option<RetryPolicy>,
+    /// Cron schedule (empty: none).
+    pub cron_schedule: String,
+    /// Memo.
+    pub memo: Option<Memo>,
+    /// Header.
+    pub header: Option<Header>,
+    /// Search attributes.
+    pub search_attributes: Option<SearchAttributes>,
+    /// Delay before the first workflow task.
+    pub start_delay: Option<prost_wkt_types::Duration>,
 }
 
 /// Outcome of a start.
-pub(crate) struct Started {
+pub struct Started {
     /// True if this call created the run (not an idempotent retry or existing run).
-    pub(crate) fresh: bool,
-    pub(crate) run_id: String,
-    pub(crate) started: bool,
+    pub fresh: bool,
+    /// The run id started, or found.
+    pub run_id: String,
+    /// True if a run was started (now or by an earlier call with this request id).
+    pub started: bool,
 }
 
-impl Engine {
+/// Starts runs on the engine.
+pub struct Starter {
+    engine: Arc<Engine>,
+    search_attributes: Arc<SearchAttributeRegistry>,
+}
+
+impl Starter {
+    /// A starter over `engine`, checking search attributes against `search_attributes`.
+    pub fn new(engine: Arc<Engine>, search_attributes: Arc<SearchAttributeRegistry>) -> Arc<Self> {
+        Arc::new(Starter { engine, search_attributes })
+    }
+
     fn validate_start(&self, f: &StartFields) -> ApiResult<()> {
         check_id(&f.workflow_id, "WorkflowId")?;
         let ty = f.workflow_type.as_ref().map(|t| t.name.as_str()).unwrap_or_default();
         if ty.is_empty() {
             return Err(ApiError::InvalidArgument("WorkflowType is not set on request.".into()));
         }
-        if ty.len() > crate::frontend::MAX_ID_LENGTH {
-            return Err(ApiError::InvalidArgument("WorkflowType exceeds length limit.".into()));
-        }
+        check_length(ty, "WorkflowType exceeds length limit.")?;
         let tq = f.task_queue.as_ref().map(|t| t.name.as_str()).unwrap_or_default();
         if tq.is_empty() {
             return Err(ApiError::InvalidArgument("TaskQueue is not set on request.".into()));
         }
-        if tq.len() > crate::frontend::MAX_ID_LENGTH {
-            return Err(ApiError::InvalidArgument("TaskQueue length exceeds limit.".into()));
-        }
-        if f.request_id.len() > crate::frontend::MAX_ID_LENGTH {
-            return Err(ApiError::InvalidArgument("RequestId length exceeds limit.".into()));
-        }
+        check_length(tq, "TaskQueue length exceeds limit.")?;
+        check_length(&f.request_id, "RequestId length exceeds limit.")?;
         for (d, name) in [
             (&f.execution_timeout, "WorkflowExecutionTimeout"),
             (&f.run_timeout, "WorkflowRunTimeout"),
@@ -88,7 +114,7 @@ impl Engine {
             return Err(ApiError::InvalidArgument("Memo size exceeds limit.".into()));
         }
         if !f.cron_schedule.is_empty() {
-            endure_core::successor::cron_delay(&f.cron_schedule, self.now())
+            endure_core::successor::cron_delay(&f.cron_schedule, self.engine.now())
                 .map_err(ApiError::InvalidArgument)?;
             if time::opt_duration(&f.start_delay) > 0 {
                 return Err(ApiError::InvalidArgument(
@@ -108,7 +134,7 @@ impl Engine {
     /// Starts a run (or returns the existing one per the id policies). With `signal`, a
     /// running workflow is signalled instead and a new run starts with the signal recorded.
     /// `parent` makes the run a child workflow.
-    pub(crate) async fn start_workflow(
+    pub async fn start_workflow(
         &self,
         ns: &Namespace,
         f: StartFields,
@@ -118,9 +144,9 @@ impl Engine {
         Ok(self.start_workflow_holding_lock(ns, f, signal, parent).await?.0)
     }
 
-    /// [`Engine::start_workflow`], returning with the workflow id still locked: an eager start
+    /// [`Starter::start_workflow`], returning with the workflow id still locked: an eager start
     /// records its first workflow task as started before any poller can take it.
-    pub(crate) async fn start_workflow_holding_lock(
+    pub async fn start_workflow_holding_lock(
         &self,
         ns: &Namespace,
         f: StartFields,
@@ -129,11 +155,11 @@ impl Engine {
     ) -> ApiResult<(Started, WorkflowLock<'_>)> {
         self.validate_start(&f)?;
         if let Some(sa) = f.search_attributes.as_ref().filter(|s| !s.indexed_fields.is_empty()) {
-            let types = self.search_attributes().of(&ns.id).await?;
+            let types = self.search_attributes.of(&ns.id).await?;
             crate::search_attributes::validate(&ns.name, &types, sa, false)
                 .map_err(ApiError::InvalidArgument)?;
         }
-        let lock = self.lock(&ns.id, &f.workflow_id).await;
+        let lock = self.engine.lock(&ns.id, &f.workflow_id).await;
         let started = self.start_locked(ns, f, signal, parent).await?;
         Ok((started, lock))
     }
@@ -145,8 +171,8 @@ impl Engine {
         signal: Option<InitialSignal>,
         parent: Option<ParentInfo>,
     ) -> ApiResult<Started> {
-        let engine = self;
-        let current = engine.store().current_run(&ns.id, &f.workflow_id).await?;
+        let engine = &self.engine;
+        let current = engine.current_run(&ns.id, &f.workflow_id).await?;
         let mut condition = CurrentCondition::Absent;
         if let Some(cur) = current {
             let key = RunKey {

@@ -79,7 +79,7 @@ impl Frontend {
         if r.namespace.is_empty() {
             return Err(ApiError::InvalidArgument("Namespace is empty.".into()));
         }
-        if r.namespace.len() > super::MAX_ID_LENGTH {
+        if r.namespace.len() > crate::validate::MAX_ID_LENGTH {
             return Err(ApiError::InvalidArgument("Namespace length exceeds limit.".into()));
         }
         let retention = match r.workflow_execution_retention_period.as_ref().map(time::from_duration) {
@@ -199,7 +199,7 @@ impl OperatorService for OperatorFrontend {
             HashMap::new()
         } else {
             let ns = self.0.namespaces.by_name(&r.namespace).await.map_err(Status::from)?;
-            let types = self.0.engine.search_attributes().of(&ns.id).await.map_err(Status::from)?;
+            let types = self.0.search_attributes.of(&ns.id).await.map_err(Status::from)?;
             types.iter().map(|(name, ty)| (name.clone(), ty.code())).collect()
         };
         Ok(Response::new(ops::ListSearchAttributesResponse {
@@ -233,7 +233,7 @@ impl OperatorService for OperatorFrontend {
             attrs.push((name, ty));
         }
         attrs.sort_by(|a, b| a.0.cmp(&b.0));
-        let existing = self.0.engine.search_attributes().of(&ns.id).await.map_err(Status::from)?;
+        let existing = self.0.search_attributes.of(&ns.id).await.map_err(Status::from)?;
         // Adding an attribute that exists changes nothing, whatever type is asked for (as the
         // real server; the CLI itself refuses a different type).
         let new: Vec<(String, SaType)> =
@@ -251,7 +251,7 @@ impl OperatorService for OperatorFrontend {
             }
         }
         if !new.is_empty() {
-            self.0.engine.search_attributes().add(&ns.id, new).await.map_err(Status::from)?;
+            self.0.search_attributes.add(&ns.id, new).await.map_err(Status::from)?;
         }
         Ok(Response::new(ops::AddSearchAttributesResponse {}))
     }
@@ -274,11 +274,11 @@ impl OperatorService for OperatorFrontend {
             }
         }
         // Removing a name that is not registered is a no-op, as on the real server.
-        let existing = self.0.engine.search_attributes().of(&ns.id).await.map_err(Status::from)?;
+        let existing = self.0.search_attributes.of(&ns.id).await.map_err(Status::from)?;
         let known: Vec<String> =
             r.search_attributes.into_iter().filter(|n| existing.contains_key(n)).collect();
         if !known.is_empty() {
-            self.0.engine.search_attributes().remove(&ns.id, known).await.map_err(Status::from)?;
+            self.0.search_attributes.remove(&ns.id, known).await.map_err(Status::from)?;
         }
         Ok(Response::new(ops::RemoveSearchAttributesResponse {}))
     }
@@ -315,7 +315,7 @@ impl Health for HealthService {
             "temporal.api.operatorservice.v1.OperatorService",
         ];
         if !known.contains(&service.as_str()) {
-            return Err(Status::not_found(format!("unknown service {service}")));
+            return Err(ApiError::UnknownService(service).into());
         }
         Ok(Response::new(HealthCheckResponse { status: self.status() as i32 }))
     }

@@ -181,8 +181,11 @@ fn keep_header(name: &str) -> bool {
 /// The request to send on to another replica: the same message and caller headers, the
 /// remaining deadline, and the [`FORWARDED`] mark.
 pub fn onward<T>(req: Request<T>) -> Request<T> {
-    let timeout =
-        req.metadata().get("grpc-timeout").and_then(|v| v.to_str().ok()).and_then(super::parse_grpc_timeout);
+    let timeout = req
+        .metadata()
+        .get("grpc-timeout")
+        .and_then(|v| v.to_str().ok())
+        .and_then(super::deadline::parse_grpc_timeout);
     let (meta, _ext, msg) = req.into_parts();
     let mut out = Request::new(msg);
     for kv in meta.iter() {
@@ -204,7 +207,7 @@ impl Frontend {
     /// to. A request for a shard nobody holds right now (a takeover in progress), or one
     /// already forwarded to us for a shard we do not hold, is UNAVAILABLE: the caller retries.
     pub async fn forward_target<T: Routed>(&self, req: &Request<T>) -> ApiResult<Option<String>> {
-        let ownership = self.engine.ownership();
+        let ownership = &self.ownership;
         let (shard, what) = match req.get_ref().route() {
             Route::Any => return Ok(None),
             Route::Queue { namespace, queue } => {
@@ -262,6 +265,6 @@ pub async fn unless_shutting_down<T>(
     let grace = if long_poll { std::time::Duration::ZERO } else { std::time::Duration::from_secs(2) };
     match tokio::time::timeout(grace, call).await {
         Ok(r) => r,
-        Err(_) => Err(tonic::Status::unavailable("this replica is shutting down; retry")),
+        Err(_) => Err(ApiError::Unavailable("this replica is shutting down; retry".into()).into()),
     }
 }

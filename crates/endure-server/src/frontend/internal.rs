@@ -1,6 +1,7 @@
 //! The server side of the replica-to-replica API (see [`crate::peer`]).
 
 use super::Frontend;
+use crate::error::ApiError;
 use crate::matching::TaskRef;
 use crate::peer::{AddTask, AddTaskReply, StartTask, WireTask, json, parse};
 use endure_api::internal::Json;
@@ -19,10 +20,8 @@ impl ClusterService {
         let StartTask { task, identity } = parse(req.get_ref())?;
         let t: TaskRef = task.into();
         if !self.0.engine.owns_run(&t.run) {
-            return Err(Status::unavailable(format!(
-                "workflow {} is not held by this replica",
-                t.run.workflow_id
-            )));
+            let m = format!("workflow {} is not held by this replica", t.run.workflow_id);
+            return Err(ApiError::ShardNotOwned(m).into());
         }
         Ok((t, identity))
     }
@@ -32,13 +31,14 @@ impl ClusterService {
 impl Cluster for ClusterService {
     async fn add_task(&self, req: Request<Json>) -> Result<Response<Json>, Status> {
         let r: AddTask = parse(req.get_ref())?;
-        let ownership = self.0.engine.ownership();
+        let ownership = &self.0.ownership;
         if !ownership.holds(ownership.queue_shard(&r.namespace_id, &r.queue)) {
-            return Err(Status::unavailable(format!("task queue {} is not held by this replica", r.queue)));
+            let m = format!("task queue {} is not held by this replica", r.queue);
+            return Err(ApiError::ShardNotOwned(m).into());
         }
         let kind = r.kind();
         let item = r.item.into_dispatch().map_err(Status::from)?;
-        let accepted = self.0.engine.accept_offer(&r.namespace_id, &r.queue, kind, r.sticky, item);
+        let accepted = self.0.engine.router().accept_offer(&r.namespace_id, &r.queue, kind, r.sticky, item);
         Ok(Response::new(json(&AddTaskReply { accepted })?))
     }
 
@@ -62,7 +62,7 @@ impl Cluster for ClusterService {
 
     async fn cross_step(&self, req: Request<Json>) -> Result<Response<Json>, Status> {
         let t: TaskRef = parse::<WireTask>(req.get_ref())?.into();
-        let outcome = crate::cross::target_step(&self.0.engine, &t).await?;
+        let outcome = self.0.cross.target_step(&t).await?;
         Ok(Response::new(json(&outcome)?))
     }
 }

@@ -3,6 +3,7 @@
 //! transport (the HTTP API, later) can call the same functions.
 
 mod admin;
+mod deadline;
 pub mod forward;
 pub mod internal;
 mod query_check;
@@ -11,35 +12,61 @@ mod updates;
 mod visibility;
 mod workflows;
 
-use crate::error::{ApiError, ApiResult};
+use crate::cluster::Ownership;
+use crate::executor::cross::CrossWorkflow;
 use crate::history::Engine;
 use crate::matching::Matching;
 use crate::namespaces::Namespaces;
-use endure_api::temporal::api::common::v1::Payloads;
+use crate::peer::Peers;
+use crate::search_attributes::SearchAttributeRegistry;
+use crate::starter::Starter;
 use endure_api::temporal::api::workflowservice::v1 as ws;
 use endure_api::workflowservice::workflow_service_server::WorkflowService;
+use endure_store::Store;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
 use tonic::{Request, Response, Status};
 
 pub use admin::{HealthService, OperatorFrontend};
 
-/// Maximum size of one payload set (Temporal's default blob size limit, 2 MB).
-pub const BLOB_SIZE_LIMIT: usize = endure_core::limits::BLOB_SIZE_ERROR;
-/// Maximum length of ids (workflow id, activity id, signal name …).
-pub const MAX_ID_LENGTH: usize = 1000;
-
 /// The answer of a worker to a query task.
 pub type QueryAnswer = ws::RespondQueryTaskCompletedRequest;
+
+/// What the frontend serves requests with, given by whoever builds it.
+pub struct Services {
+    /// Namespaces.
+    pub namespaces: Arc<Namespaces>,
+    /// Custom search attributes.
+    pub search_attributes: Arc<SearchAttributeRegistry>,
+    /// The history engine.
+    pub engine: Arc<Engine>,
+    /// Starting runs.
+    pub starter: Arc<Starter>,
+    /// Cross-workflow steps (asked for by other replicas).
+    pub cross: Arc<CrossWorkflow>,
+    /// Task queues.
+    pub matching: Arc<Matching>,
+    /// Shard ownership (routing, readiness).
+    pub ownership: Arc<Ownership>,
+    /// Clients of the other replicas.
+    pub peers: Arc<Peers>,
+    /// The store (visibility listings).
+    pub store: Arc<dyn Store>,
+}
 
 /// Shared state of the frontend handlers.
 pub struct Frontend {
     pub(crate) namespaces: Arc<Namespaces>,
+    pub(crate) search_attributes: Arc<SearchAttributeRegistry>,
     pub(crate) engine: Arc<Engine>,
+    pub(crate) starter: Arc<Starter>,
+    pub(crate) cross: Arc<CrossWorkflow>,
     pub(crate) matching: Arc<Matching>,
+    pub(crate) ownership: Arc<Ownership>,
+    pub(crate) peers: Arc<Peers>,
+    pub(crate) store: Arc<dyn Store>,
     pub(crate) queries: Mutex<HashMap<String, oneshot::Sender<QueryAnswer>>>,
     pub(crate) buffered_queries: Mutex<
         HashMap<endure_store::RunKey, Vec<(String, endure_api::temporal::api::query::v1::WorkflowQuery)>>,
@@ -53,74 +80,27 @@ impl Frontend {
     /// Whether this replica should receive traffic: not shutting down, and ready in the
     /// cluster (see [`crate::cluster::Ownership::is_ready`]).
     pub fn is_ready(&self) -> bool {
-        !*self.shutdown.borrow() && self.engine.ownership().is_ready()
+        !*self.shutdown.borrow() && self.ownership.is_ready()
     }
 
     /// Creates the frontend.
-    pub fn new(
-        namespaces: Arc<Namespaces>,
-        engine: Arc<Engine>,
-        matching: Arc<Matching>,
-        shutdown: watch::Receiver<bool>,
-    ) -> Arc<Self> {
+    pub fn new(s: Services, shutdown: watch::Receiver<bool>) -> Arc<Self> {
         Arc::new(Frontend {
-            namespaces,
-            engine,
-            matching,
+            namespaces: s.namespaces,
+            search_attributes: s.search_attributes,
+            engine: s.engine,
+            starter: s.starter,
+            cross: s.cross,
+            matching: s.matching,
+            ownership: s.ownership,
+            peers: s.peers,
+            store: s.store,
             queries: Mutex::new(HashMap::new()),
             update_rejections: Mutex::new(HashMap::new()),
             buffered_queries: Mutex::new(HashMap::new()),
             shutdown,
         })
     }
-}
-
-/// Checks an id's presence and length.
-pub(crate) fn check_id(value: &str, what: &str) -> ApiResult<()> {
-    if value.is_empty() {
-        return Err(ApiError::InvalidArgument(format!("{what} is not set on request.")));
-    }
-    if value.len() > MAX_ID_LENGTH {
-        return Err(ApiError::InvalidArgument(format!(
-            "{what} exceeds maximum allowed length ({}/{MAX_ID_LENGTH})",
-            value.len()
-        )));
-    }
-    Ok(())
-}
-
-/// Checks a payload set against the blob size limit.
-pub(crate) fn check_blob(p: &Option<Payloads>) -> ApiResult<()> {
-    use prost::Message;
-    if p.as_ref().is_some_and(|p| p.encoded_len() > BLOB_SIZE_LIMIT) {
-        return Err(ApiError::InvalidArgument("Blob data size exceeds limit.".into()));
-    }
-    Ok(())
-}
-
-/// When a long poll must answer: 60 s, or shortly before the client's own deadline.
-pub(crate) fn poll_deadline<T>(req: &Request<T>, max: Duration) -> Instant {
-    let client = req
-        .metadata()
-        .get("grpc-timeout")
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_grpc_timeout)
-        .map(|d| d.saturating_sub(Duration::from_millis(500)).max(Duration::from_millis(100)));
-    Instant::now() + client.map_or(max, |c| c.min(max))
-}
-
-fn parse_grpc_timeout(v: &str) -> Option<Duration> {
-    let (num, unit) = v.split_at(v.len().checked_sub(1)?);
-    let n: u64 = num.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(n * 3600),
-        "M" => Duration::from_secs(n * 60),
-        "S" => Duration::from_secs(n),
-        "m" => Duration::from_millis(n),
-        "u" => Duration::from_micros(n),
-        "n" => Duration::from_nanos(n),
-        _ => return None,
-    })
 }
 
 macro_rules! rpcs {
@@ -132,7 +112,7 @@ macro_rules! rpcs {
                 tracing::debug!(rpc = stringify!($name), "request");
                 if let Some(addr) = self.0.forward_target(&request).await.map_err(Status::from)? {
                     tracing::debug!(rpc = stringify!($name), to = %addr, "forwarding to the shard owner");
-                    let mut peer = self.0.engine.peers().workflow(&addr).map_err(Status::from)?;
+                    let mut peer = self.0.peers.workflow(&addr).map_err(Status::from)?;
                     let long_poll = forward::Routed::is_long_poll(request.get_ref());
                     let call = peer.$name(forward::onward(request));
                     return forward::unless_shutting_down(call, long_poll, self.0.shutdown.clone()).await;

@@ -2,8 +2,8 @@
 //! the bridge from `endure_core::query` (syntax) to `endure_store::visibility` (typed filter).
 
 use crate::error::ApiError;
-use crate::frontend::workflows::execution_status_name;
 use crate::search_attributes::SaTypes;
+use crate::search_attributes::schema::execution_status_name;
 use crate::search_attributes::schema::{self, Queried};
 use endure_core::query::{self, CmpOp as QOp, Expr, Query, Value};
 use endure_store::visibility::{Attr, CmpOp, FilterExpr, SaType, Scalar};

@@ -1,10 +1,12 @@
 //! Worker-facing RPCs: task polls, task completions, heartbeats, task-queue introspection.
 
-use super::{Frontend, check_blob, check_id, poll_deadline};
+use super::Frontend;
+use super::deadline::poll_deadline;
 use crate::error::{ApiError, ApiResult};
 use crate::matching::{Dispatch, LONG_POLL, QueryTask, QueueKind, TaskRef};
 use crate::namespaces::Namespace;
 use crate::peer;
+use crate::validate::{check_blob, check_id, check_run_id};
 use endure_api::temporal::api::common::v1::{Payloads, WorkflowExecution};
 use endure_api::temporal::api::enums::v1::{TaskQueueType, WorkflowTaskFailedCause};
 use endure_api::temporal::api::history::v1::History;
@@ -53,7 +55,7 @@ impl Frontend {
         queue: &str,
         kind: QueueKind,
         identity: &str,
-        deadline: std::time::Instant,
+        deadline: tokio::time::Instant,
     ) -> Option<Dispatch> {
         let mut shutdown = self.shutdown.clone();
         if *shutdown.borrow() {
@@ -141,10 +143,9 @@ impl Frontend {
     {
         let attempt = async {
             let addr = self.engine.owner_of(&t.run.namespace_id, &t.run.workflow_id)?;
-            let body = peer::json(&peer::StartTask { task: t.into(), identity: identity.to_owned() })
-                .map_err(peer::status_error)?;
-            let client = self.engine.peers().cluster(&addr)?;
-            call(client, body).await.map(tonic::Response::into_inner).map_err(peer::status_error)
+            let body = peer::json(&peer::StartTask { task: t.into(), identity: identity.to_owned() })?;
+            let client = self.peers.cluster(&addr)?;
+            call(client, body).await.map(tonic::Response::into_inner).map_err(ApiError::from_peer)
         };
         let r = attempt.await;
         if let Err(ApiError::ShardNotOwned(m)) = &r {
@@ -313,7 +314,7 @@ impl Frontend {
         if sets.is_empty() {
             return Ok(None);
         }
-        let types = self.engine.search_attributes().of(namespace_id).await?;
+        let types = self.search_attributes.of(namespace_id).await?;
         let ns = self.namespaces.by_id(namespace_id).await?;
         Ok(sets
             .into_iter()
@@ -497,7 +498,7 @@ impl Frontend {
         let ns = self.namespaces.by_name(namespace).await?;
         check_id(workflow_id, "WorkflowId")?;
         check_id(activity_id, "ActivityId")?;
-        super::workflows::check_run_id(run_id)?;
+        check_run_id(run_id)?;
         let key = self.engine.resolve_run(&ns.id, workflow_id, run_id).await?;
         let scheduled_event_id =
             self.engine.load(&key).await?.ms.activity_by_id(activity_id)?.scheduled_event_id;

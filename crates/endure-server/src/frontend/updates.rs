@@ -5,8 +5,10 @@
 //! accepted (WorkflowExecutionUpdateAccepted in history) or completed (the outcome from
 //! WorkflowExecutionUpdateCompleted, or the rejection failure, which is never in history).
 
-use super::{Frontend, check_id, poll_deadline};
+use super::Frontend;
+use super::deadline::poll_deadline;
 use crate::error::{ApiError, ApiResult};
+use crate::validate::check_id;
 use endure_api::temporal::api::common::v1::WorkflowExecution;
 use endure_api::temporal::api::enums::v1::UpdateWorkflowExecutionLifecycleStage as Stage;
 use endure_api::temporal::api::failure::v1::Failure;
@@ -16,7 +18,8 @@ use endure_api::temporal::api::workflowservice::v1 as ws;
 use endure_core::state::UpdateState;
 use endure_core::updates::Admission;
 use endure_store::RunKey;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 use tonic::Request;
 
 /// How long an update call waits for its stage before answering with the stage reached.
@@ -162,7 +165,7 @@ impl Frontend {
             }
             tokio::select! {
                 changed = rx.changed() => if changed.is_err() { return Ok((stage, None)) },
-                _ = tokio::time::sleep_until(deadline.into()) => return Ok((stage, None)),
+                _ = tokio::time::sleep_until(deadline) => return Ok((stage, None)),
                 _ = shutdown.wait_for(|s| *s) => return Ok((stage, None)),
             }
         }

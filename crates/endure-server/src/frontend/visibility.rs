@@ -5,8 +5,8 @@
 
 use super::Frontend;
 use super::query_check::check;
-use super::workflows::execution_status_name;
 use crate::error::{ApiError, ApiResult};
+use crate::search_attributes::schema::execution_status_name;
 use crate::search_attributes::{SaTypes, present};
 use endure_api::temporal::api::common::v1::{
     Memo, Payload, SearchAttributes, WorkflowExecution, WorkflowType,
@@ -75,7 +75,7 @@ impl Frontend {
             Some(PageCursor { close_time: t.close_time, start_time: t.start_time, run_id: t.run_id })
         };
         let limit = if page_size <= 0 { 1000 } else { page_size.min(1000) as usize };
-        let rows = self.engine.store().list_runs(&filter, cursor, limit).await?;
+        let rows = self.store.list_runs(&filter, cursor, limit).await?;
         let next = match rows.last() {
             Some(last) if rows.len() == limit => {
                 let c = PageCursor::after(last);
@@ -88,7 +88,7 @@ impl Frontend {
             }
             _ => vec![],
         };
-        let types = self.engine.search_attributes().of(&filter.namespace_id).await?;
+        let types = self.search_attributes.of(&filter.namespace_id).await?;
         Ok((rows.into_iter().map(|r| row_info(r, &types)).collect(), next))
     }
 
@@ -111,7 +111,7 @@ impl Frontend {
         token: &[u8],
     ) -> ApiResult<(Vec<WorkflowExecutionInfo>, Vec<u8>)> {
         let ns = self.namespaces.by_name(namespace).await?;
-        let custom = self.engine.search_attributes().of(&ns.id).await?;
+        let custom = self.search_attributes.of(&ns.id).await?;
         let q = check(query, false, &custom)?;
         let filter = VisibilityFilter { namespace_id: ns.id, expr: q.expr, open: None };
         self.list(filter, page_size, token).await
@@ -163,14 +163,14 @@ impl Frontend {
     ) -> ApiResult<ws::CountWorkflowExecutionsResponse> {
         let r = r.into_inner();
         let ns = self.namespaces.by_name(&r.namespace).await?;
-        let custom = self.engine.search_attributes().of(&ns.id).await?;
+        let custom = self.search_attributes.of(&ns.id).await?;
         let q = check(&r.query, true, &custom)?;
         let filter = VisibilityFilter { namespace_id: ns.id, expr: q.expr, open: None };
         if !q.group_by_status {
-            let count = self.engine.store().count_runs(&filter).await?;
+            let count = self.store.count_runs(&filter).await?;
             return Ok(ws::CountWorkflowExecutionsResponse { count, groups: vec![] });
         }
-        let groups = self.engine.store().count_runs_by_status(&filter).await?;
+        let groups = self.store.count_runs_by_status(&filter).await?;
         let total = groups.iter().map(|(_, n)| n).sum();
         Ok(ws::CountWorkflowExecutionsResponse {
             count: total,

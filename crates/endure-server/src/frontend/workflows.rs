@@ -2,10 +2,12 @@
 //! and queries.
 #![allow(deprecated)] // WorkflowIdReusePolicy::TerminateIfRunning is deprecated but still sent by clients.
 
-use super::{Frontend, check_blob, check_id, poll_deadline};
+use super::Frontend;
+use super::deadline::poll_deadline;
 use crate::error::{ApiError, ApiResult};
 use crate::matching::{Dispatch, QueryTask, QueueKind};
 use crate::starter::StartFields;
+use crate::validate::{check_blob, check_id, check_run_id};
 use endure_api::temporal::api::common::v1::WorkflowExecution;
 use endure_api::temporal::api::enums::v1::{
     HistoryEventFilterType, PendingActivityState, PendingWorkflowTaskState, QueryRejectCondition,
@@ -19,7 +21,6 @@ use endure_core::MutableState;
 use endure_core::time::{self, to_opt_duration, to_timestamp};
 use endure_core::transition::InitialSignal;
 use endure_store::RunKey;
-use prost::Message;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tonic::Request;
@@ -37,33 +38,11 @@ struct HistoryToken {
     next_event_id: i64,
 }
 
-fn status_name(s: i32) -> &'static str {
-    match Status::try_from(s).unwrap_or(Status::Unspecified) {
-        Status::Running => "Running",
-        Status::Completed => "Completed",
-        Status::Failed => "Failed",
-        Status::Canceled => "Canceled",
-        Status::Terminated => "Terminated",
-        Status::ContinuedAsNew => "ContinuedAsNew",
-        Status::TimedOut => "TimedOut",
-        Status::Paused => "Paused",
-        Status::Unspecified => "Unspecified",
-    }
-}
-
 fn execution(r: &Option<WorkflowExecution>) -> ApiResult<&WorkflowExecution> {
     let e = r.as_ref().ok_or_else(|| ApiError::InvalidArgument("Execution is not set on request.".into()))?;
     check_id(&e.workflow_id, "WorkflowId")?;
     check_run_id(&e.run_id)?;
     Ok(e)
-}
-
-/// Run ids are UUIDs; anything else is an InvalidArgument, as on the real server.
-pub(crate) fn check_run_id(run_id: &str) -> ApiResult<()> {
-    if !run_id.is_empty() && uuid::Uuid::parse_str(run_id).is_err() {
-        return Err(ApiError::InvalidArgument("Invalid RunId.".into()));
-    }
-    Ok(())
 }
 
 /// Moves the start fields out of a StartWorkflowExecution or SignalWithStartWorkflowExecution
@@ -103,7 +82,7 @@ impl Frontend {
         let (eager, identity, queue) = (r.request_eager_execution, f.identity.clone(), f.task_queue.clone());
         let workflow_id = f.workflow_id.clone();
         let has_delay = time::opt_duration(&f.start_delay) > 0 || !f.cron_schedule.is_empty();
-        let (s, _lock) = self.engine.start_workflow_holding_lock(&ns, f, None, None).await?;
+        let (s, _lock) = self.starter.start_workflow_holding_lock(&ns, f, None, None).await?;
         let eager_workflow_task = if eager && s.fresh && !has_delay {
             // Hand the first workflow task straight to the starting worker.
             let t = crate::matching::TaskRef {
@@ -150,7 +129,7 @@ impl Frontend {
             request_id: r.request_id.clone(),
         };
         let f = start_fields!(r);
-        let s = self.engine.start_workflow(&ns, f, Some(signal), None).await?;
+        let s = self.starter.start_workflow(&ns, f, Some(signal), None).await?;
         Ok(ws::SignalWithStartWorkflowExecutionResponse {
             run_id: s.run_id,
             started: s.started,
@@ -242,7 +221,7 @@ impl Frontend {
         if let Some(info) = described.workflow_execution_info.as_mut()
             && let Some(sa) = info.search_attributes.as_mut()
         {
-            let types = self.engine.search_attributes().of(&ns.id).await?;
+            let types = self.search_attributes.of(&ns.id).await?;
             *sa = crate::search_attributes::present(&types, sa);
         }
         Ok(described)
@@ -295,7 +274,7 @@ impl Frontend {
                 while waiting(&ms, first) && !*shutdown.borrow() {
                     tokio::select! {
                         changed = rx.changed() => if changed.is_err() { break },
-                        _ = tokio::time::sleep_until(deadline.into()) => break,
+                        _ = tokio::time::sleep_until(deadline) => break,
                         _ = shutdown.changed() => break,
                     }
                     ms = self.engine.load(&key).await?.ms;
@@ -355,14 +334,7 @@ impl Frontend {
         let ms = self.engine.load(&key).await?.ms;
         let before = token.map(|t| t.next_event_id).unwrap_or(ms.next_event_id);
         let page = if r.maximum_page_size <= 0 { HISTORY_PAGE } else { r.maximum_page_size as usize };
-        let rows = self.engine.store().read_events_reverse(&key, before, page).await?;
-        let mut events = Vec::with_capacity(rows.len());
-        for row in rows {
-            events.push(
-                endure_api::temporal::api::history::v1::HistoryEvent::decode(row.data.as_slice())
-                    .map_err(|e| ApiError::Internal(format!("corrupt event: {e}")))?,
-            );
-        }
+        let events = self.engine.read_events_reverse(&key, before, page).await?;
         let next_page_token = match events.last() {
             Some(ev) if ev.event_id > 1 => {
                 serde_json::to_vec(&HistoryToken { run_id: key.run_id.clone(), next_event_id: ev.event_id })
@@ -442,13 +414,13 @@ impl Frontend {
                     }
                     changed = rx.changed() => if changed.is_err() { break },
                     _ = shutdown.wait_for(|s| *s) => break,
-                    _ = tokio::time::sleep_until(deadline.into()) => break,
+                    _ = tokio::time::sleep_until(deadline) => break,
                 }
             }
             self.take_buffered_query(&key, &query_id);
         }
         if dispatch {
-            self.engine.offer(
+            self.engine.router().offer(
                 &ns.id,
                 &ms.task_queue,
                 QueueKind::Workflow,
@@ -464,7 +436,7 @@ impl Frontend {
         let answer = match early_answer {
             Some(a) => Some(a),
             None if dispatch => tokio::select! {
-                a = tokio::time::timeout_at(deadline.into(), answer_rx) => a.ok().and_then(Result::ok),
+                a = tokio::time::timeout_at(deadline, answer_rx) => a.ok().and_then(Result::ok),
                 _ = shutdown.wait_for(|s| *s) => None,
             },
             None => None,
@@ -695,9 +667,4 @@ pub(crate) fn execution_info(ms: &MutableState) -> wf::WorkflowExecutionInfo {
         first_run_id: ms.first_execution_run_id.clone(),
         ..Default::default()
     }
-}
-
-/// The status name used in list queries.
-pub(crate) fn execution_status_name(s: i32) -> &'static str {
-    status_name(s)
 }

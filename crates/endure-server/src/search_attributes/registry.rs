@@ -4,6 +4,7 @@
 
 use super::schema::{SaType, settable_system};
 use super::values::{SaTypes, decode_value};
+use crate::clock;
 use crate::error::{ApiError, ApiResult};
 use endure_api::temporal::api::common::v1::SearchAttributes;
 use endure_store::visibility::SaValue;
@@ -11,7 +12,8 @@ use endure_store::{Store, StoreError};
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// The registry of every namespace's custom search attributes.
 pub struct SearchAttributeRegistry {
@@ -42,14 +44,14 @@ impl SearchAttributeRegistry {
     pub async fn load(&self, namespace_id: &str) -> ApiResult<Arc<SaTypes>> {
         let types: SaTypes = self.store.search_attributes(namespace_id).await?.into_iter().collect();
         let types = Arc::new(types);
-        self.by_namespace.write().insert(namespace_id.to_owned(), (types.clone(), Instant::now()));
+        self.by_namespace.write().insert(namespace_id.to_owned(), (types.clone(), clock::monotonic()));
         Ok(types)
     }
 
     /// The attributes of a namespace, loading them if needed.
     pub async fn of(&self, namespace_id: &str) -> ApiResult<Arc<SaTypes>> {
         if let Some((t, at)) = self.by_namespace.read().get(namespace_id)
-            && self.max_age.read().is_none_or(|age| at.elapsed() < age)
+            && self.max_age.read().is_none_or(|age| clock::monotonic().saturating_duration_since(*at) < age)
         {
             return Ok(t.clone());
         }

@@ -88,6 +88,23 @@ pub fn settable_system(name: &str) -> Option<SaType> {
     system(name).filter(|a| a.settable).map(|a| a.ty)
 }
 
+/// The name of a `WorkflowExecutionStatus` as the `ExecutionStatus` attribute holds it
+/// (`Running`, `Completed` …): queries compare with it and results carry it.
+pub fn execution_status_name(status: i32) -> &'static str {
+    use endure_api::temporal::api::enums::v1::WorkflowExecutionStatus as S;
+    match S::try_from(status).unwrap_or(S::Unspecified) {
+        S::Running => "Running",
+        S::Completed => "Completed",
+        S::Failed => "Failed",
+        S::Canceled => "Canceled",
+        S::Terminated => "Terminated",
+        S::ContinuedAsNew => "ContinuedAsNew",
+        S::TimedOut => "TimedOut",
+        S::Paused => "Paused",
+        S::Unspecified => "Unspecified",
+    }
+}
+
 /// The type's name as Temporal spells it.
 pub fn type_name(ty: SaType) -> &'static str {
     match ty {

@@ -1,0 +1,162 @@
+//! The task executor: runs the timer queue's tasks when they are due.
+//!
+//! It maps each task kind to what it means — a transition of the task's run on the engine
+//! (timers, timeouts, retries, backoff), a deletion (retention), or a cross-workflow step
+//! ([`cross`]) — and moves the queue's horizon forward, reading the timers that come into it
+//! from the store. Workflow and activity tasks never come here (they go to matching).
+
+pub mod cross;
+
+use crate::clock::{self, Clock};
+use crate::cluster::Ownership;
+use crate::error::{ApiError, ApiResult};
+use crate::history::{Engine, codec};
+use crate::matching::TaskRef;
+use crate::timer_queue::TimerQueue;
+use cross::CrossWorkflow;
+use endure_api::temporal::api::enums::v1::TimeoutType;
+use endure_core::Task;
+use endure_store::Store;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, Semaphore};
+
+/// How far ahead of now the in-memory part of the timer queue reaches.
+pub const WINDOW: Duration = Duration::from_secs(60);
+/// How often the horizon moves forward (so it stays at least `WINDOW - SCAN_EVERY` ahead).
+const SCAN_EVERY: Duration = Duration::from_secs(15);
+/// Most timer tasks running at once.
+const CONCURRENCY: usize = 64;
+/// How long a failed timer task waits before it is tried again.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Runs due timer tasks.
+pub struct Executor {
+    engine: Arc<Engine>,
+    cross: Arc<CrossWorkflow>,
+    queue: Arc<TimerQueue>,
+    store: Arc<dyn Store>,
+    ownership: Arc<Ownership>,
+    clock: Clock,
+}
+
+impl Executor {
+    /// An executor of `queue`'s tasks.
+    pub fn new(
+        engine: Arc<Engine>,
+        cross: Arc<CrossWorkflow>,
+        queue: Arc<TimerQueue>,
+        store: Arc<dyn Store>,
+        ownership: Arc<Ownership>,
+        clock: Clock,
+    ) -> Arc<Self> {
+        Arc::new(Executor { engine, cross, queue, store, ownership, clock })
+    }
+
+    /// Moves the horizon to `now + WINDOW` and reads the timers that come into it from the
+    /// store. Returns how many were read.
+    pub async fn scan(&self) -> ApiResult<usize> {
+        let to = self.clock.now().saturating_add(WINDOW.as_nanos() as i64);
+        let from = self.queue.advance_horizon(to);
+        if from >= to {
+            return Ok(0);
+        }
+        // Read after moving the horizon: a shard acquired meanwhile is either in this list or
+        // loaded up to the new horizon by its acquisition.
+        let shards = self.ownership.owned_shards();
+        if shards.is_empty() {
+            return Ok(0);
+        }
+        let rows = self.store.load_timer_tasks(&shards, from, to).await?;
+        let n = rows.len();
+        codec::decode_tasks(rows).into_iter().for_each(|t| self.queue.add(t));
+        Ok(n)
+    }
+
+    /// Fires due timers until `shutdown` is notified, moving the horizon forward every few
+    /// seconds.
+    pub async fn run(self: Arc<Self>, shutdown: Arc<Notify>) {
+        let limit = Arc::new(Semaphore::new(CONCURRENCY));
+        let mut next_scan = clock::monotonic() + SCAN_EVERY;
+        loop {
+            if clock::monotonic() >= next_scan {
+                if let Err(e) = self.scan().await {
+                    tracing::warn!("reading timer tasks: {e}");
+                }
+                next_scan = clock::monotonic() + SCAN_EVERY;
+            }
+            let (due, next) = self.queue.due(self.clock.now());
+            for t in due {
+                let Ok(permit) = limit.clone().acquire_owned().await else { return };
+                let me = self.clone();
+                tokio::spawn(async move {
+                    me.fire(t).await;
+                    drop(permit);
+                });
+            }
+            let until_scan = next_scan.saturating_duration_since(clock::monotonic());
+            let wait = match next {
+                Some(at) => Duration::from_nanos((at - self.clock.now()).max(0) as u64),
+                None => until_scan,
+            }
+            .min(until_scan);
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.queue.added() => {}
+                _ = shutdown.notified() => return,
+            }
+        }
+    }
+
+    /// Runs one due task. Stale tasks are dropped by the engine; a failure is retried a second
+    /// later unless the task's shard moved to another replica (which loaded the task itself).
+    async fn fire(&self, t: TaskRef) {
+        if let Err(e) = self.execute(&t).await {
+            match e {
+                ApiError::NotFound(_) => {} // stale: the engine deleted it
+                ApiError::ShardNotOwned(_) if !self.engine.owns_run(&t.run) => {}
+                e => {
+                    tracing::warn!(task_id = t.task_id, "timer task failed, retrying in 1s: {e}");
+                    tokio::time::sleep(RETRY_AFTER).await;
+                    self.queue.add(t);
+                }
+            }
+        }
+    }
+
+    /// What each kind of timer task does.
+    async fn execute(&self, t: &TaskRef) -> ApiResult<()> {
+        let (engine, run, id) = (&self.engine, &t.run, Some(t.task_id));
+        match t.task.clone() {
+            Task::UserTimer { timer_id, started_event_id, .. } => {
+                engine.update(run, id, |x| x.timer_fired(&timer_id, started_event_id)).await
+            }
+            Task::ActivityTimeout { scheduled_event_id, attempt, timeout_type, .. } => {
+                let tt = TimeoutType::try_from(timeout_type).unwrap_or(TimeoutType::Unspecified);
+                engine.update(run, id, |x| x.activity_timeout_fired(scheduled_event_id, attempt, tt)).await
+            }
+            Task::ActivityRetry { scheduled_event_id, attempt, .. } => {
+                engine.update(run, id, |x| x.activity_retry_fired(scheduled_event_id, attempt)).await
+            }
+            Task::WorkflowTaskTimeout { stamp, timeout_type, .. } => {
+                let tt = TimeoutType::try_from(timeout_type).unwrap_or(TimeoutType::StartToClose);
+                engine.update(run, id, |x| x.workflow_task_timed_out(stamp, tt)).await
+            }
+            Task::WorkflowBackoff { .. } => engine.update(run, id, |x| x.workflow_backoff_fired()).await,
+            Task::WorkflowRunTimeout { .. } => engine.update(run, id, |x| x.workflow_timed_out(false)).await,
+            Task::WorkflowExecutionTimeout { .. } => {
+                engine.update(run, id, |x| x.workflow_timed_out(true)).await
+            }
+            Task::DeleteClosedRun { .. } => engine.delete_closed_run(run, t.task_id).await,
+            Task::StartChild { .. }
+            | Task::SignalExternal { .. }
+            | Task::CancelExternal { .. }
+            | Task::RecordChildClosed { .. }
+            | Task::ParentClosePolicy { .. } => self.cross.run(t.clone()).await,
+            Task::WorkflowTask { .. } | Task::ActivityTask { .. } => {
+                tracing::error!(task_id = t.task_id, "transfer task in the timer queue");
+                Ok(())
+            }
+        }
+    }
+}

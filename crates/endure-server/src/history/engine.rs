@@ -1,0 +1,601 @@
+//! The engine: owns every run's transitions on the shards this replica holds.
+//!
+//! A transition runs under the workflow id's lock: load the mutable state (from the state
+//! cache, else the store), apply a pure core transition, commit events + state + tasks +
+//! visibility in one [`WriteBatch`], then cache the new state, hand the new tasks to the
+//! router and wake watchers. Nothing is handed out before the commit returns, so nothing
+//! acknowledged can be lost.
+//!
+//! The engine does not know what a task does once dispatched (matching and the executor do)
+//! nor who asked for a transition (the frontend, the executor, another replica).
+
+use super::cache::{LoadedRun, STATE_CACHE_RUNS, StateCache};
+use super::codec::{self, run_key, visibility_of};
+use super::routing::TaskRouter;
+use super::watchers::{RunProgress, Watchers};
+use crate::clock::Clock;
+use crate::cluster::{Ownership, ShardEvents};
+use crate::error::{ApiError, ApiResult};
+use crate::matching::{Matching, TaskRef};
+use crate::namespaces::{DEV_RETENTION, Namespaces};
+use crate::peer::Peers;
+use crate::search_attributes::SearchAttributeRegistry;
+use crate::timer_queue::TimerQueue;
+use endure_api::temporal::api::enums::v1::WorkflowExecutionStatus;
+use endure_api::temporal::api::history::v1::HistoryEvent;
+use endure_core::{CoreError, MutableState, Task, Txn};
+use endure_store::{
+    CurrentCondition, CurrentRun, CurrentWrite, Fence, RunKey, Store, StoreError, WriteBatch,
+};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use tokio::sync::{mpsc, watch};
+
+/// (namespace id, workflow id): the unit of locking.
+type WorkflowKey = (String, String);
+
+/// What the engine works with, given by whoever builds it.
+pub struct EngineParts {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Namespaces (for a closing run's retention).
+    pub namespaces: Arc<Namespaces>,
+    /// Custom search attributes (a run's typed values for its visibility row).
+    pub search_attributes: Arc<SearchAttributeRegistry>,
+    /// Task queues of this replica.
+    pub matching: Arc<Matching>,
+    /// Timer tasks of this replica.
+    pub timers: Arc<TimerQueue>,
+    /// Clients of the other replicas.
+    pub peers: Arc<Peers>,
+    /// Wall time.
+    pub clock: Clock,
+    /// Which shards this replica holds.
+    pub ownership: Arc<Ownership>,
+}
+
+/// Owner of all runs of the shards this replica holds.
+pub struct Engine {
+    me: Weak<Engine>,
+    store: Arc<dyn Store>,
+    namespaces: Arc<Namespaces>,
+    search_attributes: Arc<SearchAttributeRegistry>,
+    clock: Clock,
+    ownership: Arc<Ownership>,
+    timers: Arc<TimerQueue>,
+    router: Arc<TaskRouter>,
+    locks: Mutex<HashMap<WorkflowKey, Arc<tokio::sync::Mutex<()>>>>,
+    watchers: Watchers,
+    cache: StateCache,
+}
+
+fn store_conflict(e: StoreError) -> ApiError {
+    match e {
+        StoreError::ShardOwnershipLost(m) => ApiError::ShardNotOwned(m),
+        StoreError::ConditionFailed(m) => ApiError::Unavailable(format!("concurrent update, retry: {m}")),
+        e => e.into(),
+    }
+}
+
+/// One run's part of a transition about to be committed.
+pub(super) struct Pending {
+    pub(super) batch: WriteBatch,
+    pub(super) ms: MutableState,
+    pub(super) tasks: Vec<Task>,
+}
+
+/// What is published after a commit besides the tasks.
+struct Summary {
+    key: RunKey,
+    next_event_id: i64,
+    open: bool,
+    history_size_bytes: i64,
+}
+
+impl Summary {
+    fn of(ms: &MutableState) -> Summary {
+        Summary {
+            key: run_key(ms),
+            next_event_id: ms.next_event_id,
+            open: ms.is_open(),
+            history_size_bytes: ms.history_size_bytes,
+        }
+    }
+}
+
+/// A fresh run to create.
+pub struct NewRun<'a> {
+    /// Its state after the start transition.
+    pub ms: &'a MutableState,
+    /// Events of the start transition.
+    pub events: Vec<HistoryEvent>,
+    /// Tasks of the start transition.
+    pub tasks: Vec<Task>,
+    /// Condition on the current-run pointer.
+    pub condition: CurrentCondition,
+}
+
+impl Engine {
+    /// Creates the engine (and the task that moves sticky tasks nobody polls for back to their
+    /// normal queues).
+    pub fn new(parts: EngineParts) -> Arc<Self> {
+        let (fallback, mut fallbacks) = mpsc::unbounded_channel::<TaskRef>();
+        let router = TaskRouter::new(
+            parts.ownership.clone(),
+            parts.matching,
+            parts.timers.clone(),
+            parts.peers,
+            fallback,
+        );
+        let engine = Arc::new_cyclic(|me| Engine {
+            me: me.clone(),
+            store: parts.store,
+            namespaces: parts.namespaces,
+            search_attributes: parts.search_attributes,
+            clock: parts.clock,
+            ownership: parts.ownership,
+            timers: parts.timers,
+            router,
+            locks: Mutex::new(HashMap::new()),
+            watchers: Watchers::default(),
+            cache: StateCache::new(STATE_CACHE_RUNS),
+        });
+        let me = Arc::downgrade(&engine);
+        tokio::spawn(async move {
+            while let Some(t) = fallbacks.recv().await {
+                let Some(engine) = me.upgrade() else { return };
+                tokio::spawn(async move {
+                    if let Err(e) = engine.update(&t.run, Some(t.task_id), |x| x.reset_sticky()).await {
+                        tracing::debug!("sticky fallback: {e}");
+                    }
+                });
+            }
+        });
+        engine
+    }
+
+    /// Routes committed tasks and queries.
+    pub fn router(&self) -> &Arc<TaskRouter> {
+        &self.router
+    }
+
+    /// Hands a persisted task to its task queue or the timer queue.
+    pub fn dispatch(&self, t: TaskRef) {
+        self.router.dispatch(t)
+    }
+
+    /// Whether this replica holds the shard of `key`'s workflow.
+    pub fn owns_run(&self, key: &RunKey) -> bool {
+        self.ownership.holds_workflow(&key.namespace_id, &key.workflow_id)
+    }
+
+    /// The internal address of the replica holding the shard of workflow `workflow_id`
+    /// (`ShardNotOwned` while nobody does).
+    pub fn owner_of(&self, namespace_id: &str, workflow_id: &str) -> ApiResult<String> {
+        let shard = self.ownership.shard_of(namespace_id, workflow_id);
+        self.ownership
+            .owner_address(shard)
+            .ok_or_else(|| ApiError::ShardNotOwned(format!("shard {shard} has no owner right now; retry")))
+    }
+
+    /// The lease to write `key`'s run under; [`ApiError::ShardNotOwned`] if another replica
+    /// holds its shard.
+    pub(super) fn fence(&self, key: &RunKey) -> ApiResult<Fence> {
+        let shard = self.ownership.shard_of(&key.namespace_id, &key.workflow_id);
+        self.ownership
+            .fence(shard)
+            .ok_or_else(|| ApiError::ShardNotOwned(format!("shard {shard} is not held by this replica")))
+    }
+
+    /// A write under `fence` was refused: the shard was taken over. Forget it.
+    fn fence_failed(&self, fence: Option<Fence>) {
+        if let Some(f) = fence
+            && self.ownership.lose(f.shard_id, f.range_id)
+        {
+            tracing::warn!(
+                shard = f.shard_id,
+                range = f.range_id,
+                "write refused: another replica took the shard over; this replica's lease is stale"
+            );
+            self.forget_shard(f.shard_id);
+        }
+    }
+
+    /// Forgets a shard this replica no longer holds: its cached runs, and its task queues (their
+    /// waiting pollers are answered and poll again at the new owner; their queued tasks are
+    /// offered to the new owner by their workflows' owners).
+    fn forget_shard(&self, shard: i32) {
+        let ownership = self.ownership.clone();
+        self.cache.forget_where(|k| ownership.shard_of(&k.namespace_id, &k.workflow_id) == shard);
+        self.router.release_queues(shard);
+    }
+
+    /// Offers every pending transfer task of this replica's shards to its queue again.
+    async fn redispatch_owned(&self) {
+        let shards = self.ownership.owned_shards();
+        if shards.is_empty() {
+            return;
+        }
+        match self.store.load_transfer_tasks(&shards).await {
+            Ok(rows) => codec::decode_tasks(rows).into_iter().for_each(|t| self.dispatch(t)),
+            Err(e) => tracing::warn!("reloading transfer tasks: {e}"),
+        }
+    }
+
+    /// Wall time now (ns).
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Locks a workflow id; all transitions of its runs are serialized under this lock.
+    pub async fn lock(&self, namespace_id: &str, workflow_id: &str) -> WorkflowLock<'_> {
+        let key = (namespace_id.to_string(), workflow_id.to_string());
+        let m = self.locks.lock().entry(key.clone()).or_default().clone();
+        let guard = m.clone().lock_owned().await;
+        WorkflowLock { engine: self, key, _guard: Some(guard), _m: m }
+    }
+
+    /// The current run of a workflow id, if it has any.
+    pub async fn current_run(&self, namespace_id: &str, workflow_id: &str) -> ApiResult<Option<CurrentRun>> {
+        Ok(self.store.current_run(namespace_id, workflow_id).await?)
+    }
+
+    /// Resolves an empty run id to the current run of the workflow id.
+    pub async fn resolve_run(
+        &self,
+        namespace_id: &str,
+        workflow_id: &str,
+        run_id: &str,
+    ) -> ApiResult<RunKey> {
+        let key = |run_id: String| RunKey {
+            namespace_id: namespace_id.into(),
+            workflow_id: workflow_id.into(),
+            run_id,
+        };
+        if !run_id.is_empty() {
+            return Ok(key(run_id.into()));
+        }
+        match self.current_run(namespace_id, workflow_id).await? {
+            Some(c) => Ok(key(c.run_id)),
+            None => Err(workflow_not_found(workflow_id)),
+        }
+    }
+
+    /// Loads a run's state (no lock taken: a snapshot for reads).
+    pub async fn load(&self, key: &RunKey) -> ApiResult<LoadedRun> {
+        if let Some(hit) = self.cache.get(key) {
+            return Ok(hit);
+        }
+        self.read_run(key).await
+    }
+
+    /// [`Engine::load`] for the holder of the run's workflow lock: a state read from the store
+    /// is remembered, as nothing can commit to the run meanwhile.
+    pub(super) async fn load_locked(&self, key: &RunKey) -> ApiResult<LoadedRun> {
+        if let Some(hit) = self.cache.get(key) {
+            return Ok(hit);
+        }
+        let loaded = self.read_run(key).await?;
+        self.cache.put(key.clone(), loaded.clone());
+        Ok(loaded)
+    }
+
+    async fn read_run(&self, key: &RunKey) -> ApiResult<LoadedRun> {
+        let row =
+            self.store.get_run(key).await?.ok_or_else(|| run_not_found(&key.workflow_id, &key.run_id))?;
+        Ok(LoadedRun { ms: codec::decode_state(&row.state)?, db_version: row.db_version })
+    }
+
+    /// Reads persisted history events `[first, end)`, at most `limit`.
+    pub async fn read_events(
+        &self,
+        key: &RunKey,
+        first: i64,
+        end: i64,
+        limit: usize,
+    ) -> ApiResult<Vec<HistoryEvent>> {
+        codec::decode_events(&self.store.read_events(key, first, end, limit).await?)
+    }
+
+    /// Reads persisted history events before `before`, newest first, at most `limit`.
+    pub async fn read_events_reverse(
+        &self,
+        key: &RunKey,
+        before: i64,
+        limit: usize,
+    ) -> ApiResult<Vec<HistoryEvent>> {
+        codec::decode_events(&self.store.read_events_reverse(key, before, limit).await?)
+    }
+
+    /// Subscribes to progress of a run's history (for long polls).
+    pub fn watch(&self, key: &RunKey, current: RunProgress) -> watch::Receiver<RunProgress> {
+        self.watchers.watch(key, current)
+    }
+
+    /// Runs a transition on an existing run and commits it. `consumed` is the id of the task
+    /// row that triggered it (deleted in the same commit; also deleted if the task was stale).
+    pub async fn update<R>(
+        &self,
+        key: &RunKey,
+        consumed: Option<i64>,
+        f: impl FnOnce(&mut Txn<'_>) -> Result<R, CoreError>,
+    ) -> ApiResult<R> {
+        let _lock = self.lock(&key.namespace_id, &key.workflow_id).await;
+        self.update_locked(key, consumed, f).await
+    }
+
+    /// [`Engine::update`] for a caller that already holds the workflow lock.
+    pub async fn update_locked<R>(
+        &self,
+        key: &RunKey,
+        consumed: Option<i64>,
+        f: impl FnOnce(&mut Txn<'_>) -> Result<R, CoreError>,
+    ) -> ApiResult<R> {
+        let loaded = match self.load_locked(key).await {
+            Ok(l) => l,
+            Err(e) => {
+                self.drop_stale(consumed).await;
+                return Err(e);
+            }
+        };
+        let mut ms = loaded.ms;
+        let old_status = ms.status;
+        let now = self.clock.now();
+        let mut txn = Txn::new(&mut ms, now);
+        txn.next_run_id = uuid::Uuid::new_v4().to_string();
+        let r = match f(&mut txn) {
+            Ok(r) => r,
+            Err(e) => {
+                self.drop_stale(consumed).await;
+                return Err(e.into());
+            }
+        };
+        let (events, mut tasks) = (std::mem::take(&mut txn.events), std::mem::take(&mut txn.tasks));
+        let successor = txn.new_run.take();
+        drop(txn);
+        ms.state_transition_count += 1;
+        if old_status == WorkflowExecutionStatus::Running as i32 && !ms.is_open() {
+            tasks.push(self.retention_task(&ms).await?);
+        }
+        let current = (ms.status != old_status).then(|| CurrentWrite {
+            condition: CurrentCondition::RunIs(ms.run_id.clone()),
+            value: pointer_to(&ms),
+        });
+        if let Some(next) = successor {
+            let old = self.batch(&ms, Some(loaded.db_version), None, &events, &tasks, consumed)?;
+            let mut next_ms = next.ms;
+            next_ms.state_transition_count = 1;
+            let pointer = CurrentWrite {
+                condition: CurrentCondition::RunIs(ms.run_id.clone()),
+                value: pointer_to(&next_ms),
+            };
+            let new = self.batch(&next_ms, None, Some(pointer), &next.events, &next.tasks, None)?;
+            self.commit_and_publish(vec![
+                Pending { batch: old, ms, tasks },
+                Pending { batch: new, ms: next_ms, tasks: next.tasks },
+            ])
+            .await?;
+            return Ok(r);
+        }
+        // Only the current run's status is mirrored in the current-run pointer.
+        let current = match current {
+            Some(c) => match self.current_run(&key.namespace_id, &key.workflow_id).await? {
+                Some(cur) if cur.run_id == key.run_id => Some(c),
+                _ => None,
+            },
+            None => None,
+        };
+        let batch = self.batch(&ms, Some(loaded.db_version), current, &events, &tasks, consumed)?;
+        self.commit_and_publish(vec![Pending { batch, ms, tasks }]).await?;
+        Ok(r)
+    }
+
+    /// Creates a run (its first transition). The caller holds the workflow lock.
+    pub async fn create_run(&self, run: NewRun<'_>) -> ApiResult<()> {
+        let ms = run.ms;
+        let current = CurrentWrite { condition: run.condition, value: pointer_to(ms) };
+        let batch = self.batch(ms, None, Some(current), &run.events, &run.tasks, None)?;
+        self.commit_and_publish(vec![Pending { batch, ms: ms.clone(), tasks: run.tasks }]).await
+    }
+
+    async fn drop_stale(&self, consumed: Option<i64>) {
+        if let Some(id) = consumed
+            && let Err(e) = self.store.delete_tasks(vec![id]).await
+        {
+            tracing::warn!(task_id = id, "deleting stale task: {e}");
+        }
+    }
+
+    /// Deletes a task row that turned out to have nothing left to do.
+    pub async fn drop_task(&self, task_id: i64) -> ApiResult<()> {
+        self.store.delete_tasks(vec![task_id]).await.map_err(Into::into)
+    }
+
+    /// The retention task for a run that just closed: delete it once the namespace's retention
+    /// period has passed since its close.
+    pub(super) async fn retention_task(&self, ms: &MutableState) -> ApiResult<Task> {
+        let ns = self.namespaces.by_id(&ms.namespace_id).await?;
+        let retention = ns
+            .desc
+            .config
+            .as_ref()
+            .and_then(|c| c.workflow_execution_retention_ttl.as_ref())
+            .map(endure_core::time::from_duration)
+            .unwrap_or(DEV_RETENTION);
+        Ok(Task::DeleteClosedRun { fire_at: ms.close_time.saturating_add(retention.max(0)) })
+    }
+
+    /// The write batch of one run's transition.
+    pub(super) fn batch(
+        &self,
+        ms: &MutableState,
+        expected_version: Option<i64>,
+        current: Option<CurrentWrite>,
+        events: &[HistoryEvent],
+        tasks: &[Task],
+        consumed: Option<i64>,
+    ) -> ApiResult<WriteBatch> {
+        let run = run_key(ms);
+        Ok(WriteBatch {
+            fence: Some(self.fence(&run)?),
+            run,
+            state: codec::encode_state(ms)?,
+            expected_version,
+            current,
+            events: codec::encode_events(events),
+            new_tasks: codec::encode_tasks(tasks)?,
+            delete_tasks: consumed.into_iter().collect(),
+            visibility: Some(visibility_of(
+                ms,
+                self.search_attributes.typed_values(&ms.namespace_id, ms.search_attributes.as_ref()),
+            )),
+        })
+    }
+
+    /// Commits the batches of one transition (one run, or a run and its successor, atomically)
+    /// and, once durable, caches the new states and hands out their tasks. This runs as a task
+    /// of its own: a caller that goes away mid-commit (its client disconnected, the request was
+    /// cancelled) cannot leave a committed transition whose tasks were never handed to matching
+    /// and the timer queue, or whose cached state is behind the store.
+    pub(super) async fn commit_and_publish(&self, runs: Vec<Pending>) -> ApiResult<()> {
+        let engine =
+            self.me.upgrade().ok_or_else(|| ApiError::Unavailable("the server is stopping".into()))?;
+        tokio::spawn(async move { engine.commit_and_publish_now(runs).await })
+            .await
+            .map_err(|e| ApiError::Internal(format!("commit task failed: {e}")))?
+    }
+
+    async fn commit_and_publish_now(&self, runs: Vec<Pending>) -> ApiResult<()> {
+        let keys: Vec<RunKey> = runs.iter().map(|p| p.batch.run.clone()).collect();
+        let fence = runs.first().and_then(|p| p.batch.fence);
+        let (mut batches, published): (Vec<WriteBatch>, Vec<(MutableState, Vec<Task>)>) =
+            runs.into_iter().map(|p| (p.batch, (p.ms, p.tasks))).unzip();
+        let result = if batches.len() == 1
+            && let Some(b) = batches.pop()
+        {
+            self.store.commit(b).await.map(|r| vec![r])
+        } else {
+            self.store.commit_all(batches).await
+        };
+        match result {
+            Ok(results) => {
+                for ((ms, tasks), r) in published.into_iter().zip(results) {
+                    let summary = Summary::of(&ms);
+                    self.cache.put(summary.key.clone(), LoadedRun { ms, db_version: r.db_version });
+                    self.after_commit(&summary, tasks, r.task_ids);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                // The store may hold something else now: read it again next time.
+                keys.iter().for_each(|k| self.cache.forget(k));
+                if matches!(e, StoreError::ShardOwnershipLost(_)) {
+                    self.fence_failed(fence);
+                }
+                Err(store_conflict(e))
+            }
+        }
+    }
+
+    /// After a commit: hand the new tasks out and wake history watchers.
+    fn after_commit(&self, ms: &Summary, tasks: Vec<Task>, task_ids: Vec<i64>) {
+        let key = &ms.key;
+        use endure_core::limits::{HISTORY_COUNT_WARN, HISTORY_SIZE_WARN};
+        if ms.open && (ms.history_size_bytes > HISTORY_SIZE_WARN || ms.next_event_id - 1 > HISTORY_COUNT_WARN)
+        {
+            tracing::warn!(
+                workflow_id = %key.workflow_id,
+                run_id = %key.run_id,
+                events = ms.next_event_id - 1,
+                bytes = ms.history_size_bytes,
+                "history is over the warning limit (10,240 events or 10 MB); the run is terminated at 51,200 events or 50 MB"
+            );
+        }
+        for (task, task_id) in tasks.into_iter().zip(task_ids) {
+            self.dispatch(TaskRef { task_id, run: key.clone(), task });
+        }
+        // Waiters re-read the state on every commit (updates change it without new events).
+        self.watchers.notify(key, (ms.next_event_id, !ms.open));
+    }
+
+    /// Deletes a run from the store and forgets its cached state (before and after, so a
+    /// failed delete leaves nothing stale); wakes its history watchers. Caller holds the lock.
+    pub(super) async fn remove_run(&self, key: &RunKey) -> ApiResult<()> {
+        self.fence(key)?;
+        self.cache.forget(key);
+        let deleted = self.store.delete_run(key).await;
+        self.cache.forget(key);
+        deleted?;
+        self.watchers.notify(key, (0, true));
+        Ok(())
+    }
+}
+
+/// The current-run pointer naming `ms`'s run.
+fn pointer_to(ms: &MutableState) -> CurrentRun {
+    CurrentRun { run_id: ms.run_id.clone(), status: ms.status, start_request_id: ms.start_request_id.clone() }
+}
+
+#[async_trait::async_trait]
+impl ShardEvents for Engine {
+    /// Forgets anything cached about the shard's runs (another replica may have changed them),
+    /// hands its transfer tasks to their queues and its timers due before the timer horizon to
+    /// the timer queue.
+    async fn shard_acquired(&self, shard: i32) {
+        let ownership = self.ownership.clone();
+        self.cache.forget_where(|k| ownership.shard_of(&k.namespace_id, &k.workflow_id) == shard);
+        match self.store.load_transfer_tasks(&[shard]).await {
+            Ok(rows) => codec::decode_tasks(rows).into_iter().for_each(|t| self.dispatch(t)),
+            Err(e) => tracing::error!(shard, "loading transfer tasks: {e}"),
+        }
+        let horizon = self.timers.horizon();
+        if horizon > i64::MIN {
+            match self.store.load_timer_tasks(&[shard], i64::MIN, horizon).await {
+                Ok(rows) => codec::decode_tasks(rows).into_iter().for_each(|t| self.dispatch(t)),
+                Err(e) => tracing::error!(shard, "loading timer tasks: {e}"),
+            }
+        }
+    }
+
+    /// Its queued tasks and timers fail their fence when used and are dropped; the new owner
+    /// reloads them.
+    fn shard_lost(&self, shard: i32) {
+        self.forget_shard(shard);
+    }
+
+    async fn owners_changed(&self) {
+        self.redispatch_owned().await;
+    }
+}
+
+/// Held while a workflow id is locked; cleans the lock table up when dropped.
+pub struct WorkflowLock<'a> {
+    engine: &'a Engine,
+    key: WorkflowKey,
+    _guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    _m: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Drop for WorkflowLock<'_> {
+    fn drop(&mut self) {
+        self._guard = None;
+        let mut locks = self.engine.locks.lock();
+        // Two references left (the table's and ours) means nobody else waits: remove it.
+        if locks.get(&self.key).is_some_and(|m| Arc::strong_count(m) <= 2) {
+            locks.remove(&self.key);
+        }
+    }
+}
+
+/// The NotFound error for a workflow id without any run (the real server's wording).
+pub fn workflow_not_found(workflow_id: &str) -> ApiError {
+    ApiError::NotFound(format!("workflow not found for ID: {workflow_id}"))
+}
+
+/// The NotFound error for a run id that does not exist (the real server's wording).
+pub fn run_not_found(workflow_id: &str, run_id: &str) -> ApiError {
+    ApiError::NotFound(format!(
+        "workflow execution not found for workflow ID \"{workflow_id}\" and run ID \"{run_id}\""
+    ))
+}
