@@ -37,5 +37,7 @@ macro_rules! cases {
     )*};
 }
 
+mod activities;
+mod signals_and_cancel;
 mod timers;
 mod workflow_tasks;
