@@ -38,6 +38,8 @@ macro_rules! cases {
 }
 
 mod activities;
+mod children;
+mod external;
 mod signals_and_cancel;
 mod timers;
 mod workflow_tasks;
