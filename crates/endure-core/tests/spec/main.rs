@@ -42,4 +42,5 @@ mod children;
 mod external;
 mod signals_and_cancel;
 mod timers;
+mod updates;
 mod workflow_tasks;
