@@ -39,7 +39,10 @@ macro_rules! cases {
 
 mod activities;
 mod children;
+mod continue_as_new;
 mod external;
+mod reset;
+mod retries_and_cron;
 mod signals_and_cancel;
 mod timers;
 mod updates;
