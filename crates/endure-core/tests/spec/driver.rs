@@ -678,12 +678,12 @@ impl Spec {
 
     // -------------------------------------------------------- rebuild, reset
 
-    /// Rebuilds the focused run's state from its history (`rebuild::rebuild`) and prints what
-    /// the rebuilt state says where it differs from the live one (pending work, counters).
+    /// Rebuilds the focused run's state from its history (`rebuild::rebuild`) and compares it
+    /// with the live one ([`render::rebuild_facts`]): `= same state`, or both when they differ.
     pub fn check_rebuild(&mut self) -> &mut Self {
         let run = self.run();
         let rebuilt = endure_core::rebuild::rebuild(&run.ms.namespace_id, &run.ms.run_id, &run.history);
-        let (live, again) = (render::state(&run.ms), render::state(&rebuilt));
+        let (live, again) = (render::rebuild_facts(&run.ms), render::rebuild_facts(&rebuilt));
         let mut lines = vec![format!(
             "@{} rebuild {} from its {} events",
             render::at(self.now),

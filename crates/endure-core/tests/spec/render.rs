@@ -168,11 +168,10 @@ fn event_attrs(a: &A) -> String {
                 s += &format!(" cron={:?}", a.cron_schedule);
             }
             if !a.continued_execution_run_id.is_empty() {
-                s += &format!(
-                    " continued-from={} initiator={}",
-                    a.continued_execution_run_id,
-                    name::<ContinueAsNewInitiator>(a.initiator)
-                );
+                s += &format!(" continued-from={}", a.continued_execution_run_id);
+            }
+            if a.initiator != 0 {
+                s += &format!(" initiator={}", name::<ContinueAsNewInitiator>(a.initiator));
             }
             if a.first_execution_run_id != a.original_execution_run_id {
                 s += &format!(" first-run={}", a.first_execution_run_id);
@@ -729,4 +728,22 @@ pub fn state(ms: &MutableState) -> String {
         parts.push(format!("sticky={}", ms.sticky_queue));
     }
     parts.join(" ")
+}
+
+/// The facts a rebuild from history must restore: [`state`] plus the applied signal request
+/// ids, the last completed task, and the search attribute and memo keys.
+pub fn rebuild_facts(ms: &MutableState) -> String {
+    let keys = |m: Option<Vec<&String>>| {
+        let mut k: Vec<&String> = m.unwrap_or_default();
+        k.sort();
+        format!("{k:?}")
+    };
+    format!(
+        "{} | signal-requests={:?} last-completed-started={} search-attributes={} memo={}",
+        state(ms),
+        ms.signal_request_ids,
+        ms.last_completed_wft_started_id,
+        keys(ms.search_attributes.as_ref().map(|a| a.indexed_fields.keys().collect())),
+        keys(ms.memo.as_ref().map(|m| m.fields.keys().collect())),
+    )
 }
