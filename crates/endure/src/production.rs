@@ -38,7 +38,7 @@ fn postgres_config(config: &Config) -> PostgresConfig {
         host: pg.host.clone(),
         port: pg.port,
         user: pg.user.clone(),
-        password: pg.password.as_ref().map(|s| s.expose().to_owned()),
+        password: pg.password.expose().map(str::to_owned),
         database: pg.database.clone(),
         max_connections: pg.max_connections as usize,
         connect_timeout: pg.connect_timeout(),
