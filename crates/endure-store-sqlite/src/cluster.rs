@@ -3,7 +3,7 @@
 //! a shared database: the stored shard count wins, leases move only by compare-and-set on
 //! `range_id`, and members expire by the clock of the database's host.
 
-use crate::backend;
+use crate::error::backend;
 use endure_store::{Member, ShardLease, StoreError, StoreResult};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -1,4 +1,10 @@
-use super::*;
+use crate::SqliteStore;
+use crate::error::backend;
+use crate::filter;
+use crate::migrate::{MIGRATIONS, SCHEMA_VERSION};
+use endure_store::*;
+use rusqlite::Connection;
+use std::sync::Arc;
 
 #[tokio::test]
 async fn conformance_on_file() {
