@@ -24,15 +24,8 @@ use endure_store::{Member, ShardLease, StoreError, StoreResult};
 /// First key of the per-shard advisory locks ("Endu"); the second is the shard id.
 pub(crate) const SHARD_LOCK_CLASS: i32 = 0x456E_6475;
 
-const HEARTBEAT_SQL: &str = "WITH me AS ( \
-         INSERT INTO cluster_members AS m (id, address, expires_at) \
-         VALUES ($1, $2, now() + $3::bigint * interval '1 millisecond') \
-         ON CONFLICT (id) DO UPDATE SET address = EXCLUDED.address, expires_at = EXCLUDED.expires_at \
-         RETURNING m.id, m.address, m.expires_at) \
-     SELECT id, address FROM me WHERE expires_at > now() \
-     UNION ALL \
-     SELECT id, address FROM cluster_members WHERE id <> $1 AND expires_at > now() \
-     ORDER BY id";
+/// Records a heartbeat and returns the live members, in one statement.
+const HEARTBEAT_SQL: &str = include_str!("../sql/heartbeat.sql");
 
 fn lease(r: &tokio_postgres::Row) -> StoreResult<ShardLease> {
     let get = |e: tokio_postgres::Error| store_error("reading a shard lease", &e);

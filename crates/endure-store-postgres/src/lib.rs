@@ -32,6 +32,7 @@ mod error;
 mod filter;
 mod migrate;
 mod pipeline;
+mod rows;
 mod store;
 pub mod testing;
 
