@@ -243,7 +243,7 @@ pub async fn join(
                 let taken = loop {
                     match store.acquire_shard(lease.shard_id, &ownership.me, range).await {
                         Ok(l) => break l,
-                        Err(StoreError::ConditionFailed(_)) => {
+                        Err(StoreError::Conflict { .. }) => {
                             range = current_range(&*store, lease.shard_id).await?;
                         }
                         Err(e) => return Err(e.into()),
@@ -280,7 +280,7 @@ async fn current_range(store: &dyn Store, shard: i32) -> Result<i64, StoreError>
         .into_iter()
         .find(|l| l.shard_id == shard)
         .map(|l| l.range_id)
-        .ok_or_else(|| StoreError::Backend(format!("shard {shard} has no lease row")))
+        .ok_or_else(|| StoreError::corrupt(format!("shard {shard} has no lease row")))
 }
 
 /// Hands this replica's shards over and leaves the membership (graceful shutdown). Stops the
@@ -415,7 +415,7 @@ impl Rebalancer {
                         self.engine.shard_acquired(shard).await;
                         owners.insert(shard, (me.clone(), self.m.advertise_address.clone()));
                     }
-                    Err(StoreError::ConditionFailed(_)) => {} // someone else moved first; next round
+                    Err(StoreError::Conflict { .. }) => {} // someone else moved first; next round
                     Err(e) => return Err(e),
                 }
             } else if owner_live {

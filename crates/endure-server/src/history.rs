@@ -111,8 +111,8 @@ fn run_key(ms: &MutableState) -> RunKey {
 
 fn store_conflict(e: endure_store::StoreError) -> ApiError {
     match e {
-        endure_store::StoreError::ShardOwnershipLost(m) => ApiError::ShardNotOwned(m),
-        endure_store::StoreError::ConditionFailed(m) => {
+        endure_store::StoreError::ShardOwnershipLost { context: m, .. } => ApiError::ShardNotOwned(m),
+        endure_store::StoreError::Conflict { context: m, .. } => {
             ApiError::Unavailable(format!("concurrent update, retry: {m}"))
         }
         e => e.into(),
@@ -571,7 +571,7 @@ impl Engine {
                         states.pop(k);
                     }
                 }
-                if matches!(e, endure_store::StoreError::ShardOwnershipLost(_)) {
+                if matches!(e, endure_store::StoreError::ShardOwnershipLost { .. }) {
                     self.fence_failed(fence);
                 }
                 Err(store_conflict(e))

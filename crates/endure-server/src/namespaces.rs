@@ -113,7 +113,7 @@ impl Namespaces {
         let row = NamespaceRow { id: info.id.clone(), name: info.name.clone(), data: desc.encode_to_vec() };
         match self.store.create_namespace(row.clone()).await {
             Ok(()) => {}
-            Err(StoreError::AlreadyExists(_)) => return Err(ApiError::NamespaceAlreadyExists),
+            Err(StoreError::AlreadyExists { .. }) => return Err(ApiError::NamespaceAlreadyExists),
             Err(e) => return Err(e.into()),
         }
         let ns = decode(&row)?;

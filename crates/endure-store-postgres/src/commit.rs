@@ -18,7 +18,7 @@
 //! condition against its committed version, so no SERIALIZABLE retry loop is needed.
 
 use crate::cluster::SHARD_LOCK_CLASS;
-use crate::error::{backend, describe, is_unique_violation, store_error};
+use crate::error::{backend, describe, is_unique_violation, store_error, unreadable};
 use crate::filter;
 use crate::pipeline::{Outcome, PgFuture, run_in_order};
 use endure_store::{CommitResult, CurrentCondition, StoreError, StoreResult, WriteBatch};
@@ -216,7 +216,7 @@ pub(crate) async fn commit_batches(
             let (tx, params) = (&tx, params.as_slice());
             let st = statements
                 .get(sql)
-                .ok_or_else(|| StoreError::Backend("PostgreSQL: commit statement not prepared".into()))?;
+                .ok_or_else(|| StoreError::backend("a commit statement was not prepared"))?;
             futures.push(match step {
                 Step::Fence | Step::Tasks(_) => {
                     Box::pin(async move { tx.query(st, params).await.map(Outcome::Rows) })
@@ -229,12 +229,7 @@ pub(crate) async fn commit_batches(
 
     match check(batches, &derived, &plan, outcomes) {
         Ok(results) => {
-            tx.commit().await.map_err(|e| {
-                StoreError::Backend(format!(
-                    "PostgreSQL: committing (the outcome is unknown): {}",
-                    describe(&e)
-                ))
-            })?;
+            tx.commit().await.map_err(backend("committing (the outcome is unknown)"))?;
             Ok(results)
         }
         Err(e) => {
@@ -255,7 +250,7 @@ fn check(
     outcomes: Vec<Result<Outcome, tokio_postgres::Error>>,
 ) -> StoreResult<Vec<CommitResult>> {
     if outcomes.len() != plan.len() {
-        return Err(StoreError::Backend("PostgreSQL: a pipelined commit statement got no answer".into()));
+        return Err(StoreError::backend("a pipelined commit statement got no answer"));
     }
     let mut results: Vec<CommitResult> = derived
         .iter()
@@ -273,9 +268,10 @@ fn check(
                 return Err(match step {
                     Step::RunInsert(i) if is_unique_violation(&e) => {
                         let k = &batches[i].run;
-                        StoreError::AlreadyExists(format!("run {} of workflow {}", k.run_id, k.workflow_id))
+                        StoreError::already_exists(format!("run {} of workflow {}", k.run_id, k.workflow_id))
+                            .with_source(e)
                     }
-                    _ => store_error(&describe_step(step, batches), &e),
+                    _ => store_error(describe_step(step, batches), e),
                 });
             }
         };
@@ -284,14 +280,14 @@ fn check(
             (Step::Current(i), Outcome::Count(n)) if n != 1 => {
                 let b = &batches[i];
                 let cond = b.current.as_ref().map(|c| &c.condition);
-                return Err(StoreError::ConditionFailed(format!(
+                return Err(StoreError::conflict(format!(
                     "current run of workflow {} does not match {cond:?}",
                     b.run.workflow_id
                 )));
             }
             (Step::RunUpdate(i), Outcome::Count(n)) if n != 1 => {
                 let b = &batches[i];
-                return Err(StoreError::ConditionFailed(format!(
+                return Err(StoreError::conflict(format!(
                     "run {} of workflow {} is not at version {} (changed concurrently or missing)",
                     b.run.run_id, b.run.workflow_id, derived[i].version
                 )));
@@ -301,10 +297,10 @@ fn check(
                     .iter()
                     .map(|r| r.try_get::<_, i64>(0))
                     .collect::<Result<_, _>>()
-                    .map_err(|e| store_error("reading new task ids", &e))?;
+                    .map_err(|e| unreadable("new task ids", e))?;
                 if ids.len() != batches[i].new_tasks.len() {
-                    return Err(StoreError::Backend(format!(
-                        "PostgreSQL: inserted {} tasks, expected {}",
+                    return Err(StoreError::backend(format!(
+                        "inserted {} tasks, expected {}",
                         ids.len(),
                         batches[i].new_tasks.len()
                     )));
@@ -322,21 +318,21 @@ fn check(
 fn check_fences(batches: &[WriteBatch], rows: &[tokio_postgres::Row]) -> StoreResult<()> {
     let mut ranges: HashMap<i32, i64> = HashMap::with_capacity(rows.len());
     for r in rows {
-        let shard: i32 = r.try_get(0).map_err(|e| store_error("reading shard leases", &e))?;
-        let range: i64 = r.try_get(1).map_err(|e| store_error("reading shard leases", &e))?;
+        let shard: i32 = r.try_get(0).map_err(|e| unreadable("shard leases", e))?;
+        let range: i64 = r.try_get(1).map_err(|e| unreadable("shard leases", e))?;
         ranges.insert(shard, range);
     }
     for f in batches.iter().filter_map(|b| b.fence) {
         match ranges.get(&f.shard_id) {
             Some(&range) if range == f.range_id => {}
             Some(&range) => {
-                return Err(StoreError::ShardOwnershipLost(format!(
+                return Err(StoreError::ownership_lost(format!(
                     "shard {} is at range {range}, this writer's lease is range {}",
                     f.shard_id, f.range_id
                 )));
             }
             None => {
-                return Err(StoreError::ShardOwnershipLost(format!("shard {} has no lease row", f.shard_id)));
+                return Err(StoreError::ownership_lost(format!("shard {} has no lease row", f.shard_id)));
             }
         }
     }

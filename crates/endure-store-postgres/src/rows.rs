@@ -1,6 +1,6 @@
 //! Reading rows back: the column lists and the functions turning a result row into a row type.
 
-use crate::error::store_error;
+use crate::error::unreadable;
 use crate::filter;
 use endure_store::{EventRow, NamespaceRow, RunKey, StoreResult, TaskRow, VisibilityRow};
 use tokio_postgres::Row;
@@ -11,7 +11,7 @@ pub(crate) fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
     i: usize,
     what: &str,
 ) -> StoreResult<T> {
-    row.try_get(i).map_err(|e| store_error(&format!("reading {what}"), &e))
+    row.try_get(i).map_err(|e| unreadable(what, e))
 }
 
 /// A namespace from `SELECT id, name, data`.

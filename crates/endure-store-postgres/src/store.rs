@@ -126,7 +126,7 @@ fn limit(n: usize) -> i64 {
 }
 
 #[async_trait]
-impl Store for PostgresStore {
+impl NamespaceStore for PostgresStore {
     async fn create_namespace(&self, ns: NamespaceRow) -> StoreResult<()> {
         let client = self.client().await?;
         let st = client
@@ -136,9 +136,9 @@ impl Store for PostgresStore {
         match client.execute(&st, &[&ns.id, &ns.name, &ns.data]).await {
             Ok(_) => Ok(()),
             Err(e) if is_unique_violation(&e) => {
-                Err(StoreError::AlreadyExists(format!("namespace {}", ns.name)))
+                Err(StoreError::already_exists(format!("namespace {}", ns.name)).with_source(e))
             }
-            Err(e) => Err(store_error("creating a namespace", &e)),
+            Err(e) => Err(store_error("creating a namespace", e)),
         }
     }
 
@@ -150,7 +150,7 @@ impl Store for PostgresStore {
                 &[&ns.id, &ns.name, &ns.data],
             )
             .await?;
-        if n == 1 { Ok(()) } else { Err(StoreError::ConditionFailed(format!("namespace {} missing", ns.id))) }
+        if n == 1 { Ok(()) } else { Err(StoreError::not_found(format!("namespace {}", ns.id))) }
     }
 
     async fn namespace_by_name(&self, name: &str) -> StoreResult<Option<NamespaceRow>> {
@@ -173,7 +173,10 @@ impl Store for PostgresStore {
             .await?;
         rows.iter().map(ns_row).collect()
     }
+}
 
+#[async_trait]
+impl ExecutionStore for PostgresStore {
     async fn current_run(&self, namespace_id: &str, workflow_id: &str) -> StoreResult<Option<CurrentRun>> {
         let rows = self
             .query(
@@ -245,7 +248,7 @@ impl Store for PostgresStore {
     async fn commit(&self, batch: WriteBatch) -> StoreResult<CommitResult> {
         let mut client = self.client().await?;
         let mut results = commit_batches(&mut client, std::slice::from_ref(&batch)).await?;
-        results.pop().ok_or_else(|| StoreError::Backend("PostgreSQL: commit returned no result".into()))
+        results.pop().ok_or_else(|| StoreError::backend("the commit returned no result"))
     }
 
     async fn commit_all(&self, batches: Vec<WriteBatch>) -> StoreResult<Vec<CommitResult>> {
@@ -283,12 +286,15 @@ impl Store for PostgresStore {
                 if let Err(re) = tx.rollback().await {
                     tracing::debug!("rolling back a failed run deletion: {}", describe(&re));
                 }
-                return Err(store_error("deleting a run", &e));
+                return Err(store_error("deleting a run", e));
             }
         }
         tx.commit().await.map_err(backend("committing a run deletion"))
     }
+}
 
+#[async_trait]
+impl TaskStore for PostgresStore {
     async fn delete_tasks(&self, task_ids: Vec<i64>) -> StoreResult<()> {
         if task_ids.is_empty() {
             return Ok(());
@@ -319,7 +325,10 @@ impl Store for PostgresStore {
             .map(task_row)
             .collect()
     }
+}
 
+#[async_trait]
+impl VisibilityStore for PostgresStore {
     async fn list_runs(
         &self,
         f: &VisibilityFilter,
@@ -362,7 +371,10 @@ impl Store for PostgresStore {
         let rows = self.query_filter("counting runs by status", &q).await?;
         rows.iter().map(|r| Ok((get(r, 0, "a status")?, get(r, 1, "a count")?))).collect()
     }
+}
 
+#[async_trait]
+impl SearchAttributeStore for PostgresStore {
     async fn search_attributes(&self, namespace_id: &str) -> StoreResult<Vec<(String, SaType)>> {
         let rows = self
             .query(
@@ -376,7 +388,7 @@ impl Store for PostgresStore {
                 let name: String = get(r, 0, "a search attribute")?;
                 let code: i32 = get(r, 1, "a search attribute")?;
                 let ty = SaType::from_code(code).ok_or_else(|| {
-                    StoreError::Backend(format!("search attribute {name} has unknown type {code}"))
+                    StoreError::corrupt(format!("search attribute {name} has unknown type {code}"))
                 })?;
                 Ok((name, ty))
             })
@@ -406,7 +418,7 @@ impl Store for PostgresStore {
                 if let Err(e) = tx.rollback().await {
                     tracing::debug!("rolling back a search attribute registration: {}", describe(&e));
                 }
-                return Err(StoreError::ConditionFailed(format!("search attribute {name} already exists")));
+                return Err(StoreError::already_exists(format!("search attribute {name} already exists")));
             }
         }
         tx.commit().await.map_err(backend("committing search attributes"))?;
@@ -432,41 +444,15 @@ impl Store for PostgresStore {
                 if let Err(e) = tx.rollback().await {
                     tracing::debug!("rolling back a search attribute removal: {}", describe(&e));
                 }
-                return Err(StoreError::ConditionFailed(format!("search attribute {name} does not exist")));
+                return Err(StoreError::not_found(format!("search attribute {name} does not exist")));
             }
         }
         tx.commit().await.map_err(backend("committing search attribute removal"))
     }
+}
 
-    async fn init_shard_count(&self, requested: u32) -> StoreResult<u32> {
-        self.init_shard_count_impl(requested).await
-    }
-
-    async fn heartbeat_member(&self, id: &str, address: &str, ttl_ms: i64) -> StoreResult<Vec<Member>> {
-        self.heartbeat_member_impl(id, address, ttl_ms).await
-    }
-
-    async fn remove_member(&self, id: &str) -> StoreResult<()> {
-        self.remove_member_impl(id).await
-    }
-
-    async fn shard_leases(&self) -> StoreResult<Vec<ShardLease>> {
-        self.shard_leases_impl().await
-    }
-
-    async fn acquire_shard(
-        &self,
-        shard_id: i32,
-        owner: &str,
-        expected_range_id: i64,
-    ) -> StoreResult<ShardLease> {
-        self.acquire_shard_impl(shard_id, owner, expected_range_id).await
-    }
-
-    async fn release_shard(&self, shard_id: i32, owner: &str, range_id: i64) -> StoreResult<()> {
-        self.release_shard_impl(shard_id, owner, range_id).await
-    }
-
+#[async_trait]
+impl Store for PostgresStore {
     async fn close(&self) -> StoreResult<()> {
         self.pool.close();
         Ok(())

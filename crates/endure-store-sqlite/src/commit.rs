@@ -6,9 +6,9 @@
 //! deletes and the visibility upsert. The writer thread runs one job at a time, so nothing can
 //! change a row between a check and the write that depends on it.
 
-use crate::error::backend;
+use crate::error::{backend, store_error};
 use crate::filter;
-use endure_store::{CommitResult, CurrentCondition, Fence, StoreError, StoreResult, WriteBatch};
+use endure_store::{CommitResult, CurrentCondition, Fence, RunKey, StoreError, StoreResult, WriteBatch};
 use rusqlite::{Connection, OptionalExtension, params};
 
 const CURRENT_RUN_UPSERT_SQL: &str = include_str!("../sql/current_run_upsert.sql");
@@ -20,9 +20,9 @@ fn check_fence(conn: &Connection, fence: &Fence) -> StoreResult<()> {
     let stored: Option<i64> = conn
         .prepare_cached("SELECT range_id FROM shards WHERE shard_id = ?1")
         .and_then(|mut s| s.query_row(params![fence.shard_id], |r| r.get(0)).optional())
-        .map_err(backend)?;
+        .map_err(backend("checking the shard lease"))?;
     if stored != Some(fence.range_id) {
-        return Err(StoreError::ShardOwnershipLost(format!(
+        return Err(StoreError::ownership_lost(format!(
             "shard {} is at range {stored:?}, this writer holds range {}",
             fence.shard_id, fence.range_id
         )));
@@ -30,6 +30,12 @@ fn check_fence(conn: &Connection, fence: &Fence) -> StoreResult<()> {
     Ok(())
 }
 
+/// `map_err` adapter naming the batch's run in the context.
+fn failed<'a>(what: &'static str, k: &'a RunKey) -> impl FnOnce(rusqlite::Error) -> StoreError + 'a {
+    move |e| store_error(format!("{what} (run {} of workflow {})", k.run_id, k.workflow_id), e)
+}
+
+/// Applies one batch (inside the caller's savepoint).
 pub(crate) fn apply_batch(conn: &Connection, b: &WriteBatch) -> StoreResult<CommitResult> {
     let k = &b.run;
     if let Some(f) = &b.fence {
@@ -39,12 +45,12 @@ pub(crate) fn apply_batch(conn: &Connection, b: &WriteBatch) -> StoreResult<Comm
         let existing: Option<String> = conn
             .prepare_cached("SELECT run_id FROM current_runs WHERE namespace_id = ?1 AND workflow_id = ?2")
             .and_then(|mut s| s.query_row(params![k.namespace_id, k.workflow_id], |r| r.get(0)).optional())
-            .map_err(backend)?;
+            .map_err(failed("reading the current run", k))?;
         match (&cur.condition, existing) {
             (CurrentCondition::Absent, None) => {}
             (CurrentCondition::RunIs(want), Some(have)) if *want == have => {}
             (_, have) => {
-                return Err(StoreError::ConditionFailed(format!(
+                return Err(StoreError::conflict(format!(
                     "current run of {} is {have:?}, expected {:?}",
                     k.workflow_id, cur.condition
                 )));
@@ -60,7 +66,7 @@ pub(crate) fn apply_batch(conn: &Connection, b: &WriteBatch) -> StoreResult<Comm
                     cur.value.start_request_id
                 ])
             })
-            .map_err(backend)?;
+            .map_err(failed("writing the current run", k))?;
     }
     let db_version = match b.expected_version {
         None => {
@@ -68,12 +74,7 @@ pub(crate) fn apply_batch(conn: &Connection, b: &WriteBatch) -> StoreResult<Comm
                 "INSERT INTO runs (namespace_id, workflow_id, run_id, state, db_version) VALUES (?1, ?2, ?3, ?4, 1)",
             )
             .and_then(|mut s| s.execute(params![k.namespace_id, k.workflow_id, k.run_id, b.state]))
-            .map_err(|e| match e {
-                rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
-                    StoreError::AlreadyExists(format!("run {}", k.run_id))
-                }
-                e => backend(e),
-            })?;
+            .map_err(failed("creating the run", k))?;
             1
         }
         Some(v) => {
@@ -83,9 +84,9 @@ pub(crate) fn apply_batch(conn: &Connection, b: &WriteBatch) -> StoreResult<Comm
                      AND run_id = ?5 AND db_version = ?6",
                 )
                 .and_then(|mut s| s.execute(params![b.state, v + 1, k.namespace_id, k.workflow_id, k.run_id, v]))
-                .map_err(backend)?;
+                .map_err(failed("updating the run", k))?;
             if n != 1 {
-                return Err(StoreError::ConditionFailed(format!("run {} changed concurrently", k.run_id)));
+                return Err(StoreError::conflict(format!("run {} changed concurrently", k.run_id)));
             }
             v + 1
         }
@@ -95,10 +96,10 @@ pub(crate) fn apply_batch(conn: &Connection, b: &WriteBatch) -> StoreResult<Comm
             .prepare_cached(
                 "INSERT INTO events (namespace_id, workflow_id, run_id, event_id, data) VALUES (?1, ?2, ?3, ?4, ?5)",
             )
-            .map_err(backend)?;
+            .map_err(failed("appending events", k))?;
         for e in &b.events {
             s.execute(params![k.namespace_id, k.workflow_id, k.run_id, e.event_id, e.data])
-                .map_err(backend)?;
+                .map_err(failed("appending events", k))?;
         }
     }
     let mut task_ids = Vec::with_capacity(b.new_tasks.len());
@@ -108,11 +109,11 @@ pub(crate) fn apply_batch(conn: &Connection, b: &WriteBatch) -> StoreResult<Comm
                 "INSERT INTO tasks (namespace_id, workflow_id, run_id, fire_at, data, shard_id) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )
-            .map_err(backend)?;
+            .map_err(failed("creating tasks", k))?;
         let shard = b.fence.map(|f| f.shard_id).unwrap_or(0);
         for t in &b.new_tasks {
             s.execute(params![k.namespace_id, k.workflow_id, k.run_id, t.fire_at, t.data, shard])
-                .map_err(backend)?;
+                .map_err(failed("creating tasks", k))?;
             task_ids.push(conn.last_insert_rowid());
         }
     }
@@ -142,15 +143,17 @@ pub(crate) fn apply_batch(conn: &Connection, b: &WriteBatch) -> StoreResult<Comm
                     filter::custom_to_json(&v.custom)
                 ])
             })
-            .map_err(backend)?;
+            .map_err(failed("writing the visibility record", k))?;
     }
     Ok(CommitResult { db_version, task_ids })
 }
 
+/// Deletes tasks by id (missing ones are ignored).
 pub(crate) fn delete_tasks(conn: &Connection, ids: &[i64]) -> StoreResult<()> {
-    let mut s = conn.prepare_cached("DELETE FROM tasks WHERE task_id = ?1").map_err(backend)?;
+    let mut s =
+        conn.prepare_cached("DELETE FROM tasks WHERE task_id = ?1").map_err(backend("deleting tasks"))?;
     for id in ids {
-        s.execute(params![id]).map_err(backend)?;
+        s.execute(params![id]).map_err(backend("deleting tasks"))?;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@
 //! *statistics generation* after each `ANALYZE` (see `writer.rs`) and connections opened
 //! before it are retired instead of reused.
 
-use crate::error::backend;
+use crate::error::{backend, poisoned, store_error};
 use crate::filter;
 use endure_store::{StoreError, StoreResult};
 use rusqlite::{Connection, OpenFlags};
@@ -33,12 +33,12 @@ pub(crate) fn open(path: &str, read_only: bool) -> Result<Connection, StoreError
     } else {
         Connection::open_with_flags(path, flags)
     }
-    .map_err(|e| StoreError::Backend(format!("opening SQLite database {path}: {e}")))?;
-    conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(backend)?;
-    filter::register_functions(&conn).map_err(backend)?;
+    .map_err(|e| store_error(format!("opening SQLite database {path}"), e))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(backend("setting the busy timeout"))?;
+    filter::register_functions(&conn).map_err(backend("registering SQL functions"))?;
     if !read_only {
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;")
-            .map_err(|e| StoreError::Backend(format!("configuring {path}: {e}")))?;
+            .map_err(|e| store_error(format!("configuring {path}"), e))?;
     }
     Ok(conn)
 }
@@ -70,7 +70,7 @@ impl ReadPool {
             // another; at most MAX_IDLE_READERS are kept for reuse.
             let current = generation.load(Ordering::Acquire);
             let idle = {
-                let mut p = pool.lock().map_err(backend)?;
+                let mut p = pool.lock().map_err(|_| poisoned("the read connections"))?;
                 p.retain(|(g, _)| *g == current);
                 p.pop()
             };
@@ -87,7 +87,7 @@ impl ReadPool {
             r
         })
         .await
-        .map_err(backend)?
+        .map_err(|e| StoreError::backend("running a read").with_source(e))?
     }
 
     /// Closes the idle connections.

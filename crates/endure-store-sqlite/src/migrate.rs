@@ -3,7 +3,7 @@
 //! missing migration is applied in one transaction (one fsync: all or nothing), and a
 //! database with a newer schema than this build knows is refused.
 
-use crate::error::backend;
+use crate::error::{backend, store_error};
 use endure_store::StoreError;
 use rusqlite::Connection;
 
@@ -25,11 +25,12 @@ pub(crate) const SCHEMA_VERSION: i64 = 9;
 /// Applies every missing migration in one transaction; refuses a newer schema.
 pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
     conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);")
-        .map_err(backend)?;
-    let current: Option<i64> =
-        conn.query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0)).map_err(backend)?;
+        .map_err(backend("creating schema_version"))?;
+    let current: Option<i64> = conn
+        .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
+        .map_err(backend("reading the schema version"))?;
     match current {
-        Some(v) if v > SCHEMA_VERSION => Err(StoreError::Backend(format!(
+        Some(v) if v > SCHEMA_VERSION => Err(StoreError::backend(format!(
             "database schema version {v} is newer than this server understands ({SCHEMA_VERSION}); upgrade Endure"
         ))),
         current => {
@@ -48,7 +49,7 @@ pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
             conn.execute_batch(&batch).map_err(|e| {
                 let _ = conn.execute_batch("ROLLBACK;");
                 let versions: Vec<String> = pending.iter().map(|(v, _)| v.to_string()).collect();
-                StoreError::Backend(format!("applying schema migrations {}: {e}", versions.join(", ")))
+                store_error(format!("applying schema migrations {}", versions.join(", ")), e)
             })
         }
     }

@@ -50,7 +50,7 @@ pub(crate) fn task_rows<P: rusqlite::Params>(
         .prepare_cached(&format!(
             "SELECT task_id, namespace_id, workflow_id, run_id, fire_at, data, shard_id FROM tasks {tail}"
         ))
-        .map_err(backend)?;
+        .map_err(backend("reading tasks"))?;
     let rows = s
         .query_map(params, |r| {
             Ok(TaskRow {
@@ -61,6 +61,6 @@ pub(crate) fn task_rows<P: rusqlite::Params>(
                 data: r.get(5)?,
             })
         })
-        .map_err(backend)?;
-    rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        .map_err(backend("reading tasks"))?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(backend("reading tasks"))
 }

@@ -3,7 +3,7 @@
 use crate::cluster;
 use crate::commit::{apply_batch, delete_tasks};
 use crate::conn::{self, ReadPool};
-use crate::error::backend;
+use crate::error::{backend, store_error};
 use crate::filter;
 use crate::migrate::migrate;
 use crate::rows::{VIS_COLUMNS, ns_row, task_rows, vis_row};
@@ -35,7 +35,7 @@ impl SqliteStore {
             && !dir.as_os_str().is_empty()
         {
             std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Backend(format!("creating {}: {e}", dir.display())))?;
+                .map_err(|e| StoreError::backend(format!("creating {}", dir.display())).with_source(e))?;
         }
         let conn = conn::open(&path, false)?;
         migrate(&conn)?;
@@ -85,7 +85,7 @@ fn shard_list(shards: &[i32]) -> String {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl NamespaceStore for SqliteStore {
     async fn create_namespace(&self, ns: NamespaceRow) -> StoreResult<()> {
         self.write(move |c| {
             c.execute(
@@ -93,14 +93,7 @@ impl Store for SqliteStore {
                 params![ns.id, ns.name, ns.data],
             )
             .map(|_| ())
-            .map_err(|e| match e {
-                rusqlite::Error::SqliteFailure(f, _)
-                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-                {
-                    StoreError::AlreadyExists(format!("namespace {}", ns.name))
-                }
-                e => backend(e),
-            })
+            .map_err(|e| store_error(format!("creating namespace {}", ns.name), e))
         })
         .await
     }
@@ -112,12 +105,8 @@ impl Store for SqliteStore {
                     "UPDATE namespaces SET name = ?2, data = ?3 WHERE id = ?1",
                     params![ns.id, ns.name, ns.data],
                 )
-                .map_err(backend)?;
-            if n == 1 {
-                Ok(())
-            } else {
-                Err(StoreError::ConditionFailed(format!("namespace {} missing", ns.id)))
-            }
+                .map_err(backend("updating a namespace"))?;
+            if n == 1 { Ok(()) } else { Err(StoreError::not_found(format!("namespace {}", ns.id))) }
         })
         .await
     }
@@ -127,7 +116,7 @@ impl Store for SqliteStore {
         self.read(move |c| {
             c.prepare_cached("SELECT id, name, data FROM namespaces WHERE name = ?1")
                 .and_then(|mut s| s.query_row(params![name], ns_row).optional())
-                .map_err(backend)
+                .map_err(backend("reading a namespace"))
         })
         .await
     }
@@ -137,21 +126,25 @@ impl Store for SqliteStore {
         self.read(move |c| {
             c.prepare_cached("SELECT id, name, data FROM namespaces WHERE id = ?1")
                 .and_then(|mut s| s.query_row(params![id], ns_row).optional())
-                .map_err(backend)
+                .map_err(backend("reading a namespace"))
         })
         .await
     }
 
     async fn list_namespaces(&self) -> StoreResult<Vec<NamespaceRow>> {
         self.read(|c| {
-            let mut s =
-                c.prepare_cached("SELECT id, name, data FROM namespaces ORDER BY name").map_err(backend)?;
-            let rows = s.query_map([], ns_row).map_err(backend)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+            let mut s = c
+                .prepare_cached("SELECT id, name, data FROM namespaces ORDER BY name")
+                .map_err(backend("listing namespaces"))?;
+            let rows = s.query_map([], ns_row).map_err(backend("listing namespaces"))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend("listing namespaces"))
         })
         .await
     }
+}
 
+#[async_trait]
+impl ExecutionStore for SqliteStore {
     async fn current_run(&self, namespace_id: &str, workflow_id: &str) -> StoreResult<Option<CurrentRun>> {
         let (ns, wf) = (namespace_id.to_string(), workflow_id.to_string());
         self.read(move |c| {
@@ -164,7 +157,7 @@ impl Store for SqliteStore {
                 })
                 .optional()
             })
-            .map_err(backend)
+            .map_err(backend("reading a current run"))
         })
         .await
     }
@@ -181,7 +174,7 @@ impl Store for SqliteStore {
                 })
                 .optional()
             })
-            .map_err(backend)
+            .map_err(backend("reading a run"))
         })
         .await
     }
@@ -200,13 +193,13 @@ impl Store for SqliteStore {
                     "SELECT event_id, data FROM events WHERE namespace_id = ?1 AND workflow_id = ?2 AND run_id = ?3 \
                      AND event_id >= ?4 AND event_id < ?5 ORDER BY event_id LIMIT ?6",
                 )
-                .map_err(backend)?;
+                .map_err(backend("reading history"))?;
             let rows = s
                 .query_map(params![k.namespace_id, k.workflow_id, k.run_id, first, end, limit as i64], |r| {
                     Ok(EventRow { event_id: r.get(0)?, data: r.get(1)? })
                 })
-                .map_err(backend)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+                .map_err(backend("reading history"))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend("reading history"))
         })
         .await
     }
@@ -224,13 +217,13 @@ impl Store for SqliteStore {
                     "SELECT event_id, data FROM events WHERE namespace_id = ?1 AND workflow_id = ?2 AND run_id = ?3 \
                      AND event_id < ?4 ORDER BY event_id DESC LIMIT ?5",
                 )
-                .map_err(backend)?;
+                .map_err(backend("reading history"))?;
             let rows = s
                 .query_map(params![k.namespace_id, k.workflow_id, k.run_id, before, limit as i64], |r| {
                     Ok(EventRow { event_id: r.get(0)?, data: r.get(1)? })
                 })
-                .map_err(backend)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+                .map_err(backend("reading history"))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend("reading history"))
         })
         .await
     }
@@ -254,13 +247,16 @@ impl Store for SqliteStore {
                 "DELETE FROM visibility WHERE namespace_id = ?1 AND workflow_id = ?2 AND run_id = ?3",
                 "DELETE FROM current_runs WHERE namespace_id = ?1 AND workflow_id = ?2 AND run_id = ?3",
             ] {
-                c.prepare_cached(sql).and_then(|mut s| s.execute(p)).map_err(backend)?;
+                c.prepare_cached(sql).and_then(|mut s| s.execute(p)).map_err(backend("deleting a run"))?;
             }
             Ok(())
         })
         .await
     }
+}
 
+#[async_trait]
+impl TaskStore for SqliteStore {
     async fn delete_tasks(&self, task_ids: Vec<i64>) -> StoreResult<()> {
         self.write(move |c| delete_tasks(c, &task_ids)).await
     }
@@ -281,7 +277,10 @@ impl Store for SqliteStore {
         );
         self.read(move |c| task_rows(c, &tail, [after, until])).await
     }
+}
 
+#[async_trait]
+impl VisibilityStore for SqliteStore {
     async fn list_runs(
         &self,
         filter: &VisibilityFilter,
@@ -302,9 +301,10 @@ impl Store for SqliteStore {
                 "SELECT {VIS_COLUMNS} FROM visibility WHERE {sql} \
                  ORDER BY {CLOSE_KEY} DESC, start_time DESC, run_id DESC LIMIT ?"
             );
-            let mut s = c.prepare_cached(&q).map_err(backend)?;
-            let rows = s.query_map(rusqlite::params_from_iter(args), vis_row).map_err(backend)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+            let mut s = c.prepare_cached(&q).map_err(backend("listing runs"))?;
+            let rows =
+                s.query_map(rusqlite::params_from_iter(args), vis_row).map_err(backend("listing runs"))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend("listing runs"))
         })
         .await
     }
@@ -317,7 +317,7 @@ impl Store for SqliteStore {
         self.read(move |c| {
             c.prepare_cached(&format!("SELECT COUNT(*) FROM visibility WHERE {sql}"))
                 .and_then(|mut s| s.query_row(rusqlite::params_from_iter(args), |r| r.get(0)))
-                .map_err(backend)
+                .map_err(backend("counting runs"))
         })
         .await
     }
@@ -332,9 +332,9 @@ impl Store for SqliteStore {
                         .prepare_cached(
                             "SELECT status, n FROM visibility_counts WHERE namespace_id = ?1 AND n > 0 ORDER BY status",
                         )
-                        .map_err(backend)?;
-                    let rows = s.query_map(params![ns], |r| Ok((r.get(0)?, r.get(1)?))).map_err(backend)?;
-                    rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+                        .map_err(backend("counting runs by status"))?;
+                    let rows = s.query_map(params![ns], |r| Ok((r.get(0)?, r.get(1)?))).map_err(backend("counting runs by status"))?;
+                    rows.collect::<Result<Vec<_>, _>>().map_err(backend("counting runs by status"))
                 })
                 .await;
         }
@@ -344,15 +344,18 @@ impl Store for SqliteStore {
                 .prepare_cached(&format!(
                     "SELECT status, COUNT(*) FROM visibility WHERE {sql} GROUP BY status ORDER BY status"
                 ))
-                .map_err(backend)?;
+                .map_err(backend("counting runs by status"))?;
             let rows = s
                 .query_map(rusqlite::params_from_iter(args), |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(backend)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+                .map_err(backend("counting runs by status"))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend("counting runs by status"))
         })
         .await
     }
+}
 
+#[async_trait]
+impl SearchAttributeStore for SqliteStore {
     async fn search_attributes(
         &self,
         namespace_id: &str,
@@ -363,15 +366,15 @@ impl Store for SqliteStore {
                 .prepare_cached(
                     "SELECT name, type FROM search_attributes WHERE namespace_id = ?1 ORDER BY name",
                 )
-                .map_err(backend)?;
+                .map_err(backend("reading search attributes"))?;
             let rows = s
                 .query_map(params![ns], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i32>(1)?)))
-                .map_err(backend)?;
+                .map_err(backend("reading search attributes"))?;
             let mut out = Vec::new();
             for row in rows {
-                let (name, code) = row.map_err(backend)?;
+                let (name, code) = row.map_err(backend("reading search attributes"))?;
                 let ty = endure_store::visibility::SaType::from_code(code).ok_or_else(|| {
-                    StoreError::Backend(format!("search attribute {name} has unknown type {code}"))
+                    StoreError::corrupt(format!("search attribute {name} has unknown type {code}"))
                 })?;
                 out.push((name, ty));
             }
@@ -393,11 +396,11 @@ impl Store for SqliteStore {
                         "INSERT OR IGNORE INTO search_attributes (namespace_id, name, type) VALUES (?1, ?2, ?3)",
                     )
                     .and_then(|mut s| s.execute(params![ns, name, ty.code()]))
-                    .map_err(backend)?;
+                    .map_err(backend("registering a search attribute"))?;
                 if inserted == 0 {
-                    return Err(StoreError::ConditionFailed(format!("search attribute {name} already exists")));
+                    return Err(StoreError::already_exists(format!("search attribute {name} already exists")));
                 }
-                c.execute_batch(&filter::custom_index_sql(name)).map_err(backend)?;
+                c.execute_batch(&filter::custom_index_sql(name)).map_err(backend("creating a search attribute index"))?;
             }
             Ok(())
         })
@@ -411,18 +414,19 @@ impl Store for SqliteStore {
                 let removed = c
                     .prepare_cached("DELETE FROM search_attributes WHERE namespace_id = ?1 AND name = ?2")
                     .and_then(|mut s| s.execute(params![ns, name]))
-                    .map_err(backend)?;
+                    .map_err(backend("removing a search attribute"))?;
                 if removed == 0 {
-                    return Err(StoreError::ConditionFailed(format!(
-                        "search attribute {name} does not exist"
-                    )));
+                    return Err(StoreError::not_found(format!("search attribute {name} does not exist")));
                 }
             }
             Ok(())
         })
         .await
     }
+}
 
+#[async_trait]
+impl ClusterStore for SqliteStore {
     async fn init_shard_count(&self, requested: u32) -> StoreResult<u32> {
         self.write(move |c| cluster::init_shard_count(c, requested)).await
     }
@@ -435,7 +439,8 @@ impl Store for SqliteStore {
     async fn remove_member(&self, id: &str) -> StoreResult<()> {
         let id = id.to_owned();
         self.write(move |c| {
-            c.execute("DELETE FROM cluster_members WHERE id = ?1", params![id]).map_err(backend)?;
+            c.execute("DELETE FROM cluster_members WHERE id = ?1", params![id])
+                .map_err(backend("removing a member"))?;
             Ok(())
         })
         .await
@@ -462,12 +467,15 @@ impl Store for SqliteStore {
                 "UPDATE shards SET owner = '' WHERE shard_id = ?1 AND owner = ?2 AND range_id = ?3",
                 params![shard_id, owner, range_id],
             )
-            .map_err(backend)?;
+            .map_err(backend("releasing a shard"))?;
             Ok(())
         })
         .await
     }
+}
 
+#[async_trait]
+impl Store for SqliteStore {
     async fn close(&self) -> StoreResult<()> {
         self.writer.hang_up()?;
         if let Some(pool) = &self.readers {

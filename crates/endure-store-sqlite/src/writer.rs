@@ -10,7 +10,7 @@
 //! Every [`ANALYZE_CHECK_EVERY_COMMITS`] jobs, and at start, the thread refreshes the
 //! planner's statistics on the visibility table if the table has outgrown them.
 
-use crate::error::backend;
+use crate::error::{backend, poisoned, shared_error};
 use endure_store::{StoreError, StoreResult};
 use rusqlite::{Connection, OptionalExtension};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,8 +23,10 @@ const MAX_GROUP: usize = 512;
 /// How often (in committed jobs) the writer checks whether statistics need a refresh.
 const ANALYZE_CHECK_EVERY_COMMITS: u64 = 10_000;
 
+/// A failed `BEGIN` or `COMMIT`: what failed, and the error, shared by the group's jobs.
+type GroupFailure = (&'static str, Arc<rusqlite::Error>);
 /// Answers a job's caller once its group's `COMMIT` (or `BEGIN`) is known.
-type Finisher = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Finisher = Box<dyn FnOnce(Result<(), GroupFailure>) + Send>;
 /// A write, run inside the group's transaction; returns how to answer its caller.
 type Job = Box<dyn FnOnce(&Connection) -> Finisher + Send>;
 
@@ -41,7 +43,7 @@ impl Writer {
         let handle = std::thread::Builder::new()
             .name("endure-sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx, generation))
-            .map_err(backend)?;
+            .map_err(|e| StoreError::backend("starting the SQLite writer thread").with_source(e))?;
         Ok(Writer { sender: Mutex::new(Some(tx)), thread: Mutex::new(Some(handle)) })
     }
 
@@ -53,49 +55,49 @@ impl Writer {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |conn: &Connection| {
             let r = in_savepoint(conn, f);
-            Box::new(move |committed: Result<(), String>| {
+            Box::new(move |committed: Result<(), GroupFailure>| {
                 let _ = tx.send(match committed {
                     Ok(()) => r,
-                    Err(e) => Err(StoreError::Backend(format!("commit failed: {e}"))),
+                    Err((what, e)) => Err(shared_error(what, &e)),
                 });
             })
         });
         let sender = self
             .sender
             .lock()
-            .map_err(backend)?
+            .map_err(|_| poisoned("the writer's channel"))?
             .clone()
-            .ok_or_else(|| StoreError::Backend("store is closed".into()))?;
-        sender.send(job).map_err(|_| StoreError::Backend("store writer stopped".into()))?;
-        rx.await.map_err(|_| StoreError::Backend("store writer dropped the request".into()))?
+            .ok_or_else(|| StoreError::closed("the SQLite store takes no more writes"))?;
+        sender.send(job).map_err(|_| StoreError::closed("the SQLite writer thread has stopped"))?;
+        rx.await.map_err(|_| StoreError::backend("the SQLite writer thread dropped the request"))?
     }
 
     /// Stops taking jobs: the thread finishes the queued ones, checkpoints the WAL, closes the
     /// connection and ends (see [`join`](Self::join)).
     pub(crate) fn hang_up(&self) -> StoreResult<()> {
-        let sender = self.sender.lock().map_err(backend)?.take();
+        let sender = self.sender.lock().map_err(|_| poisoned("the writer's channel"))?.take();
         drop(sender);
         Ok(())
     }
 
     /// Waits for the thread to end (after [`hang_up`](Self::hang_up)).
     pub(crate) async fn join(&self) -> StoreResult<()> {
-        let handle = self.thread.lock().map_err(backend)?.take();
+        let handle = self.thread.lock().map_err(|_| poisoned("the writer thread's handle"))?.take();
         if let Some(h) = handle {
             tokio::task::spawn_blocking(move || h.join())
                 .await
-                .map_err(backend)?
-                .map_err(|_| StoreError::Backend("SQLite writer thread panicked".into()))?;
+                .map_err(|e| StoreError::backend("waiting for the SQLite writer thread").with_source(e))?
+                .map_err(|_| StoreError::backend("the SQLite writer thread panicked"))?;
         }
         Ok(())
     }
 }
 
 fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
-    conn.execute_batch("SAVEPOINT job").map_err(backend)?;
+    conn.execute_batch("SAVEPOINT job").map_err(backend("opening the write's savepoint"))?;
     let r = f(conn);
     let end = if r.is_ok() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
-    conn.execute_batch(end).map_err(backend)?;
+    conn.execute_batch(end).map_err(backend("closing the write's savepoint"))?;
     r
 }
 
@@ -145,7 +147,8 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, generation: Arc<Atomic
                 Err(_) => break,
             }
         }
-        let begun = conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| e.to_string());
+        let begun =
+            conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| ("beginning a transaction", Arc::new(e)));
         if let Err(e) = begun {
             for j in jobs {
                 j(&conn)(Err(e.clone()));
@@ -154,7 +157,7 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, generation: Arc<Atomic
         }
         since_analyze += jobs.len() as u64;
         let finishers: Vec<Finisher> = jobs.into_iter().map(|j| j(&conn)).collect();
-        let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        let committed = conn.execute_batch("COMMIT").map_err(|e| ("committing", Arc::new(e)));
         if committed.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }

@@ -66,7 +66,7 @@ impl SearchAttributeRegistry {
     pub async fn add(&self, namespace_id: &str, attrs: Vec<(String, SaType)>) -> ApiResult<()> {
         match self.store.add_search_attributes(namespace_id, attrs).await {
             Ok(()) => {}
-            Err(StoreError::ConditionFailed(m)) => return Err(ApiError::InvalidArgument(m)),
+            Err(StoreError::AlreadyExists { context, .. }) => return Err(ApiError::InvalidArgument(context)),
             Err(e) => return Err(e.into()),
         }
         self.load(namespace_id).await.map(|_| ())
@@ -76,7 +76,7 @@ impl SearchAttributeRegistry {
     pub async fn remove(&self, namespace_id: &str, names: Vec<String>) -> ApiResult<()> {
         match self.store.remove_search_attributes(namespace_id, names).await {
             Ok(()) => {}
-            Err(StoreError::ConditionFailed(m)) => return Err(ApiError::NotFound(m)),
+            Err(StoreError::NotFound { context, .. }) => return Err(ApiError::NotFound(context)),
             Err(e) => return Err(e.into()),
         }
         self.load(namespace_id).await.map(|_| ())
