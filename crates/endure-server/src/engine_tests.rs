@@ -43,7 +43,8 @@ async fn setup(retention: i64) -> Setup {
     let search_attributes = SearchAttributeRegistry::new(store.clone());
     let clock = Clock::offset(offset.clone());
     let engine = Engine::new(EngineParts {
-        store: store.clone(),
+        executions: store.clone(),
+        tasks: store.clone(),
         namespaces: namespaces.clone(),
         search_attributes: search_attributes.clone(),
         matching: Matching::new(clock.clone()),

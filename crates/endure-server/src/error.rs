@@ -82,9 +82,23 @@ impl From<CoreError> for ApiError {
     }
 }
 
+/// The one mapping of storage errors, by kind (never by message): what may succeed later is
+/// UNAVAILABLE (SDKs retry), a lost conditional write is UNAVAILABLE too (the caller's retry
+/// reads the new state), a lost shard is [`ApiError::ShardNotOwned`], a missing thing is NOT_FOUND,
+/// and the rest is INTERNAL. A create that collided is answered per operation by its caller
+/// (a namespace name, a search attribute); anywhere else it is INTERNAL.
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::Internal(e.to_string())
+        match e {
+            StoreError::ShardOwnershipLost { context, .. } => ApiError::ShardNotOwned(context),
+            StoreError::Conflict { context, .. } => {
+                ApiError::Unavailable(format!("concurrent update, retry: {context}"))
+            }
+            StoreError::NotFound { context, .. } => ApiError::NotFound(context),
+            StoreError::Closed { .. } => ApiError::Unavailable(format!("the server is stopping: {e}")),
+            e if e.is_retryable() => ApiError::Unavailable(e.to_string()),
+            e => ApiError::Internal(e.to_string()),
+        }
     }
 }
 

@@ -140,7 +140,8 @@ impl Server {
         }
         let ownership = cluster::Ownership::new(&member_id);
         let engine = history::Engine::new(history::EngineParts {
-            store: store.clone(),
+            executions: store.clone(),
+            tasks: store.clone(),
             namespaces: namespaces.clone(),
             search_attributes: search_attributes.clone(),
             matching: matching.clone(),
@@ -222,7 +223,7 @@ impl Server {
                 matching: matching.clone(),
                 ownership: ownership.clone(),
                 peers,
-                store: store.clone(),
+                visibility: store.clone(),
             },
             shutdown_rx.clone(),
         );

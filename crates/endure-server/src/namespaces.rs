@@ -10,7 +10,7 @@ use endure_api::temporal::api::namespace::v1::{
 use endure_api::temporal::api::replication::v1::{ClusterReplicationConfig, NamespaceReplicationConfig};
 use endure_api::temporal::api::workflowservice::v1::DescribeNamespaceResponse;
 use endure_core::time;
-use endure_store::{NamespaceRow, Store, StoreError};
+use endure_store::{NamespaceRow, NamespaceStore, StoreError};
 use parking_lot::RwLock;
 use prost::Message;
 use std::collections::HashMap;
@@ -34,7 +34,7 @@ pub struct Namespace {
 
 /// Namespace registry with an in-memory cache in front of the store.
 pub struct Namespaces {
-    store: Arc<dyn Store>,
+    store: Arc<dyn NamespaceStore>,
     by_name: RwLock<HashMap<String, (Namespace, Instant)>>,
     /// How long a cached namespace is trusted (`None`: forever — the only process on its
     /// store). In a cluster another replica may have updated it.
@@ -92,7 +92,7 @@ pub fn new_description(
 
 impl Namespaces {
     /// Creates the registry.
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub fn new(store: Arc<dyn NamespaceStore>) -> Self {
         Namespaces { store, by_name: RwLock::new(HashMap::new()), max_age: RwLock::new(None) }
     }
 
@@ -115,7 +115,7 @@ impl Namespaces {
         let row = NamespaceRow { id: info.id.clone(), name: info.name.clone(), data: desc.encode_to_vec() };
         match self.store.create_namespace(row.clone()).await {
             Ok(()) => {}
-            Err(StoreError::AlreadyExists(_)) => return Err(ApiError::NamespaceAlreadyExists),
+            Err(StoreError::AlreadyExists { .. }) => return Err(ApiError::NamespaceAlreadyExists),
             Err(e) => return Err(e.into()),
         }
         let ns = decode(&row)?;

@@ -17,25 +17,19 @@
 //! it waits only for the commits already in flight. Commits lock shards in ascending order and
 //! acquisitions lock one shard, so these locks cannot deadlock.
 
-use crate::error::{backend, store_error};
+use crate::error::{backend, unreadable};
 use crate::store::PostgresStore;
-use endure_store::{Member, ShardLease, StoreError, StoreResult};
+use async_trait::async_trait;
+use endure_store::{ClusterStore, Member, ShardLease, StoreError, StoreResult};
 
 /// First key of the per-shard advisory locks ("Endu"); the second is the shard id.
 pub(crate) const SHARD_LOCK_CLASS: i32 = 0x456E_6475;
 
-const HEARTBEAT_SQL: &str = "WITH me AS ( \
-         INSERT INTO cluster_members AS m (id, address, expires_at) \
-         VALUES ($1, $2, now() + $3::bigint * interval '1 millisecond') \
-         ON CONFLICT (id) DO UPDATE SET address = EXCLUDED.address, expires_at = EXCLUDED.expires_at \
-         RETURNING m.id, m.address, m.expires_at) \
-     SELECT id, address FROM me WHERE expires_at > now() \
-     UNION ALL \
-     SELECT id, address FROM cluster_members WHERE id <> $1 AND expires_at > now() \
-     ORDER BY id";
+/// Records a heartbeat and returns the live members, in one statement.
+const HEARTBEAT_SQL: &str = include_str!("../sql/heartbeat.sql");
 
 fn lease(r: &tokio_postgres::Row) -> StoreResult<ShardLease> {
-    let get = |e: tokio_postgres::Error| store_error("reading a shard lease", &e);
+    let get = |e| unreadable("a shard lease", e);
     Ok(ShardLease {
         shard_id: r.try_get(0).map_err(get)?,
         owner: r.try_get(1).map_err(get)?,
@@ -43,10 +37,11 @@ fn lease(r: &tokio_postgres::Row) -> StoreResult<ShardLease> {
     })
 }
 
-impl PostgresStore {
-    pub(crate) async fn init_shard_count_impl(&self, requested: u32) -> StoreResult<u32> {
+#[async_trait]
+impl ClusterStore for PostgresStore {
+    async fn init_shard_count(&self, requested: u32) -> StoreResult<u32> {
         let requested = i32::try_from(requested).ok().filter(|n| *n > 0).ok_or_else(|| {
-            StoreError::Backend(format!("invalid shard count {requested}: must be 1..=2^31-1"))
+            StoreError::backend(format!("invalid shard count {requested}: must be 1..=2^31-1"))
         })?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend("beginning a transaction"))?;
@@ -71,16 +66,12 @@ impl PostgresStore {
         .await
         .map_err(backend("creating the shard leases"))?;
         tx.commit().await.map_err(backend("committing the shard count"))?;
-        u32::try_from(stored)
-            .map_err(|_| StoreError::Backend(format!("stored shard count {stored} is invalid")))
+        u32::try_from(stored).map_err(|e| {
+            StoreError::corrupt(format!("stored shard count {stored} is invalid")).with_source(e)
+        })
     }
 
-    pub(crate) async fn heartbeat_member_impl(
-        &self,
-        id: &str,
-        address: &str,
-        ttl_ms: i64,
-    ) -> StoreResult<Vec<Member>> {
+    async fn heartbeat_member(&self, id: &str, address: &str, ttl_ms: i64) -> StoreResult<Vec<Member>> {
         let client = self.client().await?;
         let st = client.prepare_cached(HEARTBEAT_SQL).await.map_err(backend("preparing the heartbeat"))?;
         let rows =
@@ -88,14 +79,14 @@ impl PostgresStore {
         rows.iter()
             .map(|r| {
                 Ok(Member {
-                    id: r.try_get(0).map_err(|e| store_error("reading members", &e))?,
-                    address: r.try_get(1).map_err(|e| store_error("reading members", &e))?,
+                    id: r.try_get(0).map_err(|e| unreadable("a member", e))?,
+                    address: r.try_get(1).map_err(|e| unreadable("a member", e))?,
                 })
             })
             .collect()
     }
 
-    pub(crate) async fn remove_member_impl(&self, id: &str) -> StoreResult<()> {
+    async fn remove_member(&self, id: &str) -> StoreResult<()> {
         let client = self.client().await?;
         let st = client
             .prepare_cached("DELETE FROM cluster_members WHERE id = $1")
@@ -105,7 +96,7 @@ impl PostgresStore {
         Ok(())
     }
 
-    pub(crate) async fn shard_leases_impl(&self) -> StoreResult<Vec<ShardLease>> {
+    async fn shard_leases(&self) -> StoreResult<Vec<ShardLease>> {
         let client = self.client().await?;
         let st = client
             .prepare_cached("SELECT shard_id, owner, range_id FROM shards ORDER BY shard_id")
@@ -114,7 +105,7 @@ impl PostgresStore {
         client.query(&st, &[]).await.map_err(backend("listing shard leases"))?.iter().map(lease).collect()
     }
 
-    pub(crate) async fn acquire_shard_impl(
+    async fn acquire_shard(
         &self,
         shard_id: i32,
         owner: &str,
@@ -137,18 +128,13 @@ impl PostgresStore {
         tx.commit().await.map_err(backend("committing a shard acquisition"))?;
         match row {
             Some(r) => lease(&r),
-            None => Err(StoreError::ConditionFailed(format!(
+            None => Err(StoreError::conflict(format!(
                 "shard {shard_id} is no longer at range {expected_range_id} (or does not exist)"
             ))),
         }
     }
 
-    pub(crate) async fn release_shard_impl(
-        &self,
-        shard_id: i32,
-        owner: &str,
-        range_id: i64,
-    ) -> StoreResult<()> {
+    async fn release_shard(&self, shard_id: i32, owner: &str, range_id: i64) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend("beginning a transaction"))?;
         lock_shard_exclusive(&tx, shard_id).await?;

@@ -18,7 +18,7 @@
 //! condition against its committed version, so no SERIALIZABLE retry loop is needed.
 
 use crate::cluster::SHARD_LOCK_CLASS;
-use crate::error::{backend, describe, is_unique_violation, store_error};
+use crate::error::{backend, describe, is_unique_violation, store_error, unreadable};
 use crate::filter;
 use crate::pipeline::{Outcome, PgFuture, run_in_order};
 use endure_store::{CommitResult, CurrentCondition, StoreError, StoreResult, WriteBatch};
@@ -48,21 +48,8 @@ const TASKS_SQL: &str = "INSERT INTO tasks (shard_id, namespace_id, workflow_id,
      FROM unnest($5::bigint[], $6::bytea[]) WITH ORDINALITY AS t(fire_at, data, ord) ORDER BY t.ord \
      RETURNING task_id";
 pub(crate) const DELETE_TASKS_SQL: &str = "DELETE FROM tasks WHERE task_id = ANY($1::bigint[])";
-const VISIBILITY_SQL: &str = "INSERT INTO visibility (namespace_id, run_id, workflow_id, workflow_type, \
-     task_queue, status, start_time, execution_time, close_time, history_length, history_size_bytes, \
-     state_transition_count, memo, search_attributes, parent_workflow_id, parent_run_id, root_workflow_id, \
-     root_run_id, custom, custom_words) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-     $19::text::jsonb, $20::text::jsonb) \
-     ON CONFLICT (namespace_id, run_id) DO UPDATE SET workflow_id = EXCLUDED.workflow_id, \
-     workflow_type = EXCLUDED.workflow_type, task_queue = EXCLUDED.task_queue, status = EXCLUDED.status, \
-     start_time = EXCLUDED.start_time, execution_time = EXCLUDED.execution_time, \
-     close_time = EXCLUDED.close_time, history_length = EXCLUDED.history_length, \
-     history_size_bytes = EXCLUDED.history_size_bytes, state_transition_count = EXCLUDED.state_transition_count, \
-     memo = EXCLUDED.memo, search_attributes = EXCLUDED.search_attributes, \
-     parent_workflow_id = EXCLUDED.parent_workflow_id, parent_run_id = EXCLUDED.parent_run_id, \
-     root_workflow_id = EXCLUDED.root_workflow_id, root_run_id = EXCLUDED.root_run_id, \
-     custom = EXCLUDED.custom, custom_words = EXCLUDED.custom_words";
+/// A run's visibility row, inserted or replaced in place.
+const VISIBILITY_SQL: &str = include_str!("../sql/visibility_upsert.sql");
 
 /// One statement of the transaction and the batch it belongs to.
 #[derive(Debug, Clone, Copy)]
@@ -229,7 +216,7 @@ pub(crate) async fn commit_batches(
             let (tx, params) = (&tx, params.as_slice());
             let st = statements
                 .get(sql)
-                .ok_or_else(|| StoreError::Backend("PostgreSQL: commit statement not prepared".into()))?;
+                .ok_or_else(|| StoreError::backend("a commit statement was not prepared"))?;
             futures.push(match step {
                 Step::Fence | Step::Tasks(_) => {
                     Box::pin(async move { tx.query(st, params).await.map(Outcome::Rows) })
@@ -242,12 +229,7 @@ pub(crate) async fn commit_batches(
 
     match check(batches, &derived, &plan, outcomes) {
         Ok(results) => {
-            tx.commit().await.map_err(|e| {
-                StoreError::Backend(format!(
-                    "PostgreSQL: committing (the outcome is unknown): {}",
-                    describe(&e)
-                ))
-            })?;
+            tx.commit().await.map_err(backend("committing (the outcome is unknown)"))?;
             Ok(results)
         }
         Err(e) => {
@@ -268,7 +250,7 @@ fn check(
     outcomes: Vec<Result<Outcome, tokio_postgres::Error>>,
 ) -> StoreResult<Vec<CommitResult>> {
     if outcomes.len() != plan.len() {
-        return Err(StoreError::Backend("PostgreSQL: a pipelined commit statement got no answer".into()));
+        return Err(StoreError::backend("a pipelined commit statement got no answer"));
     }
     let mut results: Vec<CommitResult> = derived
         .iter()
@@ -286,9 +268,10 @@ fn check(
                 return Err(match step {
                     Step::RunInsert(i) if is_unique_violation(&e) => {
                         let k = &batches[i].run;
-                        StoreError::AlreadyExists(format!("run {} of workflow {}", k.run_id, k.workflow_id))
+                        StoreError::already_exists(format!("run {} of workflow {}", k.run_id, k.workflow_id))
+                            .with_source(e)
                     }
-                    _ => store_error(&describe_step(step, batches), &e),
+                    _ => store_error(describe_step(step, batches), e),
                 });
             }
         };
@@ -297,14 +280,14 @@ fn check(
             (Step::Current(i), Outcome::Count(n)) if n != 1 => {
                 let b = &batches[i];
                 let cond = b.current.as_ref().map(|c| &c.condition);
-                return Err(StoreError::ConditionFailed(format!(
+                return Err(StoreError::conflict(format!(
                     "current run of workflow {} does not match {cond:?}",
                     b.run.workflow_id
                 )));
             }
             (Step::RunUpdate(i), Outcome::Count(n)) if n != 1 => {
                 let b = &batches[i];
-                return Err(StoreError::ConditionFailed(format!(
+                return Err(StoreError::conflict(format!(
                     "run {} of workflow {} is not at version {} (changed concurrently or missing)",
                     b.run.run_id, b.run.workflow_id, derived[i].version
                 )));
@@ -314,10 +297,10 @@ fn check(
                     .iter()
                     .map(|r| r.try_get::<_, i64>(0))
                     .collect::<Result<_, _>>()
-                    .map_err(|e| store_error("reading new task ids", &e))?;
+                    .map_err(|e| unreadable("new task ids", e))?;
                 if ids.len() != batches[i].new_tasks.len() {
-                    return Err(StoreError::Backend(format!(
-                        "PostgreSQL: inserted {} tasks, expected {}",
+                    return Err(StoreError::backend(format!(
+                        "inserted {} tasks, expected {}",
                         ids.len(),
                         batches[i].new_tasks.len()
                     )));
@@ -335,21 +318,21 @@ fn check(
 fn check_fences(batches: &[WriteBatch], rows: &[tokio_postgres::Row]) -> StoreResult<()> {
     let mut ranges: HashMap<i32, i64> = HashMap::with_capacity(rows.len());
     for r in rows {
-        let shard: i32 = r.try_get(0).map_err(|e| store_error("reading shard leases", &e))?;
-        let range: i64 = r.try_get(1).map_err(|e| store_error("reading shard leases", &e))?;
+        let shard: i32 = r.try_get(0).map_err(|e| unreadable("shard leases", e))?;
+        let range: i64 = r.try_get(1).map_err(|e| unreadable("shard leases", e))?;
         ranges.insert(shard, range);
     }
     for f in batches.iter().filter_map(|b| b.fence) {
         match ranges.get(&f.shard_id) {
             Some(&range) if range == f.range_id => {}
             Some(&range) => {
-                return Err(StoreError::ShardOwnershipLost(format!(
+                return Err(StoreError::ownership_lost(format!(
                     "shard {} is at range {range}, this writer's lease is range {}",
                     f.shard_id, f.range_id
                 )));
             }
             None => {
-                return Err(StoreError::ShardOwnershipLost(format!("shard {} has no lease row", f.shard_id)));
+                return Err(StoreError::ownership_lost(format!("shard {} has no lease row", f.shard_id)));
             }
         }
     }

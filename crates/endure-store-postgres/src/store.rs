@@ -6,6 +6,7 @@ use crate::error::{backend, describe, is_unique_violation, pool_error, store_err
 use crate::filter::{self, Query};
 use crate::migrate::{self, MigrationReport};
 use crate::pipeline::{Outcome, PgFuture, run_in_order};
+use crate::rows::{TASK_COLUMNS, VIS_COLUMNS, event_row, get, ns_row, task_row, vis_row};
 use crate::{PgError, PostgresConfig};
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
@@ -120,71 +121,12 @@ impl PostgresStore {
     }
 }
 
-/// Reads column `i` of `row`.
-fn get<'a, T: tokio_postgres::types::FromSql<'a>>(row: &'a Row, i: usize, what: &str) -> StoreResult<T> {
-    row.try_get(i).map_err(|e| store_error(&format!("reading {what}"), &e))
-}
-
-fn ns_row(r: &Row) -> StoreResult<NamespaceRow> {
-    Ok(NamespaceRow {
-        id: get(r, 0, "a namespace")?,
-        name: get(r, 1, "a namespace")?,
-        data: get(r, 2, "a namespace")?,
-    })
-}
-
-fn event_row(r: &Row) -> StoreResult<EventRow> {
-    Ok(EventRow { event_id: get(r, 0, "an event")?, data: get(r, 1, "an event")? })
-}
-
-const TASK_COLUMNS: &str = "task_id, shard_id, namespace_id, workflow_id, run_id, fire_at, data";
-
-fn task_row(r: &Row) -> StoreResult<TaskRow> {
-    let w = "a task";
-    Ok(TaskRow {
-        task_id: get(r, 0, w)?,
-        shard_id: get(r, 1, w)?,
-        run: RunKey { namespace_id: get(r, 2, w)?, workflow_id: get(r, 3, w)?, run_id: get(r, 4, w)? },
-        fire_at: get(r, 5, w)?,
-        data: get(r, 6, w)?,
-    })
-}
-
-const VIS_COLUMNS: &str = "namespace_id, run_id, workflow_id, workflow_type, task_queue, status, start_time, \
-     execution_time, close_time, history_length, history_size_bytes, state_transition_count, memo, \
-     search_attributes, parent_workflow_id, parent_run_id, root_workflow_id, root_run_id, custom::text";
-
-fn vis_row(r: &Row) -> StoreResult<VisibilityRow> {
-    let w = "a visibility record";
-    Ok(VisibilityRow {
-        namespace_id: get(r, 0, w)?,
-        run_id: get(r, 1, w)?,
-        workflow_id: get(r, 2, w)?,
-        workflow_type: get(r, 3, w)?,
-        task_queue: get(r, 4, w)?,
-        status: get(r, 5, w)?,
-        start_time: get(r, 6, w)?,
-        execution_time: get(r, 7, w)?,
-        close_time: get(r, 8, w)?,
-        history_length: get(r, 9, w)?,
-        history_size_bytes: get(r, 10, w)?,
-        state_transition_count: get(r, 11, w)?,
-        memo: get(r, 12, w)?,
-        search_attributes: get(r, 13, w)?,
-        parent_workflow_id: get(r, 14, w)?,
-        parent_run_id: get(r, 15, w)?,
-        root_workflow_id: get(r, 16, w)?,
-        root_run_id: get(r, 17, w)?,
-        custom: filter::custom_from_json(get::<&str>(r, 18, w)?),
-    })
-}
-
 fn limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 #[async_trait]
-impl Store for PostgresStore {
+impl NamespaceStore for PostgresStore {
     async fn create_namespace(&self, ns: NamespaceRow) -> StoreResult<()> {
         let client = self.client().await?;
         let st = client
@@ -194,9 +136,9 @@ impl Store for PostgresStore {
         match client.execute(&st, &[&ns.id, &ns.name, &ns.data]).await {
             Ok(_) => Ok(()),
             Err(e) if is_unique_violation(&e) => {
-                Err(StoreError::AlreadyExists(format!("namespace {}", ns.name)))
+                Err(StoreError::already_exists(format!("namespace {}", ns.name)).with_source(e))
             }
-            Err(e) => Err(store_error("creating a namespace", &e)),
+            Err(e) => Err(store_error("creating a namespace", e)),
         }
     }
 
@@ -208,7 +150,7 @@ impl Store for PostgresStore {
                 &[&ns.id, &ns.name, &ns.data],
             )
             .await?;
-        if n == 1 { Ok(()) } else { Err(StoreError::ConditionFailed(format!("namespace {} missing", ns.id))) }
+        if n == 1 { Ok(()) } else { Err(StoreError::not_found(format!("namespace {}", ns.id))) }
     }
 
     async fn namespace_by_name(&self, name: &str) -> StoreResult<Option<NamespaceRow>> {
@@ -231,7 +173,10 @@ impl Store for PostgresStore {
             .await?;
         rows.iter().map(ns_row).collect()
     }
+}
 
+#[async_trait]
+impl ExecutionStore for PostgresStore {
     async fn current_run(&self, namespace_id: &str, workflow_id: &str) -> StoreResult<Option<CurrentRun>> {
         let rows = self
             .query(
@@ -303,7 +248,7 @@ impl Store for PostgresStore {
     async fn commit(&self, batch: WriteBatch) -> StoreResult<CommitResult> {
         let mut client = self.client().await?;
         let mut results = commit_batches(&mut client, std::slice::from_ref(&batch)).await?;
-        results.pop().ok_or_else(|| StoreError::Backend("PostgreSQL: commit returned no result".into()))
+        results.pop().ok_or_else(|| StoreError::backend("the commit returned no result"))
     }
 
     async fn commit_all(&self, batches: Vec<WriteBatch>) -> StoreResult<Vec<CommitResult>> {
@@ -341,12 +286,15 @@ impl Store for PostgresStore {
                 if let Err(re) = tx.rollback().await {
                     tracing::debug!("rolling back a failed run deletion: {}", describe(&re));
                 }
-                return Err(store_error("deleting a run", &e));
+                return Err(store_error("deleting a run", e));
             }
         }
         tx.commit().await.map_err(backend("committing a run deletion"))
     }
+}
 
+#[async_trait]
+impl TaskStore for PostgresStore {
     async fn delete_tasks(&self, task_ids: Vec<i64>) -> StoreResult<()> {
         if task_ids.is_empty() {
             return Ok(());
@@ -377,7 +325,10 @@ impl Store for PostgresStore {
             .map(task_row)
             .collect()
     }
+}
 
+#[async_trait]
+impl VisibilityStore for PostgresStore {
     async fn list_runs(
         &self,
         f: &VisibilityFilter,
@@ -420,7 +371,10 @@ impl Store for PostgresStore {
         let rows = self.query_filter("counting runs by status", &q).await?;
         rows.iter().map(|r| Ok((get(r, 0, "a status")?, get(r, 1, "a count")?))).collect()
     }
+}
 
+#[async_trait]
+impl SearchAttributeStore for PostgresStore {
     async fn search_attributes(&self, namespace_id: &str) -> StoreResult<Vec<(String, SaType)>> {
         let rows = self
             .query(
@@ -434,7 +388,7 @@ impl Store for PostgresStore {
                 let name: String = get(r, 0, "a search attribute")?;
                 let code: i32 = get(r, 1, "a search attribute")?;
                 let ty = SaType::from_code(code).ok_or_else(|| {
-                    StoreError::Backend(format!("search attribute {name} has unknown type {code}"))
+                    StoreError::corrupt(format!("search attribute {name} has unknown type {code}"))
                 })?;
                 Ok((name, ty))
             })
@@ -464,7 +418,7 @@ impl Store for PostgresStore {
                 if let Err(e) = tx.rollback().await {
                     tracing::debug!("rolling back a search attribute registration: {}", describe(&e));
                 }
-                return Err(StoreError::ConditionFailed(format!("search attribute {name} already exists")));
+                return Err(StoreError::already_exists(format!("search attribute {name} already exists")));
             }
         }
         tx.commit().await.map_err(backend("committing search attributes"))?;
@@ -490,41 +444,15 @@ impl Store for PostgresStore {
                 if let Err(e) = tx.rollback().await {
                     tracing::debug!("rolling back a search attribute removal: {}", describe(&e));
                 }
-                return Err(StoreError::ConditionFailed(format!("search attribute {name} does not exist")));
+                return Err(StoreError::not_found(format!("search attribute {name} does not exist")));
             }
         }
         tx.commit().await.map_err(backend("committing search attribute removal"))
     }
+}
 
-    async fn init_shard_count(&self, requested: u32) -> StoreResult<u32> {
-        self.init_shard_count_impl(requested).await
-    }
-
-    async fn heartbeat_member(&self, id: &str, address: &str, ttl_ms: i64) -> StoreResult<Vec<Member>> {
-        self.heartbeat_member_impl(id, address, ttl_ms).await
-    }
-
-    async fn remove_member(&self, id: &str) -> StoreResult<()> {
-        self.remove_member_impl(id).await
-    }
-
-    async fn shard_leases(&self) -> StoreResult<Vec<ShardLease>> {
-        self.shard_leases_impl().await
-    }
-
-    async fn acquire_shard(
-        &self,
-        shard_id: i32,
-        owner: &str,
-        expected_range_id: i64,
-    ) -> StoreResult<ShardLease> {
-        self.acquire_shard_impl(shard_id, owner, expected_range_id).await
-    }
-
-    async fn release_shard(&self, shard_id: i32, owner: &str, range_id: i64) -> StoreResult<()> {
-        self.release_shard_impl(shard_id, owner, range_id).await
-    }
-
+#[async_trait]
+impl Store for PostgresStore {
     async fn close(&self) -> StoreResult<()> {
         self.pool.close();
         Ok(())

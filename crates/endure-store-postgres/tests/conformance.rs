@@ -1,22 +1,15 @@
-//! The behavioural suite every backend passes, on PostgreSQL.
+//! The behavioural suite every backend passes, on PostgreSQL: one test per behaviour, each on
+//! a scratch database of its own, with a pool of 8 connections and with a single one.
 
 mod common;
 
-use endure_store::Store;
-
-#[tokio::test]
-async fn conformance() {
+endure_store::conformance_tests!(pool_of_8, async {
     let (store, _config, db) = common::fresh_store(8).await;
-    endure_store::conformance::run_all(&store).await;
-    store.close().await.unwrap();
-    db.drop_db().await.unwrap();
-}
+    (store, db)
+});
 
-/// With one connection, nothing may hold a connection while waiting for another.
-#[tokio::test]
-async fn conformance_with_a_single_connection() {
+// With one connection, nothing may hold a connection while waiting for another.
+endure_store::conformance_tests!(pool_of_1, async {
     let (store, _config, db) = common::fresh_store(1).await;
-    endure_store::conformance::run_all(&store).await;
-    store.close().await.unwrap();
-    db.drop_db().await.unwrap();
-}
+    (store, db)
+});

@@ -1,17 +1,13 @@
-use super::*;
+use crate::SqliteStore;
+use crate::error::backend;
+use crate::filter;
+use crate::migrate::{MIGRATIONS, SCHEMA_VERSION};
+use endure_store::*;
+use rusqlite::Connection;
+use std::sync::Arc;
 
-#[tokio::test]
-async fn conformance_on_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path().join("endure.db")).unwrap();
-    endure_store::conformance::run_all(&store).await;
-    store.close().await.unwrap();
-}
-
-#[tokio::test]
-async fn conformance_in_memory() {
-    let store = SqliteStore::open(":memory:").unwrap();
-    endure_store::conformance::run_all(&store).await;
+fn alpha() -> NamespaceRow {
+    NamespaceRow { id: "id-1".into(), name: "alpha".into(), data: vec![1, 2, 3] }
 }
 
 #[tokio::test]
@@ -20,11 +16,11 @@ async fn data_survives_reopen() {
     let path = dir.path().join("endure.db");
     {
         let store = SqliteStore::open(&path).unwrap();
-        endure_store::conformance::namespaces(&store).await;
+        store.create_namespace(alpha()).await.unwrap();
         store.close().await.unwrap();
     }
     let store = SqliteStore::open(&path).unwrap();
-    assert!(store.namespace_by_name("alpha").await.unwrap().is_some());
+    assert_eq!(store.namespace_by_name("alpha").await.unwrap(), Some(alpha()));
 }
 
 #[tokio::test]
@@ -55,7 +51,9 @@ async fn concurrent_commits_are_grouped_and_all_durable() {
     }
     let f = store.clone();
     let n: i64 = f
-        .read(|c| c.query_row("SELECT COUNT(*) FROM runs", [], |r| r.get(0)).map_err(backend))
+        .read(|c| {
+            c.query_row("SELECT COUNT(*) FROM runs", [], |r| r.get(0)).map_err(backend("counting runs"))
+        })
         .await
         .unwrap();
     assert_eq!(n, 200);
@@ -65,7 +63,7 @@ async fn concurrent_commits_are_grouped_and_all_durable() {
 async fn many_concurrent_reads_do_not_run_out_of_connections() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(dir.path().join("endure.db")).unwrap());
-    endure_store::conformance::namespaces(store.as_ref()).await;
+    store.create_namespace(alpha()).await.unwrap();
     let mut handles = vec![];
     for _ in 0..64 {
         let s = store.clone();
@@ -117,9 +115,10 @@ async fn version_1_database_is_migrated_in_place() {
         .read(|c| {
             let sql = c
                 .query_row("SELECT sql FROM sqlite_master WHERE name = 'runs'", [], |r| r.get(0))
-                .map_err(backend)?;
-            let v =
-                c.query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0)).map_err(backend)?;
+                .map_err(backend("reading the schema"))?;
+            let v = c
+                .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
+                .map_err(backend("reading the schema"))?;
             Ok((sql, v))
         })
         .await
@@ -162,10 +161,11 @@ async fn custom_attribute_filters_use_their_expression_index() {
         .read(move |c| {
             let mut s = c
                 .prepare(&format!("EXPLAIN QUERY PLAN SELECT run_id FROM visibility WHERE {clause}"))
-                .map_err(backend)?;
-            let rows =
-                s.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3)).map_err(backend)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+                .map_err(backend("explaining a query"))?;
+            let rows = s
+                .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))
+                .map_err(backend("explaining a query"))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend("explaining a query"))
         })
         .await
         .unwrap();

@@ -1,7 +1,105 @@
-//! The typed visibility filter a store evaluates: the list-filter language after its names have
-//! been resolved to attributes and its literals converted to the attributes' types.
+//! Visibility: the searchable summary of each run ([`VisibilityRow`]), [`VisibilityStore`]
+//! which lists and counts runs, and the typed filter a store evaluates — the list-filter
+//! language after its names have been resolved to attributes and its literals converted to the
+//! attributes' types.
 //!
 //! Backends compile a [`FilterExpr`] to their own query language; they never see query text.
+
+use crate::StoreResult;
+use async_trait::async_trait;
+
+/// The searchable summary of a run, written with every transition that changes it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct VisibilityRow {
+    /// Namespace id.
+    pub namespace_id: String,
+    /// Workflow id.
+    pub workflow_id: String,
+    /// Run id.
+    pub run_id: String,
+    /// Workflow type name.
+    pub workflow_type: String,
+    /// Task queue.
+    pub task_queue: String,
+    /// `WorkflowExecutionStatus` number.
+    pub status: i32,
+    /// Start time (ns).
+    pub start_time: i64,
+    /// Execution time (ns).
+    pub execution_time: i64,
+    /// Close time (ns), 0 while open.
+    pub close_time: i64,
+    /// Number of events.
+    pub history_length: i64,
+    /// History size in bytes.
+    pub history_size_bytes: i64,
+    /// Number of transitions.
+    pub state_transition_count: i64,
+    /// Serialized memo.
+    pub memo: Vec<u8>,
+    /// Serialized search attributes.
+    pub search_attributes: Vec<u8>,
+    /// Parent's workflow id (empty without a parent).
+    pub parent_workflow_id: String,
+    /// Parent's run id (empty without a parent).
+    pub parent_run_id: String,
+    /// Root workflow id (the run's own for a top-level run).
+    pub root_workflow_id: String,
+    /// Root run id (the run's own for a top-level run).
+    pub root_run_id: String,
+    /// Values of the run's registered custom search attributes, typed, for filtering.
+    pub custom: Vec<(String, SaValue)>,
+}
+
+/// A filter for listing runs: a namespace, an optional typed expression (the list-filter
+/// language, resolved and type-checked by the caller) and an open/closed restriction.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VisibilityFilter {
+    /// Namespace id (required).
+    pub namespace_id: String,
+    /// The filter expression (`None`: every run of the namespace).
+    pub expr: Option<FilterExpr>,
+    /// Only open (`Some(true)`) or closed (`Some(false)`) runs.
+    pub open: Option<bool>,
+}
+
+/// A position in the listing order — open runs first (newest start first), then closed runs by
+/// close time, newest first; ties by start time, then run id, descending — given by the last
+/// row returned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageCursor {
+    /// Close time of the last row (0 while open).
+    pub close_time: i64,
+    /// Start time of the last row.
+    pub start_time: i64,
+    /// Run id of the last row.
+    pub run_id: String,
+}
+
+impl PageCursor {
+    /// The cursor after `row`.
+    pub fn after(row: &VisibilityRow) -> PageCursor {
+        PageCursor { close_time: row.close_time, start_time: row.start_time, run_id: row.run_id.clone() }
+    }
+}
+
+/// Listing and counting runs by their visibility rows (written by
+/// [`ExecutionStore::commit`](crate::ExecutionStore::commit), so never behind it).
+#[async_trait]
+pub trait VisibilityStore: Send + Sync {
+    /// Lists matching runs in the listing order (see [`PageCursor`]), after `cursor`, at most
+    /// `limit`.
+    async fn list_runs(
+        &self,
+        filter: &VisibilityFilter,
+        cursor: Option<PageCursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<VisibilityRow>>;
+    /// Counts runs matching a filter.
+    async fn count_runs(&self, filter: &VisibilityFilter) -> StoreResult<i64>;
+    /// Counts matching runs grouped by status, ordered by status.
+    async fn count_runs_by_status(&self, filter: &VisibilityFilter) -> StoreResult<Vec<(i32, i64)>>;
+}
 
 /// The type of a search attribute, as Temporal defines them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -27,7 +27,7 @@ mod rebalancer;
 pub use hash::{desired_owner, fnv1a, queue_shard, shard_of, stable_hash};
 pub use ownership::Ownership;
 
-use endure_store::{Store, StoreError};
+use endure_store::{ClusterStore, StoreError};
 use rebalancer::Rebalancer;
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,7 +80,7 @@ pub enum ClusterError {
 /// and, in a shared cluster, keeps heartbeating and rebalancing until [`leave`] is called.
 /// Returns the heartbeat task (none in exclusive mode).
 pub async fn join(
-    store: Arc<dyn Store>,
+    store: Arc<dyn ClusterStore>,
     events: Arc<dyn ShardEvents>,
     ownership: Arc<Ownership>,
     mode: Mode,
@@ -98,7 +98,7 @@ pub async fn join(
                 let taken = loop {
                     match store.acquire_shard(lease.shard_id, ownership.member_id(), range).await {
                         Ok(l) => break l,
-                        Err(StoreError::ConditionFailed(_)) => {
+                        Err(StoreError::Conflict { .. }) => {
                             range = current_range(&*store, lease.shard_id).await?;
                         }
                         Err(e) => return Err(e.into()),
@@ -128,20 +128,20 @@ pub async fn join(
     }
 }
 
-async fn current_range(store: &dyn Store, shard: i32) -> Result<i64, StoreError> {
+async fn current_range(store: &dyn ClusterStore, shard: i32) -> Result<i64, StoreError> {
     store
         .shard_leases()
         .await?
         .into_iter()
         .find(|l| l.shard_id == shard)
         .map(|l| l.range_id)
-        .ok_or_else(|| StoreError::Backend(format!("shard {shard} has no lease row")))
+        .ok_or_else(|| StoreError::corrupt(format!("shard {shard} has no lease row")))
 }
 
 /// Hands this replica's shards over and leaves the membership (graceful shutdown). Stops the
 /// heartbeat loop first so nothing is re-acquired.
 pub async fn leave(
-    store: &dyn Store,
+    store: &dyn ClusterStore,
     events: &dyn ShardEvents,
     ownership: &Ownership,
     heartbeat: Option<tokio::task::JoinHandle<()>>,

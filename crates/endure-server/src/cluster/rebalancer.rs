@@ -5,7 +5,7 @@
 use super::hash::desired_owner;
 use super::{Membership, Ownership, ShardEvents};
 use crate::clock;
-use endure_store::{Member, ShardLease, Store, StoreError};
+use endure_store::{ClusterStore, Member, ShardLease, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +16,7 @@ const LEASE_REFRESH: Duration = Duration::from_secs(10);
 
 /// The heartbeat and shard-assignment loop of a shared-cluster replica.
 pub(super) struct Rebalancer {
-    pub(super) store: Arc<dyn Store>,
+    pub(super) store: Arc<dyn ClusterStore>,
     pub(super) events: Arc<dyn ShardEvents>,
     pub(super) ownership: Arc<Ownership>,
     pub(super) m: Membership,
@@ -113,7 +113,7 @@ impl Rebalancer {
                         self.events.shard_acquired(shard).await;
                         owners.insert(shard, (me.clone(), self.m.advertise_address.clone()));
                     }
-                    Err(StoreError::ConditionFailed(_)) => {} // someone else moved first; next round
+                    Err(StoreError::Conflict { .. }) => {} // someone else moved first; next round
                     Err(e) => return Err(e),
                 }
             } else if owner_live {

@@ -16,7 +16,7 @@ use crate::timer_queue::TimerQueue;
 use cross::CrossWorkflow;
 use endure_api::temporal::api::enums::v1::TimeoutType;
 use endure_core::Task;
-use endure_store::Store;
+use endure_store::TaskStore;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
@@ -35,7 +35,7 @@ pub struct Executor {
     engine: Arc<Engine>,
     cross: Arc<CrossWorkflow>,
     queue: Arc<TimerQueue>,
-    store: Arc<dyn Store>,
+    tasks: Arc<dyn TaskStore>,
     ownership: Arc<Ownership>,
     clock: Clock,
 }
@@ -46,11 +46,11 @@ impl Executor {
         engine: Arc<Engine>,
         cross: Arc<CrossWorkflow>,
         queue: Arc<TimerQueue>,
-        store: Arc<dyn Store>,
+        tasks: Arc<dyn TaskStore>,
         ownership: Arc<Ownership>,
         clock: Clock,
     ) -> Arc<Self> {
-        Arc::new(Executor { engine, cross, queue, store, ownership, clock })
+        Arc::new(Executor { engine, cross, queue, tasks, ownership, clock })
     }
 
     /// Moves the horizon to `now + WINDOW` and reads the timers that come into it from the
@@ -67,7 +67,7 @@ impl Executor {
         if shards.is_empty() {
             return Ok(0);
         }
-        let rows = self.store.load_timer_tasks(&shards, from, to).await?;
+        let rows = self.tasks.load_timer_tasks(&shards, from, to).await?;
         let n = rows.len();
         codec::decode_tasks(rows).into_iter().for_each(|t| self.queue.add(t));
         Ok(n)

@@ -22,7 +22,7 @@ use crate::search_attributes::SearchAttributeRegistry;
 use crate::starter::Starter;
 use endure_api::temporal::api::workflowservice::v1 as ws;
 use endure_api::workflowservice::workflow_service_server::WorkflowService;
-use endure_store::Store;
+use endure_store::VisibilityStore;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -52,8 +52,8 @@ pub struct Services {
     pub ownership: Arc<Ownership>,
     /// Clients of the other replicas.
     pub peers: Arc<Peers>,
-    /// The store (visibility listings).
-    pub store: Arc<dyn Store>,
+    /// Visibility listings.
+    pub visibility: Arc<dyn VisibilityStore>,
 }
 
 /// Shared state of the frontend handlers.
@@ -66,7 +66,7 @@ pub struct Frontend {
     pub(crate) matching: Arc<Matching>,
     pub(crate) ownership: Arc<Ownership>,
     pub(crate) peers: Arc<Peers>,
-    pub(crate) store: Arc<dyn Store>,
+    pub(crate) visibility: Arc<dyn VisibilityStore>,
     pub(crate) queries: Mutex<HashMap<String, oneshot::Sender<QueryAnswer>>>,
     pub(crate) buffered_queries: Mutex<
         HashMap<endure_store::RunKey, Vec<(String, endure_api::temporal::api::query::v1::WorkflowQuery)>>,
@@ -94,7 +94,7 @@ impl Frontend {
             matching: s.matching,
             ownership: s.ownership,
             peers: s.peers,
-            store: s.store,
+            visibility: s.visibility,
             queries: Mutex::new(HashMap::new()),
             update_rejections: Mutex::new(HashMap::new()),
             buffered_queries: Mutex::new(HashMap::new()),

@@ -75,7 +75,7 @@ impl Frontend {
             Some(PageCursor { close_time: t.close_time, start_time: t.start_time, run_id: t.run_id })
         };
         let limit = if page_size <= 0 { 1000 } else { page_size.min(1000) as usize };
-        let rows = self.store.list_runs(&filter, cursor, limit).await?;
+        let rows = self.visibility.list_runs(&filter, cursor, limit).await?;
         let next = match rows.last() {
             Some(last) if rows.len() == limit => {
                 let c = PageCursor::after(last);
@@ -167,10 +167,10 @@ impl Frontend {
         let q = check(&r.query, true, &custom)?;
         let filter = VisibilityFilter { namespace_id: ns.id, expr: q.expr, open: None };
         if !q.group_by_status {
-            let count = self.store.count_runs(&filter).await?;
+            let count = self.visibility.count_runs(&filter).await?;
             return Ok(ws::CountWorkflowExecutionsResponse { count, groups: vec![] });
         }
-        let groups = self.store.count_runs_by_status(&filter).await?;
+        let groups = self.visibility.count_runs_by_status(&filter).await?;
         let total = groups.iter().map(|(_, n)| n).sum();
         Ok(ws::CountWorkflowExecutionsResponse {
             count: total,

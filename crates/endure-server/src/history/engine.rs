@@ -25,7 +25,8 @@ use endure_api::temporal::api::enums::v1::WorkflowExecutionStatus;
 use endure_api::temporal::api::history::v1::HistoryEvent;
 use endure_core::{CoreError, MutableState, Task, Txn};
 use endure_store::{
-    CurrentCondition, CurrentRun, CurrentWrite, Fence, RunKey, Store, StoreError, WriteBatch,
+    CurrentCondition, CurrentRun, CurrentWrite, ExecutionStore, Fence, RunKey, StoreError, TaskStore,
+    WriteBatch,
 };
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -37,8 +38,10 @@ type WorkflowKey = (String, String);
 
 /// What the engine works with, given by whoever builds it.
 pub struct EngineParts {
-    /// The store.
-    pub store: Arc<dyn Store>,
+    /// Runs: their states, histories and current-run pointers.
+    pub executions: Arc<dyn ExecutionStore>,
+    /// The outbox: tasks committed with transitions.
+    pub tasks: Arc<dyn TaskStore>,
     /// Namespaces (for a closing run's retention).
     pub namespaces: Arc<Namespaces>,
     /// Custom search attributes (a run's typed values for its visibility row).
@@ -58,7 +61,8 @@ pub struct EngineParts {
 /// Owner of all runs of the shards this replica holds.
 pub struct Engine {
     me: Weak<Engine>,
-    store: Arc<dyn Store>,
+    executions: Arc<dyn ExecutionStore>,
+    tasks: Arc<dyn TaskStore>,
     namespaces: Arc<Namespaces>,
     search_attributes: Arc<SearchAttributeRegistry>,
     clock: Clock,
@@ -68,14 +72,6 @@ pub struct Engine {
     locks: Mutex<HashMap<WorkflowKey, Arc<tokio::sync::Mutex<()>>>>,
     watchers: Watchers,
     cache: StateCache,
-}
-
-fn store_conflict(e: StoreError) -> ApiError {
-    match e {
-        StoreError::ShardOwnershipLost(m) => ApiError::ShardNotOwned(m),
-        StoreError::ConditionFailed(m) => ApiError::Unavailable(format!("concurrent update, retry: {m}")),
-        e => e.into(),
-    }
 }
 
 /// One run's part of a transition about to be committed.
@@ -130,7 +126,8 @@ impl Engine {
         );
         let engine = Arc::new_cyclic(|me| Engine {
             me: me.clone(),
-            store: parts.store,
+            executions: parts.executions,
+            tasks: parts.tasks,
             namespaces: parts.namespaces,
             search_attributes: parts.search_attributes,
             clock: parts.clock,
@@ -217,7 +214,7 @@ impl Engine {
         if shards.is_empty() {
             return;
         }
-        match self.store.load_transfer_tasks(&shards).await {
+        match self.tasks.load_transfer_tasks(&shards).await {
             Ok(rows) => codec::decode_tasks(rows).into_iter().for_each(|t| self.dispatch(t)),
             Err(e) => tracing::warn!("reloading transfer tasks: {e}"),
         }
@@ -238,7 +235,7 @@ impl Engine {
 
     /// The current run of a workflow id, if it has any.
     pub async fn current_run(&self, namespace_id: &str, workflow_id: &str) -> ApiResult<Option<CurrentRun>> {
-        Ok(self.store.current_run(namespace_id, workflow_id).await?)
+        Ok(self.executions.current_run(namespace_id, workflow_id).await?)
     }
 
     /// Resolves an empty run id to the current run of the workflow id.
@@ -282,8 +279,11 @@ impl Engine {
     }
 
     async fn read_run(&self, key: &RunKey) -> ApiResult<LoadedRun> {
-        let row =
-            self.store.get_run(key).await?.ok_or_else(|| run_not_found(&key.workflow_id, &key.run_id))?;
+        let row = self
+            .executions
+            .get_run(key)
+            .await?
+            .ok_or_else(|| run_not_found(&key.workflow_id, &key.run_id))?;
         Ok(LoadedRun { ms: codec::decode_state(&row.state)?, db_version: row.db_version })
     }
 
@@ -295,7 +295,7 @@ impl Engine {
         end: i64,
         limit: usize,
     ) -> ApiResult<Vec<HistoryEvent>> {
-        codec::decode_events(&self.store.read_events(key, first, end, limit).await?)
+        codec::decode_events(&self.executions.read_events(key, first, end, limit).await?)
     }
 
     /// Reads persisted history events before `before`, newest first, at most `limit`.
@@ -305,7 +305,7 @@ impl Engine {
         before: i64,
         limit: usize,
     ) -> ApiResult<Vec<HistoryEvent>> {
-        codec::decode_events(&self.store.read_events_reverse(key, before, limit).await?)
+        codec::decode_events(&self.executions.read_events_reverse(key, before, limit).await?)
     }
 
     /// Subscribes to progress of a run's history (for long polls).
@@ -401,7 +401,7 @@ impl Engine {
 
     async fn drop_stale(&self, consumed: Option<i64>) {
         if let Some(id) = consumed
-            && let Err(e) = self.store.delete_tasks(vec![id]).await
+            && let Err(e) = self.tasks.delete_tasks(vec![id]).await
         {
             tracing::warn!(task_id = id, "deleting stale task: {e}");
         }
@@ -409,7 +409,7 @@ impl Engine {
 
     /// Deletes a task row that turned out to have nothing left to do.
     pub async fn drop_task(&self, task_id: i64) -> ApiResult<()> {
-        self.store.delete_tasks(vec![task_id]).await.map_err(Into::into)
+        self.tasks.delete_tasks(vec![task_id]).await.map_err(Into::into)
     }
 
     /// The retention task for a run that just closed: delete it once the namespace's retention
@@ -474,9 +474,9 @@ impl Engine {
         let result = if batches.len() == 1
             && let Some(b) = batches.pop()
         {
-            self.store.commit(b).await.map(|r| vec![r])
+            self.executions.commit(b).await.map(|r| vec![r])
         } else {
-            self.store.commit_all(batches).await
+            self.executions.commit_all(batches).await
         };
         match result {
             Ok(results) => {
@@ -490,10 +490,10 @@ impl Engine {
             Err(e) => {
                 // The store may hold something else now: read it again next time.
                 keys.iter().for_each(|k| self.cache.forget(k));
-                if matches!(e, StoreError::ShardOwnershipLost(_)) {
+                if matches!(e, StoreError::ShardOwnershipLost { .. }) {
                     self.fence_failed(fence);
                 }
-                Err(store_conflict(e))
+                Err(e.into())
             }
         }
     }
@@ -524,7 +524,7 @@ impl Engine {
     pub(super) async fn remove_run(&self, key: &RunKey) -> ApiResult<()> {
         self.fence(key)?;
         self.cache.forget(key);
-        let deleted = self.store.delete_run(key).await;
+        let deleted = self.executions.delete_run(key).await;
         self.cache.forget(key);
         deleted?;
         self.watchers.notify(key, (0, true));
@@ -545,13 +545,13 @@ impl ShardEvents for Engine {
     async fn shard_acquired(&self, shard: i32) {
         let ownership = self.ownership.clone();
         self.cache.forget_where(|k| ownership.shard_of(&k.namespace_id, &k.workflow_id) == shard);
-        match self.store.load_transfer_tasks(&[shard]).await {
+        match self.tasks.load_transfer_tasks(&[shard]).await {
             Ok(rows) => codec::decode_tasks(rows).into_iter().for_each(|t| self.dispatch(t)),
             Err(e) => tracing::error!(shard, "loading transfer tasks: {e}"),
         }
         let horizon = self.timers.horizon();
         if horizon > i64::MIN {
-            match self.store.load_timer_tasks(&[shard], i64::MIN, horizon).await {
+            match self.tasks.load_timer_tasks(&[shard], i64::MIN, horizon).await {
                 Ok(rows) => codec::decode_tasks(rows).into_iter().for_each(|t| self.dispatch(t)),
                 Err(e) => tracing::error!(shard, "loading timer tasks: {e}"),
             }

@@ -8,7 +8,7 @@ use crate::clock;
 use crate::error::{ApiError, ApiResult};
 use endure_api::temporal::api::common::v1::SearchAttributes;
 use endure_store::visibility::SaValue;
-use endure_store::{Store, StoreError};
+use endure_store::{SearchAttributeStore, StoreError};
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 /// The registry of every namespace's custom search attributes.
 pub struct SearchAttributeRegistry {
-    store: Arc<dyn Store>,
+    store: Arc<dyn SearchAttributeStore>,
     by_namespace: RwLock<HashMap<String, (Arc<SaTypes>, Instant)>>,
     /// How long a namespace's loaded attributes are trusted (`None`: forever — the only
     /// process on its store). In a cluster another replica may have added or removed some.
@@ -26,7 +26,7 @@ pub struct SearchAttributeRegistry {
 
 impl SearchAttributeRegistry {
     /// An empty registry over `store`; [`SearchAttributeRegistry::load`] fills it.
-    pub fn new(store: Arc<dyn Store>) -> Arc<Self> {
+    pub fn new(store: Arc<dyn SearchAttributeStore>) -> Arc<Self> {
         Arc::new(SearchAttributeRegistry {
             store,
             by_namespace: RwLock::new(HashMap::new()),
@@ -68,7 +68,7 @@ impl SearchAttributeRegistry {
     pub async fn add(&self, namespace_id: &str, attrs: Vec<(String, SaType)>) -> ApiResult<()> {
         match self.store.add_search_attributes(namespace_id, attrs).await {
             Ok(()) => {}
-            Err(StoreError::ConditionFailed(m)) => return Err(ApiError::InvalidArgument(m)),
+            Err(StoreError::AlreadyExists { context, .. }) => return Err(ApiError::InvalidArgument(context)),
             Err(e) => return Err(e.into()),
         }
         self.load(namespace_id).await.map(|_| ())
@@ -78,7 +78,7 @@ impl SearchAttributeRegistry {
     pub async fn remove(&self, namespace_id: &str, names: Vec<String>) -> ApiResult<()> {
         match self.store.remove_search_attributes(namespace_id, names).await {
             Ok(()) => {}
-            Err(StoreError::ConditionFailed(m)) => return Err(ApiError::NotFound(m)),
+            Err(StoreError::NotFound { context, .. }) => return Err(ApiError::NotFound(context)),
             Err(e) => return Err(e.into()),
         }
         self.load(namespace_id).await.map(|_| ())
