@@ -76,6 +76,18 @@ pub fn stable_hash(parts: &[&str]) -> u64 {
     h ^ (h >> 33)
 }
 
+/// The shard of a workflow id among `shard_count` shards.
+pub fn shard_of(shard_count: u32, namespace_id: &str, workflow_id: &str) -> i32 {
+    (stable_hash(&[namespace_id, workflow_id]) % u64::from(shard_count.max(1))) as i32
+}
+
+/// The shard of a task queue among `shard_count` shards: the queue's matching lives on that
+/// shard's owner (every kind of the queue, so a worker's workflow and activity polls go to one
+/// replica).
+pub fn queue_shard(shard_count: u32, namespace_id: &str, queue: &str) -> i32 {
+    (stable_hash(&[namespace_id, "\u{1}task-queue", queue]) % u64::from(shard_count.max(1))) as i32
+}
+
 /// Rendezvous (highest random weight) choice of a shard's owner among `members`.
 pub fn desired_owner(members: &[Member], shard: i32) -> Option<&Member> {
     let s = shard.to_string();
@@ -139,15 +151,14 @@ impl Ownership {
         self.shard_count.load(Ordering::Relaxed)
     }
 
-    /// The shard of a workflow id.
+    /// The shard of a workflow id ([`shard_of`]).
     pub fn shard_of(&self, namespace_id: &str, workflow_id: &str) -> i32 {
-        (stable_hash(&[namespace_id, workflow_id]) % u64::from(self.shard_count().max(1))) as i32
+        shard_of(self.shard_count(), namespace_id, workflow_id)
     }
 
-    /// The shard of a task queue: the queue's matching lives on that shard's owner (every
-    /// kind of the queue, so a worker's workflow and activity polls go to one replica).
+    /// The shard of a task queue ([`queue_shard`]).
     pub fn queue_shard(&self, namespace_id: &str, queue: &str) -> i32 {
-        (stable_hash(&[namespace_id, "\u{1}task-queue", queue]) % u64::from(self.shard_count().max(1))) as i32
+        queue_shard(self.shard_count(), namespace_id, queue)
     }
 
     /// Whether this replica holds shard `shard`.
