@@ -18,7 +18,9 @@ from typing import Iterator
 
 import pytest
 
-from endure_cluster import RESULTS_DIR, Cluster, Database, endure_bin, postgres_url
+from endure_cluster import RESULTS_DIR, Cluster
+from endure_testing.postgres import Database, postgres_url
+from endure_testing.servers import endure_bin
 
 _CLUSTERS = pytest.StashKey[list]()
 

@@ -15,16 +15,15 @@ from temporalio.service import RPCError, RPCStatusCode
 from endure_cluster import (
     Cluster,
     connect,
-    Database,
     Replica,
     history_problems,
-    new_worker,
-    postgres_url,
-    shard_of,
     start_cluster,
     unroutable,
+    workflow_ids,
     write_result,
 )
+from endure_testing.postgres import Database, postgres_url
+from endure_testing.sdk import new_worker
 
 HANDOVER_LIMIT_S = 3.0
 IDLE_WINDOW_S = 20.0
@@ -50,17 +49,6 @@ class Collector:
     async def run(self, n: int) -> str:
         await workflow.wait_condition(lambda: len(self.got) >= n)
         return ",".join(self.got)
-
-
-def ids_on(ns_id: str, shards: set[int], prefix: str, count: int) -> list[str]:
-    """`count` workflow ids whose shard is in `shards`."""
-    out, k = [], 0
-    while len(out) < count:
-        wf = f"{prefix}-{k}"
-        k += 1
-        if shard_of(ns_id, wf) in shards:
-            out.append(wf)
-    return out
 
 
 async def with_unavailable_retries(what: str, call, timeout: float = 30.0):
@@ -95,7 +83,9 @@ async def test_graceful_sigterm_hands_over(cluster: Cluster):
     workers = [new_worker(c, task_queue, [Collector]) for c in clients]
     tasks = [asyncio.create_task(w.run()) for w in workers]
     prefix = f"sigterm-{int(time.time() * 1000)}"
-    ids = ids_on(ns_id, victim_shards, prefix + "-v", 3) + ids_on(ns_id, other_shards, prefix + "-o", 2)
+    ids = workflow_ids(ns_id, prefix + "-v", 3, lambda s: s in victim_shards) + workflow_ids(
+        ns_id, prefix + "-o", 2, lambda s: s in other_shards
+    )
     try:
         for i, wf in enumerate(ids):
             h = await clients[i % 3].start_workflow(Collector.run, 2, id=wf, task_queue=task_queue)
@@ -187,7 +177,7 @@ async def test_any_replica_serves_any_workflow(cluster: Cluster, owner: str):
     ns_id = await asyncio.to_thread(cluster.db.namespace_id, "default")
     owner_replica = r3 if owner == "worker-replica" else r2
     shards = set(await asyncio.to_thread(cluster.shards_of, owner_replica))
-    wf_id = ids_on(ns_id, shards, f"any-{owner}-{int(time.time() * 1000)}", 1)[0]
+    [wf_id] = workflow_ids(ns_id, f"any-{owner}-{int(time.time() * 1000)}", 1, lambda s: s in shards)
     c1, c2, c3 = [await connect(r) for r in (r1, r2, r3)]
     task_queue = f"any-{os.getpid()}-{int(time.time())}"
     worker = new_worker(c3, task_queue, [Collector])

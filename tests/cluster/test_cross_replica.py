@@ -13,7 +13,8 @@ from temporalio import workflow
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.workflow import ParentClosePolicy
 
-from endure_cluster import Cluster, connect, history_problems, new_worker, shard_of, start_cluster
+from endure_cluster import Cluster, connect, history_problems, shard_of, start_cluster, workflow_ids
+from endure_testing.sdk import new_worker
 
 
 @workflow.defn
@@ -62,16 +63,6 @@ class Parent:
         return results
 
 
-def _ids_on_other_shards(ns_id: str, parent_shard: int, prefix: str, n: int) -> list[str]:
-    out, k = [], 0
-    while len(out) < n:
-        wf = f"{prefix}-{k}"
-        k += 1
-        if shard_of(ns_id, wf) != parent_shard:
-            out.append(wf)
-    return out
-
-
 async def test_children_signals_and_cancels_across_replicas(cluster: Cluster):
     r1, r2, r3 = await start_cluster(cluster, 3)
     ns_id = await asyncio.to_thread(cluster.db.namespace_id, "default")
@@ -80,12 +71,8 @@ async def test_children_signals_and_cancels_across_replicas(cluster: Cluster):
     # The parent on one replica, every other workflow on shards held by other replicas.
     parent_id = f"xr-parent-{stamp}"
     parent_owner = owners[shard_of(ns_id, parent_id)]
-    others = [
-        wf
-        for wf in _ids_on_other_shards(ns_id, shard_of(ns_id, parent_id), f"xr-{stamp}", 200)
-        if owners[shard_of(ns_id, wf)] != parent_owner
-    ]
-    assert len(others) >= 6, f"not enough ids on other replicas: {others}"
+    # Ids on shards that replicas other than the parent's own.
+    others = workflow_ids(ns_id, f"xr-{stamp}", 6, lambda s: owners[s] != parent_owner)
     children, to_signal, to_cancel, abandoned = others[:3], others[3], others[4], others[5]
     clients = [await connect(r) for r in (r1, r2, r3)]
     task_queue = f"xr-{os.getpid()}-{stamp}"

@@ -27,13 +27,13 @@ from endure_cluster import (
     Cluster,
     connect,
     history_problems,
-    new_worker,
-    parse_time,
     queue_shard,
     shard_of,
     start_cluster,
     write_result,
 )
+from endure_testing.sdk import new_worker
+from endure_testing.servers import parse_time
 
 WORKFLOWS = int(os.environ.get("ENDURE_TEST_FAILOVER_WORKFLOWS", "500"))
 COMPLETION_TIMEOUT_S = 120.0  # the slowest legitimate path (takeover, task timeouts, routing) is < 60 s

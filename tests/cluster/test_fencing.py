@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import time
 from datetime import timedelta
 
@@ -34,13 +33,13 @@ from endure_cluster import (
     Cluster,
     connect,
     history_problems,
-    new_worker,
-    parse_time,
     queue_shard,
-    shard_of,
     start_cluster,
     wait_routable,
+    workflow_ids,
 )
+from endure_testing.sdk import new_worker
+from endure_testing.servers import parse_time
 
 TIMER = timedelta(seconds=8)
 ON_A = 40  # workflows on A's shards
@@ -76,16 +75,8 @@ async def test_paused_owner_cannot_write(cluster: Cluster):
 
     # Workflow ids: ON_A on A's shards, ELSEWHERE on the others'.
     prefix = f"fence-{int(time.time() * 1000)}"
-    on_a, elsewhere = [], []
-    k = 0
-    while len(on_a) < ON_A or len(elsewhere) < ELSEWHERE:
-        wf_id = f"{prefix}-{k}"
-        k += 1
-        if shard_of(ns_id, wf_id) in a_shards:
-            if len(on_a) < ON_A:
-                on_a.append(wf_id)
-        elif len(elsewhere) < ELSEWHERE:
-            elsewhere.append(wf_id)
+    on_a = workflow_ids(ns_id, prefix + "-a", ON_A, lambda s: s in a_shards)
+    elsewhere = workflow_ids(ns_id, prefix + "-e", ELSEWHERE, lambda s: s not in a_shards)
     ids = on_a + elsewhere
 
     clients = [await connect(r) for r in others]
@@ -120,8 +111,7 @@ async def test_paused_owner_cannot_write(cluster: Cluster):
         a_due = max(t for wf, (_, t) in timers.items() if wf in on_a)
         first_due = min(t for wf, (_, t) in timers.items() if wf in on_a)
 
-        stop_time = time.time()
-        a.signal(signal.SIGSTOP)
+        stop_time = a.pause()
         stopped = True
         assert first_due > stop_time, (
             f"A's first timer was due {stop_time - first_due:.1f}s before A was paused: the setup "
@@ -156,8 +146,7 @@ async def test_paused_owner_cannot_write(cluster: Cluster):
         completed_while_stopped = int(
             await asyncio.to_thread(cluster.db.scalar, "SELECT count(*) FROM visibility WHERE status = 2")
         )
-        cont_time = time.time()
-        a.signal(signal.SIGCONT)
+        cont_time = a.resume()
         stopped = False
         await asyncio.sleep(AFTER_CONT_S)
         assert a.alive(), f"{a.name} exited after SIGCONT (code {a.proc.returncode})"
@@ -251,7 +240,7 @@ async def test_paused_owner_cannot_write(cluster: Cluster):
         print(f"[fencing] after rejoining A owns {mine} (re-acquired {sorted(reacquired)}); final leases {final}")
     finally:
         if stopped:
-            a.signal(signal.SIGCONT)
+            a.resume()
         for w, t in zip(workers, tasks):
             if not t.done():
                 try:

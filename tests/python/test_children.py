@@ -26,6 +26,7 @@ from conftest import new_worker, unique
 from history_golden import (
     check_golden,
     event_names,
+    events_of,
     wait_for_events,
     wait_for_status,
 )
@@ -154,10 +155,6 @@ WORKFLOWS = [
 ]
 
 
-def events_of(history, event_type: int) -> list:
-    return [e for e in history.events if e.event_type == event_type]
-
-
 async def test_child_result_and_parent_info(client, task_queue):
     parent_id, child_id = unique("parent"), unique("child")
     async with new_worker(client, task_queue, WORKFLOWS):
@@ -172,19 +169,15 @@ async def test_child_result_and_parent_info(client, task_queue):
     }
 
     history = await handle.fetch_history()
-    [initiated] = events_of(
-        history, EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED
-    )
+    [initiated] = events_of(history.events, "START_CHILD_WORKFLOW_EXECUTION_INITIATED")
     attrs = initiated.start_child_workflow_execution_initiated_event_attributes
     assert attrs.workflow_id == child_id
     assert attrs.workflow_type.name == "Child"
     assert attrs.task_queue.name == task_queue  # inherited from the parent
-    [started] = events_of(history, EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED)
+    [started] = events_of(history.events, "CHILD_WORKFLOW_EXECUTION_STARTED")
     child_run = started.child_workflow_execution_started_event_attributes.workflow_execution.run_id
     assert started.child_workflow_execution_started_event_attributes.workflow_execution.workflow_id == child_id
-    [completed] = events_of(
-        history, EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED
-    )
+    [completed] = events_of(history.events, "CHILD_WORKFLOW_EXECUTION_COMPLETED")
     c = completed.child_workflow_execution_completed_event_attributes
     assert c.workflow_execution.run_id == child_run
     assert c.initiated_event_id == initiated.event_id
@@ -221,7 +214,7 @@ async def test_child_failure_raises_child_workflow_error(client, task_queue):
         "cause_type": "ChildBroke",
     }
     history = await handle.fetch_history()
-    [failed] = events_of(history, EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_FAILED)
+    [failed] = events_of(history.events, "CHILD_WORKFLOW_EXECUTION_FAILED")
     attrs = failed.child_workflow_execution_failed_event_attributes
     assert attrs.failure.message == "child bob broke"
     assert attrs.retry_state == RetryState.RETRY_STATE_RETRY_POLICY_NOT_SET
@@ -266,9 +259,7 @@ async def test_child_start_fails_when_id_is_running(client, task_queue):
         await running.terminate(reason="test done")
 
     history = await handle.fetch_history()
-    [failed] = events_of(
-        history, EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_FAILED
-    )
+    [failed] = events_of(history.events, "START_CHILD_WORKFLOW_EXECUTION_FAILED")
     attrs = failed.start_child_workflow_execution_failed_event_attributes
     assert attrs.cause == (
         StartChildWorkflowExecutionFailedCause.START_CHILD_WORKFLOW_EXECUTION_FAILED_CAUSE_WORKFLOW_ALREADY_EXISTS
@@ -294,9 +285,7 @@ async def run_parent_that_leaves(
     child_run = await asyncio.wait_for(handle.result(), RESULT_TIMEOUT_S)
     assert child_run
     history = await handle.fetch_history()
-    [initiated] = events_of(
-        history, EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED
-    )
+    [initiated] = events_of(history.events, "START_CHILD_WORKFLOW_EXECUTION_INITIATED")
     assert initiated.start_child_workflow_execution_initiated_event_attributes.parent_close_policy == (
         ProtoParentClosePolicy.Value(f"PARENT_CLOSE_POLICY_{policy}")
     )
@@ -335,9 +324,7 @@ async def test_parent_close_policies(client, task_queue):
         cancel_history = await client.get_workflow_handle(cancel_id).fetch_history()
         names = event_names(cancel_history.events)
         assert names[-1] == "WORKFLOW_EXECUTION_CANCELED", names
-        [requested] = events_of(
-            cancel_history, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED
-        )
+        [requested] = events_of(cancel_history.events, "WORKFLOW_EXECUTION_CANCEL_REQUESTED")
         # The request comes from the parent.
         by = requested.workflow_execution_cancel_requested_event_attributes
         assert by.external_workflow_execution.workflow_id == cancel_parent_id

@@ -25,7 +25,8 @@ from temporalio import workflow
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
-from conftest import EXTRA_NAMESPACE, ServerProcess, new_worker, temporal_bin, unique
+from conftest import EXTRA_NAMESPACE, new_worker, unique
+from endure_testing.servers import ServerProcess, temporal_bin
 
 CLI_TIMEOUT_S = 60
 

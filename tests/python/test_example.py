@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, ServerProcess, unique
+from conftest import unique
+from endure_testing.servers import REPO_ROOT, ServerProcess
 
 EXAMPLE_DIR = REPO_ROOT / "examples" / "python"
 

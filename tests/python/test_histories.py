@@ -1,102 +1,27 @@
 """Event histories checked against the real Temporal server.
 
-Each scenario is driven by a Python worker; afterwards the history
-(GetWorkflowExecutionHistory) is reduced to its event types plus a few key
-attributes (attempts, retry states, workflow task failure causes and the event
-ids events refer to) and compared with ``golden/<scenario>.json``, recorded
-against the real dev server.
-
-Recording the goldens (only against the real server)::
-
-    ENDURE_TEST_TARGET=temporal ENDURE_RECORD_GOLDEN=1 \\
-        .venv/bin/python -m pytest tests/python/test_histories.py -q
-
-Determinism: signals, cancellation and termination are sent only once the
-workflow has reached its wait point (the history ends with
-WorkflowTaskCompleted), so buffering timing cannot change the order. What
-legitimately varies (workflow/run ids, timestamps, identities, task queue
-names, payloads) is not recorded.
+Each scenario is driven by a Python worker; afterwards its history is
+compared with ``golden/<scenario>.json``, recorded against the real dev server
+(``history_golden``: what is recorded, how to record). Signals, cancellation
+and termination are sent only once the workflow has reached its wait point.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import time
 from datetime import timedelta
-from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Awaitable, Callable
 
 import pytest
 from temporalio import activity, workflow
-from temporalio.api.enums.v1 import EventType
-from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
-from conftest import new_worker, target, unique
-
-GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
-RECORD = os.environ.get("ENDURE_RECORD_GOLDEN", "").strip() not in ("", "0")
+from conftest import new_worker, unique
+from history_golden import check_golden, wait_for_wait_point
 
 RESULT_TIMEOUT_S = 60
-
-# Attributes recorded per event type (enums by name, ActivityType by name).
-KEY_ATTRS: dict[str, list[str]] = {
-    "WORKFLOW_EXECUTION_STARTED": ["attempt"],
-    "WORKFLOW_TASK_SCHEDULED": ["attempt"],
-    "WORKFLOW_TASK_STARTED": ["scheduled_event_id"],
-    "WORKFLOW_TASK_COMPLETED": ["scheduled_event_id", "started_event_id"],
-    "WORKFLOW_TASK_FAILED": ["scheduled_event_id", "started_event_id", "cause"],
-    "WORKFLOW_TASK_TIMED_OUT": ["scheduled_event_id", "started_event_id"],
-    "ACTIVITY_TASK_SCHEDULED": ["activity_type", "workflow_task_completed_event_id"],
-    "ACTIVITY_TASK_STARTED": ["scheduled_event_id", "attempt"],
-    "ACTIVITY_TASK_COMPLETED": ["scheduled_event_id", "started_event_id"],
-    "ACTIVITY_TASK_FAILED": ["scheduled_event_id", "started_event_id", "retry_state"],
-    "ACTIVITY_TASK_TIMED_OUT": [
-        "scheduled_event_id",
-        "started_event_id",
-        "retry_state",
-    ],
-    "TIMER_STARTED": ["workflow_task_completed_event_id"],
-    "TIMER_FIRED": ["started_event_id"],
-    "WORKFLOW_EXECUTION_SIGNALED": ["signal_name"],
-    "WORKFLOW_EXECUTION_COMPLETED": ["workflow_task_completed_event_id"],
-    "WORKFLOW_EXECUTION_FAILED": ["retry_state", "workflow_task_completed_event_id"],
-    "WORKFLOW_EXECUTION_CANCELED": ["workflow_task_completed_event_id"],
-    "WORKFLOW_EXECUTION_TIMED_OUT": ["retry_state"],
-}
-
-
-def normalize(events) -> list[dict[str, Any]]:
-    out = []
-    for e in events:
-        name = EventType.Name(e.event_type).removeprefix("EVENT_TYPE_")
-        rec: dict[str, Any] = {"event_id": e.event_id, "event_type": name}
-        which = e.WhichOneof("attributes")
-        attrs = getattr(e, which) if which else None
-        for field in KEY_ATTRS.get(name, []):
-            value = getattr(attrs, field)
-            fd = attrs.DESCRIPTOR.fields_by_name[field]
-            if fd.enum_type is not None:
-                value = fd.enum_type.values_by_number[value].name
-            elif field == "activity_type":
-                value = value.name
-            rec[field] = value
-        out.append(rec)
-    return out
-
-
-def render(events: list[dict[str, Any]]) -> str:
-    lines = []
-    for e in events:
-        extra = ", ".join(
-            f"{k}={v}" for k, v in e.items() if k not in ("event_id", "event_type")
-        )
-        lines.append(f"  {e['event_id']:>3} {e['event_type']}" + (f" ({extra})" if extra else ""))
-    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------
@@ -239,22 +164,6 @@ ALL_ACTIVITIES = [greet, flaky_once, reject_input, cleanup]
 # the handle.
 
 
-async def wait_for_wait_point(handle: WorkflowHandle, timeout: float = 30) -> None:
-    """Until the first workflow task completed and nothing else happened."""
-    deadline = time.monotonic() + timeout
-    types: list[int] = []
-    while time.monotonic() < deadline:
-        history = await handle.fetch_history()
-        types = [e.event_type for e in history.events]
-        if len(types) >= 4 and types[-1] == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
-            return
-        await asyncio.sleep(0.1)
-    pytest.fail(
-        f"workflow {handle.id} did not reach its wait point: "
-        f"{[EventType.Name(t) for t in types]}"
-    )
-
-
 async def scenario_one_activity(client: Client, tq: str) -> WorkflowHandle:
     handle = await client.start_workflow(
         OneActivity.run, "world", id=unique("h-one-activity"), task_queue=tq
@@ -368,48 +277,8 @@ SCENARIOS: dict[str, tuple[str, Callable[[Client, str], Awaitable[WorkflowHandle
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 async def test_history_matches_golden(client, task_queue, scenario):
-    if RECORD and target() != "temporal":
-        pytest.fail(
-            "ENDURE_RECORD_GOLDEN=1 records the goldens from the real server: "
-            "set ENDURE_TEST_TARGET=temporal",
-            pytrace=False,
-        )
     description, drive = SCENARIOS[scenario]
     async with new_worker(client, task_queue, ALL_WORKFLOWS, ALL_ACTIVITIES):
         handle = await asyncio.wait_for(drive(client, task_queue), RESULT_TIMEOUT_S)
     history = await handle.fetch_history()
-    got = normalize(history.events)
-
-    # Structural invariant, independent of the golden: ids are 1..n.
-    assert [e["event_id"] for e in got] == list(range(1, len(got) + 1))
-
-    path = GOLDEN_DIR / f"{scenario}.json"
-    if RECORD:
-        info = await client.workflow_service.get_system_info(GetSystemInfoRequest())
-        GOLDEN_DIR.mkdir(exist_ok=True)
-        path.write_text(
-            json.dumps(
-                {
-                    "scenario": scenario,
-                    "description": description,
-                    "recorded_against": f"temporal dev server {info.server_version}",
-                    "events": got,
-                },
-                indent=2,
-            )
-            + "\n"
-        )
-        return
-
-    if not path.exists():
-        pytest.fail(
-            f"missing golden {path}: record it with ENDURE_TEST_TARGET=temporal "
-            "ENDURE_RECORD_GOLDEN=1",
-            pytrace=False,
-        )
-    expected = json.loads(path.read_text())["events"]
-    assert got == expected, (
-        f"history of scenario {scenario!r} ({description}) differs from "
-        f"{path.name}\nexpected (real server):\n{render(expected)}\n"
-        f"got:\n{render(got)}"
-    )
+    await check_golden(client, scenario, description, history.events)

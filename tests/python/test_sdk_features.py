@@ -7,12 +7,8 @@ scopes (cancelling one activity, a shielded step after workflow cancellation)
 and queries while activities are pending.
 
 Each test asserts what the real Temporal dev server does (checked with
-``ENDURE_TEST_TARGET=temporal``). Histories are compared with
-``golden/<name>.json`` in the format of ``test_histories.py``, recorded against
-the real server::
-
-    ENDURE_TEST_TARGET=temporal ENDURE_RECORD_GOLDEN=1 \\
-        .venv/bin/python -m pytest tests/python/test_sdk_features.py -q
+``ENDURE_TEST_TARGET=temporal``). Histories are compared with goldens recorded
+against the real server (``history_golden``).
 
 Activities that must be "in flight" while the test acts wait on an
 ``asyncio.Event`` (a gate) that the test opens: the worker runs in the test's
@@ -24,22 +20,18 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
-import os
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 import pytest
 from temporalio import activity, workflow
 from temporalio.api.common.v1 import Payload, WorkflowExecution
-from temporalio.api.enums.v1 import EventType, PendingActivityState, RetryState
+from temporalio.api.enums.v1 import PendingActivityState, RetryState
 from temporalio.api.errordetails.v1 import QueryFailedFailure
-from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.query.v1 import WorkflowQuery
 from temporalio.api.workflowservice.v1 import (
     DescribeNamespaceRequest,
-    GetSystemInfoRequest,
     QueryWorkflowRequest,
 )
 from temporalio.client import (
@@ -80,142 +72,13 @@ from temporalio.worker import (
     WorkflowOutboundInterceptor,
 )
 
-from conftest import new_worker, target, unique
-from test_histories import KEY_ATTRS as BASE_KEY_ATTRS
-from test_histories import render
-
-GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
-RECORD = os.environ.get("ENDURE_RECORD_GOLDEN", "").strip() not in ("", "0")
+from conftest import new_worker, unique
+from history_golden import COMMAND_EVENTS, check_golden, event_names, events_of, wait_for_events
 
 TIMEOUT_S = 30
 ACTIVITY_OPTS = dict(start_to_close_timeout=timedelta(seconds=30))
 CHANGE_VERSION = SearchAttributeKey.for_keyword_list("TemporalChangeVersion")
 PAYLOADS = default_converter().payload_converter
-
-
-# --------------------------------------------------------------------------
-# golden histories (same format as test_histories.py, more event types)
-
-KEY_ATTRS: dict[str, list[str]] = {
-    **BASE_KEY_ATTRS,
-    "MARKER_RECORDED": ["marker_name", "workflow_task_completed_event_id"],
-    "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES": ["workflow_task_completed_event_id"],
-    "ACTIVITY_TASK_CANCEL_REQUESTED": [
-        "scheduled_event_id",
-        "workflow_task_completed_event_id",
-    ],
-    "ACTIVITY_TASK_CANCELED": [
-        "scheduled_event_id",
-        "started_event_id",
-        "latest_cancel_requested_event_id",
-    ],
-}
-
-
-def normalize(events: Iterable[HistoryEvent]) -> list[dict[str, Any]]:
-    out = []
-    for e in events:
-        name = EventType.Name(e.event_type).removeprefix("EVENT_TYPE_")
-        rec: dict[str, Any] = {"event_id": e.event_id, "event_type": name}
-        which = e.WhichOneof("attributes")
-        attrs = getattr(e, which) if which else None
-        for field in KEY_ATTRS.get(name, []):
-            value = getattr(attrs, field)
-            fd = attrs.DESCRIPTOR.fields_by_name[field]
-            if fd.enum_type is not None:
-                value = fd.enum_type.values_by_number[value].name
-            elif field in ("activity_type", "workflow_type"):
-                value = value.name
-            rec[field] = value
-        if name == "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES":
-            rec["keys"] = sorted(attrs.search_attributes.indexed_fields)
-        out.append(rec)
-    return out
-
-
-async def check_golden(
-    client: Client, name: str, description: str, events: Iterable[HistoryEvent]
-) -> None:
-    """Compare a history with ``golden/<name>.json`` (or record it)."""
-    got = normalize(events)
-    assert [e["event_id"] for e in got] == list(range(1, len(got) + 1))
-    path = GOLDEN_DIR / f"{name}.json"
-    if RECORD:
-        if target() != "temporal":
-            pytest.fail(
-                "ENDURE_RECORD_GOLDEN=1 records the goldens from the real server: "
-                "set ENDURE_TEST_TARGET=temporal",
-                pytrace=False,
-            )
-        info = await client.workflow_service.get_system_info(GetSystemInfoRequest())
-        GOLDEN_DIR.mkdir(exist_ok=True)
-        path.write_text(
-            json.dumps(
-                {
-                    "scenario": name,
-                    "description": description,
-                    "recorded_against": f"temporal dev server {info.server_version}",
-                    "events": got,
-                },
-                indent=2,
-            )
-            + "\n"
-        )
-        return
-    if not path.exists():
-        pytest.fail(
-            f"missing golden {path}: record it with ENDURE_TEST_TARGET=temporal "
-            "ENDURE_RECORD_GOLDEN=1",
-            pytrace=False,
-        )
-    expected = json.loads(path.read_text())["events"]
-    assert got == expected, (
-        f"history {name!r} ({description}) differs from {path.name}\n"
-        f"expected (real server):\n{render(expected)}\ngot:\n{render(got)}"
-    )
-
-
-def names(events: Iterable[HistoryEvent]) -> list[str]:
-    return [EventType.Name(e.event_type).removeprefix("EVENT_TYPE_") for e in events]
-
-
-def events_of(events: Iterable[HistoryEvent], name: str) -> list[HistoryEvent]:
-    return [e for e in events if EventType.Name(e.event_type) == f"EVENT_TYPE_{name}"]
-
-
-# Events a workflow task's commands append right after its WorkflowTaskCompleted.
-COMMAND_EVENTS = {
-    "ACTIVITY_TASK_SCHEDULED",
-    "ACTIVITY_TASK_CANCEL_REQUESTED",
-    "TIMER_STARTED",
-    "MARKER_RECORDED",
-    "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES",
-}
-
-
-def at_wait_point(got: list[str]) -> bool:
-    """No workflow task pending: the last workflow task completed and only its
-    commands' events follow."""
-    tasks = [i for i, n in enumerate(got) if n.startswith("WORKFLOW_TASK_")]
-    if not tasks or got[tasks[-1]] != "WORKFLOW_TASK_COMPLETED":
-        return False
-    return all(n in COMMAND_EVENTS for n in got[tasks[-1] + 1 :])
-
-
-async def wait_for_events(
-    handle: WorkflowHandle, required: list[str], timeout: float = TIMEOUT_S
-) -> list[HistoryEvent]:
-    """Until the history holds every ``required`` event type and the workflow
-    sits at a wait point (nothing more happens until someone acts)."""
-    deadline = time.monotonic() + timeout
-    got: list[str] = []
-    while time.monotonic() < deadline:
-        history = await handle.fetch_history()
-        got = names(history.events)
-        if at_wait_point(got) and all(r in got for r in required):
-            return list(history.events)
-        await asyncio.sleep(0.05)
-    pytest.fail(f"workflow {handle.id} did not reach its wait point (after {required}): {got}")
 
 
 async def assert_replays(handle: WorkflowHandle, workflows: list[type], **kw) -> None:
@@ -393,7 +256,7 @@ async def test_local_activities_result_marker_and_retry(client, task_queue):
     assert result == ["hello ada from a local activity", "ada ok on attempt 2"]
 
     events = list((await handle.fetch_history()).events)
-    assert not any(n.startswith("ACTIVITY_TASK") for n in names(events)), names(events)
+    assert not any(n.startswith("ACTIVITY_TASK") for n in event_names(events)), event_names(events)
     markers = [e.marker_recorded_event_attributes for e in events_of(events, "MARKER_RECORDED")]
     assert [m.marker_name for m in markers] == ["core_local_activity"] * 2
     data = [json.loads(m.details["data"].payloads[0].data) for m in markers]
@@ -429,7 +292,7 @@ async def test_local_activity_longer_than_workflow_task_timeout(client, task_que
         assert await asyncio.wait_for(handle.result(), TIMEOUT_S) == "slept 2.5"
 
     events = list((await handle.fetch_history()).events)
-    assert "WORKFLOW_TASK_TIMED_OUT" not in names(events), names(events)
+    assert "WORKFLOW_TASK_TIMED_OUT" not in event_names(events), event_names(events)
     await check_golden(
         client,
         "sdk_local_activity_wft_heartbeat",
@@ -899,7 +762,7 @@ async def test_headers_from_client_interceptor_reach_workflow_and_activity(clien
         interceptors=[HeaderWorkerInterceptor()],
     ):
         handle = await hclient.start_workflow(HeaderWorkflow.run, id=wf_id, task_queue=task_queue)
-        await wait_for_events(handle, [])
+        await wait_for_events(handle, [], trailing=COMMAND_EVENTS)
         await handle.signal(HeaderWorkflow.proceed, "s1")
         seen = await asyncio.wait_for(handle.result(), TIMEOUT_S)
 
@@ -939,7 +802,7 @@ async def test_query_header_reaches_worker_interceptor(client, task_queue):
         handle = await hclient.start_workflow(
             HeaderWorkflow.run, id=unique("headers-query"), task_queue=task_queue
         )
-        await wait_for_events(handle, [])
+        await wait_for_events(handle, [], trailing=COMMAND_EVENTS)
         seen = await asyncio.wait_for(handle.query(HeaderWorkflow.seen_headers), TIMEOUT_S)
         assert seen.get("query") == "query:seen_headers", seen
         await handle.terminate("done")
@@ -1146,7 +1009,7 @@ async def test_cancel_one_activity_while_another_continues(client, task_queue):
         )
         await asyncio.wait_for(asyncio.gather(entered_a.wait(), entered_b.wait()), TIMEOUT_S)
         await handle.signal(CancelOneActivity.cancel_first)
-        await wait_for_events(handle, ["ACTIVITY_TASK_CANCELED"])
+        await wait_for_events(handle, ["ACTIVITY_TASK_CANCELED"], trailing=COMMAND_EVENTS)
         assert ACTIVITY_LOG[key_b] == []
         release_b.set()
         result = await asyncio.wait_for(handle.result(), TIMEOUT_S)
@@ -1178,9 +1041,9 @@ async def test_shielded_activity_and_cleanup_after_workflow_cancel(client, task_
             ShieldedStepThenCleanup.run, key, id=unique("shielded"), task_queue=task_queue
         )
         await asyncio.wait_for(entered.wait(), TIMEOUT_S)
-        await wait_for_events(handle, [])
+        await wait_for_events(handle, [], trailing=COMMAND_EVENTS)
         await handle.cancel()
-        await wait_for_events(handle, ["WORKFLOW_EXECUTION_CANCEL_REQUESTED"])
+        await wait_for_events(handle, ["WORKFLOW_EXECUTION_CANCEL_REQUESTED"], trailing=COMMAND_EVENTS)
         # Give a (wrong) cancellation of the shielded activity time to arrive.
         await asyncio.sleep(0.5)
         assert ACTIVITY_LOG[key] == []
@@ -1191,7 +1054,7 @@ async def test_shielded_activity_and_cleanup_after_workflow_cancel(client, task_
     assert isinstance(excinfo.value.cause, CancelledError)
     assert ACTIVITY_LOG[key] == ["finished", f"cleanup after {key} done"]
     events = list((await handle.fetch_history()).events)
-    assert "ACTIVITY_TASK_CANCEL_REQUESTED" not in names(events)
+    assert "ACTIVITY_TASK_CANCEL_REQUESTED" not in event_names(events)
     assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
     await check_golden(
         client,
@@ -1235,7 +1098,7 @@ async def test_query_while_activity_pending_and_unknown_query(client, task_queue
             StagedWork.run, key, id=unique("staged"), task_queue=task_queue
         )
         await asyncio.wait_for(entered.wait(), TIMEOUT_S)
-        await wait_for_events(handle, ["ACTIVITY_TASK_SCHEDULED"])
+        await wait_for_events(handle, ["ACTIVITY_TASK_SCHEDULED"], trailing=COMMAND_EVENTS)
         assert await asyncio.wait_for(handle.query(StagedWork.stage_now), TIMEOUT_S) == (
             "waiting for gated_step"
         )

@@ -30,7 +30,6 @@ import asyncio
 
 import pytest
 from temporalio import workflow
-from temporalio.api.enums.v1 import EventType
 from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateFailedError,
@@ -41,7 +40,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from conftest import new_worker, unique
-from history_golden import check_golden, event_names, wait_for_events
+from history_golden import check_golden, event_names, events_of, wait_for_events
 
 RESULT_TIMEOUT_S = 30
 
@@ -82,10 +81,6 @@ class Counter:
         return self.values
 
 
-def events_named(events, name: str) -> list:
-    return [e for e in events if EventType.Name(e.event_type) == f"EVENT_TYPE_{name}"]
-
-
 def id_and_type(events) -> list[tuple[int, str]]:
     return list(zip([e.event_id for e in events], event_names(events)))
 
@@ -94,13 +89,13 @@ def check_update_events(events, update_id: str, handler: str, result) -> None:
     """Exactly one accepted/completed pair for ``update_id``, linked properly."""
     accepted = [
         e
-        for e in events_named(events, "WORKFLOW_EXECUTION_UPDATE_ACCEPTED")
+        for e in events_of(events, "WORKFLOW_EXECUTION_UPDATE_ACCEPTED")
         if e.workflow_execution_update_accepted_event_attributes.protocol_instance_id
         == update_id
     ]
     completed = [
         e
-        for e in events_named(events, "WORKFLOW_EXECUTION_UPDATE_COMPLETED")
+        for e in events_of(events, "WORKFLOW_EXECUTION_UPDATE_COMPLETED")
         if e.workflow_execution_update_completed_event_attributes.meta.update_id
         == update_id
     ]
@@ -114,7 +109,7 @@ def check_update_events(events, update_id: str, handler: str, result) -> None:
     # The request is sequenced on the workflow task that delivered it.
     scheduled_before = [
         e.event_id
-        for e in events_named(events, "WORKFLOW_TASK_SCHEDULED")
+        for e in events_of(events, "WORKFLOW_TASK_SCHEDULED")
         if e.event_id < acc_event.event_id
     ]
     assert acc.accepted_request_sequencing_event_id == scheduled_before[-1]
@@ -159,7 +154,7 @@ async def test_update_result_dedup_and_history(client, task_queue):
     check_update_events(events, "add-seven", "add", 12)
     [first_id] = [
         e.workflow_execution_update_accepted_event_attributes.protocol_instance_id
-        for e in events_named(events, "WORKFLOW_EXECUTION_UPDATE_ACCEPTED")
+        for e in events_of(events, "WORKFLOW_EXECUTION_UPDATE_ACCEPTED")
         if e.workflow_execution_update_accepted_event_attributes.protocol_instance_id
         != "add-seven"
     ]
@@ -208,7 +203,7 @@ async def test_validator_rejection_leaves_no_trace(client, task_queue):
             "WORKFLOW_EXECUTION_UPDATE_COMPLETED",
         ]
         check_update_events(events, "accepted-one", "add", 4)
-        for e in events_named(events, "WORKFLOW_EXECUTION_UPDATE_ACCEPTED"):
+        for e in events_of(events, "WORKFLOW_EXECUTION_UPDATE_ACCEPTED"):
             assert (
                 e.workflow_execution_update_accepted_event_attributes.protocol_instance_id
                 != "rejected-one"

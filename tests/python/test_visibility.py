@@ -82,15 +82,8 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from conftest import (
-    EXTRA_NAMESPACE,
-    ServerProcess,
-    free_port,
-    store,
-    new_worker,
-    temporal_bin,
-    unique,
-)
+from conftest import EXTRA_NAMESPACE, new_worker, start_server, unique
+from endure_testing.servers import ServerProcess, temporal_bin
 from google.protobuf.timestamp_pb2 import Timestamp
 
 NS = "default"
@@ -106,31 +99,23 @@ RPC_TIMEOUT = timedelta(seconds=10)
 # ---------------------------------------------------------------- server
 
 
-class _VisibilityServer(ServerProcess):
-    def command(self) -> list[str]:
-        cmd = super().command()
-        if self.kind == "temporal":
-            cmd += [
-                "--dynamic-config-value",
-                'history.visibilityProcessorUpdateAckInterval="1s"',
-                "--dynamic-config-value",
-                'history.transferProcessorUpdateAckInterval="1s"',
-                # Visibility APIs are rate limited to 10/s per namespace by
-                # default (RESOURCE_EXHAUSTED "namespace rate limit
-                # exceeded"); the CLI's own test suite lifts it the same way.
-                "--dynamic-config-value",
-                "frontend.namespaceRPS.visibility=10000",
-            ]
-        return cmd
+# For the real dev server only.
+ORACLE_FLAGS = [
+    "--dynamic-config-value",
+    'history.visibilityProcessorUpdateAckInterval="1s"',
+    "--dynamic-config-value",
+    'history.transferProcessorUpdateAckInterval="1s"',
+    # Visibility APIs are rate limited to 10/s per namespace by default
+    # (RESOURCE_EXHAUSTED "namespace rate limit exceeded"); the CLI's own test
+    # suite lifts it the same way.
+    "--dynamic-config-value",
+    "frontend.namespaceRPS.visibility=10000",
+]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    tmp = tmp_path_factory.mktemp("visibility-server")
-    srv = _VisibilityServer(
-        port=free_port(), db_path=tmp / "server.db", log_path=tmp / "server.log"
-    )
-    srv.start()
+    srv = start_server(tmp_path_factory.mktemp("visibility-server"), temporal_args=ORACLE_FLAGS)
     try:
         yield srv
     finally:
@@ -957,23 +942,6 @@ async def test_list_search_attributes_shows_system_and_custom(client: Client):
     assert g.keys["StartTime"] == T.INDEXED_VALUE_TYPE_DATETIME
 
 
-class _FlagServer(ServerProcess):
-    """A server started with `--search-attribute` flags (both servers take the same flag)."""
-
-    def command(self) -> list[str]:
-        if self.kind == "endure" and store() == "postgres":
-            return super().command()  # `endure server start` takes them from production_env
-        return super().command() + [
-            "--search-attribute",
-            "VisFlagKeyword=Keyword",
-            "--search-attribute",
-            "VisFlagTime=Datetime",
-        ]
-
-    def production_env(self) -> dict[str, str]:
-        return {"ENDURE_SERVER_SEARCH_ATTRIBUTES": "VisFlagKeyword=Keyword,VisFlagTime=Datetime"}
-
-
 def test_start_dev_search_attribute_flag_registers_in_every_namespace(tmp_path):
     async def listed() -> None:
         c = await Client.connect(srv.address, namespace=NS)
@@ -985,8 +953,11 @@ def test_start_dev_search_attribute_flag_registers_in_every_namespace(tmp_path):
             assert custom.get("VisFlagKeyword") == IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD, (ns, custom)
             assert custom.get("VisFlagTime") == IndexedValueType.INDEXED_VALUE_TYPE_DATETIME, (ns, custom)
 
-    srv = _FlagServer(port=free_port(), db_path=tmp_path / "flags.db", log_path=tmp_path / "flags.log")
-    srv.start()
+    # Both dev servers take `--search-attribute`; Endure's production server,
+    # ENDURE_SERVER_SEARCH_ATTRIBUTES.
+    srv = start_server(
+        tmp_path, "flags", search_attributes={"VisFlagKeyword": "Keyword", "VisFlagTime": "Datetime"}
+    )
     try:
         asyncio.run(listed())
         # A restart with the same flags finds them registered already.

@@ -1,6 +1,7 @@
 //! `endure`: the durable-execution server binary.
 
 mod config;
+mod debug;
 mod production;
 
 use anyhow::{Context, Result};
@@ -29,6 +30,12 @@ enum Command {
     },
     /// Apply the database schema migrations the configured store needs, then exit.
     Migrate(ConfigArgs),
+    /// For tests and tools, not a stable interface: the server's own answers to questions
+    /// about its internals.
+    Debug {
+        #[command(subcommand)]
+        what: debug::DebugCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -126,6 +133,7 @@ async fn main() -> Result<()> {
         Command::Server { mode: ServerMode::StartDev(args) } => start_dev(args).await,
         Command::Server { mode: ServerMode::Start(args) } => production::start(args.config.as_deref()).await,
         Command::Migrate(args) => production::migrate(args.config.as_deref()).await,
+        Command::Debug { what } => debug::run(what),
     }
 }
 
