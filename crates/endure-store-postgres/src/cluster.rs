@@ -18,12 +18,10 @@
 //! acquisitions lock one shard, so these locks cannot deadlock.
 
 use crate::error::{backend, unreadable};
+use crate::fence::SHARD_LOCK_CLASS;
 use crate::store::PostgresStore;
 use async_trait::async_trait;
 use endure_store::{ClusterStore, Member, ShardLease, StoreError, StoreResult};
-
-/// First key of the per-shard advisory locks ("Endu"); the second is the shard id.
-pub(crate) const SHARD_LOCK_CLASS: i32 = 0x456E_6475;
 
 /// Records a heartbeat and returns the live members, in one statement.
 const HEARTBEAT_SQL: &str = include_str!("../sql/heartbeat.sql");

@@ -17,8 +17,8 @@
 //! under READ COMMITTED wait for a concurrent writer of the same row and then re-check their
 //! condition against its committed version, so no SERIALIZABLE retry loop is needed.
 
-use crate::cluster::SHARD_LOCK_CLASS;
 use crate::error::{backend, describe, is_unique_violation, store_error, unreadable};
+use crate::fence::SHARD_LOCK_CLASS;
 use crate::filter;
 use crate::pipeline::{Outcome, PgFuture, run_in_order};
 use endure_store::{CommitResult, CurrentCondition, StoreError, StoreResult, WriteBatch};

@@ -43,6 +43,7 @@ mod commit;
 mod config;
 mod conn;
 mod error;
+mod fence;
 mod filter;
 mod migrate;
 mod pipeline;
