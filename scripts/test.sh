@@ -5,6 +5,7 @@
 #   2. a throwaway PostgreSQL on 127.0.0.1 (scripts/postgres.sh: installs Debian's
 #      postgresql package if the machine has no server);
 #   3. the Kubernetes manifests validated against the Kubernetes schemas;
+#   (gates: cargo fmt --check first; cargo clippy -D warnings after the build)
 #   4. cargo build --workspace --all-targets;
 #   5. cargo test --workspace (unit, storage conformance on SQLite and PostgreSQL,
 #      integration and Rust SDK suites), then the Rust SDK suite again with Endure
@@ -34,6 +35,12 @@ PY_REQS="$ROOT/tests/python/requirements.txt"
 START=$SECONDS
 
 step() { printf '\n==> [%4ss] %s\n' "$((SECONDS - START))" "$*"; }
+
+# ---------------------------------------------------------------- gates
+if [[ "${ENDURE_SKIP_CARGO:-0}" != "1" ]]; then
+    step "cargo fmt --check"
+    cargo fmt --all --check
+fi
 
 # ---------------------------------------------------------------- Python venv
 # shellcheck source=python-env.sh
@@ -65,6 +72,9 @@ bash "$ROOT/scripts/validate-k8s.sh"
 if [[ "${ENDURE_SKIP_CARGO:-0}" != "1" ]]; then
     step "cargo build --workspace --all-targets"
     cargo build --workspace --all-targets
+
+    step "cargo clippy --workspace --all-targets -- -D warnings"
+    cargo clippy --workspace --all-targets -- -D warnings
 
     step "cargo test --workspace"
     cargo test --workspace
