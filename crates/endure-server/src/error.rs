@@ -3,6 +3,9 @@
 //! SDKs decode `grpc-status-details-bin` (a `google.rpc.Status` whose details hold
 //! `temporal.api.errordetails.v1.*` messages) into typed exceptions, so every error that has a
 //! Temporal detail type carries it.
+//!
+//! Storage errors are mapped here too, by their kind (never their message), and peers' statuses
+//! are turned back into errors here. Nothing else in the crate makes a `tonic::Status`.
 
 use endure_api::google::rpc::Status as RpcStatus;
 use endure_api::temporal::api::errordetails::v1 as details;

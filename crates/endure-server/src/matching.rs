@@ -5,6 +5,9 @@
 //! straight to a waiting long-poll (sync match) or queued in memory. The task row is deleted by
 //! the transition that records the task as started, and all rows are reloaded at start-up, so a
 //! crash loses nothing. Query tasks are not durable: they live only as long as their caller.
+//!
+//! Matching does not know where a task came from or which replica owns its workflow: the
+//! engine's router offers tasks to it, and the frontend records a taken task as started.
 
 use crate::clock::Clock;
 use endure_core::Task;

@@ -1,5 +1,7 @@
 //! Namespaces: registration, lookup (cached), update. A namespace is stored as the encoded
 //! `DescribeNamespaceResponse` the API returns for it.
+//!
+//! Knows only the `NamespaceStore`; nothing about the runs in a namespace.
 
 use crate::clock;
 use crate::error::{ApiError, ApiResult};

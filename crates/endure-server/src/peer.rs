@@ -7,6 +7,9 @@
 //! start (`StartWorkflowTask` / `StartActivityTask`), which answers with the poller's response.
 //! Cross-workflow tasks run their target-side step on the target's owner (`CrossStep`).
 //!
+//! This module knows the wire and the connections, not who calls them or what a peer does with
+//! a request (the server side is `frontend::internal`).
+//!
 //! Bodies are JSON of the types below (tasks are already serde types, stored as JSON too).
 
 use crate::error::ApiError;

@@ -1,5 +1,8 @@
 //! Starting runs: the id reuse and conflict policies, request-id idempotency and validation,
 //! shared by StartWorkflowExecution, SignalWithStartWorkflowExecution and child workflows.
+//!
+//! It does not know the request's transport: the frontend and the executor (child starts) fill
+//! in [`StartFields`].
 #![allow(deprecated)] // WorkflowIdReusePolicy::TerminateIfRunning is deprecated but still sent by clients.
 
 use crate::error::{ApiError, ApiResult};

@@ -1,6 +1,10 @@
 //! Frontend: the gRPC services. Handlers validate requests, resolve namespaces and call the
 //! history engine or matching; they are plain async methods on [`Frontend`] so another
 //! transport (the HTTP API, later) can call the same functions.
+//!
+//! The frontend is the top of the crate: nothing imports it but the server's wiring. It reads
+//! storage only for listings (`VisibilityStore`); everything that changes a run goes through
+//! the engine or the starter.
 
 mod admin;
 mod deadline;
