@@ -299,6 +299,43 @@ fn apply(ms: &mut MutableState, e: &HistoryEvent) {
     }
 }
 
+/// Checks that `finish_event_id` can be a reset point: the id of a WorkflowTaskCompleted,
+/// WorkflowTaskFailed or WorkflowTaskTimedOut event of `history` (and not the first task's
+/// scheduling), as ResetWorkflowExecution requires.
+pub fn check_reset_point(history: &[HistoryEvent], finish_event_id: i64) -> Result<(), crate::CoreError> {
+    let finish = history.iter().find(|e| e.event_id == finish_event_id);
+    let valid = matches!(
+        finish.and_then(|e| e.attributes.as_ref()),
+        Some(A::WorkflowTaskCompletedEventAttributes(_))
+            | Some(A::WorkflowTaskFailedEventAttributes(_))
+            | Some(A::WorkflowTaskTimedOutEventAttributes(_))
+    );
+    if !valid || finish_event_id < 4 {
+        return Err(crate::CoreError::InvalidArgument(format!(
+            "Invalid WorkflowTaskFinishEventId {finish_event_id}: it must be the id of a WorkflowTaskCompleted, WorkflowTaskFailed or WorkflowTaskTimedOut event"
+        )));
+    }
+    Ok(())
+}
+
+/// What a reset to the workflow task finished by `finish_event_id` starts from: the events
+/// before it (the new run is rebuilt from them) and, if `reapply_signals`, the signals the base
+/// run received after it (re-applied by [`Txn::finish_reset`]).
+pub fn split_for_reset(
+    history: &[HistoryEvent],
+    finish_event_id: i64,
+    reapply_signals: bool,
+) -> (Vec<HistoryEvent>, Vec<HistoryEvent>) {
+    let prefix = history.iter().filter(|e| e.event_id < finish_event_id).cloned().collect();
+    let signals = history
+        .iter()
+        .filter(|e| reapply_signals && e.event_id > finish_event_id)
+        .filter(|e| matches!(e.attributes, Some(A::WorkflowExecutionSignaledEventAttributes(_))))
+        .cloned()
+        .collect();
+    (prefix, signals)
+}
+
 impl Txn<'_> {
     /// Finishes a reset on a freshly rebuilt run whose last event is the WorkflowTaskStarted of
     /// the reset point: fails that task with cause ResetWorkflow, re-applies `signals`, schedules

@@ -32,7 +32,7 @@ use endure_core::api::enums::v1::{
     WorkflowTaskFailedCause,
 };
 use endure_core::api::failure::v1::Failure;
-use endure_core::api::history::v1::{HistoryEvent, history_event::Attributes as A};
+use endure_core::api::history::v1::HistoryEvent;
 use endure_core::api::protocol::v1::Message;
 use endure_core::commands::{CompletionOutcome, WorkflowTaskCompletion};
 use endure_core::state::{MutableState, ParentInfo};
@@ -710,18 +710,8 @@ impl Spec {
         let base = self.focus;
         let base_run_id = self.ms().run_id.clone();
         let history = self.run().history.clone();
-        let prefix: Vec<HistoryEvent> =
-            history.iter().filter(|e| e.event_id < finish_event_id).cloned().collect();
-        let signals: Vec<HistoryEvent> = if reapply_signals {
-            history
-                .iter()
-                .filter(|e| e.event_id > finish_event_id)
-                .filter(|e| matches!(e.attributes, Some(A::WorkflowExecutionSignaledEventAttributes(_))))
-                .cloned()
-                .collect()
-        } else {
-            vec![]
-        };
+        let (prefix, signals) =
+            endure_core::rebuild::split_for_reset(&history, finish_event_id, reapply_signals);
         let new_run_id = self.next_run_id();
         let mut ms = endure_core::rebuild::rebuild(&self.ms().namespace_id, &new_run_id, &prefix);
         self.line(format!(

@@ -2,9 +2,7 @@
 //! the termination of the workflow's current run.
 
 use super::engine::{Engine, Pending, workflow_not_found};
-use crate::error::{ApiError, ApiResult};
-use endure_api::temporal::api::history::v1::HistoryEvent;
-use endure_api::temporal::api::history::v1::history_event::Attributes as A;
+use crate::error::ApiResult;
 use endure_core::Txn;
 use endure_store::{CurrentCondition, CurrentRun, CurrentWrite, RunKey};
 
@@ -28,30 +26,9 @@ impl Engine {
             .await?
             .ok_or_else(|| workflow_not_found(&base.workflow_id))?;
         let events = self.read_events(base, 1, loaded.ms.next_event_id, usize::MAX).await?;
-        let finish = events.iter().find(|e| e.event_id == finish_event_id);
-        let valid = matches!(
-            finish.and_then(|e| e.attributes.as_ref()),
-            Some(A::WorkflowTaskCompletedEventAttributes(_))
-                | Some(A::WorkflowTaskFailedEventAttributes(_))
-                | Some(A::WorkflowTaskTimedOutEventAttributes(_))
-        );
-        if !valid || finish_event_id < 4 {
-            return Err(ApiError::InvalidArgument(format!(
-                "Invalid WorkflowTaskFinishEventId {finish_event_id}: it must be the id of a WorkflowTaskCompleted, WorkflowTaskFailed or WorkflowTaskTimedOut event"
-            )));
-        }
-        let prefix: Vec<HistoryEvent> =
-            events.iter().filter(|e| e.event_id < finish_event_id).cloned().collect();
-        let signals: Vec<HistoryEvent> = if reapply_signals {
-            events
-                .iter()
-                .filter(|e| e.event_id > finish_event_id)
-                .filter(|e| matches!(e.attributes, Some(A::WorkflowExecutionSignaledEventAttributes(_))))
-                .cloned()
-                .collect()
-        } else {
-            vec![]
-        };
+        endure_core::rebuild::check_reset_point(&events, finish_event_id)?;
+        let (prefix, signals) =
+            endure_core::rebuild::split_for_reset(&events, finish_event_id, reapply_signals);
         let new_run_id = uuid::Uuid::new_v4().to_string();
         let mut new_ms = endure_core::rebuild::rebuild(&base.namespace_id, &new_run_id, &prefix);
         new_ms.start_request_id = uuid::Uuid::new_v4().to_string();
