@@ -12,6 +12,13 @@
 #
 # so `eval "$(scripts/postgres.sh start)"` sets it; everything else goes to stderr.
 #
+# For clients in network namespaces (bench/chaos.sh), two variables widen what it accepts, at
+# every `start`: ENDURE_TEST_POSTGRES_LISTEN, more addresses to listen on besides 127.0.0.1
+# (comma-separated; they must exist when it starts), and ENDURE_TEST_POSTGRES_TRUST, a CIDR
+# whose clients are trusted like 127.0.0.1 (added to pg_hba.conf once). `stop` shuts down
+# with `pg_ctl -m fast` unless ENDURE_TEST_POSTGRES_STOP_MODE says `immediate` (a crash:
+# recovery from the WAL at the next start).
+#
 # Works on a fresh Debian machine: if no PostgreSQL server binaries are found under
 # /usr/lib/postgresql/*/bin it installs the `postgresql` package (without letting the package
 # start a cluster of its own). The server runs as the `postgres` user (initdb refuses root),
@@ -125,8 +132,16 @@ max_connections = 300
 logging_collector = off
 EOF
     fi
-    log "starting PostgreSQL on 127.0.0.1:$PORT (log: $DATA/server.log)"
-    as_pg "$BIN/pg_ctl" -D "$DATA" -l "$DATA/server.log" -w -t 60 start >&2 ||
+    local listen="127.0.0.1" trust="${ENDURE_TEST_POSTGRES_TRUST:-}"
+    if [[ -n "${ENDURE_TEST_POSTGRES_LISTEN:-}" ]]; then
+        listen="$listen,$ENDURE_TEST_POSTGRES_LISTEN"
+    fi
+    if [[ -n "$trust" ]] && ! grep -q "^host all all $trust trust\$" "$DATA/pg_hba.conf"; then
+        echo "host all all $trust trust" | as_pg tee -a "$DATA/pg_hba.conf" >/dev/null
+    fi
+    log "starting PostgreSQL on $listen port $PORT (log: $DATA/server.log)"
+    as_pg "$BIN/pg_ctl" -D "$DATA" -l "$DATA/server.log" -o "-c listen_addresses='$listen'" \
+        -w -t 60 start >&2 ||
         {
             tail -n 30 "$DATA/server.log" >&2 || true
             die "pg_ctl start failed"
@@ -150,7 +165,7 @@ stop() {
         return
     fi
     if as_pg "$BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; then
-        as_pg "$BIN/pg_ctl" -D "$DATA" -m fast -w stop >&2
+        as_pg "$BIN/pg_ctl" -D "$DATA" -m "${ENDURE_TEST_POSTGRES_STOP_MODE:-fast}" -w stop >&2
     else
         log "not running (data in $DATA)"
     fi

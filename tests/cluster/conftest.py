@@ -20,27 +20,14 @@ import pytest
 
 from endure_cluster import RESULTS_DIR, Cluster
 from endure_testing.postgres import Database, postgres_url
+from endure_testing.sdk import quiet_core_logs
 from endure_testing.servers import endure_bin
 
 _CLUSTERS = pytest.StashKey[list]()
 
 
-def _quiet_sdk() -> None:
-    """The SDK's core logs every retried RPC at WARN on stderr; during a failover that is
-    hundreds of lines of expected UNAVAILABLE retries. Keep only errors."""
-    from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
-
-    Runtime.set_default(
-        Runtime(
-            telemetry=TelemetryConfig(
-                logging=LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"))
-            )
-        ),
-        error_if_already_set=False,
-    )
-
-
-_quiet_sdk()
+# The SDK's core logs every retried RPC at WARN: hundreds of lines during a failover.
+quiet_core_logs()
 
 
 @pytest.fixture

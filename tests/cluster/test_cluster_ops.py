@@ -16,12 +16,12 @@ from endure_cluster import (
     Cluster,
     connect,
     Replica,
-    history_problems,
     start_cluster,
     unroutable,
     workflow_ids,
     write_result,
 )
+from endure_testing.histories import history_problems
 from endure_testing.postgres import Database, postgres_url
 from endure_testing.sdk import new_worker
 

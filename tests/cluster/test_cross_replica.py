@@ -13,7 +13,8 @@ from temporalio import workflow
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.workflow import ParentClosePolicy
 
-from endure_cluster import Cluster, connect, history_problems, shard_of, start_cluster, workflow_ids
+from endure_cluster import Cluster, connect, shard_of, start_cluster, workflow_ids
+from endure_testing.histories import history_problems
 from endure_testing.sdk import new_worker
 
 

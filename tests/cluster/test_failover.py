@@ -26,12 +26,12 @@ from temporalio.common import RetryPolicy
 from endure_cluster import (
     Cluster,
     connect,
-    history_problems,
     queue_shard,
     shard_of,
     start_cluster,
     write_result,
 )
+from endure_testing.histories import history_problems, history_tail
 from endure_testing.sdk import new_worker
 from endure_testing.servers import parse_time
 
@@ -220,7 +220,7 @@ async def test_kill9_replica_mid_run(cluster: Cluster):
                     s = shard_of(ns_id, wf_id)
                     tails.append(
                         f"{wf_id} (shard {s}, lease {leases[s]}): "
-                        + ", ".join(_event_name(e) for e in hist.events[-8:])
+                        + history_tail(list(hist.events), 8)
                     )
                     desc = await h.describe()
                     for pa in desc.raw_description.pending_activities:
@@ -290,12 +290,6 @@ async def test_kill9_replica_mid_run(cluster: Cluster):
         await asyncio.wait_for(abandon, timeout=30)
     finally:
         await _stop_workers(workers, worker_tasks)
-
-
-def _event_name(e) -> str:
-    from temporalio.api.enums.v1 import EventType
-
-    return f"{e.event_id}:{EventType.Name(e.event_type).removeprefix('EVENT_TYPE_')}"
 
 
 async def _abandon(worker, task: asyncio.Task) -> None:

@@ -32,12 +32,12 @@ from temporalio.api.enums.v1 import EventType
 from endure_cluster import (
     Cluster,
     connect,
-    history_problems,
     queue_shard,
     start_cluster,
     wait_routable,
     workflow_ids,
 )
+from endure_testing.histories import history_problems
 from endure_testing.sdk import new_worker
 from endure_testing.servers import parse_time
 

@@ -15,3 +15,18 @@ def new_worker(client, task_queue: str, workflows=(), activities=(), **kw):
         workflow_runner=UnsandboxedWorkflowRunner(),
         **kw,
     )
+
+
+def quiet_core_logs() -> None:
+    """Keeps only errors from the SDK's core, which logs every retried RPC at WARN on stderr
+    (hundreds of lines of expected UNAVAILABLE retries while a server is down or moving)."""
+    from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+
+    Runtime.set_default(
+        Runtime(
+            telemetry=TelemetryConfig(
+                logging=LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"))
+            )
+        ),
+        error_if_already_set=False,
+    )

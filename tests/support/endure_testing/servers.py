@@ -8,7 +8,10 @@
 
 Every server runs in its own process group (a stray Ctrl-C does not reach it; signals reach
 anything it spawned), appends its output to ``log_path`` under a ``=====`` header line per
-start, and is started again on the same port and data after a kill or stop. ``start()`` waits
+start, and is started again on the same port and data after a kill or stop. A server listens
+on ``host`` (127.0.0.1 unless told), and with ``netns`` it runs inside that network namespace
+(``ip netns exec``; :mod:`endure_testing.netns` makes them), reachable at ``host`` only
+through the namespace's link. ``start()`` waits
 for readiness (gRPC: ``Client.connect`` and a DescribeNamespace of ``default``; a replica with
 an HTTP port: ``/readyz`` answering 200) and fails the test with the log's tail when the
 process exits or does not get ready.
@@ -114,10 +117,19 @@ class ServerProcess:
     #: Seconds `start()` waits for readiness.
     startup_timeout = 30.0
 
-    def __init__(self, name: str, log_path: Path, port: int | None = None):
+    def __init__(
+        self,
+        name: str,
+        log_path: Path,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        netns: str | None = None,
+    ):
         self.name = name
         self.log_path = log_path
         self.port = port or free_port()
+        self.host = host
+        self.netns = netns
         self.proc: subprocess.Popen | None = None
         self.started_at = 0.0
         self._log_file: Any = None
@@ -125,7 +137,7 @@ class ServerProcess:
     @property
     def address(self) -> str:
         """The gRPC (Temporal API) address clients connect to."""
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     # -- what a subclass says ---------------------------------------------------
 
@@ -144,7 +156,8 @@ class ServerProcess:
 
     def details(self) -> str:
         """What the log's start header says about this server."""
-        return f"grpc {self.address}"
+        where = f" in network namespace {self.netns}" if self.netns else ""
+        return f"grpc {self.address}{where}"
 
     def not_ready(self) -> str | None:
         """Why the server is not ready yet (None: it is): a gRPC probe."""
@@ -160,6 +173,9 @@ class ServerProcess:
         """Start the process (with other arguments, e.g. ``["migrate"]``); does not wait."""
         assert not self.alive(), f"{self.name} already running"
         command = [self.program(), *(self.args() if args is None else args)]
+        if self.netns:
+            # `ip netns exec` enters the namespace and execs the program: same pid, same group.
+            command = ["ip", "netns", "exec", self.netns, *command]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._close_log()
         self._log_file = open(self.log_path, "ab")
@@ -339,7 +355,7 @@ class DevServer(ServerProcess):
     def args(self) -> list[str]:
         args = [
             "server", "start-dev",
-            "--ip", "127.0.0.1",
+            "--ip", self.host,
             "--port", str(self.port),
             "--db-filename", str(self.db_path),
             "--log-level", "warn",
@@ -404,8 +420,10 @@ class EndureServer(EndureProcess):
         settings: dict[str, str] | None = None,
         http: bool = True,
         port: int | None = None,
+        host: str = "127.0.0.1",
+        netns: str | None = None,
     ):
-        super().__init__(name, log_path, port)
+        super().__init__(name, log_path, port, host, netns)
         self.database = database
         self.settings = dict(settings or {})
         self.internal_port = free_port()
@@ -414,7 +432,7 @@ class EndureServer(EndureProcess):
     @property
     def member_id(self) -> str:
         """The member id: the advertise address (the internal endpoint)."""
-        return f"127.0.0.1:{self.internal_port}"
+        return f"{self.host}:{self.internal_port}"
 
     def args(self) -> list[str]:
         return ["server", "start"]
@@ -427,7 +445,7 @@ class EndureServer(EndureProcess):
                 "ENDURE_SERVER_LISTEN": self.address,
                 "ENDURE_SERVER_INTERNAL_LISTEN": self.member_id,
                 "ENDURE_SERVER_ADVERTISE_ADDRESS": self.member_id,
-                "ENDURE_SERVER_HTTP_LISTEN": f"127.0.0.1:{self.http_port}" if self.http_port else "",
+                "ENDURE_SERVER_HTTP_LISTEN": f"{self.host}:{self.http_port}" if self.http_port else "",
             }
         )
         env.update(self.settings)
@@ -435,7 +453,7 @@ class EndureServer(EndureProcess):
 
     def details(self) -> str:
         http = f", http {self.http_port}" if self.http_port else ""
-        return f"grpc {self.address}, member {self.member_id}{http}, database {self.database.name}"
+        return f"{super().details()}, member {self.member_id}{http}, database {self.database.name}"
 
     def not_ready(self) -> str | None:
         if self.http_port is None:
@@ -448,7 +466,7 @@ class EndureServer(EndureProcess):
         assert self.http_port is not None, f"{self.name} has no HTTP port"
         try:
             with urllib.request.urlopen(
-                f"http://127.0.0.1:{self.http_port}{path}", timeout=timeout
+                f"http://{self.host}:{self.http_port}{path}", timeout=timeout
             ) as r:
                 return r.status
         except urllib.error.HTTPError as e:
