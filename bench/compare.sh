@@ -43,17 +43,9 @@ for arg in "$@"; do
 done
 
 # ---------------------------------------------------------------- binaries
-if [[ -n "${ENDURE_BIN:-}" ]]; then
-    if [[ ! -x "$ENDURE_BIN" ]]; then
-        echo "error: ENDURE_BIN=$ENDURE_BIN is not an executable" >&2
-        exit 1
-    fi
-else
-    # Always built (a no-op when fresh), so a stale binary is never measured.
-    echo "==> cargo build --release -p endure" >&2
-    cargo build --release -p endure
-    ENDURE_BIN="$TARGET_DIR/release/endure"
-fi
+# shellcheck source=../scripts/endure-bin.sh
+source "$ROOT/scripts/endure-bin.sh"
+ensure_endure_bin "$TARGET_DIR" || exit 1
 
 if [[ -n "${ENDURE_BENCH_BIN:-}" ]]; then
     BENCH_BIN="$ENDURE_BENCH_BIN"

@@ -14,7 +14,8 @@
 #   6. the Python end-to-end suite (tests/python) against target/debug/endure on
 #      SQLite (start-dev), then again on PostgreSQL;
 #   7. the cluster suite (tests/cluster): three replicas on one PostgreSQL, kill -9
-#      and SIGSTOP fencing;
+#      and SIGSTOP fencing; the chaos soak's own checks (bench/chaos: its verification
+#      against broken inputs, its fault schedule; seconds, no server);
 #   8. a short smoke run of the load generator (endure-bench) and of the Python-SDK
 #      benchmark (bench/python/sdk_bench.py) against Endure.
 # Fails fast; exits non-zero on any failure. Extra arguments go to pytest,
@@ -106,6 +107,9 @@ if [[ "${ENDURE_TEST_TARGET:-endure}" == "endure" ]]; then
     step "pytest tests/cluster (three replicas on one PostgreSQL)"
     "$VENV/bin/python" -m pytest tests/cluster -q -s
 fi
+
+step "pytest bench/chaos (the chaos soak's verification and fault schedule)"
+"$VENV/bin/python" -m pytest bench/chaos -q
 
 # ---------------------------------------------------------------- benchmark smoke
 # A short run of every load-generator scenario against Endure: it must finish with no
