@@ -34,6 +34,8 @@ pub mod validate;
 
 #[cfg(test)]
 mod engine_tests;
+#[cfg(test)]
+mod takeover_tests;
 
 use endure_api::health::health_server::HealthServer;
 use endure_api::operatorservice::operator_service_server::OperatorServiceServer;

@@ -3,6 +3,7 @@
 use crate::commit::{DELETE_TASKS_SQL, commit_batches};
 use crate::conn::{connect_one, pool};
 use crate::error::{backend, describe, is_unique_violation, pool_error, store_error};
+use crate::fence::{self, FENCE_LOCK_SQL, FENCE_SQL, SHARD_LOCK_CLASS};
 use crate::filter::{self, Query};
 use crate::migrate::{self, MigrationReport};
 use crate::pipeline::{Outcome, PgFuture, run_in_order};
@@ -295,11 +296,23 @@ impl ExecutionStore for PostgresStore {
 
 #[async_trait]
 impl TaskStore for PostgresStore {
-    async fn delete_tasks(&self, task_ids: Vec<i64>) -> StoreResult<()> {
+    async fn delete_tasks(&self, fence: Option<Fence>, task_ids: Vec<i64>) -> StoreResult<()> {
         if task_ids.is_empty() {
             return Ok(());
         }
-        self.execute("deleting tasks", DELETE_TASKS_SQL, &[&task_ids]).await.map(|_| ())
+        let Some(f) = fence else {
+            return self.execute("deleting tasks", DELETE_TASKS_SQL, &[&task_ids]).await.map(|_| ());
+        };
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend("beginning a transaction"))?;
+        let shards = vec![f.shard_id];
+        tx.execute(FENCE_LOCK_SQL, &[&SHARD_LOCK_CLASS, &shards])
+            .await
+            .map_err(backend("locking a shard lease"))?;
+        let leases = tx.query(FENCE_SQL, &[&shards]).await.map_err(backend("reading a shard lease"))?;
+        fence::check([f], &leases)?;
+        tx.execute(DELETE_TASKS_SQL, &[&task_ids]).await.map_err(backend("deleting tasks"))?;
+        tx.commit().await.map_err(backend("committing a task deletion"))
     }
 
     async fn load_tasks(&self) -> StoreResult<Vec<TaskRow>> {

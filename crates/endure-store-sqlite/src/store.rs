@@ -1,7 +1,7 @@
 //! [`SqliteStore`]: opening, and the [`Store`] implementation.
 
 use crate::cluster;
-use crate::commit::{apply_batch, delete_tasks};
+use crate::commit::{apply_batch, check_fence, delete_tasks};
 use crate::conn::{self, ReadPool};
 use crate::error::{backend, store_error};
 use crate::filter;
@@ -257,8 +257,14 @@ impl ExecutionStore for SqliteStore {
 
 #[async_trait]
 impl TaskStore for SqliteStore {
-    async fn delete_tasks(&self, task_ids: Vec<i64>) -> StoreResult<()> {
-        self.write(move |c| delete_tasks(c, &task_ids)).await
+    async fn delete_tasks(&self, fence: Option<Fence>, task_ids: Vec<i64>) -> StoreResult<()> {
+        self.write(move |c| {
+            if let Some(f) = &fence {
+                check_fence(c, f)?;
+            }
+            delete_tasks(c, &task_ids)
+        })
+        .await
     }
 
     async fn load_tasks(&self) -> StoreResult<Vec<TaskRow>> {

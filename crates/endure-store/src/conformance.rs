@@ -60,8 +60,9 @@ macro_rules! __conformance_behaviours {
             /// Shard count fixed at creation, member heartbeats with expiry, shard acquisition
             /// by compare-and-set on `range_id`, release.
             cluster_membership_and_leases,
-            /// A write under a superseded lease fails with ShardOwnershipLost and leaves no
-            /// trace; tasks carry their shard and load by shard.
+            /// A write (a commit, or deleting tasks as stale) under a superseded lease fails
+            /// with ShardOwnershipLost and leaves no trace; tasks carry their shard and load by
+            /// shard.
             fenced_writes,
             /// An `Arc<dyn Store>` upcasts to each concern's trait, and every view is the same
             /// store.
@@ -268,11 +269,11 @@ async fn tasks_round_trip(store: &Arc<dyn Store>) {
     assert_eq!(window(10, 42).await, vec![42]);
     assert_eq!(window(42, 49).await, Vec::<i64>::new());
     assert_eq!(window(42, i64::MAX).await, vec![50]);
-    store.delete_tasks(r2.task_ids).await.unwrap();
+    store.delete_tasks(None, r2.task_ids).await.unwrap();
     let mut b = batch(&k, Some(1), 2..3);
     b.delete_tasks = vec![r.task_ids[0]];
     store.commit(b).await.unwrap();
-    store.delete_tasks(vec![r.task_ids[1]]).await.unwrap();
+    store.delete_tasks(None, vec![r.task_ids[1]]).await.unwrap();
     assert!(store.load_tasks().await.unwrap().iter().all(|t| t.run != k));
 }
 
@@ -714,6 +715,18 @@ async fn fenced_writes(store: &Arc<dyn Store>) {
     assert_eq!(store.read_events(&k, 1, i64::MAX, 10).await.unwrap().len(), 2, "no event appended");
     assert!(store.get_run(&k2).await.unwrap().is_none(), "no run created");
     assert_eq!(store.load_transfer_tasks(&[3]).await.unwrap().iter().filter(|t| t.run == k).count(), 1);
+
+    // Deleting a task as stale is judged only under the current lease.
+    let doomed = vec![first.task_ids[0]];
+    match store.delete_tasks(fence(&old), doomed.clone()).await {
+        Err(StoreError::ShardOwnershipLost { .. }) => {}
+        other => panic!("a deletion under a superseded lease must fail, got {other:?}"),
+    }
+    let transfer = store.load_transfer_tasks(&[3]).await.unwrap();
+    assert!(transfer.iter().any(|t| t.task_id == first.task_ids[0]), "the task survives: {transfer:?}");
+    store.delete_tasks(fence(&new), doomed).await.expect("the new owner deletes");
+    let transfer = store.load_transfer_tasks(&[3]).await.unwrap();
+    assert!(transfer.iter().all(|t| t.task_id != first.task_ids[0]), "the task is gone: {transfer:?}");
 
     stale.fence = fence(&new);
     store.commit(stale).await.expect("the new owner writes");

@@ -220,6 +220,12 @@ impl Engine {
         }
     }
 
+    /// Forgets a run's cached state (as the cache's LRU eviction does).
+    #[cfg(test)]
+    pub(crate) fn evict(&self, key: &RunKey) {
+        self.cache.forget(key);
+    }
+
     /// Wall time now (ns).
     pub fn now(&self) -> i64 {
         self.clock.now()
@@ -259,22 +265,31 @@ impl Engine {
         }
     }
 
+    /// The lease range this replica holds `key`'s shard at, if it does.
+    fn lease_range(&self, key: &RunKey) -> Option<i64> {
+        self.ownership.fence(self.ownership.shard_of(&key.namespace_id, &key.workflow_id)).map(|f| f.range_id)
+    }
+
     /// Loads a run's state (no lock taken: a snapshot for reads).
     pub async fn load(&self, key: &RunKey) -> ApiResult<LoadedRun> {
-        if let Some(hit) = self.cache.get(key) {
+        if let Some(hit) = self.lease_range(key).and_then(|range| self.cache.get(key, range)) {
             return Ok(hit);
         }
         self.read_run(key).await
     }
 
     /// [`Engine::load`] for the holder of the run's workflow lock: a state read from the store
-    /// is remembered, as nothing can commit to the run meanwhile.
+    /// is remembered, as nothing can commit to the run meanwhile — tagged with the lease held
+    /// when the read began, so that it never answers under a later lease.
     pub(super) async fn load_locked(&self, key: &RunKey) -> ApiResult<LoadedRun> {
-        if let Some(hit) = self.cache.get(key) {
+        let range = self.lease_range(key);
+        if let Some(hit) = range.and_then(|range| self.cache.get(key, range)) {
             return Ok(hit);
         }
         let loaded = self.read_run(key).await?;
-        self.cache.put(key.clone(), loaded.clone());
+        if let Some(range) = range {
+            self.cache.put(key.clone(), loaded.clone(), range);
+        }
         Ok(loaded)
     }
 
@@ -335,7 +350,7 @@ impl Engine {
         let loaded = match self.load_locked(key).await {
             Ok(l) => l,
             Err(e) => {
-                self.drop_stale(consumed).await;
+                self.drop_stale(key, consumed).await;
                 return Err(e);
             }
         };
@@ -347,7 +362,7 @@ impl Engine {
         let r = match f(&mut txn) {
             Ok(r) => r,
             Err(e) => {
-                self.drop_stale(consumed).await;
+                self.drop_stale(key, consumed).await;
                 return Err(e.into());
             }
         };
@@ -399,17 +414,29 @@ impl Engine {
         self.commit_and_publish(vec![Pending { batch, ms: ms.clone(), tasks: run.tasks }]).await
     }
 
-    async fn drop_stale(&self, consumed: Option<i64>) {
+    /// Deletes the row of a task of `key`'s run found stale, if any.
+    async fn drop_stale(&self, key: &RunKey, consumed: Option<i64>) {
         if let Some(id) = consumed
-            && let Err(e) = self.tasks.delete_tasks(vec![id]).await
+            && let Err(e) = self.drop_task(key, id).await
         {
             tracing::warn!(task_id = id, "deleting stale task: {e}");
         }
     }
 
-    /// Deletes a task row that turned out to have nothing left to do.
-    pub async fn drop_task(&self, task_id: i64) -> ApiResult<()> {
-        self.tasks.delete_tasks(vec![task_id]).await.map_err(Into::into)
+    /// Deletes the row of a task of `key`'s run that turned out to have nothing left to do —
+    /// under the shard's lease, like any write: a replica that lost the shard (and may have
+    /// judged the task on a state it no longer owns) deletes nothing.
+    pub async fn drop_task(&self, key: &RunKey, task_id: i64) -> ApiResult<()> {
+        let fence = self.fence(key)?;
+        match self.tasks.delete_tasks(Some(fence), vec![task_id]).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                if matches!(e, StoreError::ShardOwnershipLost { .. }) {
+                    self.fence_failed(Some(fence));
+                }
+                Err(e.into())
+            }
+        }
     }
 
     /// The retention task for a run that just closed: delete it once the namespace's retention
@@ -482,7 +509,10 @@ impl Engine {
             Ok(results) => {
                 for ((ms, tasks), r) in published.into_iter().zip(results) {
                     let summary = Summary::of(&ms);
-                    self.cache.put(summary.key.clone(), LoadedRun { ms, db_version: r.db_version });
+                    if let Some(f) = fence {
+                        let run = LoadedRun { ms, db_version: r.db_version };
+                        self.cache.put(summary.key.clone(), run, f.range_id);
+                    }
                     self.after_commit(&summary, tasks, r.task_ids);
                 }
                 Ok(())
