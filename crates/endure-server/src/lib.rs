@@ -93,6 +93,8 @@ pub struct Server {
     internal: Option<tokio::task::JoinHandle<Result<(), tonic::transport::Error>>>,
     shutdown_tx: watch::Sender<bool>,
     executor_stop: Arc<Notify>,
+    sweeps_stop: Arc<Notify>,
+    sweeps: tokio::task::JoinHandle<()>,
     serve: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
     executor: tokio::task::JoinHandle<()>,
     store: Arc<dyn Store>,
@@ -279,6 +281,8 @@ impl Server {
         );
         let executor_stop = Arc::new(Notify::new());
         let executor = tokio::spawn(executor.run(executor_stop.clone()));
+        let sweeps_stop = Arc::new(Notify::new());
+        let sweeps = tokio::spawn(engine.clone().run_outbox_sweeps(sweeps_stop.clone()));
         Ok(Server {
             local_addr,
             internal_addr,
@@ -286,6 +290,8 @@ impl Server {
             internal,
             shutdown_tx,
             executor_stop,
+            sweeps_stop,
+            sweeps,
             serve,
             executor,
             store,
@@ -318,6 +324,8 @@ impl Server {
         self.matching.release_all_pollers();
         self.executor_stop.notify_one();
         let _ = self.executor.await;
+        self.sweeps_stop.notify_one();
+        let _ = self.sweeps.await;
         let (serve, internal) = (self.serve, self.internal);
         let drain = async move {
             match serve.await {

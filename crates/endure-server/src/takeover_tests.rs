@@ -64,6 +64,14 @@ impl ExecutionStore for Gate {
     async fn current_run(&self, namespace_id: &str, workflow_id: &str) -> StoreResult<Option<CurrentRun>> {
         self.inner.current_run(namespace_id, workflow_id).await
     }
+    async fn current_runs_with_status(
+        &self,
+        status: i32,
+        after: Option<(String, String)>,
+        limit: usize,
+    ) -> StoreResult<Vec<RunKey>> {
+        self.inner.current_runs_with_status(status, after, limit).await
+    }
     async fn get_run(&self, key: &RunKey) -> StoreResult<Option<RunRow>> {
         let row = self.inner.get_run(key).await;
         self.pass(Hold::Read).await;
@@ -313,4 +321,38 @@ async fn a_replica_that_lost_the_shard_does_not_delete_its_tasks() {
     assert!(rows.iter().any(|r| r.task_id == new.task_id), "the task's row survives: {rows:?}");
     assert!(c.a.ownership.owned_shards().is_empty(), "A learnt that it lost the shard");
     assert_eq!(c.b.start(&new).await.expect("B starts it"), 5);
+}
+
+#[tokio::test]
+async fn the_outbox_check_recreates_a_missing_task_row_and_only_that() {
+    let c = cluster().await;
+    let healthy = c.a.engine.check_outbox(&c.run, None).await.expect("checked");
+    assert_eq!(healthy, crate::history::RunCheck::default(), "a run with its row needs nothing");
+    // The workflow task's row disappears (as the bug above made it): the run would wait forever.
+    let rows = c.store.run_tasks(&c.run).await.expect("rows");
+    let fence = c.a.ownership.fence(0);
+    c.store.delete_tasks(fence, rows.iter().map(|r| r.task_id).collect()).await.expect("deleted");
+    assert!(c.store.run_tasks(&c.run).await.expect("rows").is_empty());
+    // Taking the shard runs the check over its open runs: the row is back, and a poller gets it.
+    c.a.take_shard(&c.store).await;
+    let t = c.a.next_workflow_task(&c.namespace_id).await;
+    assert_eq!(c.a.start(&t).await.expect("started"), 3, "the first workflow task starts");
+    assert_eq!(c.a.engine.outbox_repairs(), 1, "one repair counted");
+    let again = c.a.engine.check_outbox(&c.run, None).await.expect("checked");
+    assert_eq!(again.recreated, 0, "a started task needs no row");
+}
+
+#[tokio::test]
+async fn the_sweep_offers_again_a_task_lost_in_memory() {
+    let c = cluster().await;
+    // The first workflow task was taken from A's queue and never started (cluster()): its row is
+    // there, but no queue holds it. The periodic sweep offers long-waiting rows again.
+    let now = c.a.engine.now();
+    let early = c.a.engine.sweep_outbox(|_| true, Duration::ZERO, Some(now - 60_000_000_000)).await;
+    assert_eq!(early.expect("swept"), crate::history::RunCheck::default(), "not waiting long enough yet");
+    let late = c.a.engine.sweep_outbox(|_| true, Duration::ZERO, Some(now + 1)).await.expect("swept");
+    assert_eq!(late, crate::history::RunCheck { recreated: 0, reoffered: 1 });
+    let t = c.a.next_workflow_task(&c.namespace_id).await;
+    assert_eq!(c.a.start(&t).await.expect("started"), 3);
+    assert_eq!(c.a.engine.outbox_repairs(), 0, "a re-offer is not a repair");
 }

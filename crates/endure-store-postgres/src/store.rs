@@ -178,6 +178,31 @@ impl NamespaceStore for PostgresStore {
 
 #[async_trait]
 impl ExecutionStore for PostgresStore {
+    async fn current_runs_with_status(
+        &self,
+        status: i32,
+        after: Option<(String, String)>,
+        limit: usize,
+    ) -> StoreResult<Vec<RunKey>> {
+        let (ns, wf) = after.unwrap_or_default();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .query(
+                "listing current runs",
+                "SELECT namespace_id, workflow_id, run_id FROM current_runs \
+                 WHERE status = $1 AND (namespace_id, workflow_id) > ($2, $3) \
+                 ORDER BY namespace_id, workflow_id LIMIT $4",
+                &[&status, &ns, &wf, &limit],
+            )
+            .await?;
+        let w = "a current run";
+        rows.iter()
+            .map(|r| {
+                Ok(RunKey { namespace_id: get(r, 0, w)?, workflow_id: get(r, 1, w)?, run_id: get(r, 2, w)? })
+            })
+            .collect()
+    }
+
     async fn current_run(&self, namespace_id: &str, workflow_id: &str) -> StoreResult<Option<CurrentRun>> {
         let rows = self
             .query(
@@ -318,6 +343,15 @@ impl TaskStore for PostgresStore {
     async fn load_tasks(&self) -> StoreResult<Vec<TaskRow>> {
         let sql = format!("SELECT {TASK_COLUMNS} FROM tasks ORDER BY task_id");
         self.query("loading tasks", &sql, &[]).await?.iter().map(task_row).collect()
+    }
+
+    async fn run_tasks(&self, key: &RunKey) -> StoreResult<Vec<TaskRow>> {
+        let sql = format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE namespace_id = $1 AND workflow_id = $2 AND run_id = $3 \
+             ORDER BY task_id"
+        );
+        let params: [&(dyn ToSql + Sync); 3] = [&key.namespace_id, &key.workflow_id, &key.run_id];
+        self.query("loading a run's tasks", &sql, &params).await?.iter().map(task_row).collect()
     }
 
     async fn load_transfer_tasks(&self, shards: &[i32]) -> StoreResult<Vec<TaskRow>> {

@@ -44,6 +44,9 @@ macro_rules! __conformance_behaviours {
             current_run_conditions,
             /// Tasks get increasing ids, load back by kind and window, and are deleted by id.
             tasks_round_trip,
+            /// Open runs are walked in pages by their current pointer's status, and each run's
+            /// own tasks load alone.
+            runs_by_status_and_their_tasks,
             /// Visibility rows list in order with stable cursors and filters, and count.
             visibility_listing,
             /// Every filter operator, null semantics and prefix matching.
@@ -229,6 +232,45 @@ async fn current_run_conditions(store: &Arc<dyn Store>) {
         Some(CurrentWrite { condition: CurrentCondition::RunIs("run-1".into()), value: cur("run-2") });
     store.commit(b).await.expect("second run replaces the first");
     assert_eq!(store.current_run("ns", "wf-c").await.unwrap(), Some(cur("run-2")));
+}
+
+async fn runs_by_status_and_their_tasks(store: &Arc<dyn Store>) {
+    let mut open = Vec::new();
+    for (i, status) in [1, 2, 1, 1, 3, 1].into_iter().enumerate() {
+        let k = key(&format!("wf-s{i}"), &format!("run-{i}"));
+        let mut b = batch(&k, None, 1..2);
+        b.current = Some(CurrentWrite {
+            condition: CurrentCondition::Absent,
+            value: CurrentRun { run_id: k.run_id.clone(), status, start_request_id: String::new() },
+        });
+        b.new_tasks = vec![NewTask { fire_at: None, data: format!("task-{i}").into_bytes() }];
+        store.commit(b).await.expect("a run");
+        if status == 1 {
+            open.push(k);
+        }
+    }
+    let mut walked = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.current_runs_with_status(1, after.clone(), 3).await.unwrap();
+        assert!(page.len() <= 3, "a page holds at most the limit: {page:?}");
+        let Some(last) = page.last() else { break };
+        after = Some((last.namespace_id.clone(), last.workflow_id.clone()));
+        walked.extend(page);
+    }
+    assert_eq!(walked, open, "every Running current run, in key order, once");
+    assert!(store.current_runs_with_status(7, None, 10).await.unwrap().is_empty());
+    let k = &open[1];
+    let mut b = batch(k, Some(1), 2..3);
+    b.new_tasks = vec![NewTask { fire_at: Some(5), data: b"timer".to_vec() }];
+    store.commit(b).await.unwrap();
+    let tasks = store.run_tasks(k).await.unwrap();
+    assert_eq!(
+        tasks.iter().map(|t| t.data.clone()).collect::<Vec<_>>(),
+        vec![b"task-2".to_vec(), b"timer".to_vec()]
+    );
+    assert!(tasks.iter().all(|t| &t.run == k), "only the run's own tasks: {tasks:?}");
+    assert!(store.run_tasks(&key("wf-none", "run-x")).await.unwrap().is_empty());
 }
 
 async fn tasks_round_trip(store: &Arc<dyn Store>) {

@@ -37,6 +37,8 @@ pub trait TaskStore: Send + Sync {
     /// ([`StoreError::ShardOwnershipLost`](crate::StoreError::ShardOwnershipLost) otherwise, and nothing is deleted): a replica that
     /// lost the shard must not judge its tasks.
     async fn delete_tasks(&self, fence: Option<Fence>, task_ids: Vec<i64>) -> StoreResult<()>;
+    /// The tasks of one run, in id order.
+    async fn run_tasks(&self, key: &RunKey) -> StoreResult<Vec<TaskRow>>;
     /// All persisted tasks (for tests and tools; the server loads them by kind below).
     async fn load_tasks(&self) -> StoreResult<Vec<TaskRow>>;
     /// Transfer tasks (no fire time) of the given shards, for loading the task queues when the

@@ -30,6 +30,7 @@ use endure_store::{
 };
 use parking_lot::Mutex;
 use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Weak};
 use tokio::sync::{mpsc, watch};
 
@@ -72,6 +73,8 @@ pub struct Engine {
     locks: Mutex<HashMap<WorkflowKey, Arc<tokio::sync::Mutex<()>>>>,
     watchers: Watchers,
     cache: StateCache,
+    /// Missing task rows the outbox check re-created (`reconcile.rs`).
+    pub(super) outbox_repairs: AtomicU64,
 }
 
 /// One run's part of a transition about to be committed.
@@ -137,6 +140,7 @@ impl Engine {
             locks: Mutex::new(HashMap::new()),
             watchers: Watchers::default(),
             cache: StateCache::new(STATE_CACHE_RUNS),
+            outbox_repairs: AtomicU64::new(0),
         });
         let me = Arc::downgrade(&engine);
         tokio::spawn(async move {
@@ -160,6 +164,36 @@ impl Engine {
     /// Hands a persisted task to its task queue or the timer queue.
     pub fn dispatch(&self, t: TaskRef) {
         self.router.dispatch(t)
+    }
+
+    /// This engine, shared (`None` while it is being dropped).
+    pub(super) fn me(&self) -> Option<Arc<Engine>> {
+        self.me.upgrade()
+    }
+
+    /// The history shard of `key`'s workflow.
+    pub(super) fn shard_of(&self, key: &RunKey) -> i32 {
+        self.ownership.shard_of(&key.namespace_id, &key.workflow_id)
+    }
+
+    /// Whether this replica is leaving the cluster.
+    pub(super) fn is_stopping(&self) -> bool {
+        self.ownership.is_stopping()
+    }
+
+    /// Open runs (their current pointer says Running), in key order, after `after`.
+    pub(super) async fn open_runs(
+        &self,
+        after: Option<(String, String)>,
+        limit: usize,
+    ) -> ApiResult<Vec<RunKey>> {
+        let running = WorkflowExecutionStatus::Running as i32;
+        Ok(self.executions.current_runs_with_status(running, after, limit).await?)
+    }
+
+    /// The task rows of a run.
+    pub(super) async fn run_tasks(&self, key: &RunKey) -> ApiResult<Vec<endure_store::TaskRow>> {
+        Ok(self.tasks.run_tasks(key).await?)
     }
 
     /// Whether this replica holds the shard of `key`'s workflow.
@@ -586,6 +620,8 @@ impl ShardEvents for Engine {
                 Err(e) => tracing::error!(shard, "loading timer tasks: {e}"),
             }
         }
+        // Every row of the shard is offered now; check that every run has the rows it waits for.
+        self.sweep_acquired_shard(shard);
     }
 
     /// Its queued tasks and timers fail their fence when used and are dropped; the new owner
