@@ -115,7 +115,7 @@ struct Replica {
 }
 
 fn replica(member: &str, store: &Arc<dyn Store>, executions: Arc<dyn ExecutionStore>) -> Replica {
-    let namespaces = Arc::new(Namespaces::new(store.clone()));
+    let namespaces = Arc::new(Namespaces::new(store.clone(), crate::ids::Ids::random()));
     let clock = Clock::system();
     let matching = Matching::new(clock.clone());
     let ownership = Ownership::new(member);
@@ -128,6 +128,7 @@ fn replica(member: &str, store: &Arc<dyn Store>, executions: Arc<dyn ExecutionSt
         timers: TimerQueue::new(),
         peers: Arc::new(Peers::default()),
         clock,
+        ids: crate::ids::Ids::random(),
         ownership: ownership.clone(),
     });
     Replica { engine, matching, ownership }
@@ -176,8 +177,10 @@ struct Cluster {
 async fn cluster() -> Cluster {
     let store: Arc<dyn Store> =
         Arc::new(endure_store_sqlite::SqliteStore::open(":memory:").expect("a store"));
-    let ns =
-        Namespaces::new(store.clone()).ensure("default", 3600 * endure_core::time::SECOND).await.expect("ns");
+    let ns = Namespaces::new(store.clone(), crate::ids::Ids::random())
+        .ensure("default", 3600 * endure_core::time::SECOND)
+        .await
+        .expect("ns");
     let gate = Arc::new(Gate {
         inner: store.clone(),
         armed: Mutex::new(None),

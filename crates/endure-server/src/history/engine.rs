@@ -16,6 +16,7 @@ use super::watchers::{RunProgress, Watchers};
 use crate::clock::Clock;
 use crate::cluster::{Ownership, ShardEvents};
 use crate::error::{ApiError, ApiResult};
+use crate::ids::Ids;
 use crate::matching::{Matching, TaskRef};
 use crate::namespaces::{DEV_RETENTION, Namespaces};
 use crate::peer::Peers;
@@ -55,6 +56,8 @@ pub struct EngineParts {
     pub peers: Arc<Peers>,
     /// Wall time.
     pub clock: Clock,
+    /// Unique ids (successor runs' ids).
+    pub ids: Ids,
     /// Which shards this replica holds.
     pub ownership: Arc<Ownership>,
 }
@@ -67,6 +70,7 @@ pub struct Engine {
     namespaces: Arc<Namespaces>,
     search_attributes: Arc<SearchAttributeRegistry>,
     clock: Clock,
+    ids: Ids,
     ownership: Arc<Ownership>,
     timers: Arc<TimerQueue>,
     router: Arc<TaskRouter>,
@@ -134,6 +138,7 @@ impl Engine {
             namespaces: parts.namespaces,
             search_attributes: parts.search_attributes,
             clock: parts.clock,
+            ids: parts.ids,
             ownership: parts.ownership,
             timers: parts.timers,
             router,
@@ -258,6 +263,11 @@ impl Engine {
     #[cfg(test)]
     pub(crate) fn evict(&self, key: &RunKey) {
         self.cache.forget(key);
+    }
+
+    /// A new unique id (run ids, request ids).
+    pub fn new_id(&self) -> String {
+        self.ids.next()
     }
 
     /// Wall time now (ns).
@@ -392,7 +402,7 @@ impl Engine {
         let old_status = ms.status;
         let now = self.clock.now();
         let mut txn = Txn::new(&mut ms, now);
-        txn.next_run_id = uuid::Uuid::new_v4().to_string();
+        txn.next_run_id = self.new_id();
         let r = match f(&mut txn) {
             Ok(r) => r,
             Err(e) => {
