@@ -164,3 +164,27 @@ impl Task {
         }
     }
 }
+
+/// The dispatch tasks a run's state says its outbox must hold: its workflow task while scheduled
+/// and not started, and each activity attempt waiting in a task queue (not started, not waiting
+/// out a retry backoff). A closed run has none. The server checks the outbox against this.
+pub fn pending_dispatch(ms: &crate::MutableState) -> Vec<Task> {
+    if !ms.is_open() {
+        return vec![];
+    }
+    let workflow_task = ms.workflow_task.iter().filter(|w| !w.is_started()).map(|w| Task::WorkflowTask {
+        task_queue: w.task_queue.clone(),
+        stamp: w.stamp,
+        sticky: w.sticky,
+    });
+    let activities = ms
+        .activities
+        .values()
+        .filter(|a| a.state == crate::state::ActivityState::Scheduled && !a.in_backoff)
+        .map(|a| Task::ActivityTask {
+            task_queue: a.task_queue.clone(),
+            scheduled_event_id: a.scheduled_event_id,
+            attempt: a.attempt,
+        });
+    workflow_task.chain(activities).collect()
+}

@@ -33,6 +33,11 @@ impl Clock {
         Clock(Arc::new(move || system_now().saturating_add(offset.load(Ordering::Relaxed))))
     }
 
+    /// Time from `now` (ns since the epoch): a simulation's clock.
+    pub fn from_fn(now: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
+        Clock(Arc::new(now))
+    }
+
     /// Current time in ns since the epoch.
     pub fn now(&self) -> i64 {
         (self.0)()

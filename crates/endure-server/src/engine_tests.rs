@@ -35,7 +35,7 @@ struct Setup {
 async fn setup(retention: i64) -> Setup {
     let store: Arc<dyn Store> = Arc::new(endure_store_sqlite::SqliteStore::open(":memory:").unwrap());
     let offset = Arc::new(AtomicI64::new(0));
-    let namespaces = Arc::new(Namespaces::new(store.clone()));
+    let namespaces = Arc::new(Namespaces::new(store.clone(), crate::ids::Ids::random()));
     let ns = namespaces.ensure("default", retention).await.unwrap();
     let timers = TimerQueue::new();
     let ownership = crate::cluster::Ownership::new("test");
@@ -51,6 +51,7 @@ async fn setup(retention: i64) -> Setup {
         timers: timers.clone(),
         peers: peers.clone(),
         clock: clock.clone(),
+        ids: crate::ids::Ids::random(),
         ownership: ownership.clone(),
     });
     let starter = Starter::new(engine.clone(), search_attributes);
@@ -71,7 +72,7 @@ async fn start_and_terminate(s: &Setup, workflow_id: &str) -> RunKey {
         workflow_id: workflow_id.into(),
         workflow_type: Some(WorkflowType { name: "W".into() }),
         task_queue: Some(TaskQueue { name: "q".into(), ..Default::default() }),
-        request_id: uuid::Uuid::new_v4().to_string(),
+        request_id: format!("start-{workflow_id}"),
         ..Default::default()
     };
     let started = s.starter.start_workflow(&ns, fields, None, None).await.unwrap();

@@ -3,7 +3,7 @@
 //!
 //! The modules form layers; each imports only from the layers below it (ARCHITECTURE.md draws
 //! them; a test fails on an import cycle):
-//! 1. leaves — [`clock`], [`error`], [`validate`], [`search_attributes::schema`] and
+//! 1. leaves — [`clock`], [`ids`], [`error`], [`validate`], [`search_attributes::schema`] and
 //!    [`search_attributes::values`], [`cluster::hash`];
 //! 2. [`namespaces`], the [`search_attributes`] registry, [`matching`], [`timer_queue`],
 //!    [`peer`];
@@ -24,6 +24,7 @@ pub mod executor;
 pub mod frontend;
 pub mod history;
 pub mod http_health;
+pub mod ids;
 pub mod matching;
 pub mod namespaces;
 pub mod peer;
@@ -34,6 +35,8 @@ pub mod validate;
 
 #[cfg(test)]
 mod engine_tests;
+#[cfg(test)]
+mod takeover_tests;
 
 use endure_api::health::health_server::HealthServer;
 use endure_api::operatorservice::operator_service_server::OperatorServiceServer;
@@ -91,6 +94,8 @@ pub struct Server {
     internal: Option<tokio::task::JoinHandle<Result<(), tonic::transport::Error>>>,
     shutdown_tx: watch::Sender<bool>,
     executor_stop: Arc<Notify>,
+    sweeps_stop: Arc<Notify>,
+    sweeps: tokio::task::JoinHandle<()>,
     serve: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
     executor: tokio::task::JoinHandle<()>,
     store: Arc<dyn Store>,
@@ -120,17 +125,43 @@ pub enum StartError {
     Cluster(#[from] cluster::ClusterError),
 }
 
+/// What a server takes from its surroundings: time and unique ids. The system's for a real
+/// server; simulated time and seeded ids for a simulation that must reproduce.
+#[derive(Clone)]
+pub struct Environment {
+    /// Wall time.
+    pub clock: clock::Clock,
+    /// Unique ids.
+    pub ids: ids::Ids,
+}
+
+impl Environment {
+    /// The system clock and random ids.
+    pub fn system() -> Self {
+        Environment { clock: clock::Clock::system(), ids: ids::Ids::random() }
+    }
+}
+
 impl Server {
     /// Recovers state from `store` and starts serving.
     pub async fn start(config: ServerConfig, store: Arc<dyn Store>) -> Result<Server, StartError> {
-        let clock = clock::Clock::system();
+        Self::start_in(config, store, Environment::system()).await
+    }
+
+    /// [`Server::start`] in the given environment.
+    pub async fn start_in(
+        config: ServerConfig,
+        store: Arc<dyn Store>,
+        env: Environment,
+    ) -> Result<Server, StartError> {
+        let Environment { clock, ids } = env;
         let matching = matching::Matching::new(clock.clone());
         let timer_queue = timer_queue::TimerQueue::new();
         let peers = Arc::new(peer::Peers::default());
-        let namespaces = Arc::new(namespaces::Namespaces::new(store.clone()));
+        let namespaces = Arc::new(namespaces::Namespaces::new(store.clone(), ids.clone()));
         let search_attributes = search_attributes::SearchAttributeRegistry::new(store.clone());
         let member_id = match &config.cluster {
-            cluster::Mode::Exclusive => format!("single-{}", uuid::Uuid::new_v4()),
+            cluster::Mode::Exclusive => format!("single-{}", ids.next()),
             cluster::Mode::Shared(m) => m.member_id.clone(),
         };
         if matches!(config.cluster, cluster::Mode::Shared(_)) {
@@ -148,6 +179,7 @@ impl Server {
             timers: timer_queue.clone(),
             peers: peers.clone(),
             clock: clock.clone(),
+            ids,
             ownership: ownership.clone(),
         });
         let starter = starter::Starter::new(engine.clone(), search_attributes.clone());
@@ -277,6 +309,8 @@ impl Server {
         );
         let executor_stop = Arc::new(Notify::new());
         let executor = tokio::spawn(executor.run(executor_stop.clone()));
+        let sweeps_stop = Arc::new(Notify::new());
+        let sweeps = tokio::spawn(engine.clone().run_outbox_sweeps(sweeps_stop.clone()));
         Ok(Server {
             local_addr,
             internal_addr,
@@ -284,6 +318,8 @@ impl Server {
             internal,
             shutdown_tx,
             executor_stop,
+            sweeps_stop,
+            sweeps,
             serve,
             executor,
             store,
@@ -316,6 +352,8 @@ impl Server {
         self.matching.release_all_pollers();
         self.executor_stop.notify_one();
         let _ = self.executor.await;
+        self.sweeps_stop.notify_one();
+        let _ = self.sweeps.await;
         let (serve, internal) = (self.serve, self.internal);
         let drain = async move {
             match serve.await {

@@ -5,6 +5,7 @@
 
 use crate::clock;
 use crate::error::{ApiError, ApiResult};
+use crate::ids::Ids;
 use endure_api::temporal::api::enums::v1::{ArchivalState, NamespaceState};
 use endure_api::temporal::api::namespace::v1::{
     NamespaceConfig, NamespaceInfo, namespace_info::Capabilities,
@@ -37,6 +38,7 @@ pub struct Namespace {
 /// Namespace registry with an in-memory cache in front of the store.
 pub struct Namespaces {
     store: Arc<dyn NamespaceStore>,
+    ids: Ids,
     by_name: RwLock<HashMap<String, (Namespace, Instant)>>,
     /// How long a cached namespace is trusted (`None`: forever — the only process on its
     /// store). In a cluster another replica may have updated it.
@@ -94,8 +96,8 @@ pub fn new_description(
 
 impl Namespaces {
     /// Creates the registry.
-    pub fn new(store: Arc<dyn NamespaceStore>) -> Self {
-        Namespaces { store, by_name: RwLock::new(HashMap::new()), max_age: RwLock::new(None) }
+    pub fn new(store: Arc<dyn NamespaceStore>, ids: Ids) -> Self {
+        Namespaces { store, ids, by_name: RwLock::new(HashMap::new()), max_age: RwLock::new(None) }
     }
 
     /// Re-reads a cached namespace once it is older than `age` (replicas sharing a store).
@@ -130,7 +132,7 @@ impl Namespaces {
         if let Some(ns) = self.store.namespace_by_name(name).await? {
             return decode(&ns);
         }
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = self.ids.next();
         match self.register(new_description(&id, name, "", "", retention, HashMap::new())).await {
             Err(ApiError::NamespaceAlreadyExists) => self.by_name(name).await,
             r => r,

@@ -6,7 +6,8 @@
 //!   folder's `mod.rs` declares and re-exports its children, and children use its items. Unit
 //!   tests (from a file's `#[cfg(test)]` on) are not part of the layering: a test of a lower
 //!   module may drive it through upper ones.
-//! - in this crate, only `clock.rs` reads the time.
+//! - in this crate, only `clock.rs` reads the time, only `ids.rs` makes ids, and only `error.rs`
+//!   makes gRPC statuses.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -241,24 +242,37 @@ fn the_cycle_check_sees_cycles() {
     assert!(paths_after("endure_crate::a", "crate::").is_empty());
 }
 
-#[test]
-fn only_the_clock_reads_the_time() {
+/// Lines of this crate's sources, outside `except`, that contain one of `needles`.
+fn uses_outside(except: &str, needles: &[&str]) -> Vec<String> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     rust_files(&src, &mut files);
     let mut found = Vec::new();
-    for file in files.iter().filter(|f| !f.ends_with("clock.rs")) {
+    for file in files.iter().filter(|f| !f.ends_with(except)) {
         let text = std::fs::read_to_string(file).expect("a readable source file");
         for (n, line) in text.lines().enumerate() {
             let code = line.split("//").next().unwrap_or_default();
-            for reader in ["SystemTime::now", "Instant::now", "Utc::now", "Local::now", ".elapsed()"] {
-                if code.contains(reader) {
-                    found.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
-                }
+            if needles.iter().any(|needle| code.contains(needle)) {
+                found.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
             }
         }
     }
+    found
+}
+
+#[test]
+fn only_the_clock_reads_the_time() {
+    let found = uses_outside(
+        "clock.rs",
+        &["SystemTime::now", "Instant::now", "Utc::now", "Local::now", ".elapsed()"],
+    );
     assert!(found.is_empty(), "time read outside clock.rs (use crate::clock):\n{}", found.join("\n"));
+}
+
+#[test]
+fn only_ids_rs_makes_ids() {
+    let found = uses_outside("ids.rs", &["new_v4", "new_v7", "Uuid::now_v7", "rand::"]);
+    assert!(found.is_empty(), "an id made outside ids.rs (use crate::ids::Ids):\n{}", found.join("\n"));
 }
 
 #[test]

@@ -18,7 +18,7 @@
 //! condition against its committed version, so no SERIALIZABLE retry loop is needed.
 
 use crate::error::{backend, describe, is_unique_violation, store_error, unreadable};
-use crate::fence::SHARD_LOCK_CLASS;
+use crate::fence::{self, FENCE_LOCK_SQL, FENCE_SQL, SHARD_LOCK_CLASS};
 use crate::filter;
 use crate::pipeline::{Outcome, PgFuture, run_in_order};
 use endure_store::{CommitResult, CurrentCondition, StoreError, StoreResult, WriteBatch};
@@ -26,11 +26,6 @@ use std::collections::HashMap;
 use tokio_postgres::Statement;
 use tokio_postgres::types::ToSql;
 
-/// Shared advisory locks on the fenced shards, in shard order (see [`SHARD_LOCK_CLASS`]).
-const FENCE_LOCK_SQL: &str = "SELECT pg_advisory_xact_lock_shared($1::integer, s) \
-     FROM unnest($2::integer[]) AS s ORDER BY s";
-const FENCE_SQL: &str = "SELECT shard_id, range_id FROM shards WHERE shard_id = ANY($1::integer[]) \
-     ORDER BY shard_id FOR SHARE";
 const CURRENT_INSERT_SQL: &str = "INSERT INTO current_runs \
      (namespace_id, workflow_id, run_id, status, start_request_id) VALUES ($1, $2, $3, $4, $5) \
      ON CONFLICT (namespace_id, workflow_id) DO NOTHING";
@@ -316,27 +311,7 @@ fn check(
 
 /// Checks every fenced batch's lease against the locked `shards` rows.
 fn check_fences(batches: &[WriteBatch], rows: &[tokio_postgres::Row]) -> StoreResult<()> {
-    let mut ranges: HashMap<i32, i64> = HashMap::with_capacity(rows.len());
-    for r in rows {
-        let shard: i32 = r.try_get(0).map_err(|e| unreadable("shard leases", e))?;
-        let range: i64 = r.try_get(1).map_err(|e| unreadable("shard leases", e))?;
-        ranges.insert(shard, range);
-    }
-    for f in batches.iter().filter_map(|b| b.fence) {
-        match ranges.get(&f.shard_id) {
-            Some(&range) if range == f.range_id => {}
-            Some(&range) => {
-                return Err(StoreError::ownership_lost(format!(
-                    "shard {} is at range {range}, this writer's lease is range {}",
-                    f.shard_id, f.range_id
-                )));
-            }
-            None => {
-                return Err(StoreError::ownership_lost(format!("shard {} has no lease row", f.shard_id)));
-            }
-        }
-    }
-    Ok(())
+    fence::check(batches.iter().filter_map(|b| b.fence), rows)
 }
 
 fn describe_step(step: Step, batches: &[WriteBatch]) -> String {

@@ -16,10 +16,11 @@ struct Migration {
 const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "init", sql: include_str!("../migrations/0001_init.sql") },
     Migration { version: 2, name: "cluster", sql: include_str!("../migrations/0002_cluster.sql") },
+    Migration { version: 3, name: "open_runs", sql: include_str!("../migrations/0003_open_runs.sql") },
 ];
 
 /// The newest schema version this build knows (the last migration's).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
 
 /// Key of the session advisory lock that serializes migrators (several replicas may run
 /// `endure migrate` at once): "enduremg".

@@ -3,6 +3,7 @@
 use crate::commit::{DELETE_TASKS_SQL, commit_batches};
 use crate::conn::{connect_one, pool};
 use crate::error::{backend, describe, is_unique_violation, pool_error, store_error};
+use crate::fence::{self, FENCE_LOCK_SQL, FENCE_SQL, SHARD_LOCK_CLASS};
 use crate::filter::{self, Query};
 use crate::migrate::{self, MigrationReport};
 use crate::pipeline::{Outcome, PgFuture, run_in_order};
@@ -177,6 +178,31 @@ impl NamespaceStore for PostgresStore {
 
 #[async_trait]
 impl ExecutionStore for PostgresStore {
+    async fn current_runs_with_status(
+        &self,
+        status: i32,
+        after: Option<(String, String)>,
+        limit: usize,
+    ) -> StoreResult<Vec<RunKey>> {
+        let (ns, wf) = after.unwrap_or_default();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .query(
+                "listing current runs",
+                "SELECT namespace_id, workflow_id, run_id FROM current_runs \
+                 WHERE status = $1 AND (namespace_id, workflow_id) > ($2, $3) \
+                 ORDER BY namespace_id, workflow_id LIMIT $4",
+                &[&status, &ns, &wf, &limit],
+            )
+            .await?;
+        let w = "a current run";
+        rows.iter()
+            .map(|r| {
+                Ok(RunKey { namespace_id: get(r, 0, w)?, workflow_id: get(r, 1, w)?, run_id: get(r, 2, w)? })
+            })
+            .collect()
+    }
+
     async fn current_run(&self, namespace_id: &str, workflow_id: &str) -> StoreResult<Option<CurrentRun>> {
         let rows = self
             .query(
@@ -295,16 +321,37 @@ impl ExecutionStore for PostgresStore {
 
 #[async_trait]
 impl TaskStore for PostgresStore {
-    async fn delete_tasks(&self, task_ids: Vec<i64>) -> StoreResult<()> {
+    async fn delete_tasks(&self, fence: Option<Fence>, task_ids: Vec<i64>) -> StoreResult<()> {
         if task_ids.is_empty() {
             return Ok(());
         }
-        self.execute("deleting tasks", DELETE_TASKS_SQL, &[&task_ids]).await.map(|_| ())
+        let Some(f) = fence else {
+            return self.execute("deleting tasks", DELETE_TASKS_SQL, &[&task_ids]).await.map(|_| ());
+        };
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend("beginning a transaction"))?;
+        let shards = vec![f.shard_id];
+        tx.execute(FENCE_LOCK_SQL, &[&SHARD_LOCK_CLASS, &shards])
+            .await
+            .map_err(backend("locking a shard lease"))?;
+        let leases = tx.query(FENCE_SQL, &[&shards]).await.map_err(backend("reading a shard lease"))?;
+        fence::check([f], &leases)?;
+        tx.execute(DELETE_TASKS_SQL, &[&task_ids]).await.map_err(backend("deleting tasks"))?;
+        tx.commit().await.map_err(backend("committing a task deletion"))
     }
 
     async fn load_tasks(&self) -> StoreResult<Vec<TaskRow>> {
         let sql = format!("SELECT {TASK_COLUMNS} FROM tasks ORDER BY task_id");
         self.query("loading tasks", &sql, &[]).await?.iter().map(task_row).collect()
+    }
+
+    async fn run_tasks(&self, key: &RunKey) -> StoreResult<Vec<TaskRow>> {
+        let sql = format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE namespace_id = $1 AND workflow_id = $2 AND run_id = $3 \
+             ORDER BY task_id"
+        );
+        let params: [&(dyn ToSql + Sync); 3] = [&key.namespace_id, &key.workflow_id, &key.run_id];
+        self.query("loading a run's tasks", &sql, &params).await?.iter().map(task_row).collect()
     }
 
     async fn load_transfer_tasks(&self, shards: &[i32]) -> StoreResult<Vec<TaskRow>> {

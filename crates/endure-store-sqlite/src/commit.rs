@@ -16,7 +16,7 @@ const VISIBILITY_UPSERT_SQL: &str = include_str!("../sql/visibility_upsert.sql")
 
 /// Fails unless the batch's lease is still the shard's current one. The writer thread runs one
 /// job at a time, so nothing can take the shard between this check and the commit.
-fn check_fence(conn: &Connection, fence: &Fence) -> StoreResult<()> {
+pub(crate) fn check_fence(conn: &Connection, fence: &Fence) -> StoreResult<()> {
     let stored: Option<i64> = conn
         .prepare_cached("SELECT range_id FROM shards WHERE shard_id = ?1")
         .and_then(|mut s| s.query_row(params![fence.shard_id], |r| r.get(0)).optional())

@@ -18,9 +18,10 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../migrations/0007_visibility_filter_indexes.sql")),
     (8, include_str!("../migrations/0008_visibility_counts.sql")),
     (9, include_str!("../migrations/0009_cluster.sql")),
+    (10, include_str!("../migrations/0010_outbox_check.sql")),
 ];
-/// The newest schema version this build knows.
-pub(crate) const SCHEMA_VERSION: i64 = 9;
+/// The newest schema version this build knows: the last migration's.
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
 /// Applies every missing migration in one transaction; refuses a newer schema.
 pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {

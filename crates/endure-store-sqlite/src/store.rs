@@ -1,7 +1,7 @@
 //! [`SqliteStore`]: opening, and the [`Store`] implementation.
 
 use crate::cluster;
-use crate::commit::{apply_batch, delete_tasks};
+use crate::commit::{apply_batch, check_fence, delete_tasks};
 use crate::conn::{self, ReadPool};
 use crate::error::{backend, store_error};
 use crate::filter;
@@ -145,6 +145,32 @@ impl NamespaceStore for SqliteStore {
 
 #[async_trait]
 impl ExecutionStore for SqliteStore {
+    async fn current_runs_with_status(
+        &self,
+        status: i32,
+        after: Option<(String, String)>,
+        limit: usize,
+    ) -> StoreResult<Vec<RunKey>> {
+        let (ns, wf) = after.unwrap_or_default();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |c| {
+            let mut s = c
+                .prepare_cached(
+                    "SELECT namespace_id, workflow_id, run_id FROM current_runs \
+                     WHERE status = ?1 AND (namespace_id, workflow_id) > (?2, ?3) \
+                     ORDER BY namespace_id, workflow_id LIMIT ?4",
+                )
+                .map_err(backend("listing current runs"))?;
+            let rows = s
+                .query_map(params![status, ns, wf, limit], |r| {
+                    Ok(RunKey { namespace_id: r.get(0)?, workflow_id: r.get(1)?, run_id: r.get(2)? })
+                })
+                .map_err(backend("listing current runs"))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend("listing current runs"))
+        })
+        .await
+    }
+
     async fn current_run(&self, namespace_id: &str, workflow_id: &str) -> StoreResult<Option<CurrentRun>> {
         let (ns, wf) = (namespace_id.to_string(), workflow_id.to_string());
         self.read(move |c| {
@@ -257,12 +283,24 @@ impl ExecutionStore for SqliteStore {
 
 #[async_trait]
 impl TaskStore for SqliteStore {
-    async fn delete_tasks(&self, task_ids: Vec<i64>) -> StoreResult<()> {
-        self.write(move |c| delete_tasks(c, &task_ids)).await
+    async fn delete_tasks(&self, fence: Option<Fence>, task_ids: Vec<i64>) -> StoreResult<()> {
+        self.write(move |c| {
+            if let Some(f) = &fence {
+                check_fence(c, f)?;
+            }
+            delete_tasks(c, &task_ids)
+        })
+        .await
     }
 
     async fn load_tasks(&self) -> StoreResult<Vec<TaskRow>> {
         self.read(|c| task_rows(c, "ORDER BY task_id", [])).await
+    }
+
+    async fn run_tasks(&self, key: &RunKey) -> StoreResult<Vec<TaskRow>> {
+        let k = key.clone();
+        let tail = "WHERE namespace_id = ?1 AND workflow_id = ?2 AND run_id = ?3 ORDER BY task_id";
+        self.read(move |c| task_rows(c, tail, params![k.namespace_id, k.workflow_id, k.run_id])).await
     }
 
     async fn load_transfer_tasks(&self, shards: &[i32]) -> StoreResult<Vec<TaskRow>> {

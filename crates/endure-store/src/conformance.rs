@@ -44,6 +44,9 @@ macro_rules! __conformance_behaviours {
             current_run_conditions,
             /// Tasks get increasing ids, load back by kind and window, and are deleted by id.
             tasks_round_trip,
+            /// Open runs are walked in pages by their current pointer's status, and each run's
+            /// own tasks load alone.
+            runs_by_status_and_their_tasks,
             /// Visibility rows list in order with stable cursors and filters, and count.
             visibility_listing,
             /// Every filter operator, null semantics and prefix matching.
@@ -60,8 +63,9 @@ macro_rules! __conformance_behaviours {
             /// Shard count fixed at creation, member heartbeats with expiry, shard acquisition
             /// by compare-and-set on `range_id`, release.
             cluster_membership_and_leases,
-            /// A write under a superseded lease fails with ShardOwnershipLost and leaves no
-            /// trace; tasks carry their shard and load by shard.
+            /// A write (a commit, or deleting tasks as stale) under a superseded lease fails
+            /// with ShardOwnershipLost and leaves no trace; tasks carry their shard and load by
+            /// shard.
             fenced_writes,
             /// An `Arc<dyn Store>` upcasts to each concern's trait, and every view is the same
             /// store.
@@ -230,6 +234,45 @@ async fn current_run_conditions(store: &Arc<dyn Store>) {
     assert_eq!(store.current_run("ns", "wf-c").await.unwrap(), Some(cur("run-2")));
 }
 
+async fn runs_by_status_and_their_tasks(store: &Arc<dyn Store>) {
+    let mut open = Vec::new();
+    for (i, status) in [1, 2, 1, 1, 3, 1].into_iter().enumerate() {
+        let k = key(&format!("wf-s{i}"), &format!("run-{i}"));
+        let mut b = batch(&k, None, 1..2);
+        b.current = Some(CurrentWrite {
+            condition: CurrentCondition::Absent,
+            value: CurrentRun { run_id: k.run_id.clone(), status, start_request_id: String::new() },
+        });
+        b.new_tasks = vec![NewTask { fire_at: None, data: format!("task-{i}").into_bytes() }];
+        store.commit(b).await.expect("a run");
+        if status == 1 {
+            open.push(k);
+        }
+    }
+    let mut walked = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.current_runs_with_status(1, after.clone(), 3).await.unwrap();
+        assert!(page.len() <= 3, "a page holds at most the limit: {page:?}");
+        let Some(last) = page.last() else { break };
+        after = Some((last.namespace_id.clone(), last.workflow_id.clone()));
+        walked.extend(page);
+    }
+    assert_eq!(walked, open, "every Running current run, in key order, once");
+    assert!(store.current_runs_with_status(7, None, 10).await.unwrap().is_empty());
+    let k = &open[1];
+    let mut b = batch(k, Some(1), 2..3);
+    b.new_tasks = vec![NewTask { fire_at: Some(5), data: b"timer".to_vec() }];
+    store.commit(b).await.unwrap();
+    let tasks = store.run_tasks(k).await.unwrap();
+    assert_eq!(
+        tasks.iter().map(|t| t.data.clone()).collect::<Vec<_>>(),
+        vec![b"task-2".to_vec(), b"timer".to_vec()]
+    );
+    assert!(tasks.iter().all(|t| &t.run == k), "only the run's own tasks: {tasks:?}");
+    assert!(store.run_tasks(&key("wf-none", "run-x")).await.unwrap().is_empty());
+}
+
 async fn tasks_round_trip(store: &Arc<dyn Store>) {
     let k = key("wf-t", "run-1");
     let mut b = batch(&k, None, 1..2);
@@ -268,11 +311,11 @@ async fn tasks_round_trip(store: &Arc<dyn Store>) {
     assert_eq!(window(10, 42).await, vec![42]);
     assert_eq!(window(42, 49).await, Vec::<i64>::new());
     assert_eq!(window(42, i64::MAX).await, vec![50]);
-    store.delete_tasks(r2.task_ids).await.unwrap();
+    store.delete_tasks(None, r2.task_ids).await.unwrap();
     let mut b = batch(&k, Some(1), 2..3);
     b.delete_tasks = vec![r.task_ids[0]];
     store.commit(b).await.unwrap();
-    store.delete_tasks(vec![r.task_ids[1]]).await.unwrap();
+    store.delete_tasks(None, vec![r.task_ids[1]]).await.unwrap();
     assert!(store.load_tasks().await.unwrap().iter().all(|t| t.run != k));
 }
 
@@ -714,6 +757,18 @@ async fn fenced_writes(store: &Arc<dyn Store>) {
     assert_eq!(store.read_events(&k, 1, i64::MAX, 10).await.unwrap().len(), 2, "no event appended");
     assert!(store.get_run(&k2).await.unwrap().is_none(), "no run created");
     assert_eq!(store.load_transfer_tasks(&[3]).await.unwrap().iter().filter(|t| t.run == k).count(), 1);
+
+    // Deleting a task as stale is judged only under the current lease.
+    let doomed = vec![first.task_ids[0]];
+    match store.delete_tasks(fence(&old), doomed.clone()).await {
+        Err(StoreError::ShardOwnershipLost { .. }) => {}
+        other => panic!("a deletion under a superseded lease must fail, got {other:?}"),
+    }
+    let transfer = store.load_transfer_tasks(&[3]).await.unwrap();
+    assert!(transfer.iter().any(|t| t.task_id == first.task_ids[0]), "the task survives: {transfer:?}");
+    store.delete_tasks(fence(&new), doomed).await.expect("the new owner deletes");
+    let transfer = store.load_transfer_tasks(&[3]).await.unwrap();
+    assert!(transfer.iter().all(|t| t.task_id != first.task_ids[0]), "the task is gone: {transfer:?}");
 
     stale.fence = fence(&new);
     store.commit(stale).await.expect("the new owner writes");

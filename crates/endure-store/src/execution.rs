@@ -106,6 +106,15 @@ pub struct CommitResult {
 pub trait ExecutionStore: Send + Sync {
     /// The current run of a workflow id.
     async fn current_run(&self, namespace_id: &str, workflow_id: &str) -> StoreResult<Option<CurrentRun>>;
+    /// Current runs whose pointer has status `status`, ordered by (namespace id, workflow id),
+    /// those after `after` (a namespace id and workflow id), at most `limit`: a walk over the
+    /// open runs (status Running) in pages.
+    async fn current_runs_with_status(
+        &self,
+        status: i32,
+        after: Option<(String, String)>,
+        limit: usize,
+    ) -> StoreResult<Vec<RunKey>>;
     /// A run's mutable state.
     async fn get_run(&self, key: &RunKey) -> StoreResult<Option<RunRow>>;
     /// History events with `first <= event_id < end`, at most `limit`, in order.

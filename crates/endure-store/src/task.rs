@@ -1,6 +1,6 @@
 //! The outbox: tasks written by commits, and [`TaskStore`], which loads and deletes them.
 
-use crate::{RunKey, StoreResult};
+use crate::{Fence, RunKey, StoreResult};
 use async_trait::async_trait;
 
 /// A task to persist. Timer tasks carry a fire time; transfer tasks have none.
@@ -32,8 +32,13 @@ pub struct TaskRow {
 /// by shard and kind, deleted once consumed.
 #[async_trait]
 pub trait TaskStore: Send + Sync {
-    /// Deletes tasks that turned out stale (no other change).
-    async fn delete_tasks(&self, task_ids: Vec<i64>) -> StoreResult<()>;
+    /// Deletes tasks that turned out stale (no other change). With a `fence`, only while that
+    /// lease is current, checked in the deletion's transaction like a commit's
+    /// ([`StoreError::ShardOwnershipLost`](crate::StoreError::ShardOwnershipLost) otherwise, and nothing is deleted): a replica that
+    /// lost the shard must not judge its tasks.
+    async fn delete_tasks(&self, fence: Option<Fence>, task_ids: Vec<i64>) -> StoreResult<()>;
+    /// The tasks of one run, in id order.
+    async fn run_tasks(&self, key: &RunKey) -> StoreResult<Vec<TaskRow>>;
     /// All persisted tasks (for tests and tools; the server loads them by kind below).
     async fn load_tasks(&self) -> StoreResult<Vec<TaskRow>>;
     /// Transfer tasks (no fire time) of the given shards, for loading the task queues when the

@@ -277,6 +277,16 @@ impl Spec {
             lines.push(format!("{indent}> {}", render::task(&t)));
             run.outbox.push(t);
         }
+        // The outbox invariant the server's outbox check relies on: whatever the state says is
+        // waiting for a worker was put in the outbox by some transition (the driver's outbox
+        // keeps dispatch tasks after they were taken, so it holds every one ever written).
+        for t in endure_core::task::pending_dispatch(&run.ms) {
+            assert!(
+                run.outbox.contains(&t),
+                "the state waits for {} but no transition put it in the outbox",
+                render::task(&t)
+            );
+        }
         let json = serde_json::to_vec(&run.ms).expect("state serializes");
         let back: MutableState = serde_json::from_slice(&json).expect("state deserializes");
         assert_eq!(serde_json::to_vec(&back).unwrap(), json, "state survives the JSON round trip");

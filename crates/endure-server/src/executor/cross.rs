@@ -152,7 +152,7 @@ impl CrossWorkflow {
             _ => 0,
         };
         let r = match outcome {
-            Outcome::Stale | Outcome::Done => return self.engine.drop_task(t.task_id).await,
+            Outcome::Stale | Outcome::Done => return self.engine.drop_task(&t.run, t.task_id).await,
             Outcome::Retry => {
                 return Err(ApiError::Unavailable(
                     "the parent has not recorded the child's start yet".into(),

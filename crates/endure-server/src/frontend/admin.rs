@@ -91,7 +91,7 @@ impl Frontend {
             }
             Some(d) => d,
         };
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = self.engine.new_id();
         let desc = new_description(&id, &r.namespace, &r.description, &r.owner_email, retention, r.data);
         self.namespaces.register(desc).await?;
         Ok(ws::RegisterNamespaceResponse {})

@@ -184,7 +184,7 @@ impl Frontend {
         let Task::WorkflowTask { stamp, .. } = t.task else {
             return Err(ApiError::Internal("non-workflow task in a workflow queue".into()));
         };
-        let request_id = uuid::Uuid::new_v4().to_string();
+        let request_id = self.engine.new_id();
         let consumed = (t.task_id > 0).then_some(t.task_id);
         let start = |x: &mut Txn<'_>| {
             let s = x.start_workflow_task(stamp, &request_id, identity)?;
@@ -360,7 +360,7 @@ impl Frontend {
             force_create_new_workflow_task: r.force_create_new_workflow_task,
             messages: r.messages,
             return_new_workflow_task: return_new,
-            new_task_request_id: uuid::Uuid::new_v4().to_string(),
+            new_task_request_id: self.engine.new_id(),
             sticky: r.sticky_attributes.as_ref().and_then(|a| {
                 let queue = a.worker_task_queue.as_ref()?.name.clone();
                 Some((queue, endure_core::time::opt_duration(&a.schedule_to_start_timeout)))
@@ -476,7 +476,7 @@ impl Frontend {
         let Task::ActivityTask { scheduled_event_id, attempt, .. } = t.task else {
             return Err(ApiError::Internal("non-activity task in an activity queue".into()));
         };
-        let request_id = uuid::Uuid::new_v4().to_string();
+        let request_id = self.engine.new_id();
         let (s, ty) = self
             .engine
             .update(&t.run, Some(t.task_id), |x| {

@@ -53,7 +53,7 @@ impl Frontend {
             r.request.ok_or_else(|| ApiError::InvalidArgument("Request is not set on request.".into()))?;
         let meta = request.meta.get_or_insert_with(Default::default);
         if meta.update_id.is_empty() {
-            meta.update_id = uuid::Uuid::new_v4().to_string();
+            meta.update_id = self.engine.new_id();
         }
         let update_id = meta.update_id.clone();
         if request.input.as_ref().is_none_or(|i| i.name.is_empty()) {

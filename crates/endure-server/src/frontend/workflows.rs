@@ -386,7 +386,7 @@ impl Frontend {
         let busy = |ms: &MutableState| {
             ms.is_open() && (ms.workflow_task.is_some() || ms.last_completed_wft_started_id == 0)
         };
-        let query_id = uuid::Uuid::new_v4().to_string();
+        let query_id = self.engine.new_id();
         let (tx, mut answer_rx) = tokio::sync::oneshot::channel();
         self.queries.lock().insert(query_id.clone(), tx);
         let mut shutdown = self.shutdown.clone();

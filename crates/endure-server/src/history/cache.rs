@@ -1,9 +1,15 @@
 //! The state cache: the last committed mutable state of recently used runs, so a transition
 //! does not re-read and re-decode it.
 //!
-//! A plain LRU map. It does not decide when it may be filled; the engine does (only after a
-//! commit, or from a store read made while holding the run's workflow lock, so it never runs
-//! ahead of or behind the store).
+//! An LRU map whose entries carry the shard lease (`range_id`) under which they were read or
+//! committed: an entry answers only a lookup made under that same lease. A state read or
+//! committed under an earlier lease says nothing about the store once the shard was lost and
+//! taken again (another replica may have written meanwhile), even when it reaches the cache
+//! after the new acquisition forgot the shard's entries — a replica paused between a read and
+//! caching it, or between a commit and publishing it, does exactly that.
+//!
+//! It does not decide when it may be filled; the engine does (only after a commit, or from a
+//! store read made while holding the run's workflow lock).
 
 use endure_core::MutableState;
 use endure_store::RunKey;
@@ -22,9 +28,10 @@ pub struct LoadedRun {
     pub db_version: i64,
 }
 
-/// Recently committed states, least recently used evicted.
+/// Recently committed states, least recently used evicted, each with the lease range it was
+/// read or committed under.
 pub struct StateCache {
-    runs: Mutex<lru::LruCache<RunKey, LoadedRun>>,
+    runs: Mutex<lru::LruCache<RunKey, (LoadedRun, i64)>>,
 }
 
 impl StateCache {
@@ -35,14 +42,23 @@ impl StateCache {
         }
     }
 
-    /// The cached state of `key`, if any.
-    pub fn get(&self, key: &RunKey) -> Option<LoadedRun> {
-        self.runs.lock().get(key).cloned()
+    /// The cached state of `key` if it was read or committed under lease range `range`; an
+    /// entry from another lease is dropped.
+    pub fn get(&self, key: &RunKey, range: i64) -> Option<LoadedRun> {
+        let mut runs = self.runs.lock();
+        match runs.get(key) {
+            Some((run, at)) if *at == range => Some(run.clone()),
+            Some(_) => {
+                runs.pop(key);
+                None
+            }
+            None => None,
+        }
     }
 
-    /// Remembers `key`'s state.
-    pub fn put(&self, key: RunKey, run: LoadedRun) {
-        self.runs.lock().put(key, run);
+    /// Remembers `key`'s state, read or committed under lease range `range`.
+    pub fn put(&self, key: RunKey, run: LoadedRun, range: i64) {
+        self.runs.lock().put(key, (run, range));
     }
 
     /// Forgets `key`'s state.

@@ -16,6 +16,7 @@ use super::watchers::{RunProgress, Watchers};
 use crate::clock::Clock;
 use crate::cluster::{Ownership, ShardEvents};
 use crate::error::{ApiError, ApiResult};
+use crate::ids::Ids;
 use crate::matching::{Matching, TaskRef};
 use crate::namespaces::{DEV_RETENTION, Namespaces};
 use crate::peer::Peers;
@@ -30,6 +31,7 @@ use endure_store::{
 };
 use parking_lot::Mutex;
 use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Weak};
 use tokio::sync::{mpsc, watch};
 
@@ -54,6 +56,8 @@ pub struct EngineParts {
     pub peers: Arc<Peers>,
     /// Wall time.
     pub clock: Clock,
+    /// Unique ids (successor runs' ids).
+    pub ids: Ids,
     /// Which shards this replica holds.
     pub ownership: Arc<Ownership>,
 }
@@ -66,12 +70,15 @@ pub struct Engine {
     namespaces: Arc<Namespaces>,
     search_attributes: Arc<SearchAttributeRegistry>,
     clock: Clock,
+    ids: Ids,
     ownership: Arc<Ownership>,
     timers: Arc<TimerQueue>,
     router: Arc<TaskRouter>,
     locks: Mutex<HashMap<WorkflowKey, Arc<tokio::sync::Mutex<()>>>>,
     watchers: Watchers,
     cache: StateCache,
+    /// Missing task rows the outbox check re-created (`reconcile.rs`).
+    pub(super) outbox_repairs: AtomicU64,
 }
 
 /// One run's part of a transition about to be committed.
@@ -131,12 +138,14 @@ impl Engine {
             namespaces: parts.namespaces,
             search_attributes: parts.search_attributes,
             clock: parts.clock,
+            ids: parts.ids,
             ownership: parts.ownership,
             timers: parts.timers,
             router,
             locks: Mutex::new(HashMap::new()),
             watchers: Watchers::default(),
             cache: StateCache::new(STATE_CACHE_RUNS),
+            outbox_repairs: AtomicU64::new(0),
         });
         let me = Arc::downgrade(&engine);
         tokio::spawn(async move {
@@ -160,6 +169,36 @@ impl Engine {
     /// Hands a persisted task to its task queue or the timer queue.
     pub fn dispatch(&self, t: TaskRef) {
         self.router.dispatch(t)
+    }
+
+    /// This engine, shared (`None` while it is being dropped).
+    pub(super) fn me(&self) -> Option<Arc<Engine>> {
+        self.me.upgrade()
+    }
+
+    /// The history shard of `key`'s workflow.
+    pub(super) fn shard_of(&self, key: &RunKey) -> i32 {
+        self.ownership.shard_of(&key.namespace_id, &key.workflow_id)
+    }
+
+    /// Whether this replica is leaving the cluster.
+    pub(super) fn is_stopping(&self) -> bool {
+        self.ownership.is_stopping()
+    }
+
+    /// Open runs (their current pointer says Running), in key order, after `after`.
+    pub(super) async fn open_runs(
+        &self,
+        after: Option<(String, String)>,
+        limit: usize,
+    ) -> ApiResult<Vec<RunKey>> {
+        let running = WorkflowExecutionStatus::Running as i32;
+        Ok(self.executions.current_runs_with_status(running, after, limit).await?)
+    }
+
+    /// The task rows of a run.
+    pub(super) async fn run_tasks(&self, key: &RunKey) -> ApiResult<Vec<endure_store::TaskRow>> {
+        Ok(self.tasks.run_tasks(key).await?)
     }
 
     /// Whether this replica holds the shard of `key`'s workflow.
@@ -220,6 +259,17 @@ impl Engine {
         }
     }
 
+    /// Forgets a run's cached state (as the cache's LRU eviction does).
+    #[cfg(test)]
+    pub(crate) fn evict(&self, key: &RunKey) {
+        self.cache.forget(key);
+    }
+
+    /// A new unique id (run ids, request ids).
+    pub fn new_id(&self) -> String {
+        self.ids.next()
+    }
+
     /// Wall time now (ns).
     pub fn now(&self) -> i64 {
         self.clock.now()
@@ -259,22 +309,31 @@ impl Engine {
         }
     }
 
+    /// The lease range this replica holds `key`'s shard at, if it does.
+    fn lease_range(&self, key: &RunKey) -> Option<i64> {
+        self.ownership.fence(self.ownership.shard_of(&key.namespace_id, &key.workflow_id)).map(|f| f.range_id)
+    }
+
     /// Loads a run's state (no lock taken: a snapshot for reads).
     pub async fn load(&self, key: &RunKey) -> ApiResult<LoadedRun> {
-        if let Some(hit) = self.cache.get(key) {
+        if let Some(hit) = self.lease_range(key).and_then(|range| self.cache.get(key, range)) {
             return Ok(hit);
         }
         self.read_run(key).await
     }
 
     /// [`Engine::load`] for the holder of the run's workflow lock: a state read from the store
-    /// is remembered, as nothing can commit to the run meanwhile.
+    /// is remembered, as nothing can commit to the run meanwhile — tagged with the lease held
+    /// when the read began, so that it never answers under a later lease.
     pub(super) async fn load_locked(&self, key: &RunKey) -> ApiResult<LoadedRun> {
-        if let Some(hit) = self.cache.get(key) {
+        let range = self.lease_range(key);
+        if let Some(hit) = range.and_then(|range| self.cache.get(key, range)) {
             return Ok(hit);
         }
         let loaded = self.read_run(key).await?;
-        self.cache.put(key.clone(), loaded.clone());
+        if let Some(range) = range {
+            self.cache.put(key.clone(), loaded.clone(), range);
+        }
         Ok(loaded)
     }
 
@@ -335,7 +394,7 @@ impl Engine {
         let loaded = match self.load_locked(key).await {
             Ok(l) => l,
             Err(e) => {
-                self.drop_stale(consumed).await;
+                self.drop_stale(key, consumed).await;
                 return Err(e);
             }
         };
@@ -343,11 +402,11 @@ impl Engine {
         let old_status = ms.status;
         let now = self.clock.now();
         let mut txn = Txn::new(&mut ms, now);
-        txn.next_run_id = uuid::Uuid::new_v4().to_string();
+        txn.next_run_id = self.new_id();
         let r = match f(&mut txn) {
             Ok(r) => r,
             Err(e) => {
-                self.drop_stale(consumed).await;
+                self.drop_stale(key, consumed).await;
                 return Err(e.into());
             }
         };
@@ -399,17 +458,29 @@ impl Engine {
         self.commit_and_publish(vec![Pending { batch, ms: ms.clone(), tasks: run.tasks }]).await
     }
 
-    async fn drop_stale(&self, consumed: Option<i64>) {
+    /// Deletes the row of a task of `key`'s run found stale, if any.
+    async fn drop_stale(&self, key: &RunKey, consumed: Option<i64>) {
         if let Some(id) = consumed
-            && let Err(e) = self.tasks.delete_tasks(vec![id]).await
+            && let Err(e) = self.drop_task(key, id).await
         {
             tracing::warn!(task_id = id, "deleting stale task: {e}");
         }
     }
 
-    /// Deletes a task row that turned out to have nothing left to do.
-    pub async fn drop_task(&self, task_id: i64) -> ApiResult<()> {
-        self.tasks.delete_tasks(vec![task_id]).await.map_err(Into::into)
+    /// Deletes the row of a task of `key`'s run that turned out to have nothing left to do —
+    /// under the shard's lease, like any write: a replica that lost the shard (and may have
+    /// judged the task on a state it no longer owns) deletes nothing.
+    pub async fn drop_task(&self, key: &RunKey, task_id: i64) -> ApiResult<()> {
+        let fence = self.fence(key)?;
+        match self.tasks.delete_tasks(Some(fence), vec![task_id]).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                if matches!(e, StoreError::ShardOwnershipLost { .. }) {
+                    self.fence_failed(Some(fence));
+                }
+                Err(e.into())
+            }
+        }
     }
 
     /// The retention task for a run that just closed: delete it once the namespace's retention
@@ -482,7 +553,10 @@ impl Engine {
             Ok(results) => {
                 for ((ms, tasks), r) in published.into_iter().zip(results) {
                     let summary = Summary::of(&ms);
-                    self.cache.put(summary.key.clone(), LoadedRun { ms, db_version: r.db_version });
+                    if let Some(f) = fence {
+                        let run = LoadedRun { ms, db_version: r.db_version };
+                        self.cache.put(summary.key.clone(), run, f.range_id);
+                    }
                     self.after_commit(&summary, tasks, r.task_ids);
                 }
                 Ok(())
@@ -556,6 +630,8 @@ impl ShardEvents for Engine {
                 Err(e) => tracing::error!(shard, "loading timer tasks: {e}"),
             }
         }
+        // Every row of the shard is offered now; check that every run has the rows it waits for.
+        self.sweep_acquired_shard(shard);
     }
 
     /// Its queued tasks and timers fail their fence when used and are dropped; the new owner

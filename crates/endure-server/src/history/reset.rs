@@ -29,9 +29,9 @@ impl Engine {
         endure_core::rebuild::check_reset_point(&events, finish_event_id)?;
         let (prefix, signals) =
             endure_core::rebuild::split_for_reset(&events, finish_event_id, reapply_signals);
-        let new_run_id = uuid::Uuid::new_v4().to_string();
+        let new_run_id = self.new_id();
         let mut new_ms = endure_core::rebuild::rebuild(&base.namespace_id, &new_run_id, &prefix);
-        new_ms.start_request_id = uuid::Uuid::new_v4().to_string();
+        new_ms.start_request_id = self.new_id();
         let now = self.now();
         let mut t = Txn::new(&mut new_ms, now);
         t.finish_reset(&base.run_id, reason, signals)?;

@@ -24,11 +24,11 @@ impl Engine {
         let _lock = self.lock(&key.namespace_id, &key.workflow_id).await;
         let open = match self.load_locked(key).await {
             Ok(l) => l.ms.is_open(),
-            Err(ApiError::NotFound(_)) => return self.drop_task(task_id).await,
+            Err(ApiError::NotFound(_)) => return self.drop_task(key, task_id).await,
             Err(e) => return Err(e),
         };
         if open {
-            return self.drop_task(task_id).await;
+            return self.drop_task(key, task_id).await;
         }
         self.remove_run(key).await
     }
