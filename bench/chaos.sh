@@ -95,11 +95,14 @@ fi
 # left behind: processes in its namespaces, the namespaces, the bridge, its PostgreSQL.
 cleanup() {
     [[ -n "$tag" ]] || return 0
-    local ns
+    local ns link
     for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^endure-$tag-" || true); do
         # shellcheck disable=SC2046
         kill -9 $(ip netns pids "$ns" 2>/dev/null) 2>/dev/null || true
         ip netns del "$ns" 2>/dev/null || true
+    done
+    for link in $(ip -o link show 2>/dev/null | grep -oE "eh-$tag-[0-9]+" | sort -u || true); do
+        ip link del "$link" 2>/dev/null || true
     done
     ip link del "eb-$tag" 2>/dev/null || true
     bash "$ROOT/scripts/postgres.sh" stop "$pg_port" >/dev/null 2>&1 || true

@@ -35,7 +35,6 @@ import workload
 from systems import ClusterSystem, SqliteSystem, System
 
 import pytest
-from endure_testing.histories import history_tail
 from endure_testing.sdk import new_worker, quiet_core_logs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -489,6 +488,21 @@ class Soak:
         return out
 
 
+def log_findings(system: System) -> dict[str, list[str]]:
+    """What the servers' logs say that no client sees: repairs by the outbox check (each one a
+    task the server had lost and its safety net found: a bug), panics, and ERROR lines."""
+    found: dict[str, list[str]] = {"repairs": [], "panics": [], "errors": []}
+    for s in system.servers:
+        for line in s.log_lines():
+            if "outbox check" in line and ("re-created" in line or "repaired" in line):
+                found["repairs"].append(f"{s.name}: {line}")
+            elif "panicked" in line:
+                found["panics"].append(f"{s.name}: {line}")
+            elif '"level":"ERROR"' in line or " ERROR " in line:
+                found["errors"].append(f"{s.name}: {line}")
+    return found
+
+
 def dump_bad(soak: Soak, report: verify.Report, seen: verify.Observed, directory: Path) -> list[str]:
     """Histories (JSON), task rows and describe-level facts of every bad workflow."""
     from google.protobuf.json_format import MessageToDict
@@ -516,7 +530,7 @@ def dump_bad(soak: Soak, report: verify.Report, seen: verify.Observed, directory
     return written
 
 
-def summarize(soak: Soak, report: verify.Report, takeovers: list[dict], still_running: int) -> dict:
+def summarize(soak: Soak, report: verify.Report, takeovers: list[dict], still_running: int, logs: dict) -> dict:
     a = soak.a
     kinds = faults.counts([f for f in soak.schedule])
     done = [r for r in soak.fault_log if "error" not in r]
@@ -557,6 +571,9 @@ def summarize(soak: Soak, report: verify.Report, takeovers: list[dict], still_ru
         "takeovers_measured": len(moved),
         "faults_without_takeover": len(takeovers) - len(moved),
         "worst_restart_s": max(restarts) if restarts else None,
+        "outbox_repairs": len(logs["repairs"]),
+        "panics": len(logs["panics"]),
+        "error_log_lines": len(logs["errors"]),
         "worker_restarts": soak.worker_restarts,
         "servers_exited_on_their_own": soak.self_exits,
         "harness_errors": soak.harness_errors,
@@ -582,7 +599,8 @@ def print_summary(s: dict, report: verify.Report) -> None:
         print(f"restart after SIGKILL → ready: worst {s['worst_restart_s']:.2f}s")
     print(f"lost {s['lost']}, duplicated {s['duplicated']}, wrong result {s['wrong_result']}, "
           f"invalid history {s['invalid_history']}, unexpected {s['unexpected']}")
-    print(f"worker restarts {s['worker_restarts']}; servers that exited on their own: {len(s['servers_exited_on_their_own'])}")
+    print(f"worker restarts {s['worker_restarts']}; servers that exited on their own: {len(s['servers_exited_on_their_own'])}; "
+          f"outbox-check repairs {s['outbox_repairs']}, panics {s['panics']}, ERROR log lines {s['error_log_lines']}")
     for h in report.harness + s["harness_errors"]:
         print(f"  soak: {h}")
     if report.violations:
@@ -632,12 +650,17 @@ async def main_async(a: argparse.Namespace, system: System, work_dir: Path, json
         seen,
     )
     takeovers = soak.takeovers()
-    summary = summarize(soak, report, takeovers, still_running)
+    logs = log_findings(system)
+    summary = summarize(soak, report, takeovers, still_running, logs)
     print_summary(summary, report)
+    for kind in ("repairs", "panics", "errors"):
+        for line in logs[kind][:10]:
+            print(f"  log {kind[:-1]}: {line[:400]}")
     await soak.stop_workers()
 
-    failed = bool(report.violations or soak.self_exits or report.harness)
-    verdict = VIOLATION if report.violations or soak.self_exits else BROKEN if report.harness else CLEAN
+    server_bug = bool(report.violations or soak.self_exits or logs["repairs"] or logs["panics"])
+    failed = server_bug or bool(report.harness)
+    verdict = VIOLATION if server_bug else BROKEN if report.harness else CLEAN
     if a.inject_violations:
         found = {v.workflow_id: v.category for v in report.violations}
         caught = all(
@@ -647,7 +670,7 @@ async def main_async(a: argparse.Namespace, system: System, work_dir: Path, json
         only = set(found) == set(soak.injected)
         print(f"\nself-test: injected {soak.injected}; the verification reported {sorted(found)}")
         print("self-test: " + ("PASSED: both caught, nothing else" if caught and only else "FAILED"))
-        verdict = CLEAN if caught and only else VIOLATION
+        verdict = CLEAN if caught and only and not (soak.self_exits or logs["repairs"] or logs["panics"]) else VIOLATION
     evidence = []
     if failed:
         evidence = dump_bad(soak, report, seen, work_dir / "bad")
@@ -660,6 +683,7 @@ async def main_async(a: argparse.Namespace, system: System, work_dir: Path, json
             "not_started": report.not_started,
             "takeovers": takeovers,
             "faults": soak.fault_log,
+            "log_findings": logs,
             "schedule": [f.as_dict() for f in soak.schedule],
             "starts_with_errors": [r.__dict__ for r in soak.starts.values() if r.errors][:200],
             "evidence": evidence,
