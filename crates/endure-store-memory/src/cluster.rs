@@ -7,7 +7,9 @@ use crate::tables::{MemberRow, Tables};
 use endure_store::{Fence, Member, ShardLease, StoreError, StoreResult};
 
 /// Stores `requested` as the shard count if none is stored (creating unowned leases at range 0)
-/// and returns the stored count. A count to store must be `1..=i32::MAX` (shard ids are `i32`).
+/// and returns the stored count. A count to store must be `1..=i32::MAX` (shard ids are `i32`);
+/// once one is stored, any request returns it (as SQLite; PostgreSQL refuses an invalid
+/// request first).
 pub(crate) fn init_shard_count(t: &mut Tables, requested: u32) -> StoreResult<u32> {
     if let Some(n) = t.shard_count {
         return Ok(n);

@@ -8,7 +8,15 @@
 //! # What it does
 //!
 //! The semantics of the SQL backends (`endure-store-sqlite`, `endure-store-postgres`), checked
-//! by the same behavioural suite (`endure_store::conformance_tests!`, `tests/conformance.rs`):
+//! by the same behavioural suite (`endure_store::conformance_tests!`, `tests/conformance.rs`)
+//! and by differential tests giving it and SQLite the same seeded random calls
+//! (`tests/against_sqlite.rs`). Where the two SQL backends disagree it does what PostgreSQL,
+//! the cluster's database, does (`tests/postgres_choices.rs`): a run without a KeywordList is
+//! unknown to every test on it, even under `NOT`; list orderings test the elements; a value or
+//! literal of another type than its attribute is NULL; a group checks every fence before any
+//! other condition; deleting no tasks checks no fence. Two choices follow SQLite instead: a
+//! stored shard count is returned whatever is requested (PostgreSQL first refuses a requested
+//! 0), and custom values read back ordered by name.
 //!
 //! - **Commits** (`commit.rs`): a [`WriteBatch`](endure_store::WriteBatch), or a group of them
 //!   (`commit_all`), applies all or nothing: the fences first, then per batch the current-run

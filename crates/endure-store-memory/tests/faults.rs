@@ -2,6 +2,9 @@
 //! clock and then applies against the state of that moment, a lost answer keeps the write; the
 //! policy sees every call with its runs and fences, and belongs to one handle.
 
+mod common;
+
+use common::bare_batch;
 use endure_store::*;
 use endure_store_memory::{Clock, Fault, Faults, InjectedFault, MemoryStore, Operation};
 use parking_lot::Mutex;
@@ -18,26 +21,24 @@ fn key(wf: &str) -> RunKey {
 /// pointer (on creation) and a visibility row.
 fn batch(k: &RunKey, expected: Option<i64>, fence: Option<Fence>) -> WriteBatch {
     let event_id = expected.unwrap_or(0) + 1;
-    WriteBatch {
-        run: k.clone(),
-        fence,
-        state: format!("state-{event_id}").into_bytes(),
-        expected_version: expected,
-        current: expected.is_none().then(|| CurrentWrite {
-            condition: CurrentCondition::Absent,
-            value: CurrentRun { run_id: k.run_id.clone(), status: 1, start_request_id: "req".into() },
-        }),
-        events: vec![EventRow { event_id, data: vec![1] }],
-        new_tasks: vec![NewTask { fire_at: None, data: b"task".to_vec() }],
-        delete_tasks: vec![],
-        visibility: Some(VisibilityRow {
-            namespace_id: k.namespace_id.clone(),
-            workflow_id: k.workflow_id.clone(),
-            run_id: k.run_id.clone(),
-            status: 1,
-            ..Default::default()
-        }),
-    }
+    let mut b = bare_batch(k);
+    b.fence = fence;
+    b.state = format!("state-{event_id}").into_bytes();
+    b.expected_version = expected;
+    b.current = expected.is_none().then(|| CurrentWrite {
+        condition: CurrentCondition::Absent,
+        value: CurrentRun { run_id: k.run_id.clone(), status: 1, start_request_id: "req".into() },
+    });
+    b.events = vec![EventRow { event_id, data: vec![1] }];
+    b.new_tasks = vec![NewTask { fire_at: None, data: b"task".to_vec() }];
+    b.visibility = Some(VisibilityRow {
+        namespace_id: k.namespace_id.clone(),
+        workflow_id: k.workflow_id.clone(),
+        run_id: k.run_id.clone(),
+        status: 1,
+        ..Default::default()
+    });
+    b
 }
 
 /// A policy answering `fault` to calls named `name`, `Proceed` to the rest.
