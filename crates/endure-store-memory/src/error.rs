@@ -10,12 +10,8 @@ pub(crate) fn closed(operation: &str) -> StoreError {
     StoreError::closed(format!("{operation} on a closed in-memory store"))
 }
 
-/// An injected time-out (`applied: false`) or lost answer (`applied: true`).
+/// An injected time-out (`applied: false`) or lost answer (`applied: true`): shown as
+/// `storage unavailable: injected fault: commit was carried out, its answer lost`.
 pub(crate) fn injected(operation: &'static str, applied: bool) -> StoreError {
-    let context = if applied {
-        format!("{operation}: the answer was lost (injected)")
-    } else {
-        format!("{operation}: timed out (injected)")
-    };
-    StoreError::unavailable(context, InjectedFault { operation, applied })
+    StoreError::unavailable("injected fault", InjectedFault { operation, applied })
 }

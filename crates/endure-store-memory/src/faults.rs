@@ -58,7 +58,7 @@ where
 /// made up for a [`Fault`]: the source of that error, so a test can tell an injected failure
 /// from another and whether the call was carried out.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("injected fault on {operation}: {}", if *.applied { "the call was carried out, its answer lost" } else { "timed out, nothing done" })]
+#[error("{operation} {}", if *.applied { "was carried out, its answer lost" } else { "timed out, nothing done" })]
 pub struct InjectedFault {
     /// The call's [`Operation::name`].
     pub operation: &'static str,
@@ -239,8 +239,8 @@ mod tests {
     #[test]
     fn the_injected_cause_says_whether_the_call_was_carried_out() {
         let lost = InjectedFault { operation: "commit", applied: true };
-        assert_eq!(lost.to_string(), "injected fault on commit: the call was carried out, its answer lost");
+        assert_eq!(lost.to_string(), "commit was carried out, its answer lost");
         let timed_out = InjectedFault { operation: "get_run", applied: false };
-        assert_eq!(timed_out.to_string(), "injected fault on get_run: timed out, nothing done");
+        assert_eq!(timed_out.to_string(), "get_run timed out, nothing done");
     }
 }

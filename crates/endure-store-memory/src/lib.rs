@@ -55,6 +55,27 @@
 //! clock, then proceed) or [`Fault::LoseAck`] (carry a write out, then fail with `Unavailable`).
 //! The injected errors' source is an [`InjectedFault`].
 //!
+//! ```
+//! use endure_store::{ClusterStore, StoreError};
+//! use endure_store_memory::{Clock, Fault, MemoryStore, Operation};
+//! use std::sync::Arc;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! // The database, on simulated time (here a fixed instant, in ns since the epoch).
+//! let db = MemoryStore::with_clock(Clock::from_fn(|| 1_000_000_000));
+//! db.init_shard_count(4).await.unwrap();
+//! // A replica whose shard acquisitions lose their answers; other handles are healthy.
+//! let replica = db.handle().with_faults(Arc::new(|op: &Operation<'_>| {
+//!     if op.name() == "acquire_shard" { Fault::LoseAck } else { Fault::Proceed }
+//! }));
+//! let lost = replica.acquire_shard(0, "replica-1", 0).await;
+//! assert!(matches!(lost, Err(StoreError::Unavailable { .. })));
+//! // The acquisition happened all the same.
+//! assert_eq!(db.shard_leases().await.unwrap()[0].owner, "replica-1");
+//! # }
+//! ```
+//!
 //! # What it deliberately does not do
 //!
 //! - Persist anything, survive its process, or model durability (every acknowledged write is

@@ -95,6 +95,7 @@ async fn a_lost_ack_commit_happened_and_cannot_happen_twice() {
     let k = key("wf");
     let e = store.commit(batch(&k, None, None)).await.expect_err("the answer is lost");
     assert_eq!(injected(&e), Some(InjectedFault { operation: "commit", applied: true }), "{e:?}");
+    assert_eq!(e.to_string(), "storage unavailable: injected fault: commit was carried out, its answer lost");
     assert_eq!(traces(&clean, &k).await, vec!["run", "events", "current", "tasks", "visibility"]);
     assert_eq!(clean.get_run(&k).await.unwrap().map(|r| r.db_version), Some(1));
 
