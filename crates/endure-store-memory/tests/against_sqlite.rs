@@ -14,36 +14,11 @@
 
 mod common;
 
-use common::bare_batch;
+use common::{Rng, bare_batch};
 use endure_store::visibility::{Attr, CmpOp, FilterExpr, SaType, SaValue, Scalar};
 use endure_store::*;
 use endure_store_memory::MemoryStore;
 use endure_store_sqlite::SqliteStore;
-
-/// SplitMix64: a small seeded generator, so every case reproduces from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<T: Clone>(&mut self, xs: &[T]) -> T {
-        xs[self.below(xs.len())].clone()
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-}
 
 const STRINGS: [&str; 12] =
     ["order-1", "order-2", "order_%x", "orderXY", "ORDER-3", "ordér", "invoice", "", "o", "Z", "red", "a b"];

@@ -4,30 +4,13 @@
 
 mod common;
 
-use common::bare_batch;
+use common::{Rng, bare_batch};
 use endure_store::*;
 use endure_store_memory::{Clock, Fault, Faults, MemoryStore, Operation};
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
-
-/// SplitMix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// A seeded policy: mostly proceed, sometimes time out, delay or lose the answer.
 struct Seeded(Mutex<Rng>);
@@ -38,7 +21,7 @@ impl Faults for Seeded {
         match rng.below(10) {
             0 => Fault::TimeOut,
             1 => Fault::LoseAck,
-            2 | 3 => Fault::Delay(Duration::from_millis(rng.below(500))),
+            2 | 3 => Fault::Delay(Duration::from_millis(rng.below(500) as u64)),
             _ => Fault::Proceed,
         }
     }
@@ -94,7 +77,7 @@ async fn replica(id: usize, store: MemoryStore, seed: u64, start: Instant, log: 
         };
         let at = start.elapsed().as_millis();
         log.lock().push(format!("{at:>6} ms m{id} #{step}: {answer}"));
-        tokio::time::sleep(Duration::from_millis(rng.below(200))).await;
+        tokio::time::sleep(Duration::from_millis(rng.below(200) as u64)).await;
     }
 }
 
