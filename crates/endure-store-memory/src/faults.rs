@@ -21,8 +21,9 @@ pub enum Fault {
     /// A slow round trip: wait this long on tokio's clock (`tokio::time::sleep`, so a paused or
     /// simulated clock decides when it ends), then carry the call out. The call takes effect when
     /// the wait ends, against the state at that moment (a fenced commit delayed past a shard
-    /// acquisition fails with `ShardOwnershipLost`); dropping the call's future during the wait
-    /// (a crash at that await point) leaves it never applied.
+    /// acquisition fails with `ShardOwnershipLost`), even if its handle was closed meanwhile
+    /// (it was already sent); dropping the call's future during the wait (a crash at that await
+    /// point) leaves it never applied.
     Delay(Duration),
     /// The answer was lost: carry the call out, then fail with
     /// [`StoreError::Unavailable`](endure_store::StoreError::Unavailable) (its source an
@@ -68,40 +69,71 @@ pub struct InjectedFault {
 }
 
 /// One call on the store, with its arguments, as a [`Faults`] policy sees it. Each variant is
-/// named after the trait method it describes.
+/// named after the trait method it describes; its fields are that method's arguments, named as
+/// there.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
-#[allow(missing_docs)] // the fields are the methods' arguments, named as there
+#[allow(missing_docs)] // only the variants' fields: the trait method's arguments
 pub enum Operation<'a> {
+    /// `create_namespace` of this namespace.
     CreateNamespace(&'a NamespaceRow),
+    /// `update_namespace` to this namespace.
     UpdateNamespace(&'a NamespaceRow),
+    /// `namespace_by_name` of this name.
     NamespaceByName(&'a str),
+    /// `namespace_by_id` of this id.
     NamespaceById(&'a str),
+    /// `list_namespaces`.
     ListNamespaces,
+    /// `current_run` of a workflow.
     CurrentRun { namespace_id: &'a str, workflow_id: &'a str },
+    /// `current_runs_with_status` (a page of them).
     CurrentRunsWithStatus { status: i32, limit: usize },
+    /// `get_run` of this run.
     GetRun(&'a RunKey),
+    /// `read_events` of this run.
     ReadEvents(&'a RunKey),
+    /// `read_events_reverse` of this run.
     ReadEventsReverse(&'a RunKey),
+    /// `commit` of this batch.
     Commit(&'a WriteBatch),
+    /// `commit_all` of these batches.
     CommitAll(&'a [WriteBatch]),
+    /// `delete_run` of this run.
     DeleteRun(&'a RunKey),
+    /// `delete_tasks` of these ids, under this fence.
     DeleteTasks { fence: Option<Fence>, task_ids: &'a [i64] },
+    /// `run_tasks` of this run.
     RunTasks(&'a RunKey),
+    /// `load_tasks`.
     LoadTasks,
+    /// `load_transfer_tasks` of these shards.
     LoadTransferTasks { shards: &'a [i32] },
+    /// `load_timer_tasks` of these shards, in this window.
     LoadTimerTasks { shards: &'a [i32], after: i64, until: i64 },
+    /// `list_runs` under this filter.
     ListRuns(&'a VisibilityFilter),
+    /// `count_runs` under this filter.
     CountRuns(&'a VisibilityFilter),
+    /// `count_runs_by_status` under this filter.
     CountRunsByStatus(&'a VisibilityFilter),
+    /// `search_attributes` of a namespace.
     SearchAttributes { namespace_id: &'a str },
+    /// `add_search_attributes` of these attributes to a namespace.
     AddSearchAttributes { namespace_id: &'a str, attrs: &'a [(String, SaType)] },
+    /// `remove_search_attributes` of these names from a namespace.
     RemoveSearchAttributes { namespace_id: &'a str, names: &'a [String] },
+    /// `init_shard_count` with this request.
     InitShardCount { requested: u32 },
+    /// `heartbeat_member` of this member.
     HeartbeatMember { id: &'a str, address: &'a str, ttl_ms: i64 },
+    /// `remove_member` of this member.
     RemoveMember { id: &'a str },
+    /// `shard_leases`.
     ShardLeases,
+    /// `acquire_shard` of a shard, for an owner, at an expected range.
     AcquireShard { shard_id: i32, owner: &'a str, expected_range_id: i64 },
+    /// `release_shard` of a shard held by an owner at a range.
     ReleaseShard { shard_id: i32, owner: &'a str, range_id: i64 },
 }
 
