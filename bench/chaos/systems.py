@@ -15,13 +15,15 @@ API), the shard acquisitions their logs record, and the evidence kept when the s
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
 import time
 from pathlib import Path
 
-from endure_testing.cluster import Cluster, Replica
+from endure_testing import shards
+from endure_testing.cluster import SHARDS, Cluster, Replica
 from endure_testing.netns import Network
 from endure_testing.postgres import Database
 from endure_testing.servers import EndureDevServer, ServerProcess, free_port, parse_time
@@ -91,6 +93,10 @@ class System:
         """Saves what a post-mortem needs beyond the logs; returns what it wrote."""
         return []
 
+    def repair_refused(self, server: str, line: str) -> bool:
+        """Whether an outbox-check repair logged by `server` was refused by fencing."""
+        return False
+
 
 class SqliteSystem(System):
     store = "sqlite"
@@ -144,6 +150,7 @@ class ClusterSystem(System):
         self.cluster = Cluster(self.db, work_dir / "logs")
         self.servers: list[Replica] = []
         self.hosts: dict[str, object] = {}
+        self._namespace_id: str | None = None
 
     # -- PostgreSQL, through scripts/postgres.sh -----------------------------------------------
 
@@ -248,6 +255,29 @@ class ClusterSystem(System):
                     }
                 )
         return sorted(out, key=lambda a: a["time"])
+
+    def repair_refused(self, server: str, line: str, within: float = 2.0) -> bool:
+        """Whether `server` had lost the repaired run's shard: a write to that shard refused
+        (stale lease) or the shard seen taken over, within `within` seconds of the repair, with
+        no acquisition of it in between. Its check then compared a state it could no longer
+        trust with rows the new owner had already used, and its re-creation could not commit."""
+        rec = json.loads(line)
+        t = parse_time(rec["timestamp"])
+        if self._namespace_id is None:
+            self._namespace_id = self.db.namespace_id("default")
+        shard = shards.shard_of(SHARDS, self._namespace_id, rec["workflow_id"])
+        events = []  # (time, lost?) for this shard on this replica
+        for r in self.server(server).log_records():
+            msg = r.get("message", "")
+            if r.get("shard") is None or int(r["shard"]) != shard:
+                continue
+            if msg.startswith(("write refused", "shard taken over")):
+                events.append((parse_time(r["timestamp"]), True))
+            elif msg.startswith("acquired shard"):
+                events.append((parse_time(r["timestamp"]), False))
+        before = [lost for ts, lost in sorted(events) if t - within <= ts <= t]
+        after = [lost for ts, lost in sorted(events) if t < ts <= t + within]
+        return bool(before and before[-1]) or bool(after and after[0])
 
     def member_name(self, member_id: str) -> str:
         r = self.cluster.by_member(member_id)
