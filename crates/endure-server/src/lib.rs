@@ -27,6 +27,7 @@ pub mod http_health;
 pub mod ids;
 pub mod matching;
 pub mod namespaces;
+pub mod network;
 pub mod peer;
 pub mod search_attributes;
 pub mod starter;
@@ -125,20 +126,78 @@ pub enum StartError {
     Cluster(#[from] cluster::ClusterError),
 }
 
-/// What a server takes from its surroundings: time and unique ids. The system's for a real
-/// server; simulated time and seeded ids for a simulation that must reproduce.
+/// What a server takes from its surroundings: time, unique ids and connections. The system's
+/// for a real server; simulated time, seeded ids and an in-memory network for a simulation
+/// that must reproduce.
 #[derive(Clone)]
 pub struct Environment {
     /// Wall time.
     pub clock: clock::Clock,
     /// Unique ids.
     pub ids: ids::Ids,
+    /// Connections (`None`: TCP). On an in-memory network the HTTP probes are not served.
+    pub network: Option<Arc<dyn network::Network>>,
 }
 
 impl Environment {
-    /// The system clock and random ids.
+    /// The system clock, random ids and TCP.
     pub fn system() -> Self {
-        Environment { clock: clock::Clock::system(), ids: ids::Ids::random() }
+        Environment { clock: clock::Clock::system(), ids: ids::Ids::random(), network: None }
+    }
+}
+
+/// A bound listening address: TCP, or an in-memory network's.
+enum Listener {
+    Tcp(tokio::net::TcpListener),
+    Memory(SocketAddr, network::Incoming),
+}
+
+impl Listener {
+    async fn bind(
+        addr: SocketAddr,
+        network: &Option<Arc<dyn network::Network>>,
+    ) -> Result<Listener, StartError> {
+        match network {
+            None => Ok(Listener::Tcp(bind(addr).await?)),
+            Some(n) => {
+                let (bound, incoming) =
+                    n.listen(addr).await.map_err(|source| StartError::Bind { addr, source })?;
+                Ok(Listener::Memory(bound, incoming))
+            }
+        }
+    }
+
+    fn local_addr(&self, asked: SocketAddr) -> Result<SocketAddr, StartError> {
+        match self {
+            Listener::Tcp(l) => l.local_addr().map_err(|source| StartError::Bind { addr: asked, source }),
+            Listener::Memory(addr, _) => Ok(*addr),
+        }
+    }
+
+    /// Serves `router` here until `stop` turns true.
+    fn serve(
+        self,
+        router: tonic::transport::server::Router,
+        mut stop: watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<Result<(), tonic::transport::Error>> {
+        let stopped = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        match self {
+            // Accepted connections need TCP_NODELAY themselves (the builder's setting does not
+            // apply to a supplied listener); without it every small response waits ~40 ms.
+            Listener::Tcp(l) => {
+                let incoming = tonic::transport::server::TcpIncoming::from(l).with_nodelay(Some(true));
+                tokio::spawn(router.serve_with_incoming_shutdown(incoming, stopped))
+            }
+            Listener::Memory(_, incoming) => {
+                let incoming = tokio_stream::StreamExt::map(
+                    tokio_stream::wrappers::ReceiverStream::new(incoming),
+                    Ok::<_, std::io::Error>,
+                );
+                tokio::spawn(router.serve_with_incoming_shutdown(incoming, stopped))
+            }
+        }
     }
 }
 
@@ -154,10 +213,10 @@ impl Server {
         store: Arc<dyn Store>,
         env: Environment,
     ) -> Result<Server, StartError> {
-        let Environment { clock, ids } = env;
+        let Environment { clock, ids, network } = env;
         let matching = matching::Matching::new(clock.clone());
         let timer_queue = timer_queue::TimerQueue::new();
-        let peers = Arc::new(peer::Peers::default());
+        let peers = Arc::new(peer::Peers::new(network.clone()));
         let namespaces = Arc::new(namespaces::Namespaces::new(store.clone(), ids.clone()));
         let search_attributes = search_attributes::SearchAttributeRegistry::new(store.clone());
         let member_id = match &config.cluster {
@@ -216,17 +275,19 @@ impl Server {
                 search_attributes.add(&ns.id, new).await?;
             }
         }
-        let listener = bind(config.listen).await?;
-        let local_addr =
-            listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
+        let listener = Listener::bind(config.listen, &network).await?;
+        let local_addr = listener.local_addr(config.listen)?;
         let internal_listener = match config.internal_listen {
-            Some(addr) => Some(bind(addr).await?),
+            Some(addr) => Some((Listener::bind(addr, &network).await?, addr)),
             None => None,
         };
-        let internal_addr = internal_listener.as_ref().and_then(|l| l.local_addr().ok());
-        let http_listener = match config.http_listen {
-            Some(addr) => Some(bind(addr).await?),
+        let internal_addr = match &internal_listener {
+            Some((l, asked)) => Some(l.local_addr(*asked)?),
             None => None,
+        };
+        let http_listener = match config.http_listen {
+            Some(addr) if network.is_none() => Some(bind(addr).await?),
+            _ => None,
         };
         let http_addr = http_listener.as_ref().and_then(|l| l.local_addr().ok());
         let heartbeat = cluster::join(
@@ -275,38 +336,24 @@ impl Server {
             let ready = fe.clone();
             tokio::spawn(http_health::serve(l, Arc::new(move || ready.is_ready()), shutdown_rx.clone()));
         }
-        let internal = internal_listener.map(|l| {
-            let mut stop = shutdown_rx.clone();
-            let incoming = tonic::transport::server::TcpIncoming::from(l).with_nodelay(Some(true));
-            tokio::spawn(
-                tonic::transport::Server::builder()
-                    .add_service(workflow.clone())
-                    .add_service(health.clone())
-                    .add_service(
-                        endure_api::internal::cluster::cluster_server::ClusterServer::new(
-                            frontend::internal::ClusterService(frontend.clone()),
-                        )
-                        .max_decoding_message_size(128 * 1024 * 1024)
-                        .max_encoding_message_size(128 * 1024 * 1024),
+        let internal = internal_listener.map(|(l, _)| {
+            let router = tonic::transport::Server::builder()
+                .add_service(workflow.clone())
+                .add_service(health.clone())
+                .add_service(
+                    endure_api::internal::cluster::cluster_server::ClusterServer::new(
+                        frontend::internal::ClusterService(frontend.clone()),
                     )
-                    .serve_with_incoming_shutdown(incoming, async move {
-                        let _ = stop.wait_for(|s| *s).await;
-                    }),
-            )
+                    .max_decoding_message_size(128 * 1024 * 1024)
+                    .max_encoding_message_size(128 * 1024 * 1024),
+                );
+            l.serve(router, shutdown_rx.clone())
         });
-        let mut stop = shutdown_rx.clone();
-        // Accepted connections need TCP_NODELAY themselves (the builder's setting does not
-        // apply to a supplied listener); without it every small response waits ~40 ms.
-        let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-        let serve = tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(workflow)
-                .add_service(operator)
-                .add_service(health)
-                .serve_with_incoming_shutdown(incoming, async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                }),
-        );
+        let router = tonic::transport::Server::builder()
+            .add_service(workflow)
+            .add_service(operator)
+            .add_service(health);
+        let serve = listener.serve(router, shutdown_rx.clone());
         let executor_stop = Arc::new(Notify::new());
         let executor = tokio::spawn(executor.run(executor_stop.clone()));
         let sweeps_stop = Arc::new(Notify::new());

@@ -14,6 +14,7 @@
 
 use crate::error::ApiError;
 use crate::matching::{Dispatch, QueryTask, QueueKind, TaskRef};
+use crate::network::Network;
 use endure_api::internal::Json;
 use endure_api::workflowservice::workflow_service_client::WorkflowServiceClient;
 use endure_core::Task;
@@ -22,6 +23,7 @@ use parking_lot::Mutex;
 use prost::Message;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 use tonic::transport::{Channel, Endpoint};
 
@@ -159,24 +161,40 @@ pub fn parse<T: for<'de> Deserialize<'de>>(j: &Json) -> Result<T, ApiError> {
 pub type ClusterClient = endure_api::internal::cluster::cluster_client::ClusterClient<Channel>;
 
 /// Connections to the other replicas' internal endpoints, opened on first use and shared by
-/// both clients (forwarded WorkflowService calls and the Cluster API).
+/// both clients (forwarded WorkflowService calls and the Cluster API); over TCP, or over the
+/// given [`Network`].
 #[derive(Default)]
 pub struct Peers {
     channels: Mutex<HashMap<String, Channel>>,
+    network: Option<Arc<dyn Network>>,
 }
 
 impl Peers {
+    /// Peers reached over `network` (`None`: TCP).
+    pub fn new(network: Option<Arc<dyn Network>>) -> Self {
+        Peers { channels: Mutex::new(HashMap::new()), network }
+    }
+
     fn channel(&self, address: &str) -> Result<Channel, ApiError> {
         if let Some(c) = self.channels.lock().get(address) {
             return Ok(c.clone());
         }
-        let channel = Endpoint::from_shared(format!("http://{address}"))
+        let endpoint = Endpoint::from_shared(format!("http://{address}"))
             .map_err(|e| ApiError::Internal(format!("bad replica address {address}: {e}")))?
             .connect_timeout(Duration::from_secs(2))
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(10))
-            .keep_alive_while_idle(true)
-            .connect_lazy();
+            .keep_alive_while_idle(true);
+        let channel = match &self.network {
+            None => endpoint.connect_lazy(),
+            Some(network) => {
+                let (network, address) = (network.clone(), address.to_owned());
+                endpoint.connect_with_connector_lazy(tower::service_fn(move |_: tonic::transport::Uri| {
+                    let (network, address) = (network.clone(), address.clone());
+                    async move { network.dial(&address).await.map(hyper_util::rt::TokioIo::new) }
+                }))
+            }
+        };
         self.channels.lock().insert(address.to_owned(), channel.clone());
         Ok(channel)
     }
