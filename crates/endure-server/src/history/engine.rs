@@ -250,12 +250,42 @@ impl Engine {
     /// Offers every pending transfer task of this replica's shards to its queue again.
     async fn redispatch_owned(&self) {
         let shards = self.ownership.owned_shards();
-        if shards.is_empty() {
-            return;
+        if !shards.is_empty() {
+            self.hand_out_loaded(Load::Transfer(shards)).await;
         }
-        match self.tasks.load_transfer_tasks(&shards).await {
+    }
+
+    /// Loads task rows and hands them out. If the store does not answer, tries again in the
+    /// background, backing off, for as long as this replica holds the shards: rows it never
+    /// loads would never be dispatched (nobody else loads a held shard's rows).
+    async fn hand_out_loaded(&self, load: Load) {
+        match self.load_rows(&load).await {
             Ok(rows) => codec::decode_tasks(rows).into_iter().for_each(|t| self.dispatch(t)),
-            Err(e) => tracing::warn!("reloading transfer tasks: {e}"),
+            Err(e) => {
+                tracing::warn!(?load, "loading task rows, will retry: {e}");
+                let Some(engine) = self.me() else { return };
+                tokio::spawn(async move {
+                    let mut delay = std::time::Duration::from_millis(100);
+                    while load.shards().iter().any(|s| engine.ownership.holds(*s)) && !engine.is_stopping() {
+                        tokio::time::sleep(delay).await;
+                        match engine.load_rows(&load).await {
+                            Ok(rows) => {
+                                codec::decode_tasks(rows).into_iter().for_each(|t| engine.dispatch(t));
+                                return;
+                            }
+                            Err(e) => tracing::debug!(?load, "loading task rows: {e}"),
+                        }
+                        delay = (delay * 2).min(std::time::Duration::from_secs(5));
+                    }
+                });
+            }
+        }
+    }
+
+    async fn load_rows(&self, load: &Load) -> Result<Vec<endure_store::TaskRow>, StoreError> {
+        match load {
+            Load::Transfer(shards) => self.tasks.load_transfer_tasks(shards).await,
+            Load::Timers(shard, horizon) => self.tasks.load_timer_tasks(&[*shard], i64::MIN, *horizon).await,
         }
     }
 
@@ -394,7 +424,11 @@ impl Engine {
         let loaded = match self.load_locked(key).await {
             Ok(l) => l,
             Err(e) => {
-                self.drop_stale(key, consumed).await;
+                // The run is gone: its task is stale. Any other failure (the store did not
+                // answer) says nothing about the task, which must stay.
+                if matches!(e, ApiError::NotFound(_)) {
+                    self.drop_stale(key, consumed).await;
+                }
                 return Err(e);
             }
         };
@@ -566,10 +600,40 @@ impl Engine {
                 keys.iter().for_each(|k| self.cache.forget(k));
                 if matches!(e, StoreError::ShardOwnershipLost { .. }) {
                     self.fence_failed(fence);
+                } else if e.is_retryable() {
+                    // The store may have committed and only its answer was lost: then the
+                    // transition's tasks are in the outbox but were never handed out.
+                    self.hand_out_rows_of(keys);
                 }
                 Err(e.into())
             }
         }
+    }
+
+    /// Hands out every task row of `keys`' runs once the store answers (in the background,
+    /// retried): after a commit whose outcome is unknown, its tasks may exist without having
+    /// been handed to matching or the timer queue. Both drop a task they already hold, so
+    /// handing out rows that were handed out before changes nothing.
+    fn hand_out_rows_of(&self, keys: Vec<RunKey>) {
+        let Some(engine) = self.me() else { return };
+        tokio::spawn(async move {
+            for key in keys {
+                let mut delay = std::time::Duration::from_millis(100);
+                while engine.owns_run(&key) && !engine.is_stopping() {
+                    match engine.tasks.run_tasks(&key).await {
+                        Ok(rows) => {
+                            codec::decode_tasks(rows).into_iter().for_each(|t| engine.dispatch(t));
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::debug!(workflow_id = %key.workflow_id, "reading task rows after an unknown commit: {e}");
+                            tokio::time::sleep(delay).await;
+                            delay = (delay * 2).min(std::time::Duration::from_secs(5));
+                        }
+                    }
+                }
+            }
+        });
     }
 
     /// After a commit: hand the new tasks out and wake history watchers.
@@ -606,6 +670,24 @@ impl Engine {
     }
 }
 
+/// Task rows to load.
+#[derive(Debug, Clone)]
+enum Load {
+    /// The transfer tasks of these shards.
+    Transfer(Vec<i32>),
+    /// The timers of a shard due up to the horizon (ns).
+    Timers(i32, i64),
+}
+
+impl Load {
+    fn shards(&self) -> Vec<i32> {
+        match self {
+            Load::Transfer(s) => s.clone(),
+            Load::Timers(s, _) => vec![*s],
+        }
+    }
+}
+
 /// The current-run pointer naming `ms`'s run.
 fn pointer_to(ms: &MutableState) -> CurrentRun {
     CurrentRun { run_id: ms.run_id.clone(), status: ms.status, start_request_id: ms.start_request_id.clone() }
@@ -619,16 +701,10 @@ impl ShardEvents for Engine {
     async fn shard_acquired(&self, shard: i32) {
         let ownership = self.ownership.clone();
         self.cache.forget_where(|k| ownership.shard_of(&k.namespace_id, &k.workflow_id) == shard);
-        match self.tasks.load_transfer_tasks(&[shard]).await {
-            Ok(rows) => codec::decode_tasks(rows).into_iter().for_each(|t| self.dispatch(t)),
-            Err(e) => tracing::error!(shard, "loading transfer tasks: {e}"),
-        }
+        self.hand_out_loaded(Load::Transfer(vec![shard])).await;
         let horizon = self.timers.horizon();
         if horizon > i64::MIN {
-            match self.tasks.load_timer_tasks(&[shard], i64::MIN, horizon).await {
-                Ok(rows) => codec::decode_tasks(rows).into_iter().for_each(|t| self.dispatch(t)),
-                Err(e) => tracing::error!(shard, "loading timer tasks: {e}"),
-            }
+            self.hand_out_loaded(Load::Timers(shard, horizon)).await;
         }
         // Every row of the shard is offered now; check that every run has the rows it waits for.
         self.sweep_acquired_shard(shard);
