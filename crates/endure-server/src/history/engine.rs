@@ -14,7 +14,7 @@ use super::codec::{self, run_key, visibility_of};
 use super::routing::TaskRouter;
 use super::watchers::{RunProgress, Watchers};
 use crate::clock::Clock;
-use crate::cluster::{Ownership, ShardEvents};
+use crate::cluster::Ownership;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::Ids;
 use crate::matching::{Matching, TaskRef};
@@ -65,18 +65,18 @@ pub struct EngineParts {
 /// Owner of all runs of the shards this replica holds.
 pub struct Engine {
     me: Weak<Engine>,
-    executions: Arc<dyn ExecutionStore>,
-    tasks: Arc<dyn TaskStore>,
+    pub(super) executions: Arc<dyn ExecutionStore>,
+    pub(super) tasks: Arc<dyn TaskStore>,
     namespaces: Arc<Namespaces>,
     search_attributes: Arc<SearchAttributeRegistry>,
     clock: Clock,
     ids: Ids,
-    ownership: Arc<Ownership>,
-    timers: Arc<TimerQueue>,
-    router: Arc<TaskRouter>,
+    pub(super) ownership: Arc<Ownership>,
+    pub(super) timers: Arc<TimerQueue>,
+    pub(super) router: Arc<TaskRouter>,
     locks: Mutex<HashMap<WorkflowKey, Arc<tokio::sync::Mutex<()>>>>,
     watchers: Watchers,
-    cache: StateCache,
+    pub(super) cache: StateCache,
     /// Missing task rows the outbox check re-created (`reconcile.rs`).
     pub(super) outbox_repairs: AtomicU64,
 }
@@ -235,57 +235,6 @@ impl Engine {
                 "write refused: another replica took the shard over; this replica's lease is stale"
             );
             self.forget_shard(f.shard_id);
-        }
-    }
-
-    /// Forgets a shard this replica no longer holds: its cached runs, and its task queues (their
-    /// waiting pollers are answered and poll again at the new owner; their queued tasks are
-    /// offered to the new owner by their workflows' owners).
-    fn forget_shard(&self, shard: i32) {
-        let ownership = self.ownership.clone();
-        self.cache.forget_where(|k| ownership.shard_of(&k.namespace_id, &k.workflow_id) == shard);
-        self.router.release_queues(shard);
-    }
-
-    /// Offers every pending transfer task of this replica's shards to its queue again.
-    async fn redispatch_owned(&self) {
-        let shards = self.ownership.owned_shards();
-        if !shards.is_empty() {
-            self.hand_out_loaded(Load::Transfer(shards)).await;
-        }
-    }
-
-    /// Loads task rows and hands them out. If the store does not answer, tries again in the
-    /// background, backing off, for as long as this replica holds the shards: rows it never
-    /// loads would never be dispatched (nobody else loads a held shard's rows).
-    async fn hand_out_loaded(&self, load: Load) {
-        match self.load_rows(&load).await {
-            Ok(rows) => codec::decode_tasks(rows).into_iter().for_each(|t| self.dispatch(t)),
-            Err(e) => {
-                tracing::warn!(?load, "loading task rows, will retry: {e}");
-                let Some(engine) = self.me() else { return };
-                tokio::spawn(async move {
-                    let mut delay = std::time::Duration::from_millis(100);
-                    while load.shards().iter().any(|s| engine.ownership.holds(*s)) && !engine.is_stopping() {
-                        tokio::time::sleep(delay).await;
-                        match engine.load_rows(&load).await {
-                            Ok(rows) => {
-                                codec::decode_tasks(rows).into_iter().for_each(|t| engine.dispatch(t));
-                                return;
-                            }
-                            Err(e) => tracing::debug!(?load, "loading task rows: {e}"),
-                        }
-                        delay = (delay * 2).min(std::time::Duration::from_secs(5));
-                    }
-                });
-            }
-        }
-    }
-
-    async fn load_rows(&self, load: &Load) -> Result<Vec<endure_store::TaskRow>, StoreError> {
-        match load {
-            Load::Transfer(shards) => self.tasks.load_transfer_tasks(shards).await,
-            Load::Timers(shard, horizon) => self.tasks.load_timer_tasks(&[*shard], i64::MIN, *horizon).await,
         }
     }
 
@@ -610,32 +559,6 @@ impl Engine {
         }
     }
 
-    /// Hands out every task row of `keys`' runs once the store answers (in the background,
-    /// retried): after a commit whose outcome is unknown, its tasks may exist without having
-    /// been handed to matching or the timer queue. Both drop a task they already hold, so
-    /// handing out rows that were handed out before changes nothing.
-    fn hand_out_rows_of(&self, keys: Vec<RunKey>) {
-        let Some(engine) = self.me() else { return };
-        tokio::spawn(async move {
-            for key in keys {
-                let mut delay = std::time::Duration::from_millis(100);
-                while engine.owns_run(&key) && !engine.is_stopping() {
-                    match engine.tasks.run_tasks(&key).await {
-                        Ok(rows) => {
-                            codec::decode_tasks(rows).into_iter().for_each(|t| engine.dispatch(t));
-                            break;
-                        }
-                        Err(e) => {
-                            tracing::debug!(workflow_id = %key.workflow_id, "reading task rows after an unknown commit: {e}");
-                            tokio::time::sleep(delay).await;
-                            delay = (delay * 2).min(std::time::Duration::from_secs(5));
-                        }
-                    }
-                }
-            }
-        });
-    }
-
     /// After a commit: hand the new tasks out and wake history watchers.
     fn after_commit(&self, ms: &Summary, tasks: Vec<Task>, task_ids: Vec<i64>) {
         let key = &ms.key;
@@ -670,55 +593,9 @@ impl Engine {
     }
 }
 
-/// Task rows to load.
-#[derive(Debug, Clone)]
-enum Load {
-    /// The transfer tasks of these shards.
-    Transfer(Vec<i32>),
-    /// The timers of a shard due up to the horizon (ns).
-    Timers(i32, i64),
-}
-
-impl Load {
-    fn shards(&self) -> Vec<i32> {
-        match self {
-            Load::Transfer(s) => s.clone(),
-            Load::Timers(s, _) => vec![*s],
-        }
-    }
-}
-
 /// The current-run pointer naming `ms`'s run.
 fn pointer_to(ms: &MutableState) -> CurrentRun {
     CurrentRun { run_id: ms.run_id.clone(), status: ms.status, start_request_id: ms.start_request_id.clone() }
-}
-
-#[async_trait::async_trait]
-impl ShardEvents for Engine {
-    /// Forgets anything cached about the shard's runs (another replica may have changed them),
-    /// hands its transfer tasks to their queues and its timers due before the timer horizon to
-    /// the timer queue.
-    async fn shard_acquired(&self, shard: i32) {
-        let ownership = self.ownership.clone();
-        self.cache.forget_where(|k| ownership.shard_of(&k.namespace_id, &k.workflow_id) == shard);
-        self.hand_out_loaded(Load::Transfer(vec![shard])).await;
-        let horizon = self.timers.horizon();
-        if horizon > i64::MIN {
-            self.hand_out_loaded(Load::Timers(shard, horizon)).await;
-        }
-        // Every row of the shard is offered now; check that every run has the rows it waits for.
-        self.sweep_acquired_shard(shard);
-    }
-
-    /// Its queued tasks and timers fail their fence when used and are dropped; the new owner
-    /// reloads them.
-    fn shard_lost(&self, shard: i32) {
-        self.forget_shard(shard);
-    }
-
-    async fn owners_changed(&self) {
-        self.redispatch_owned().await;
-    }
 }
 
 /// Held while a workflow id is locked; cleans the lock table up when dropped.
