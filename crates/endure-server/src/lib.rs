@@ -393,6 +393,17 @@ impl Server {
         self.ownership.owned_shards()
     }
 
+    /// The leases this replica believes it holds (a paused replica may still believe in a lease
+    /// the store has moved past).
+    pub fn held_leases(&self) -> Vec<endure_store::Fence> {
+        self.ownership.owned_shards().into_iter().filter_map(|s| self.ownership.fence(s)).collect()
+    }
+
+    /// Missing task rows the outbox check re-created (each one a bug).
+    pub fn outbox_repairs(&self) -> u64 {
+        self.engine.outbox_repairs()
+    }
+
     /// Stops serving: answers long polls, waits for in-flight RPCs, closes the store.
     pub async fn shutdown(self) -> Result<(), error::ApiError> {
         let _ = self.shutdown_tx.send(true);

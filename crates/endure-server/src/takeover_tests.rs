@@ -38,6 +38,8 @@ enum Hold {
     Read,
     /// `commit`, after the store committed: the result is handed back late.
     Commit,
+    /// `get_run` does not answer at all (a time-out).
+    FailRead,
 }
 
 /// An `ExecutionStore` whose next `hold` call waits, after the store did its part, until
@@ -73,6 +75,9 @@ impl ExecutionStore for Gate {
         self.inner.current_runs_with_status(status, after, limit).await
     }
     async fn get_run(&self, key: &RunKey) -> StoreResult<Option<RunRow>> {
+        if self.armed.lock().take_if(|h| *h == Hold::FailRead).is_some() {
+            return Err(endure_store::StoreError::Unavailable { context: "a time-out".into(), source: None });
+        }
         let row = self.inner.get_run(key).await;
         self.pass(Hold::Read).await;
         row
@@ -171,6 +176,8 @@ struct Cluster {
     b: Replica,
     namespace_id: String,
     run: RunKey,
+    /// The first workflow task, taken from A's queue by a poller that never started it.
+    first_task: TaskRef,
 }
 
 /// A holds the shard and starts a workflow; its first workflow task is scheduled.
@@ -202,8 +209,8 @@ async fn cluster() -> Cluster {
     let run = RunKey { namespace_id: ns.id.clone(), workflow_id: "wf".into(), run_id: started.run_id };
     // A poller takes the first workflow task from A's queue; it is never started (the poller
     // goes down with A).
-    a.next_workflow_task(&ns.id).await;
-    Cluster { store, gate, a, b, namespace_id: ns.id, run }
+    let first_task = a.next_workflow_task(&ns.id).await;
+    Cluster { store, gate, a, b, namespace_id: ns.id, run, first_task }
 }
 
 impl Cluster {
@@ -358,4 +365,17 @@ async fn the_sweep_offers_again_a_task_lost_in_memory() {
     let t = c.a.next_workflow_task(&c.namespace_id).await;
     assert_eq!(c.a.start(&t).await.expect("started"), 3);
     assert_eq!(c.a.engine.outbox_repairs(), 0, "a re-offer is not a repair");
+}
+
+#[tokio::test]
+async fn a_task_is_not_dropped_when_its_run_cannot_be_read() {
+    let c = cluster().await;
+    let t = c.first_task.clone();
+    // The run cannot be read (the store timed out): that says nothing about the task.
+    c.a.engine.evict(&c.run);
+    *c.gate.armed.lock() = Some(Hold::FailRead);
+    assert!(matches!(c.a.start(&t).await, Err(crate::error::ApiError::Unavailable(_))));
+    let rows = c.store.run_tasks(&c.run).await.expect("rows");
+    assert!(rows.iter().any(|r| r.task_id == t.task_id), "the task's row stays: {rows:?}");
+    assert_eq!(c.a.start(&t).await.expect("started once the store answers"), 3);
 }

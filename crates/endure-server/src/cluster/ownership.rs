@@ -163,6 +163,11 @@ impl Ownership {
         *self.ttl.lock() = Some(ttl);
     }
 
+    /// How long ago the store last took this replica's heartbeat (`None`: never).
+    pub(super) fn since_heartbeat(&self) -> Option<Duration> {
+        self.last_heartbeat.lock().map(|at| clock::monotonic().saturating_duration_since(at))
+    }
+
     /// The store just took this replica's heartbeat.
     pub(super) fn heartbeat_taken(&self) {
         *self.last_heartbeat.lock() = Some(clock::monotonic());

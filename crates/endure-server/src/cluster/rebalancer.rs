@@ -48,6 +48,10 @@ impl Rebalancer {
     /// read the leases and take, release or forget shards to match the assignment.
     pub(super) async fn tick(&mut self) -> Result<(), StoreError> {
         let ttl = self.m.member_ttl.as_millis() as i64;
+        // A replica that could not heartbeat for a member ttl (paused, cut off) was counted
+        // dead and its shards may have been taken: look at the leases now, not at the next
+        // refresh, so it stops answering from state it no longer owns.
+        let lapsed = self.ownership.since_heartbeat().is_some_and(|gap| gap >= self.m.member_ttl);
         let members = self.store.heartbeat_member(&self.m.member_id, &self.m.advertise_address, ttl).await?;
         self.ownership.heartbeat_taken();
         let changed = members != self.members;
@@ -58,7 +62,7 @@ impl Rebalancer {
         });
         let now = clock::monotonic();
         let stale = self.last_read.is_none_or(|t| now.saturating_duration_since(t) >= LEASE_REFRESH);
-        if !(changed || waiting || stale || self.unsettled) {
+        if !(changed || waiting || stale || lapsed || self.unsettled) {
             return Ok(());
         }
         let leases = self.store.shard_leases().await?;

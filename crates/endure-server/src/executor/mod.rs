@@ -38,6 +38,8 @@ pub struct Executor {
     tasks: Arc<dyn TaskStore>,
     ownership: Arc<Ownership>,
     clock: Clock,
+    /// Windows of the horizon whose timers a failed scan did not read (ns, `(after, until]`).
+    unread: parking_lot::Mutex<Vec<(i64, i64)>>,
 }
 
 impl Executor {
@@ -50,27 +52,52 @@ impl Executor {
         ownership: Arc<Ownership>,
         clock: Clock,
     ) -> Arc<Self> {
-        Arc::new(Executor { engine, cross, queue, tasks, ownership, clock })
+        Arc::new(Executor {
+            engine,
+            cross,
+            queue,
+            tasks,
+            ownership,
+            clock,
+            unread: parking_lot::Mutex::new(vec![]),
+        })
     }
 
     /// Moves the horizon to `now + WINDOW` and reads the timers that come into it from the
-    /// store. Returns how many were read.
+    /// store (and any window an earlier scan failed to read). Returns how many were read.
     pub async fn scan(&self) -> ApiResult<usize> {
         let to = self.clock.now().saturating_add(WINDOW.as_nanos() as i64);
         let from = self.queue.advance_horizon(to);
-        if from >= to {
-            return Ok(0);
+        if from < to {
+            self.unread.lock().push((from, to));
         }
-        // Read after moving the horizon: a shard acquired meanwhile is either in this list or
-        // loaded up to the new horizon by its acquisition.
-        let shards = self.ownership.owned_shards();
-        if shards.is_empty() {
-            return Ok(0);
+        let windows = std::mem::take(&mut *self.unread.lock());
+        let mut read = 0;
+        let mut failed = None;
+        for (i, &(from, to)) in windows.iter().enumerate() {
+            // Read after moving the horizon: a shard acquired meanwhile is either in this list
+            // or loaded up to the new horizon by its acquisition.
+            let shards = self.ownership.owned_shards();
+            if shards.is_empty() {
+                continue;
+            }
+            match self.tasks.load_timer_tasks(&shards, from, to).await {
+                Ok(rows) => {
+                    read += rows.len();
+                    codec::decode_tasks(rows).into_iter().for_each(|t| self.queue.add(t));
+                }
+                Err(e) => {
+                    // The window's timers would never be read again: keep it for the next scan.
+                    self.unread.lock().extend_from_slice(&windows[i..]);
+                    failed = Some(e);
+                    break;
+                }
+            }
         }
-        let rows = self.tasks.load_timer_tasks(&shards, from, to).await?;
-        let n = rows.len();
-        codec::decode_tasks(rows).into_iter().for_each(|t| self.queue.add(t));
-        Ok(n)
+        match failed {
+            Some(e) => Err(e.into()),
+            None => Ok(read),
+        }
     }
 
     /// Fires due timers until `shutdown` is notified, moving the horizon forward every few
@@ -80,10 +107,11 @@ impl Executor {
         let mut next_scan = clock::monotonic() + SCAN_EVERY;
         loop {
             if clock::monotonic() >= next_scan {
-                if let Err(e) = self.scan().await {
-                    tracing::warn!("reading timer tasks: {e}");
-                }
                 next_scan = clock::monotonic() + SCAN_EVERY;
+                if let Err(e) = self.scan().await {
+                    tracing::warn!("reading timer tasks, will retry: {e}");
+                    next_scan = clock::monotonic() + RETRY_AFTER;
+                }
             }
             let (due, next) = self.queue.due(self.clock.now());
             for t in due {

@@ -14,7 +14,7 @@ use super::codec::{self, run_key, visibility_of};
 use super::routing::TaskRouter;
 use super::watchers::{RunProgress, Watchers};
 use crate::clock::Clock;
-use crate::cluster::{Ownership, ShardEvents};
+use crate::cluster::Ownership;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::Ids;
 use crate::matching::{Matching, TaskRef};
@@ -65,18 +65,18 @@ pub struct EngineParts {
 /// Owner of all runs of the shards this replica holds.
 pub struct Engine {
     me: Weak<Engine>,
-    executions: Arc<dyn ExecutionStore>,
-    tasks: Arc<dyn TaskStore>,
+    pub(super) executions: Arc<dyn ExecutionStore>,
+    pub(super) tasks: Arc<dyn TaskStore>,
     namespaces: Arc<Namespaces>,
     search_attributes: Arc<SearchAttributeRegistry>,
     clock: Clock,
     ids: Ids,
-    ownership: Arc<Ownership>,
-    timers: Arc<TimerQueue>,
-    router: Arc<TaskRouter>,
+    pub(super) ownership: Arc<Ownership>,
+    pub(super) timers: Arc<TimerQueue>,
+    pub(super) router: Arc<TaskRouter>,
     locks: Mutex<HashMap<WorkflowKey, Arc<tokio::sync::Mutex<()>>>>,
     watchers: Watchers,
-    cache: StateCache,
+    pub(super) cache: StateCache,
     /// Missing task rows the outbox check re-created (`reconcile.rs`).
     pub(super) outbox_repairs: AtomicU64,
 }
@@ -238,27 +238,6 @@ impl Engine {
         }
     }
 
-    /// Forgets a shard this replica no longer holds: its cached runs, and its task queues (their
-    /// waiting pollers are answered and poll again at the new owner; their queued tasks are
-    /// offered to the new owner by their workflows' owners).
-    fn forget_shard(&self, shard: i32) {
-        let ownership = self.ownership.clone();
-        self.cache.forget_where(|k| ownership.shard_of(&k.namespace_id, &k.workflow_id) == shard);
-        self.router.release_queues(shard);
-    }
-
-    /// Offers every pending transfer task of this replica's shards to its queue again.
-    async fn redispatch_owned(&self) {
-        let shards = self.ownership.owned_shards();
-        if shards.is_empty() {
-            return;
-        }
-        match self.tasks.load_transfer_tasks(&shards).await {
-            Ok(rows) => codec::decode_tasks(rows).into_iter().for_each(|t| self.dispatch(t)),
-            Err(e) => tracing::warn!("reloading transfer tasks: {e}"),
-        }
-    }
-
     /// Forgets a run's cached state (as the cache's LRU eviction does).
     #[cfg(test)]
     pub(crate) fn evict(&self, key: &RunKey) {
@@ -394,7 +373,11 @@ impl Engine {
         let loaded = match self.load_locked(key).await {
             Ok(l) => l,
             Err(e) => {
-                self.drop_stale(key, consumed).await;
+                // The run is gone: its task is stale. Any other failure (the store did not
+                // answer) says nothing about the task, which must stay.
+                if matches!(e, ApiError::NotFound(_)) {
+                    self.drop_stale(key, consumed).await;
+                }
                 return Err(e);
             }
         };
@@ -566,6 +549,10 @@ impl Engine {
                 keys.iter().for_each(|k| self.cache.forget(k));
                 if matches!(e, StoreError::ShardOwnershipLost { .. }) {
                     self.fence_failed(fence);
+                } else if e.is_retryable() {
+                    // The store may have committed and only its answer was lost: then the
+                    // transition's tasks are in the outbox but were never handed out.
+                    self.hand_out_rows_of(keys);
                 }
                 Err(e.into())
             }
@@ -609,40 +596,6 @@ impl Engine {
 /// The current-run pointer naming `ms`'s run.
 fn pointer_to(ms: &MutableState) -> CurrentRun {
     CurrentRun { run_id: ms.run_id.clone(), status: ms.status, start_request_id: ms.start_request_id.clone() }
-}
-
-#[async_trait::async_trait]
-impl ShardEvents for Engine {
-    /// Forgets anything cached about the shard's runs (another replica may have changed them),
-    /// hands its transfer tasks to their queues and its timers due before the timer horizon to
-    /// the timer queue.
-    async fn shard_acquired(&self, shard: i32) {
-        let ownership = self.ownership.clone();
-        self.cache.forget_where(|k| ownership.shard_of(&k.namespace_id, &k.workflow_id) == shard);
-        match self.tasks.load_transfer_tasks(&[shard]).await {
-            Ok(rows) => codec::decode_tasks(rows).into_iter().for_each(|t| self.dispatch(t)),
-            Err(e) => tracing::error!(shard, "loading transfer tasks: {e}"),
-        }
-        let horizon = self.timers.horizon();
-        if horizon > i64::MIN {
-            match self.tasks.load_timer_tasks(&[shard], i64::MIN, horizon).await {
-                Ok(rows) => codec::decode_tasks(rows).into_iter().for_each(|t| self.dispatch(t)),
-                Err(e) => tracing::error!(shard, "loading timer tasks: {e}"),
-            }
-        }
-        // Every row of the shard is offered now; check that every run has the rows it waits for.
-        self.sweep_acquired_shard(shard);
-    }
-
-    /// Its queued tasks and timers fail their fence when used and are dropped; the new owner
-    /// reloads them.
-    fn shard_lost(&self, shard: i32) {
-        self.forget_shard(shard);
-    }
-
-    async fn owners_changed(&self) {
-        self.redispatch_owned().await;
-    }
 }
 
 /// Held while a workflow id is locked; cleans the lock table up when dropped.

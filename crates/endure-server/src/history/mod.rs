@@ -5,6 +5,8 @@
 //! - [`codec`]: how states, events, tasks and visibility rows are written down;
 //! - [`reset`] and [`retention`]: operations built on the engine (reset; delete and retention);
 //! - [`reconcile`]: the outbox check, which re-creates a task row a run waits for and lacks;
+//! - [`shards`]: taking and losing shards (`ShardEvents`), and loading task rows until the store
+//!   answers;
 //! - [`watchers`]: long polls on a run's progress;
 //! - [`routing`]: where a committed task goes (a task queue here or on another replica, or the
 //!   timer queue).
@@ -19,6 +21,7 @@ mod reconcile;
 mod reset;
 mod retention;
 pub mod routing;
+mod shards;
 pub mod watchers;
 
 pub use cache::LoadedRun;
