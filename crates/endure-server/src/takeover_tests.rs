@@ -353,6 +353,23 @@ async fn the_outbox_check_recreates_a_missing_task_row_and_only_that() {
 }
 
 #[tokio::test]
+async fn a_replica_that_lost_the_shard_counts_no_repair() {
+    let c = cluster().await;
+    // A holds the run's state with its first workflow task pending. B takes the shard while A
+    // sleeps and starts that task: its row is gone, rightly.
+    c.a.engine.load(&c.run).await.expect("A caches the state");
+    c.b.take_shard(&c.store).await;
+    let t = c.b.next_workflow_task(&c.namespace_id).await;
+    assert_eq!(c.b.start(&t).await.expect("B starts it"), 3);
+    let rows = c.store.run_tasks(&c.run).await.expect("rows");
+    // A wakes up and checks the run: its view waits for a task the store has no row for. That
+    // is no loss, its re-creation is refused by the fence, and nothing is counted or written.
+    assert!(c.a.engine.check_outbox(&c.run, None).await.is_err(), "A's commit is refused");
+    assert_eq!(c.a.engine.outbox_repairs(), 0, "a refused repair is not counted");
+    assert_eq!(c.store.run_tasks(&c.run).await.expect("rows"), rows, "no row re-created");
+}
+
+#[tokio::test]
 async fn the_sweep_offers_again_a_task_lost_in_memory() {
     let c = cluster().await;
     // The first workflow task was taken from A's queue and never started (cluster()): its row is

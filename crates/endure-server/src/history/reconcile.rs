@@ -64,20 +64,26 @@ impl Engine {
             }
         }
         if !missing.is_empty() {
-            tracing::warn!(
-                workflow_id = %key.workflow_id,
-                run_id = %key.run_id,
-                tasks = ?missing,
-                "outbox check: the run waited for tasks that had no task row; re-created them \
-                 (this is a bug in Endure: please report it with this log)"
-            );
-            check.recreated = missing.len();
-            self.outbox_repairs.fetch_add(missing.len() as u64, Ordering::Relaxed);
+            // Logged and counted only once the re-created rows are committed: a replica whose
+            // lease went stale while it was paused mid-check sees its last view of the run (the
+            // task still pending) and the new owner's rows (the task already taken, its row
+            // gone). That is no loss, and its commit is refused by the fence.
+            let tasks = format!("{missing:?}");
+            let count = missing.len();
             self.update_locked(key, None, move |x| {
                 x.tasks.extend(missing);
                 Ok(())
             })
             .await?;
+            tracing::warn!(
+                workflow_id = %key.workflow_id,
+                run_id = %key.run_id,
+                tasks,
+                "outbox check: the run waited for tasks that had no task row; re-created them \
+                 (this is a bug in Endure: please report it with this log)"
+            );
+            check.recreated = count;
+            self.outbox_repairs.fetch_add(count as u64, Ordering::Relaxed);
         }
         Ok(check)
     }
