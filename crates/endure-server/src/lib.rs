@@ -3,7 +3,7 @@
 //!
 //! The modules form layers; each imports only from the layers below it (ARCHITECTURE.md draws
 //! them; a test fails on an import cycle):
-//! 1. leaves — [`clock`], [`ids`], [`error`], [`validate`], [`search_attributes::schema`] and
+//! 1. leaves — [`clock`], [`ids`], [`error`], [`validate`], [`metrics`], [`search_attributes::schema`] and
 //!    [`search_attributes::values`], [`cluster::hash`];
 //! 2. [`namespaces`], the [`search_attributes`] registry, [`matching`], [`timer_queue`],
 //!    [`peer`];
@@ -26,6 +26,7 @@ pub mod history;
 pub mod http_health;
 pub mod ids;
 pub mod matching;
+pub mod metrics;
 pub mod namespaces;
 pub mod network;
 pub mod peer;

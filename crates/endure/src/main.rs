@@ -2,6 +2,7 @@
 
 mod config;
 mod debug;
+mod metrics;
 mod production;
 
 use anyhow::{Context, Result};
@@ -76,6 +77,9 @@ struct StartDev {
     /// Text, Keyword, Int, Double, Bool, Datetime, KeywordList); repeatable.
     #[arg(long = "search-attribute", value_parser = parse_search_attribute)]
     search_attributes: Vec<(String, SaType)>,
+    /// Port for Prometheus' /metrics on --ip (off unless given).
+    #[arg(long)]
+    metrics_port: Option<u16>,
 }
 
 /// Parses `NAME=TYPE` for `--search-attribute`.
@@ -107,8 +111,16 @@ async fn start_dev(args: StartDev) -> Result<()> {
         search_attributes: args.search_attributes,
         ..ServerConfig::single(SocketAddr::new(args.ip, args.port))
     };
+    // As `temporal server start-dev`: port 0, the default there, means off.
+    let metrics = args.metrics_port.filter(|port| *port != 0).map(|port| SocketAddr::new(args.ip, port));
+    if let Some(addr) = metrics {
+        metrics::serve(addr)?;
+    }
     let server = Server::start(config, Arc::new(store)).await.context("starting the server")?;
     println!("Endure server listening on {} (gRPC, Temporal API)", server.local_addr);
+    if let Some(addr) = metrics {
+        println!("Metrics: http://{addr}/metrics");
+    }
     println!("Data: {}", db.display());
     println!("Started in {} ms", began.elapsed().as_millis());
     wait_for_signal().await?;

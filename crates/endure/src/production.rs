@@ -97,11 +97,15 @@ pub async fn start(path: Option<&Path>) -> Result<()> {
         internal_listen: Some(config.server.internal_listen),
         http_listen: config.server.http_listen,
     };
+    if let Some(addr) = config.metrics.listen {
+        crate::metrics::serve(addr)?;
+    }
     let server = Server::start(server_config, store).await.context("starting the server")?;
     tracing::info!(
         grpc = %server.local_addr,
         internal = ?server.internal_addr,
         http = ?server.http_addr,
+        metrics = ?config.metrics.listen,
         advertise = %config.server.advertise_address,
         shards = ?server.owned_shards(),
         started_ms = began.elapsed().as_millis() as u64,

@@ -3,7 +3,8 @@
 //! dispatches a row that does not exist. The check compares each open run's pending dispatch
 //! (`endure_core::task::pending_dispatch`) with its rows, under the workflow lock (so no
 //! transition runs between the two reads), re-creates what is missing and counts it: a repair
-//! is a bug to report, never a normal path, so it is logged as a warning.
+//! is a bug to report, never a normal path, so it is logged as a warning and counted in the
+//! metric `outbox_repairs`.
 //!
 //! It runs over a shard's open runs when the shard is taken, and over every held shard's open
 //! runs in a slow, continuous sweep (a page of runs a second). The sweep also offers again the
@@ -84,6 +85,7 @@ impl Engine {
             );
             check.recreated = count;
             self.outbox_repairs.fetch_add(count as u64, Ordering::Relaxed);
+            crate::metrics::count(&crate::metrics::OUTBOX_REPAIRS, count as u64);
         }
         Ok(check)
     }

@@ -62,6 +62,8 @@ pub struct Config {
     pub storage: StorageSection,
     /// `[cluster]`: sharding and membership.
     pub cluster: ClusterSection,
+    /// `[metrics]`: the Prometheus endpoint.
+    pub metrics: MetricsSection,
 }
 
 /// Why the configuration could not be loaded. Messages name the dotted key and where its value
@@ -145,6 +147,7 @@ impl Config {
 
     fn validate(&mut self) -> Result<(), sections::Invalid> {
         self.server.validate()?;
+        sections::check_listeners(&[self.server.listeners(), self.metrics.listeners()].concat())?;
         self.storage.validate()?;
         self.cluster.validate()
     }

@@ -70,17 +70,7 @@ impl ServerSection {
     /// Checks that the listeners can all bind, derives or checks the advertise address, and
     /// trims and de-duplicates the namespaces.
     pub fn validate(&mut self) -> Result<(), Invalid> {
-        let mut listeners =
-            vec![("server.listen", self.listen), ("server.internal_listen", self.internal_listen)];
-        listeners.extend(self.http_listen.map(|a| ("server.http_listen", a)));
-        for (i, (key, addr)) in listeners.iter().enumerate() {
-            if let Some((other, _)) = listeners[..i].iter().find(|(_, a)| addresses_clash(*a, *addr)) {
-                return Err(invalid(
-                    key,
-                    format!("{addr} clashes with {other}; every listener needs its own port"),
-                ));
-            }
-        }
+        check_listeners(&self.listeners())?;
         if self.advertise_address.is_empty() {
             self.advertise_address = derive_advertise_address(self.internal_listen, machine_hostname)
                 .map_err(|m| invalid("server.advertise_address", m))?;
@@ -98,6 +88,44 @@ impl ServerSection {
         }
         self.namespaces = namespaces;
         Ok(())
+    }
+
+    /// The listeners of this section, by key.
+    pub fn listeners(&self) -> Vec<(&'static str, SocketAddr)> {
+        let mut listeners =
+            vec![("server.listen", self.listen), ("server.internal_listen", self.internal_listen)];
+        listeners.extend(self.http_listen.map(|a| ("server.http_listen", a)));
+        listeners
+    }
+}
+
+/// Fails on the first listener whose address clashes with an earlier one's.
+pub fn check_listeners(listeners: &[(&'static str, SocketAddr)]) -> Result<(), Invalid> {
+    for (i, (key, addr)) in listeners.iter().enumerate() {
+        if let Some((other, _)) = listeners[..i].iter().find(|(_, a)| addresses_clash(*a, *addr)) {
+            return Err(invalid(
+                key,
+                format!("{addr} clashes with {other}; every listener needs its own port"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSection {
+    /// `metrics.listen`: the Prometheus endpoint's address (`/metrics`); `None` when disabled
+    /// (empty, the default).
+    #[serde(with = "text::optional")]
+    pub listen: Option<SocketAddr>,
+}
+
+impl MetricsSection {
+    /// The listeners of this section, by key.
+    pub fn listeners(&self) -> Vec<(&'static str, SocketAddr)> {
+        self.listen.map(|a| ("metrics.listen", a)).into_iter().collect()
     }
 }
 

@@ -51,6 +51,7 @@ fn defaults() {
     assert_eq!(c.server.listen, addr("0.0.0.0:7233"));
     assert_eq!(c.server.internal_listen, addr("0.0.0.0:7234"));
     assert_eq!(c.server.http_listen, Some(addr("0.0.0.0:7243")));
+    assert_eq!(c.metrics.listen, None, "metrics are off unless asked for");
     assert!(c.server.advertise_address.ends_with(":7234"), "{}", c.server.advertise_address);
     assert!(c.server.advertise_address.len() > ":7234".len());
     assert_eq!(c.server.namespaces, vec!["default".to_string()]);
@@ -479,6 +480,21 @@ fn validation_log() {
         let c = load(&format!("[log]\nlevel = {level:?}"), &[]).unwrap();
         assert_eq!(c.log.level.as_str(), level.to_ascii_lowercase());
     }
+}
+
+#[test]
+fn metrics_listen() {
+    let c = load("[metrics]\nlisten = \"127.0.0.1:9090\"", &[]).unwrap();
+    assert_eq!(c.metrics.listen, Some(addr("127.0.0.1:9090")));
+    let c = load("", &[("ENDURE_METRICS_LISTEN", "0.0.0.0:9091")]).unwrap();
+    assert_eq!(c.metrics.listen, Some(addr("0.0.0.0:9091")));
+    invalid("[metrics]\nlisten = \"9090\"", "metrics.listen", "invalid socket address syntax");
+    invalid("[metrics]\nlisten = \"0.0.0.0:7243\"", "metrics.listen", "clashes with server.http_listen");
+    invalid(
+        "[server]\nlisten = \"127.0.0.1:9090\"\n[metrics]\nlisten = \"127.0.0.1:9090\"",
+        "metrics.listen",
+        "clashes with server.listen",
+    );
 }
 
 #[test]
