@@ -24,7 +24,6 @@ from ``ENDURE_BIN``, else ``target/debug/endure``.
 
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 from typing import AsyncIterator, Iterator
@@ -33,9 +32,10 @@ import pytest
 import pytest_asyncio
 from temporalio.client import Client
 
-from endure_testing.postgres import Database, postgres_url
+from endure_testing import targets
 from endure_testing.sdk import new_worker
-from endure_testing.servers import EndureDevServer, EndureServer, ServerProcess, TemporalDevServer
+from endure_testing.servers import ServerProcess
+from endure_testing.targets import EXTRA_NAMESPACE
 
 # What the test modules import from here.
 __all__ = [
@@ -48,69 +48,29 @@ __all__ = [
     "unique",
 ]
 
-# Extra namespace registered at server start (``--namespace``) in addition to
-# "default", which both servers always create.
-EXTRA_NAMESPACE = "endure-test-ns"
-
 
 def target() -> str:
-    t = os.environ.get("ENDURE_TEST_TARGET", "endure").strip().lower() or "endure"
-    if t not in ("endure", "temporal"):
-        raise pytest.UsageError(
-            f"ENDURE_TEST_TARGET must be 'endure' or 'temporal', got {t!r}"
-        )
-    return t
+    try:
+        return targets.target()
+    except ValueError as e:
+        raise pytest.UsageError(str(e)) from None
 
 
 def store() -> str:
-    s = os.environ.get("ENDURE_TEST_STORE", "sqlite").strip().lower() or "sqlite"
-    if s not in ("sqlite", "postgres"):
-        raise pytest.UsageError(f"ENDURE_TEST_STORE must be 'sqlite' or 'postgres', got {s!r}")
-    return s
+    try:
+        return targets.store()
+    except ValueError as e:
+        raise pytest.UsageError(str(e)) from None
 
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
-def make_server(
-    tmp_dir: Path,
-    name: str = "server",
-    search_attributes: dict[str, str] | None = None,
-    temporal_args: list[str] | None = None,
-) -> ServerProcess:
-    """The server the suite runs against (``ENDURE_TEST_TARGET``, ``ENDURE_TEST_STORE``),
-    not started, on a free port with its data and log in ``tmp_dir``; started again on the
-    same data after a stop or kill.
-
-    ``search_attributes`` (name -> type) are registered in every start-up namespace
-    (``--search-attribute`` of both dev servers, ``server.search_attributes`` of Endure's
-    production server); ``temporal_args`` are extra flags for the real dev server only.
-    """
-    db_path = tmp_dir / f"{name}.db"
-    log_path = tmp_dir / f"{name}.log"
-    declared = [f"{k}={v}" for k, v in (search_attributes or {}).items()]
-    flags = [f for d in declared for f in ("--search-attribute", d)]
-    if target() == "temporal":
-        return TemporalDevServer(
-            name, log_path, db_path, [EXTRA_NAMESPACE], flags + (temporal_args or [])
-        )
-    if store() == "sqlite":
-        return EndureDevServer(name, log_path, db_path, [EXTRA_NAMESPACE], flags)
-    # One database per server, named after its would-be SQLite file: kept across restarts.
-    db = Database(
-        postgres_url(), name="endure_py_" + uuid.uuid5(uuid.NAMESPACE_URL, str(db_path)).hex[:16]
-    )
-    db.create_if_missing()
-    settings = {
-        "ENDURE_SERVER_NAMESPACES": f"default,{EXTRA_NAMESPACE}",
-        "ENDURE_CLUSTER_SHARDS": "4",
-        "ENDURE_LOG_LEVEL": "warn",
-        "ENDURE_STORAGE_POSTGRES_MAX_CONNECTIONS": "8",
-    }
-    if declared:
-        settings["ENDURE_SERVER_SEARCH_ATTRIBUTES"] = ",".join(declared)
-    return EndureServer(name, log_path, db, settings, http=False)
+def make_server(tmp_dir: Path, name: str = "server", **kw) -> ServerProcess:
+    """:func:`endure_testing.targets.make_server`, with a usage error on a bad choice."""
+    target(), store()
+    return targets.make_server(tmp_dir, name, **kw)
 
 
 def start_server(tmp_dir: Path, name: str = "server", **kw) -> ServerProcess:

@@ -31,6 +31,8 @@ pub struct WorkflowTaskCompletion {
     pub identity: String,
     /// Binary checksum.
     pub binary_checksum: String,
+    /// The completing worker's build id ("" when it sent none).
+    pub build_id: String,
     /// SDK metadata (flags the SDK needs when replaying).
     pub sdk_metadata: Option<WorkflowTaskCompletedMetadata>,
     /// Metering metadata.
@@ -45,6 +47,9 @@ pub struct WorkflowTaskCompletion {
     pub return_new_workflow_task: bool,
     /// Request id to record if a new task is started for the worker.
     pub new_task_request_id: String,
+    /// Request ids for the activities started eagerly, in order (one per eager request; when
+    /// short, `new_task_request_id` with the activity's index is used).
+    pub eager_request_ids: Vec<String>,
     /// Set by the server when a command's search attributes are not valid for the namespace
     /// (unknown name, wrong type): the task then fails with cause BAD_SEARCH_ATTRIBUTES.
     pub bad_search_attributes: Option<String>,
@@ -154,6 +159,8 @@ impl Txn<'_> {
         }
     }
 
+    // worker_version is deprecated in the API; the real server still writes it.
+    #[allow(deprecated)]
     fn apply_commands(
         &mut self,
         wt: &crate::WorkflowTaskInfo,
@@ -168,9 +175,11 @@ impl Txn<'_> {
                 identity: c.identity.clone(),
                 sdk_metadata: c.sdk_metadata.clone(),
                 metering_metadata: c.metering_metadata,
+                worker_version: crate::transition::worker_version(&c.build_id),
                 ..Default::default()
             },
         ));
+        self.record_completing_worker(completed_id, &c.build_id);
         self.ms.workflow_task = None;
         self.ms.wft_attempt = 1;
         self.ms.last_completed_wft_started_id = wt.started_event_id;
@@ -250,13 +259,49 @@ impl Txn<'_> {
                     }
                     _ => true,
                 });
+                let poller =
+                    crate::transition::Poller { identity: c.identity.clone(), build_id: c.build_id.clone() };
                 let started = self
-                    .start_workflow_task(wt.stamp, &c.new_task_request_id, &c.identity)
+                    .start_workflow_task(wt.stamp, &c.new_task_request_id, &poller)
                     .map_err(|e| Rejection(Cause::Unspecified, e.to_string(), false))?;
                 changes.inline_task = Some((wt.stamp, started));
             }
         }
         Ok(())
+    }
+
+    // worker_version is deprecated in the API; the real server still writes it.
+    #[allow(deprecated)]
+    /// What the real server records of the worker that completed a workflow task: an
+    /// auto-reset point for the first task each build completed, the `BuildIds` search attribute
+    /// (`unversioned`, and `unversioned:<build id>` for each build seen; versioned workers come
+    /// with worker versioning) and the most recent build id.
+    fn record_completing_worker(&mut self, completed_id: i64, build_id: &str) {
+        let known = self.ms.auto_reset_points.iter().any(|p| p.build_id == build_id);
+        if !known {
+            // A reset cannot go back past work in flight to other workflows.
+            let resettable = self.ms.children.values().all(|c| c.started_event_id > 0)
+                && self.ms.external_signals.is_empty()
+                && self.ms.external_cancels.is_empty();
+            self.ms.auto_reset_points.push(crate::api::workflow::v1::ResetPointInfo {
+                build_id: build_id.to_owned(),
+                run_id: self.ms.run_id.clone(),
+                first_workflow_task_completed_id: completed_id,
+                create_time: Some(time::to_timestamp(self.now)),
+                resettable,
+                ..Default::default()
+            });
+            let excess = self.ms.auto_reset_points.len().saturating_sub(crate::state::MAX_AUTO_RESET_POINTS);
+            self.ms.auto_reset_points.drain(..excess);
+        }
+        let seen = std::iter::once("unversioned".to_owned())
+            .chain((!build_id.is_empty()).then(|| format!("unversioned:{build_id}")));
+        for id in seen {
+            if !self.ms.build_ids.contains(&id) {
+                self.ms.build_ids.push(id);
+            }
+        }
+        self.ms.most_recent_build_id = build_id.to_owned();
     }
 
     fn apply_command(&mut self, cmd: &Command, completed_id: i64) -> Result<(), Rejection> {
@@ -589,8 +634,14 @@ impl Txn<'_> {
                 }
                 _ => true,
             });
-            let request_id = format!("{}-{n}", c.new_task_request_id);
-            if let Ok(started) = self.start_activity(sched, 1, &request_id, &c.identity) {
+            let request_id = c
+                .eager_request_ids
+                .get(n)
+                .cloned()
+                .unwrap_or_else(|| format!("{}-{n}", c.new_task_request_id));
+            let poller =
+                crate::transition::Poller { identity: c.identity.clone(), build_id: c.build_id.clone() };
+            if let Ok(started) = self.start_activity(sched, 1, &request_id, &poller) {
                 changes.eager_activities.push(started);
             }
         }
@@ -661,14 +712,17 @@ impl Txn<'_> {
                 task_queue: Some(normal_queue(&task_queue)),
                 header: a.header.clone(),
                 input: a.input.clone(),
-                schedule_to_close_timeout: time::to_opt_duration(s2c),
-                schedule_to_start_timeout: time::to_opt_duration(s2s),
-                start_to_close_timeout: time::to_opt_duration(stc),
-                heartbeat_timeout: time::to_opt_duration(hb),
+                // Unset timeouts are written as explicit zeros, as the real server does: SDKs
+                // read them as durations (the TypeScript worker refuses a task without them).
+                schedule_to_close_timeout: Some(time::to_duration(s2c)),
+                schedule_to_start_timeout: Some(time::to_duration(s2s)),
+                start_to_close_timeout: Some(time::to_duration(stc)),
+                heartbeat_timeout: Some(time::to_duration(hb)),
                 workflow_task_completed_event_id: completed_id,
                 retry_policy: Some(policy.clone()),
                 priority: a.priority.clone(),
-                ..Default::default()
+                #[allow(deprecated)]
+                use_workflow_build_id: a.use_workflow_build_id,
             },
         ));
         let info = ActivityInfo {

@@ -78,7 +78,7 @@ mod tests {
             ..Default::default()
         };
         let _ = Txn::start(&mut ms, 1, req);
-        Txn::new(&mut ms, 2).start_workflow_task(1, "r", "me").unwrap();
+        Txn::new(&mut ms, 2).start_workflow_task(1, "r", &crate::transition::Poller::identity("me")).unwrap();
         ms
     }
 

@@ -11,6 +11,12 @@ use crate::time::Nanos;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// The system search attribute holding a run's worker build ids ([`MutableState::build_ids`]).
+pub const BUILD_IDS: &str = "BuildIds";
+
+/// Most auto-reset points a run keeps (the oldest go first), as the real server's default.
+pub const MAX_AUTO_RESET_POINTS: usize = 20;
+
 /// Per-run state, serialized as one row next to the run's history.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -78,6 +84,17 @@ pub struct MutableState {
     pub history_size_bytes: i64,
     /// Number of committed transitions.
     pub state_transition_count: i64,
+    /// Points a reset can go back to: the first workflow task each build of the worker code
+    /// completed (oldest first, at most [`MAX_AUTO_RESET_POINTS`]).
+    #[serde(with = "protobytes::vec")]
+    pub auto_reset_points: Vec<crate::api::workflow::v1::ResetPointInfo>,
+    /// The `BuildIds` search attribute's values, in the order they were first seen.
+    pub build_ids: Vec<String>,
+    /// Build id of the worker that completed the last workflow task ("" if it sent none).
+    pub most_recent_build_id: String,
+    /// Priority and fairness the run was started with.
+    #[serde(with = "protobytes::opt")]
+    pub priority: Option<crate::api::common::v1::Priority>,
     /// Id of the close event, 0 while open.
     pub completion_event_id: i64,
     /// Attempt of this run in its retry chain (1 for a fresh start).
@@ -156,6 +173,28 @@ pub struct ParentInfo {
 }
 
 impl MutableState {
+    /// The run's search attributes as listed and described: those set by the start and by
+    /// workflows, plus the ones the server keeps itself (`BuildIds`). The server's own are
+    /// derived here rather than stored with the others, so each fact is kept once.
+    pub fn visible_search_attributes(&self) -> Option<SearchAttributes> {
+        if self.build_ids.is_empty() {
+            return self.search_attributes.clone();
+        }
+        let mut sa = self.search_attributes.clone().unwrap_or_default();
+        let value = crate::api::common::v1::Payload {
+            metadata: [
+                ("encoding".to_owned(), b"json/plain".to_vec()),
+                ("type".to_owned(), b"KeywordList".to_vec()),
+            ]
+            .into_iter()
+            .collect(),
+            data: serde_json::to_vec(&self.build_ids).unwrap_or_default(),
+            ..Default::default()
+        };
+        sa.indexed_fields.insert(BUILD_IDS.to_owned(), value);
+        Some(sa)
+    }
+
     /// The (workflow id, run id) of the top-level workflow this run descends from.
     pub fn root(&self) -> (String, String) {
         match &self.parent {
@@ -241,6 +280,8 @@ pub struct WorkflowTaskInfo {
     pub request_id: String,
     /// Identity of the worker that started it.
     pub identity: String,
+    /// Build id of the worker that started it ("" when it sent none).
+    pub build_id: String,
     /// True when dispatched to the sticky queue (the worker gets only new events).
     pub sticky: bool,
     /// True for a task scheduled only to deliver an update: it leaves no trace in history if
@@ -321,6 +362,8 @@ pub struct ActivityInfo {
     pub started_identity: String,
     /// Request id of the poll that started the current attempt.
     pub started_request_id: String,
+    /// Build id of the worker that started the current attempt ("" when it sent none).
+    pub started_build_id: String,
     /// Last heartbeat time (0 if none this attempt).
     pub last_heartbeat_time: Nanos,
     /// Last heartbeat details, carried to the next attempt.

@@ -62,6 +62,7 @@ impl Txn<'_> {
             namespace_id: ms.namespace_id.clone(),
             workflow_id: ms.workflow_id.clone(),
             run_id: self.next_run_id.clone(),
+            priority: ms.priority.clone(),
             workflow_type: ms.workflow_type.clone().unwrap_or_default(),
             task_queue: ms.task_queue.clone(),
             input: ms.input.clone(),

@@ -10,6 +10,12 @@ pub fn to_timestamp(n: Nanos) -> Timestamp {
     Timestamp { seconds: n.div_euclid(1_000_000_000), nanos: n.rem_euclid(1_000_000_000) as i32 }
 }
 
+/// 0001-01-01T00:00:00Z, Go's zero `time.Time`: what the real server sends where a timestamp
+/// field has no time (e.g. the run expiration of a run without a run timeout).
+pub fn go_zero_time() -> Timestamp {
+    Timestamp { seconds: -62_135_596_800, nanos: 0 }
+}
+
 /// Converts a protobuf timestamp into nanoseconds since the epoch.
 pub fn from_timestamp(t: &Timestamp) -> Nanos {
     t.seconds.saturating_mul(1_000_000_000).saturating_add(t.nanos as i64)

@@ -86,6 +86,8 @@ pub struct StartRun {
     pub search_attributes: Option<SearchAttributes>,
     /// Delay before the first workflow task (0 = none).
     pub start_delay: Nanos,
+    /// Priority and fairness the run was started with.
+    pub priority: Option<crate::api::common::v1::Priority>,
     /// A signal delivered with the start (SignalWithStart), recorded before the first task.
     pub initial_signal: Option<InitialSignal>,
     /// Run this one continues (continue-as-new, retry, cron), "" for a fresh start.
@@ -119,6 +121,31 @@ pub struct InitialSignal {
     pub header: Option<Header>,
     /// Request id (for deduplication of later retries).
     pub request_id: String,
+}
+
+/// The worker that polled a task: who it is and which build of its code runs the task.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Poller {
+    /// The worker's identity.
+    pub identity: String,
+    /// The worker's build id ("" when it sent none): recorded on the events it causes and in
+    /// the run's `BuildIds` search attribute.
+    pub build_id: String,
+}
+
+impl Poller {
+    /// A worker with `identity` and no build id.
+    pub fn identity(identity: &str) -> Poller {
+        Poller { identity: identity.to_owned(), build_id: String::new() }
+    }
+}
+
+/// The worker version stamp events carry for `build_id` (none for "").
+pub fn worker_version(build_id: &str) -> Option<crate::api::common::v1::WorkerVersionStamp> {
+    (!build_id.is_empty()).then(|| crate::api::common::v1::WorkerVersionStamp {
+        build_id: build_id.to_owned(),
+        ..Default::default()
+    })
 }
 
 /// What a worker needs to run a workflow task it just started.
@@ -175,6 +202,10 @@ impl<'a> Txn<'a> {
             event_time: Some(time::to_timestamp(self.now)),
             event_type: attrs.event_type() as i32,
             attributes: Some(attrs),
+            // The real server numbers events with its shard's task sequence; no client reads
+            // more into it than "set and increasing", which the event id is. Endure has no
+            // shard-wide sequence to give.
+            task_id: id,
             ..Default::default()
         }
     }
@@ -295,7 +326,10 @@ impl<'a> Txn<'a> {
             execution_timeout: req.execution_timeout,
             task_timeout,
             start_request_id: req.request_id.clone(),
+            priority: req.priority.clone(),
             next_event_id: 1,
+            // The start is the run's first state transition, as the real server counts them.
+            state_transition_count: 1,
             wft_attempt: 1,
             memo: req.memo.clone(),
             search_attributes: req.search_attributes.clone(),
@@ -329,7 +363,9 @@ impl<'a> Txn<'a> {
                 workflow_execution_expiration_time: (execution_expiration > 0)
                     .then(|| time::to_timestamp(execution_expiration)),
                 cron_schedule: req.cron_schedule,
-                first_workflow_task_backoff: time::to_opt_duration(req.start_delay),
+                priority: req.priority.clone(),
+                // Zero when the first workflow task starts at once, as the real server writes it.
+                first_workflow_task_backoff: Some(time::to_duration(req.start_delay)),
                 memo: req.memo,
                 search_attributes: req.search_attributes,
                 header: req.header,
@@ -452,13 +488,16 @@ impl<'a> Txn<'a> {
         self.ms.workflow_task = Some(info);
     }
 
+    // worker_version is deprecated in the API; the real server still writes it.
+    #[allow(deprecated)]
     /// A worker polled the task with `stamp`: record it as started.
     pub fn start_workflow_task(
         &mut self,
         stamp: i64,
         request_id: &str,
-        identity: &str,
+        poller: &Poller,
     ) -> Result<StartedWorkflowTask, CoreError> {
+        let identity = poller.identity.as_str();
         self.require_open()?;
         let Some(wt) = self.ms.workflow_task.clone() else {
             return Err(CoreError::NotFound("Workflow task not found.".into()));
@@ -477,6 +516,7 @@ impl<'a> Txn<'a> {
         wt.started_time = self.now;
         wt.request_id = request_id.to_string();
         wt.identity = identity.to_string();
+        wt.build_id = poller.build_id.clone();
         if wt.is_transient() {
             wt.scheduled_event_id = self.ms.next_event_id;
             wt.started_event_id = self.ms.next_event_id + 1;
@@ -489,6 +529,7 @@ impl<'a> Txn<'a> {
                     history_size_bytes: self.ms.history_size_bytes,
                     suggest_continue_as_new: !crate::limits::suggest_continue_as_new(self.ms).is_empty(),
                     suggest_continue_as_new_reasons: crate::limits::suggest_continue_as_new(self.ms),
+                    worker_version: worker_version(&poller.build_id),
                     ..Default::default()
                 },
             ));
@@ -521,6 +562,8 @@ impl<'a> Txn<'a> {
         }
     }
 
+    // worker_version is deprecated in the API; the real server still writes it.
+    #[allow(deprecated)]
     /// The Scheduled/Started events of a transient task, as sent to the worker (and written to
     /// history when the task completes).
     fn transient_events(&self, wt: &WorkflowTaskInfo) -> Vec<HistoryEvent> {
@@ -542,6 +585,7 @@ impl<'a> Txn<'a> {
                 history_size_bytes: self.ms.history_size_bytes,
                 suggest_continue_as_new: !crate::limits::suggest_continue_as_new(self.ms).is_empty(),
                 suggest_continue_as_new_reasons: crate::limits::suggest_continue_as_new(self.ms),
+                worker_version: worker_version(&wt.build_id),
                 ..Default::default()
             }),
         );
@@ -695,8 +739,9 @@ impl<'a> Txn<'a> {
         scheduled_event_id: i64,
         attempt: i32,
         request_id: &str,
-        identity: &str,
+        poller: &Poller,
     ) -> Result<StartedActivity, CoreError> {
+        let identity = poller.identity.as_str();
         self.require_open()?;
         let now = self.now;
         let ai = self
@@ -715,6 +760,7 @@ impl<'a> Txn<'a> {
         ai.started_time = now;
         ai.started_identity = identity.to_string();
         ai.started_request_id = request_id.to_string();
+        ai.started_build_id = poller.build_id.clone();
         ai.last_heartbeat_time = 0;
         let info = ai.clone();
         self.tasks.push(Task::ActivityTimeout {
@@ -770,6 +816,8 @@ impl<'a> Txn<'a> {
         Ok(a.cancel_requested)
     }
 
+    // worker_version is deprecated in the API; the real server still writes it.
+    #[allow(deprecated)]
     fn activity_started_event(&self, ai: &ActivityInfo) -> Attributes {
         Attributes::ActivityTaskStartedEventAttributes(h::ActivityTaskStartedEventAttributes {
             scheduled_event_id: ai.scheduled_event_id,
@@ -777,6 +825,7 @@ impl<'a> Txn<'a> {
             request_id: ai.started_request_id.clone(),
             attempt: ai.attempt,
             last_failure: ai.last_failure.clone(),
+            worker_version: worker_version(&ai.started_build_id),
             ..Default::default()
         })
     }
@@ -903,6 +952,7 @@ impl<'a> Txn<'a> {
         a.started_time = 0;
         a.started_identity.clear();
         a.started_request_id.clear();
+        a.started_build_id.clear();
         a.last_heartbeat_time = 0;
         a.scheduled_time = now + delay;
         a.in_backoff = delay > 0;
@@ -1280,7 +1330,7 @@ mod tests {
     fn signal_during_started_task_is_buffered_then_flushed() {
         let mut ms = started(1);
         let mut t = Txn::new(&mut ms, 2);
-        let s = t.start_workflow_task(1, "req", "me").unwrap();
+        let s = t.start_workflow_task(1, "req", &Poller::identity("me")).unwrap();
         assert_eq!((s.scheduled_event_id, s.started_event_id), (2, 3));
         let mut t = Txn::new(&mut ms, 3);
         t.signal("sig", None, "me", None, "r1").unwrap();
@@ -1302,13 +1352,13 @@ mod tests {
     #[test]
     fn failed_attempts_after_the_first_are_transient() {
         let mut ms = started(1);
-        Txn::new(&mut ms, 2).start_workflow_task(1, "a", "me").unwrap();
+        Txn::new(&mut ms, 2).start_workflow_task(1, "a", &Poller::identity("me")).unwrap();
         let mut t = Txn::new(&mut ms, 3);
         t.fail_workflow_task(1, WorkflowTaskFailedCause::WorkflowWorkerUnhandledFailure, None, "me", false)
             .unwrap();
         assert_eq!(types(&t.events), vec![EventType::WorkflowTaskFailed], "attempt 2 is not written yet");
         let mut t = Txn::new(&mut ms, 4);
-        let s = t.start_workflow_task(2, "b", "me").unwrap();
+        let s = t.start_workflow_task(2, "b", &Poller::identity("me")).unwrap();
         assert!(t.events.is_empty());
         assert_eq!(s.attempt, 2);
         assert_eq!(
@@ -1320,7 +1370,7 @@ mod tests {
         t.fail_workflow_task(2, WorkflowTaskFailedCause::WorkflowWorkerUnhandledFailure, None, "me", false)
             .unwrap();
         assert!(t.events.is_empty(), "a transient failure leaves no trace");
-        Txn::new(&mut ms, 6).start_workflow_task(3, "c", "me").unwrap();
+        Txn::new(&mut ms, 6).start_workflow_task(3, "c", &Poller::identity("me")).unwrap();
         let mut t = Txn::new(&mut ms, 7);
         t.complete_workflow_task(3, Default::default()).unwrap();
         assert_eq!(
@@ -1346,7 +1396,7 @@ mod tests {
     #[test]
     fn terminate_closes_and_drops_pending_work() {
         let mut ms = started(1);
-        Txn::new(&mut ms, 2).start_workflow_task(1, "a", "me").unwrap();
+        Txn::new(&mut ms, 2).start_workflow_task(1, "a", &Poller::identity("me")).unwrap();
         let mut t = Txn::new(&mut ms, 3);
         t.terminate("bye", None, "op").unwrap();
         assert_eq!(

@@ -144,6 +144,9 @@ pub struct StartTask {
     pub task: WireTask,
     /// The poller's identity.
     pub identity: String,
+    /// The poller's build id ("" when it sent none; absent from older replicas' messages).
+    #[serde(default)]
+    pub build_id: String,
 }
 
 /// Encodes a JSON body.

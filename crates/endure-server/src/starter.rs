@@ -62,6 +62,8 @@ pub struct StartFields {
     pub search_attributes: Option<SearchAttributes>,
     /// Delay before the first workflow task.
     pub start_delay: Option<prost_wkt_types::Duration>,
+    /// Priority and fairness.
+    pub priority: Option<endure_api::temporal::api::common::v1::Priority>,
 }
 
 /// Outcome of a start.
@@ -280,6 +282,7 @@ impl Starter {
             memo: f.memo,
             header: f.header,
             search_attributes: f.search_attributes,
+            priority: f.priority,
             start_delay,
             initial_signal: signal,
             parent,

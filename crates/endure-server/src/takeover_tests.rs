@@ -161,7 +161,12 @@ impl Replica {
         let Task::WorkflowTask { stamp, .. } = t.task else { panic!("not a workflow task: {t:?}") };
         self.engine
             .update(&t.run, Some(t.task_id), |x| {
-                Ok(x.start_workflow_task(stamp, "poll", "worker")?.started_event_id)
+                Ok(x.start_workflow_task(
+                    stamp,
+                    "poll",
+                    &endure_core::transition::Poller::identity("worker"),
+                )?
+                .started_event_id)
             })
             .await
     }
@@ -261,7 +266,11 @@ async fn a_state_read_before_the_pause_is_not_used_after_the_shard_came_back() {
     let run = c.run.clone();
     let paused = tokio::spawn(async move {
         // A stale task whose stamp is unknown: the transition fails after the read.
-        engine.update(&run, None, |x| x.start_workflow_task(-1, "stale", "worker")).await
+        engine
+            .update(&run, None, |x| {
+                x.start_workflow_task(-1, "stale", &endure_core::transition::Poller::identity("worker"))
+            })
+            .await
     });
     c.gate.reached.notified().await;
     c.take_over_and_back().await;

@@ -38,7 +38,7 @@ use endure_core::commands::{CompletionOutcome, WorkflowTaskCompletion};
 use endure_core::state::{MutableState, ParentInfo};
 use endure_core::task::Task;
 use endure_core::time::{self, Nanos, SECOND};
-use endure_core::transition::{StartRun, StartedWorkflowTask, Txn};
+use endure_core::transition::{Poller, StartRun, StartedWorkflowTask, Txn};
 use endure_core::updates::{Admission, UpdateChanges};
 use prost::Message as _;
 
@@ -365,7 +365,7 @@ impl Spec {
         let req = format!("poll-{}", self.polls);
         self.step(
             format!("poll wft stamp={stamp}"),
-            |x| x.start_workflow_task(stamp, &req, "worker"),
+            |x| x.start_workflow_task(stamp, &req, &Poller::identity("worker")),
             |s| Some(started_wft(s)),
         )
     }
@@ -450,7 +450,7 @@ impl Spec {
         let (req, attempt) = (format!("poll-{}", self.polls), self.attempt_of(sched));
         self.step(
             format!("poll activity sched={sched} attempt={attempt}"),
-            |x| x.start_activity(sched, attempt, &req, "worker"),
+            |x| x.start_activity(sched, attempt, &req, &Poller::identity("worker")),
             |s| {
                 let i = &s.info;
                 let mut line = format!("activity {} attempt={}", i.activity_id, i.attempt);

@@ -293,6 +293,7 @@ impl CrossWorkflow {
                     header: cmd.header.clone(),
                     search_attributes: cmd.search_attributes.clone(),
                     start_delay: None,
+                    priority: cmd.priority.clone(),
                 };
                 let (root_workflow_id, root_run_id) = parent.root();
                 let info = ParentInfo {

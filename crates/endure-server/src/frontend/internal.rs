@@ -7,6 +7,7 @@ use crate::peer::{AddTask, AddTaskReply, StartTask, WireTask, json, parse};
 use endure_api::internal::Json;
 use endure_api::internal::cluster::cluster_server::Cluster;
 use endure_api::temporal::api::workflowservice::v1 as ws;
+use endure_core::transition::Poller;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
@@ -16,14 +17,14 @@ pub struct ClusterService(pub Arc<Frontend>);
 
 impl ClusterService {
     /// The task of a start request, refused unless this replica holds its workflow.
-    fn owned_task(&self, req: &Request<Json>) -> Result<(TaskRef, String), Status> {
-        let StartTask { task, identity } = parse(req.get_ref())?;
+    fn owned_task(&self, req: &Request<Json>) -> Result<(TaskRef, Poller), Status> {
+        let StartTask { task, identity, build_id } = parse(req.get_ref())?;
         let t: TaskRef = task.into();
         if !self.0.engine.owns_run(&t.run) {
             let m = format!("workflow {} is not held by this replica", t.run.workflow_id);
             return Err(ApiError::ShardNotOwned(m).into());
         }
-        Ok((t, identity))
+        Ok((t, Poller { identity, build_id }))
     }
 }
 
@@ -46,18 +47,18 @@ impl Cluster for ClusterService {
         &self,
         req: Request<Json>,
     ) -> Result<Response<ws::PollWorkflowTaskQueueResponse>, Status> {
-        let (t, identity) = self.owned_task(&req)?;
+        let (t, poller) = self.owned_task(&req)?;
         let ns = self.0.namespaces.by_id(&t.run.namespace_id).await?;
-        Ok(Response::new(self.0.start_workflow_task(&ns, &t, &identity).await?))
+        Ok(Response::new(self.0.start_workflow_task(&ns, &t, &poller).await?))
     }
 
     async fn start_activity_task(
         &self,
         req: Request<Json>,
     ) -> Result<Response<ws::PollActivityTaskQueueResponse>, Status> {
-        let (t, identity) = self.owned_task(&req)?;
+        let (t, poller) = self.owned_task(&req)?;
         let ns = self.0.namespaces.by_id(&t.run.namespace_id).await?;
-        Ok(Response::new(self.0.start_activity(&ns, &t, &identity).await?))
+        Ok(Response::new(self.0.start_activity(&ns, &t, &poller).await?))
     }
 
     async fn cross_step(&self, req: Request<Json>) -> Result<Response<Json>, Status> {

@@ -13,8 +13,9 @@ use endure_api::temporal::api::history::v1::History;
 use endure_api::temporal::api::taskqueue::v1::PollerInfo;
 use endure_api::temporal::api::workflowservice::v1 as ws;
 use endure_core::commands::{CompletionOutcome, WorkflowTaskCompletion};
-use endure_core::time::{to_duration, to_opt_duration, to_timestamp};
+use endure_core::time::{to_duration, to_timestamp};
 use endure_core::token::{TaskToken, TokenKind};
+use endure_core::transition::Poller;
 use endure_core::{Task, Txn};
 use endure_store::RunKey;
 use tonic::Request;
@@ -75,6 +76,18 @@ impl Frontend {
         let r = req.into_inner();
         let ns = self.namespaces.by_name(&r.namespace).await?;
         let queue = queue_name(&r.task_queue)?;
+        #[allow(deprecated)] // worker_version_capabilities: still sent by SDKs
+        let mut poller = polling_worker(
+            &r.identity,
+            r.deployment_options.as_ref(),
+            r.worker_version_capabilities.as_ref(),
+        );
+        if poller.build_id.is_empty() {
+            // Workers without versioning send their build id as the binary checksum.
+            #[allow(deprecated)]
+            let checksum = r.binary_checksum.clone();
+            poller.build_id = checksum;
+        }
         loop {
             match self.next_dispatch(&ns, &queue, QueueKind::Workflow, &r.identity, deadline).await {
                 None => return Ok(ws::PollWorkflowTaskQueueResponse::default()),
@@ -87,16 +100,14 @@ impl Frontend {
                         Err(e) => tracing::warn!("dropping query task: {e}"),
                     }
                 }
-                Some(Dispatch::Task(t)) => {
-                    match self.start_workflow_task_anywhere(&ns, &t, &r.identity).await {
-                        Ok(resp) => return Ok(resp),
-                        Err(e) if is_stale(&e) => continue,
-                        Err(e) => {
-                            self.engine.dispatch(t);
-                            return Err(e);
-                        }
+                Some(Dispatch::Task(t)) => match self.start_workflow_task_anywhere(&ns, &t, &poller).await {
+                    Ok(resp) => return Ok(resp),
+                    Err(e) if is_stale(&e) => continue,
+                    Err(e) => {
+                        self.engine.dispatch(t);
+                        return Err(e);
                     }
-                }
+                },
             }
         }
     }
@@ -107,12 +118,12 @@ impl Frontend {
         &self,
         ns: &Namespace,
         t: &TaskRef,
-        identity: &str,
+        poller: &Poller,
     ) -> ApiResult<ws::PollWorkflowTaskQueueResponse> {
         if self.engine.owns_run(&t.run) {
-            return self.start_workflow_task(ns, t, identity).await;
+            return self.start_workflow_task(ns, t, poller).await;
         }
-        self.start_remotely(t, identity, |mut c, body| async move { c.start_workflow_task(body).await }).await
+        self.start_remotely(t, poller, |mut c, body| async move { c.start_workflow_task(body).await }).await
     }
 
     /// [`Frontend::start_activity`] on the replica that holds the task's workflow.
@@ -120,12 +131,12 @@ impl Frontend {
         &self,
         ns: &Namespace,
         t: &TaskRef,
-        identity: &str,
+        poller: &Poller,
     ) -> ApiResult<ws::PollActivityTaskQueueResponse> {
         if self.engine.owns_run(&t.run) {
-            return self.start_activity(ns, t, identity).await;
+            return self.start_activity(ns, t, poller).await;
         }
-        self.start_remotely(t, identity, |mut c, body| async move { c.start_activity_task(body).await }).await
+        self.start_remotely(t, poller, |mut c, body| async move { c.start_activity_task(body).await }).await
     }
 
     /// Asks the replica holding `t`'s workflow to start it (`call`: which Start RPC). A task
@@ -135,7 +146,7 @@ impl Frontend {
     async fn start_remotely<R, F>(
         &self,
         t: &TaskRef,
-        identity: &str,
+        poller: &Poller,
         call: impl FnOnce(peer::ClusterClient, endure_api::internal::Json) -> F,
     ) -> ApiResult<R>
     where
@@ -143,7 +154,12 @@ impl Frontend {
     {
         let attempt = async {
             let addr = self.engine.owner_of(&t.run.namespace_id, &t.run.workflow_id)?;
-            let body = peer::json(&peer::StartTask { task: t.into(), identity: identity.to_owned() })?;
+            let start = peer::StartTask {
+                task: t.into(),
+                identity: poller.identity.clone(),
+                build_id: poller.build_id.clone(),
+            };
+            let body = peer::json(&start)?;
             let client = self.peers.cluster(&addr)?;
             call(client, body).await.map(tonic::Response::into_inner).map_err(ApiError::from_peer)
         };
@@ -168,9 +184,9 @@ impl Frontend {
         &self,
         ns: &Namespace,
         t: &TaskRef,
-        identity: &str,
+        poller: &Poller,
     ) -> ApiResult<ws::PollWorkflowTaskQueueResponse> {
-        self.start_workflow_task_as(ns, t, identity, false).await
+        self.start_workflow_task_as(ns, t, poller, false).await
     }
 
     /// [`Frontend::start_workflow_task`]; `lock_held`: the caller holds the workflow lock.
@@ -178,7 +194,7 @@ impl Frontend {
         &self,
         ns: &Namespace,
         t: &TaskRef,
-        identity: &str,
+        poller: &Poller,
         lock_held: bool,
     ) -> ApiResult<ws::PollWorkflowTaskQueueResponse> {
         let Task::WorkflowTask { stamp, .. } = t.task else {
@@ -187,7 +203,7 @@ impl Frontend {
         let request_id = self.engine.new_id();
         let consumed = (t.task_id > 0).then_some(t.task_id);
         let start = |x: &mut Txn<'_>| {
-            let s = x.start_workflow_task(stamp, &request_id, identity)?;
+            let s = x.start_workflow_task(stamp, &request_id, poller)?;
             Ok((s, x.ms.workflow_type.clone(), x.ms.task_queue.clone()))
         };
         let (started, ty, queue) = if lock_held {
@@ -349,12 +365,16 @@ impl Frontend {
         }
         let bad_search_attributes =
             self.check_command_search_attributes(&key.namespace_id, &r.commands).await?;
+        let build_id = completing_build_id(&r);
+        let eager_request_ids = r.commands.iter().map(|_| self.engine.new_id()).collect();
         #[allow(deprecated)]
         let completion = WorkflowTaskCompletion {
             bad_search_attributes,
             commands: r.commands,
             identity: r.identity,
             binary_checksum: r.binary_checksum,
+            build_id,
+            eager_request_ids,
             sdk_metadata: r.sdk_metadata,
             metering_metadata: r.metering_metadata,
             force_create_new_workflow_task: r.force_create_new_workflow_task,
@@ -449,11 +469,17 @@ impl Frontend {
         let r = req.into_inner();
         let ns = self.namespaces.by_name(&r.namespace).await?;
         let queue = queue_name(&r.task_queue)?;
+        #[allow(deprecated)] // worker_version_capabilities: still sent by SDKs
+        let poller = polling_worker(
+            &r.identity,
+            r.deployment_options.as_ref(),
+            r.worker_version_capabilities.as_ref(),
+        );
         loop {
             match self.next_dispatch(&ns, &queue, QueueKind::Activity, &r.identity, deadline).await {
                 None => return Ok(ws::PollActivityTaskQueueResponse::default()),
                 Some(Dispatch::Query(_)) => continue,
-                Some(Dispatch::Task(t)) => match self.start_activity_anywhere(&ns, &t, &r.identity).await {
+                Some(Dispatch::Task(t)) => match self.start_activity_anywhere(&ns, &t, &poller).await {
                     Ok(resp) => return Ok(resp),
                     Err(e) if is_stale(&e) => continue,
                     Err(e) => {
@@ -471,7 +497,7 @@ impl Frontend {
         &self,
         ns: &Namespace,
         t: &TaskRef,
-        identity: &str,
+        poller: &Poller,
     ) -> ApiResult<ws::PollActivityTaskQueueResponse> {
         let Task::ActivityTask { scheduled_event_id, attempt, .. } = t.task else {
             return Err(ApiError::Internal("non-activity task in an activity queue".into()));
@@ -480,7 +506,7 @@ impl Frontend {
         let (s, ty) = self
             .engine
             .update(&t.run, Some(t.task_id), |x| {
-                let s = x.start_activity(scheduled_event_id, attempt, &request_id, identity)?;
+                let s = x.start_activity(scheduled_event_id, attempt, &request_id, poller)?;
                 Ok((s, x.ms.workflow_type.clone()))
             })
             .await?;
@@ -780,10 +806,41 @@ fn activity_response(
         current_attempt_scheduled_time: Some(to_timestamp(a.scheduled_time)),
         started_time: Some(to_timestamp(a.started_time)),
         attempt: a.attempt,
-        schedule_to_close_timeout: to_opt_duration(a.schedule_to_close_timeout),
+        // Unset timeouts as explicit zeros, as the real server sends them (SDKs read them).
+        schedule_to_close_timeout: Some(to_duration(a.schedule_to_close_timeout)),
         start_to_close_timeout: Some(to_duration(a.start_to_close_timeout)),
-        heartbeat_timeout: to_opt_duration(a.heartbeat_timeout),
+        heartbeat_timeout: Some(to_duration(a.heartbeat_timeout)),
         retry_policy: a.retry_policy,
         ..Default::default()
     }
+}
+
+/// The worker behind a poll: its identity and build id (from its deployment options, or the
+/// older version capabilities).
+#[allow(deprecated)] // worker_version_capabilities: deprecated, still sent by SDKs
+fn polling_worker(
+    identity: &str,
+    deployment: Option<&endure_api::temporal::api::deployment::v1::WorkerDeploymentOptions>,
+    capabilities: Option<&endure_api::temporal::api::common::v1::WorkerVersionCapabilities>,
+) -> Poller {
+    let build_id = deployment
+        .map(|d| d.build_id.clone())
+        .filter(|b| !b.is_empty())
+        .or_else(|| capabilities.map(|c| c.build_id.clone()))
+        .unwrap_or_default();
+    Poller { identity: identity.to_owned(), build_id }
+}
+
+/// The build id of the worker completing a workflow task (deployment options, or the older
+/// version stamp, or the binary checksum).
+#[allow(deprecated)] // worker_version_stamp: deprecated, still sent by SDKs
+fn completing_build_id(r: &ws::RespondWorkflowTaskCompletedRequest) -> String {
+    r.deployment_options
+        .as_ref()
+        .map(|d| d.build_id.clone())
+        .filter(|b| !b.is_empty())
+        .or_else(|| r.worker_version_stamp.as_ref().map(|s| s.build_id.clone()))
+        .filter(|b| !b.is_empty())
+        // Workers without versioning send their build id as the binary checksum.
+        .unwrap_or_else(|| r.binary_checksum.clone())
 }

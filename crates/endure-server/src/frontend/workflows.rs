@@ -8,13 +8,15 @@ use crate::error::{ApiError, ApiResult};
 use crate::matching::{Dispatch, QueryTask, QueueKind};
 use crate::starter::StartFields;
 use crate::validate::{check_blob, check_id, check_run_id};
-use endure_api::temporal::api::common::v1::WorkflowExecution;
+use endure_api::temporal::api::activity::v1::ActivityOptions;
+use endure_api::temporal::api::common::v1::{Link, WorkflowExecution};
 use endure_api::temporal::api::enums::v1::{
-    HistoryEventFilterType, PendingActivityState, PendingWorkflowTaskState, QueryRejectCondition,
+    EventType, HistoryEventFilterType, PendingActivityState, PendingWorkflowTaskState, QueryRejectCondition,
     QueryResultType, WorkflowExecutionStatus as Status,
 };
 use endure_api::temporal::api::history::v1::History;
 use endure_api::temporal::api::query::v1::QueryRejected;
+use endure_api::temporal::api::taskqueue::v1::TaskQueue;
 use endure_api::temporal::api::workflow::v1 as wf;
 use endure_api::temporal::api::workflowservice::v1 as ws;
 use endure_core::MutableState;
@@ -66,6 +68,7 @@ macro_rules! start_fields {
             memo: $r.memo,
             header: $r.header,
             search_attributes: $r.search_attributes,
+            priority: $r.priority,
             start_delay: $r.workflow_start_delay,
         }
     };
@@ -83,6 +86,9 @@ impl Frontend {
         let workflow_id = f.workflow_id.clone();
         let has_delay = time::opt_duration(&f.start_delay) > 0 || !f.cron_schedule.is_empty();
         let (s, _lock) = self.starter.start_workflow_holding_lock(&ns, f, None, None).await?;
+        // As the real server: a link to the start of the run answered with, whether this call
+        // started it, repeated the call that did, or found it running (use existing).
+        let link = Some(started_event_link(&ns.name, &workflow_id, &s.run_id));
         let eager_workflow_task = if eager && s.fresh && !has_delay {
             // Hand the first workflow task straight to the starting worker.
             let t = crate::matching::TaskRef {
@@ -99,7 +105,8 @@ impl Frontend {
                 },
             };
             // Still under the workflow lock: no poller can take the task meanwhile.
-            self.start_workflow_task_as(&ns, &t, &identity, true).await.ok()
+            let poller = endure_core::transition::Poller { identity, build_id: String::new() };
+            self.start_workflow_task_as(&ns, &t, &poller, true).await.ok()
         } else {
             None
         };
@@ -109,7 +116,7 @@ impl Frontend {
             started: s.started,
             status: Status::Running as i32,
             eager_workflow_task,
-            ..Default::default()
+            link,
         })
     }
 
@@ -587,6 +594,21 @@ pub(crate) fn describe(ms: &MutableState) -> ws::DescribeWorkflowExecutionRespon
                     a.started_identity.clone()
                 },
                 next_attempt_schedule_time: a.in_backoff.then(|| to_timestamp(a.scheduled_time)),
+                // What the activity runs with now (UpdateActivityOptions changes it), timeouts
+                // as explicit zeros when unset, as the real server shows them.
+                activity_options: Some(ActivityOptions {
+                    task_queue: Some(TaskQueue {
+                        name: a.task_queue.clone(),
+                        normal_name: a.task_queue.clone(),
+                        ..Default::default()
+                    }),
+                    schedule_to_close_timeout: Some(time::to_duration(a.schedule_to_close_timeout)),
+                    schedule_to_start_timeout: Some(time::to_duration(a.schedule_to_start_timeout)),
+                    start_to_close_timeout: Some(time::to_duration(a.start_to_close_timeout)),
+                    heartbeat_timeout: Some(time::to_duration(a.heartbeat_timeout)),
+                    retry_policy: a.retry_policy.clone(),
+                    ..Default::default()
+                }),
                 ..Default::default()
             }
         })
@@ -627,10 +649,26 @@ pub(crate) fn describe(ms: &MutableState) -> ws::DescribeWorkflowExecutionRespon
         workflow_extended_info: Some(wf::WorkflowExecutionExtendedInfo {
             execution_expiration_time: (ms.execution_timeout > 0)
                 .then(|| to_timestamp(ms.execution_time + ms.execution_timeout)),
-            run_expiration_time: (ms.run_timeout > 0)
-                .then(|| to_timestamp(ms.execution_time + ms.run_timeout)),
+            // Without a run timeout the real server shows Go's zero time (year 1), not nothing.
+            run_expiration_time: Some(if ms.run_timeout > 0 {
+                to_timestamp(ms.execution_time + ms.run_timeout)
+            } else {
+                time::go_zero_time()
+            }),
             cancel_requested: ms.cancel_requested,
             original_start_time: Some(to_timestamp(ms.start_time)),
+            // The request that started the run, and the event it made.
+            request_id_infos: (!ms.start_request_id.is_empty())
+                .then(|| {
+                    let info = wf::RequestIdInfo {
+                        event_type: EventType::WorkflowExecutionStarted as i32,
+                        event_id: 1,
+                        buffered: false,
+                    };
+                    (ms.start_request_id.clone(), info)
+                })
+                .into_iter()
+                .collect(),
             ..Default::default()
         }),
         ..Default::default()
@@ -649,7 +687,7 @@ pub(crate) fn execution_info(ms: &MutableState) -> wf::WorkflowExecutionInfo {
         history_length: ms.next_event_id - 1,
         execution_time: Some(to_timestamp(ms.execution_time)),
         memo: Some(ms.memo.clone().unwrap_or_default()),
-        search_attributes: Some(ms.search_attributes.clone().unwrap_or_default()),
+        search_attributes: Some(ms.visible_search_attributes().unwrap_or_default()),
         task_queue: ms.task_queue.clone(),
         state_transition_count: ms.state_transition_count,
         history_size_bytes: ms.history_size_bytes,
@@ -665,6 +703,27 @@ pub(crate) fn execution_info(ms: &MutableState) -> wf::WorkflowExecutionInfo {
             .as_ref()
             .map(|p| WorkflowExecution { workflow_id: p.workflow_id.clone(), run_id: p.run_id.clone() }),
         first_run_id: ms.first_execution_run_id.clone(),
+        priority: ms.priority.clone(),
+        auto_reset_points: (!ms.auto_reset_points.is_empty())
+            .then(|| wf::ResetPoints { points: ms.auto_reset_points.clone() }),
+        most_recent_worker_version_stamp: endure_core::transition::worker_version(&ms.most_recent_build_id),
         ..Default::default()
+    }
+}
+
+/// The link a start response carries to the run's WorkflowExecutionStarted event (Nexus
+/// callers and SDKs attach it to what they started), as the real server returns it.
+fn started_event_link(namespace: &str, workflow_id: &str, run_id: &str) -> Link {
+    use endure_api::temporal::api::common::v1::link::{Variant, WorkflowEvent, workflow_event};
+    Link {
+        variant: Some(Variant::WorkflowEvent(WorkflowEvent {
+            namespace: namespace.to_owned(),
+            workflow_id: workflow_id.to_owned(),
+            run_id: run_id.to_owned(),
+            reference: Some(workflow_event::Reference::EventRef(workflow_event::EventReference {
+                event_id: 1,
+                event_type: EventType::WorkflowExecutionStarted as i32,
+            })),
+        })),
     }
 }

@@ -49,7 +49,7 @@ pub fn visibility_of(ms: &MutableState, custom: Vec<(String, SaValue)>) -> Visib
         history_size_bytes: ms.history_size_bytes,
         state_transition_count: ms.state_transition_count,
         memo: ms.memo.as_ref().map(|m| m.encode_to_vec()).unwrap_or_default(),
-        search_attributes: ms.search_attributes.as_ref().map(|m| m.encode_to_vec()).unwrap_or_default(),
+        search_attributes: ms.visible_search_attributes().map(|m| m.encode_to_vec()).unwrap_or_default(),
         parent_workflow_id: ms.parent.as_ref().map(|p| p.workflow_id.clone()).unwrap_or_default(),
         parent_run_id: ms.parent.as_ref().map(|p| p.run_id.clone()).unwrap_or_default(),
         root_workflow_id: root.0,

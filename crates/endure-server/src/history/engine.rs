@@ -502,7 +502,8 @@ impl Engine {
             delete_tasks: consumed.into_iter().collect(),
             visibility: Some(visibility_of(
                 ms,
-                self.search_attributes.typed_values(&ms.namespace_id, ms.search_attributes.as_ref()),
+                self.search_attributes
+                    .typed_values(&ms.namespace_id, ms.visible_search_attributes().as_ref()),
             )),
         })
     }

@@ -2,7 +2,7 @@
 //! in memory and persisted in the store, and the typed values of a run's attributes for its
 //! visibility row.
 
-use super::schema::{SaType, settable_system};
+use super::schema::{SaType, stored_system};
 use super::values::{SaTypes, decode_value};
 use crate::clock;
 use crate::error::{ApiError, ApiResult};
@@ -93,7 +93,7 @@ impl SearchAttributeRegistry {
             .indexed_fields
             .iter()
             .filter_map(|(name, payload)| {
-                let ty = types.get(name).copied().or_else(|| settable_system(name))?;
+                let ty = types.get(name).copied().or_else(|| stored_system(name))?;
                 Some((name.clone(), decode_value(payload, ty)?))
             })
             .collect();

@@ -17,7 +17,8 @@ pub enum Queried {
     /// Set by a feature Endure does not have yet (schedules, batch jobs, worker versioning): no
     /// run carries it, so it is NULL everywhere.
     Unset,
-    /// Set by workflows themselves (by upsert) and stored and queried like a custom attribute.
+    /// Stored with the run's search attributes and queried like a custom attribute: set by
+    /// workflows themselves (by upsert), or by the server (`BuildIds`).
     Stored,
 }
 
@@ -62,7 +63,8 @@ pub static SYSTEM: &[SystemAttribute] = {
         column("ParentRunId", Keyword, Attr::ParentRunId),
         column("RootWorkflowId", Keyword, Attr::RootWorkflowId),
         column("RootRunId", Keyword, Attr::RootRunId),
-        unset("BuildIds", KeywordList),
+        // Written by the server when a workflow task completes (the worker's build ids).
+        SystemAttribute { name: "BuildIds", ty: KeywordList, settable: false, queried: Queried::Stored },
         SystemAttribute {
             name: "TemporalChangeVersion",
             ty: KeywordList,
@@ -86,6 +88,12 @@ pub fn system(name: &str) -> Option<&'static SystemAttribute> {
 /// one.
 pub fn settable_system(name: &str) -> Option<SaType> {
     system(name).filter(|a| a.settable).map(|a| a.ty)
+}
+
+/// The type of a system attribute stored with a run's search attributes (set by workflows or
+/// by the server), if `name` is one: listed and presented like a custom attribute.
+pub fn stored_system(name: &str) -> Option<SaType> {
+    system(name).filter(|a| a.queried == Queried::Stored).map(|a| a.ty)
 }
 
 /// The name of a `WorkflowExecutionStatus` as the `ExecutionStatus` attribute holds it
@@ -187,11 +195,14 @@ mod tests {
         assert_eq!(system("BuildIds").map(|a| a.ty), Some(SaType::KeywordList));
         assert_eq!(settable_system("TemporalChangeVersion"), Some(SaType::KeywordList));
         assert_eq!(settable_system("WorkflowId"), None);
-        // Only attributes stored like custom ones may be set by workflows, and only those are
-        // queried as stored.
+        // Only attributes stored like custom ones may be set by workflows; the server stores
+        // BuildIds itself.
         for a in SYSTEM {
-            assert_eq!(a.settable, a.queried == Queried::Stored, "{}", a.name);
+            assert!(!a.settable || a.queried == Queried::Stored, "{}", a.name);
         }
+        assert_eq!(stored_system("BuildIds"), Some(SaType::KeywordList));
+        assert_eq!(settable_system("BuildIds"), None, "workflows may not set BuildIds");
+        assert_eq!(stored_system("StartTime"), None);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! A leaf: the registered types come in as an argument ([`SaTypes`]); nothing here reads the
 //! store or knows which namespace it is checking beyond its name for messages.
 
-use super::schema::{SaType, settable_system, system, type_name};
+use super::schema::{SaType, settable_system, stored_system, system, type_name};
 use endure_api::temporal::api::common::v1::{Payload, SearchAttributes};
 use endure_store::visibility::SaValue;
 use std::collections::BTreeMap;
@@ -98,7 +98,7 @@ pub fn validate(
 pub fn present(types: &SaTypes, sa: &SearchAttributes) -> SearchAttributes {
     let mut out = sa.clone();
     for (name, p) in out.indexed_fields.iter_mut() {
-        let Some(ty) = types.get(name).copied().or_else(|| settable_system(name)) else {
+        let Some(ty) = types.get(name).copied().or_else(|| stored_system(name)) else {
             continue;
         };
         p.metadata.insert("type".into(), type_name(ty).as_bytes().to_vec());

@@ -1,0 +1,221 @@
+"""The same scenarios against Endure and the real Temporal dev server, compared field by field.
+
+Each scenario drives the Temporal API directly (the raw WorkflowService calls an SDK's worker
+and client make, with fixed ids and inputs), collects every response a worker or user reads
+(the tasks polled, the history, Describe) and returns them by name. It runs once against the
+suite's server and once against a real dev server started next to it; the two sets are
+normalised (tests/python/field_diff.py: times, UUIDs, tokens) and must be equal in every field.
+A field the real server writes and Endure leaves out is exactly what breaks an SDK (the
+TypeScript worker refused every activity task whose timeouts were unset instead of zero).
+
+With ``ENDURE_TEST_TARGET=temporal`` both sides are real servers: the scenarios validate
+themselves (nothing may differ between two runs of the same server).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Iterator
+
+import pytest
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.command.v1 import (
+    Command,
+    CompleteWorkflowExecutionCommandAttributes,
+    ScheduleActivityTaskCommandAttributes,
+)
+from temporalio.api.common.v1 import ActivityType, Payload, Payloads, WorkflowExecution, WorkflowType
+from temporalio.api.enums.v1 import CommandType, WorkflowIdConflictPolicy
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import (
+    DescribeWorkflowExecutionRequest,
+    GetWorkflowExecutionHistoryRequest,
+    PollActivityTaskQueueRequest,
+    PollWorkflowTaskQueueRequest,
+    RespondActivityTaskCompletedRequest,
+    RespondWorkflowTaskCompletedRequest,
+    StartWorkflowExecutionRequest,
+)
+from temporalio import activity, workflow
+from temporalio.client import Client
+
+from conftest import new_worker, unique
+from endure_testing.servers import ServerProcess, TemporalDevServer
+from field_diff import as_json, differences, normalize
+
+IDENTITY = "differential-test"
+Docs = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def oracle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A real Temporal dev server next to the suite's server."""
+    tmp: Path = tmp_path_factory.mktemp("oracle")
+    srv = TemporalDevServer("oracle", tmp / "oracle.log", tmp / "oracle.db")
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def payloads(text: str) -> Payloads:
+    return Payloads(payloads=[Payload(metadata={"encoding": b"json/plain"}, data=f'"{text}"'.encode())])
+
+
+@activity.defn
+async def greet(name: str) -> str:
+    return f"Hello, {name}!"
+
+
+@workflow.defn
+class GreetingWorkflow:
+    @workflow.run
+    async def run(self, name: str) -> str:
+        return await workflow.execute_activity(
+            greet, name, start_to_close_timeout=timedelta(seconds=10)
+        )
+
+
+class Driver:
+    """Raw WorkflowService calls on one server, with the scenario's fixed ids."""
+
+    def __init__(self, client: Client, workflow_id: str, task_queue: str):
+        self.client = client
+        self.svc = client.workflow_service
+        self.ns = client.namespace
+        self.workflow_id = workflow_id
+        self.task_queue = task_queue
+        self.run_id = ""
+
+    async def start(self, **fields: Any) -> Any:
+        request = StartWorkflowExecutionRequest(
+            namespace=self.ns,
+            workflow_id=self.workflow_id,
+            workflow_type=WorkflowType(name="DiffWorkflow"),
+            task_queue=TaskQueue(name=self.task_queue),
+            input=payloads("in"),
+            identity=IDENTITY,
+            request_id=f"start-{self.workflow_id}",
+        )
+        for name, value in fields.items():
+            setattr(request, name, value)
+        response = await self.svc.start_workflow_execution(request)
+        self.run_id = response.run_id
+        return response
+
+    async def poll_workflow_task(self) -> Any:
+        task = await self.svc.poll_workflow_task_queue(
+            PollWorkflowTaskQueueRequest(
+                namespace=self.ns, task_queue=TaskQueue(name=self.task_queue), identity=IDENTITY
+            )
+        )
+        assert task.task_token, "a workflow task"
+        return task
+
+    async def complete_workflow_task(self, task: Any, commands: list[Command]) -> Any:
+        return await self.svc.respond_workflow_task_completed(
+            RespondWorkflowTaskCompletedRequest(
+                namespace=self.ns, task_token=task.task_token, commands=commands, identity=IDENTITY
+            )
+        )
+
+    async def poll_activity_task(self) -> Any:
+        task = await self.svc.poll_activity_task_queue(
+            PollActivityTaskQueueRequest(
+                namespace=self.ns, task_queue=TaskQueue(name=self.task_queue), identity=IDENTITY
+            )
+        )
+        assert task.task_token, "an activity task"
+        return task
+
+    async def history(self) -> list[Any]:
+        response = await self.svc.get_workflow_execution_history(
+            GetWorkflowExecutionHistoryRequest(
+                namespace=self.ns,
+                execution=WorkflowExecution(workflow_id=self.workflow_id, run_id=self.run_id),
+            )
+        )
+        return [as_json(e) for e in response.history.events]
+
+    async def describe(self) -> Any:
+        return await self.svc.describe_workflow_execution(
+            DescribeWorkflowExecutionRequest(
+                namespace=self.ns,
+                execution=WorkflowExecution(workflow_id=self.workflow_id, run_id=self.run_id),
+            )
+        )
+
+
+async def one_activity_on_default_options(d: Driver) -> Docs:
+    """A workflow schedules one activity with only its start-to-close timeout, as SDKs do by
+    default; a worker runs it; the workflow completes with its result."""
+    docs: Docs = {"start": as_json(await d.start())}
+    docs["start again, same request id"] = as_json(await d.start())
+    docs["start again, use existing"] = as_json(
+        await d.start(
+            request_id=f"other-{d.workflow_id}",
+            workflow_id_conflict_policy=WorkflowIdConflictPolicy.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+        )
+    )
+    task = await d.poll_workflow_task()
+    docs["workflow task 1"] = as_json(task)
+    schedule = Command(
+        command_type=CommandType.COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK,
+        schedule_activity_task_command_attributes=ScheduleActivityTaskCommandAttributes(
+            activity_id="1",
+            activity_type=ActivityType(name="greet"),
+            task_queue=TaskQueue(name=d.task_queue),
+            input=payloads("world"),
+            start_to_close_timeout=Duration(seconds=10),
+        ),
+    )
+    docs["complete 1"] = as_json(await d.complete_workflow_task(task, [schedule]))
+    activity = await d.poll_activity_task()
+    docs["activity task"] = as_json(activity)
+    docs["describe while the activity runs"] = as_json(await d.describe())
+    await d.svc.respond_activity_task_completed(
+        RespondActivityTaskCompletedRequest(
+            namespace=d.ns, task_token=activity.task_token, result=payloads("hello"), identity=IDENTITY
+        )
+    )
+    task = await d.poll_workflow_task()
+    docs["workflow task 2"] = as_json(task)
+    complete = Command(
+        command_type=CommandType.COMMAND_TYPE_COMPLETE_WORKFLOW_EXECUTION,
+        complete_workflow_execution_command_attributes=CompleteWorkflowExecutionCommandAttributes(
+            result=payloads("done")
+        ),
+    )
+    docs["complete 2"] = as_json(await d.complete_workflow_task(task, [complete]))
+    docs["history"] = await d.history()
+    docs["describe when closed"] = as_json(await d.describe())
+    return docs
+
+
+async def sdk_worker_runs_an_activity(d: Driver) -> Docs:
+    """The official Python SDK's worker (default options) runs a workflow with one activity:
+    what its worker writes into history (build ids, SDK metadata) and what Describe shows."""
+    async with new_worker(d.client, d.task_queue, [GreetingWorkflow], [greet]):
+        handle = await d.client.start_workflow(
+            GreetingWorkflow.run, "world", id=d.workflow_id, task_queue=d.task_queue
+        )
+        d.run_id = handle.result_run_id or ""
+        assert await handle.result() == "Hello, world!"
+    return {"history": await d.history(), "describe": as_json(await d.describe())}
+
+
+Scenario = Callable[[Driver], Awaitable[Docs]]
+SCENARIOS: list[Scenario] = [one_activity_on_default_options, sdk_worker_runs_an_activity]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)
+async def test_same_responses_as_the_real_server(
+    scenario: Scenario, server: ServerProcess, oracle: ServerProcess
+) -> None:
+    workflow_id, task_queue = unique("diff"), unique("tq")
+    ours = await scenario(Driver(await Client.connect(server.address), workflow_id, task_queue))
+    theirs = await scenario(Driver(await Client.connect(oracle.address), workflow_id, task_queue))
+    found = differences(normalize(ours), normalize(theirs))
+    assert not found, f"{len(found)} fields differ from the real server:\n" + "\n".join(found)

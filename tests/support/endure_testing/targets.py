@@ -1,0 +1,81 @@
+"""Which server a suite runs against, chosen by the environment, and how to make it.
+
+* ``ENDURE_TEST_TARGET``: ``endure`` (default; the binary from ``ENDURE_BIN``, else
+  ``target/debug/endure``) or ``temporal`` (the official dev server, the oracle that validates
+  the tests themselves).
+* ``ENDURE_TEST_STORE``: ``sqlite`` (default; ``endure server start-dev`` on a SQLite file) or
+  ``postgres`` (the production server, ``endure server start``, on its own database on the
+  PostgreSQL server ``ENDURE_TEST_POSTGRES_URL`` names, kept across restarts of that server).
+
+Both the Python suite (tests/python/conftest.py) and the launcher other suites run under
+(:mod:`endure_testing.serve`, e.g. the TypeScript suite) make their servers here.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+from endure_testing.postgres import Database, postgres_url
+from endure_testing.servers import EndureDevServer, EndureServer, ServerProcess, TemporalDevServer
+
+# Extra namespace registered at server start (``--namespace``) in addition to "default",
+# which both servers always create.
+EXTRA_NAMESPACE = "endure-test-ns"
+
+
+def target() -> str:
+    """``endure`` or ``temporal``, from ``ENDURE_TEST_TARGET``."""
+    t = os.environ.get("ENDURE_TEST_TARGET", "endure").strip().lower() or "endure"
+    if t not in ("endure", "temporal"):
+        raise ValueError(f"ENDURE_TEST_TARGET must be 'endure' or 'temporal', got {t!r}")
+    return t
+
+
+def store() -> str:
+    """``sqlite`` or ``postgres``, from ``ENDURE_TEST_STORE``."""
+    s = os.environ.get("ENDURE_TEST_STORE", "sqlite").strip().lower() or "sqlite"
+    if s not in ("sqlite", "postgres"):
+        raise ValueError(f"ENDURE_TEST_STORE must be 'sqlite' or 'postgres', got {s!r}")
+    return s
+
+
+def make_server(
+    tmp_dir: Path,
+    name: str = "server",
+    search_attributes: dict[str, str] | None = None,
+    temporal_args: list[str] | None = None,
+) -> ServerProcess:
+    """The server the suite runs against (``ENDURE_TEST_TARGET``, ``ENDURE_TEST_STORE``),
+    not started, on a free port with its data and log in ``tmp_dir``; started again on the
+    same data after a stop or kill.
+
+    ``search_attributes`` (name -> type) are registered in every start-up namespace
+    (``--search-attribute`` of both dev servers, ``server.search_attributes`` of Endure's
+    production server); ``temporal_args`` are extra flags for the real dev server only.
+    """
+    db_path = tmp_dir / f"{name}.db"
+    log_path = tmp_dir / f"{name}.log"
+    declared = [f"{k}={v}" for k, v in (search_attributes or {}).items()]
+    flags = [f for d in declared for f in ("--search-attribute", d)]
+    if target() == "temporal":
+        return TemporalDevServer(
+            name, log_path, db_path, [EXTRA_NAMESPACE], flags + (temporal_args or [])
+        )
+    if store() == "sqlite":
+        return EndureDevServer(name, log_path, db_path, [EXTRA_NAMESPACE], flags)
+    # One database per server, named after its would-be SQLite file: kept across restarts.
+    db = Database(
+        postgres_url(), name="endure_py_" + uuid.uuid5(uuid.NAMESPACE_URL, str(db_path)).hex[:16]
+    )
+    db.create_if_missing()
+    settings = {
+        "ENDURE_SERVER_NAMESPACES": f"default,{EXTRA_NAMESPACE}",
+        "ENDURE_CLUSTER_SHARDS": "4",
+        "ENDURE_LOG_LEVEL": "warn",
+        "ENDURE_STORAGE_POSTGRES_MAX_CONNECTIONS": "8",
+    }
+    if declared:
+        settings["ENDURE_SERVER_SEARCH_ATTRIBUTES"] = ",".join(declared)
+    return EndureServer(name, log_path, db, settings, http=False)
