@@ -12,10 +12,13 @@
 #      integration and Rust SDK suites), then the Rust SDK suite again with Endure
 #      on PostgreSQL (the production server, `endure server start`);
 #   6. the Python end-to-end suite (tests/python) against target/debug/endure on
-#      SQLite (start-dev), then again on PostgreSQL;
+#      SQLite (start-dev), then again on PostgreSQL (with tests/python/test_differential.py
+#      comparing responses field by field with a real dev server);
 #   7. the cluster suite (tests/cluster): three replicas on one PostgreSQL, kill -9
-#      and SIGSTOP fencing; the chaos soak's own checks (bench/chaos: its verification
-#      against broken inputs, its fault schedule; seconds, no server);
+#      and SIGSTOP fencing; the TypeScript suite (tests/typescript: npm ci, then the
+#      official TypeScript SDK against Endure on SQLite and on PostgreSQL); the chaos
+#      soak's own checks (bench/chaos: its verification against broken inputs, its fault
+#      schedule; seconds, no server);
 #   8. a short smoke run of the load generator (endure-bench) and of the Python-SDK
 #      benchmark (bench/python/sdk_bench.py) against Endure.
 # Fails fast; exits non-zero on any failure. Extra arguments go to pytest,
@@ -106,6 +109,22 @@ if [[ "${ENDURE_TEST_TARGET:-endure}" == "endure" ]]; then
 
     step "pytest tests/cluster (three replicas on one PostgreSQL)"
     "$VENV/bin/python" -m pytest tests/cluster -q -s
+fi
+
+# ---------------------------------------------------------------- TypeScript
+# The official TypeScript SDK (tests/typescript, pinned by package-lock.json), started under the
+# shared launcher so it meets the same servers as the Python suite.
+step "npm ci in tests/typescript (the official TypeScript SDK)"
+(cd "$ROOT/tests/typescript" && npm ci --no-audit --no-fund --loglevel=error)
+ts_suite() {
+    PYTHONPATH="$ROOT/tests/support" "$VENV/bin/python" -m endure_testing.serve \
+        --search-attribute TsTag=Keyword -- npm --prefix "$ROOT/tests/typescript" test --silent
+}
+step "TypeScript suite (target: ${ENDURE_TEST_TARGET:-endure})"
+ts_suite
+if [[ "${ENDURE_TEST_TARGET:-endure}" == "endure" ]]; then
+    step "TypeScript suite with Endure on PostgreSQL"
+    ENDURE_TEST_STORE=postgres ts_suite
 fi
 
 step "pytest bench/chaos (the chaos soak's verification and fault schedule)"

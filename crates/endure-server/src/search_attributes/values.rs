@@ -116,7 +116,10 @@ pub fn present(types: &SaTypes, sa: &SearchAttributes) -> SearchAttributes {
 
 /// Decodes a search-attribute payload (JSON) as `ty`; `None` if it is not one (or is null).
 pub fn decode_value(p: &Payload, ty: SaType) -> Option<SaValue> {
-    let v: serde_json::Value = serde_json::from_slice(&p.data).ok()?;
+    decode_json(serde_json::from_slice(&p.data).ok()?, ty)
+}
+
+fn decode_json(v: serde_json::Value, ty: SaType) -> Option<SaValue> {
     Some(match (ty, v) {
         (SaType::Keyword | SaType::Text, serde_json::Value::String(s)) => SaValue::Str(s),
         (SaType::Int, serde_json::Value::Number(n)) => SaValue::Int(n.as_i64()?),
@@ -130,6 +133,12 @@ pub fn decode_value(p: &Payload, ty: SaType) -> Option<SaValue> {
         }
         // A single keyword given for a list attribute counts as a one-element list.
         (SaType::KeywordList, serde_json::Value::String(s)) => SaValue::List(vec![s]),
+        // The SDKs' older encoding wraps every value in a list (the TypeScript SDK's
+        // `upsertSearchAttributes`): a one-element list counts as its element, as the real
+        // server accepts it.
+        (_, serde_json::Value::Array(mut items)) if items.len() == 1 && !items[0].is_array() => {
+            return decode_json(items.pop()?, ty);
+        }
         _ => return None,
     })
 }
@@ -140,6 +149,18 @@ mod tests {
 
     fn json(data: &str) -> Payload {
         Payload { data: data.as_bytes().to_vec(), ..Default::default() }
+    }
+
+    #[test]
+    fn a_one_element_list_counts_as_its_element() {
+        assert_eq!(decode_value(&json("[\"gold\"]"), SaType::Keyword), Some(SaValue::Str("gold".into())));
+        assert_eq!(decode_value(&json("[5]"), SaType::Int), Some(SaValue::Int(5)));
+        assert_eq!(
+            decode_value(&json("[\"a\", \"b\"]"), SaType::Keyword),
+            None,
+            "two values for one keyword"
+        );
+        assert_eq!(decode_value(&json("[[\"a\"]]"), SaType::Keyword), None, "one level only");
     }
 
     #[test]
