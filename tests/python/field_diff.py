@@ -4,7 +4,8 @@ A response is turned into proto JSON (:func:`as_json`: camelCase, enums by name,
 left out, set ones kept even when zero, as the wire carries them), then :func:`normalize`
 replaces what legitimately differs between two servers and two runs (and drops the hints of
 :data:`IGNORED_FIELDS`): timestamps, UUIDs (each
-distinct one by its order of first appearance, so "the same run id twice" still compares),
+distinct one by its order of first appearance and its version, so "the same run id twice" and
+"a time-ordered run id" still compare),
 task tokens and ids, history sizes, sticky queue names, the order of the SDK's flag lists. :func:`differences` lists every path where two documents
 disagree: a field one side lacks, a value that differs, a list of another length.
 
@@ -65,7 +66,10 @@ def normalize(doc: Any) -> Any:
     uuids: dict[str, str] = {}
 
     def uuid(text: str) -> str:
-        return UUID.sub(lambda m: uuids.setdefault(m.group(0), f"<uuid{len(uuids) + 1}>"), text)
+        # The placeholder keeps the UUID's version: run ids are time-ordered (v7) on both.
+        return UUID.sub(
+            lambda m: uuids.setdefault(m.group(0), f"<uuid{len(uuids) + 1}v{m.group(0)[14]}>"), text
+        )
 
     def walk(value: Any, key: str | None) -> Any:
         if isinstance(value, dict):

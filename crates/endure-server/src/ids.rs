@@ -1,26 +1,46 @@
 //! The unique ids the server makes — run ids, request ids, namespace ids, query and update ids,
-//! member ids: random UUIDs, or a seeded sequence so that a simulation of the cluster
+//! member ids: random UUIDs (time-ordered version 7 by default, as the real server makes run
+//! ids), or a seeded sequence so that a simulation of the cluster
 //! reproduces from its seed. Injected like the clock; nothing else in the crate makes an id.
 
+use crate::clock::Clock;
 use parking_lot::Mutex;
 use std::sync::Arc;
 use uuid::Uuid;
 
+type Source = Arc<dyn Fn() -> Uuid + Send + Sync>;
+
 /// A source of unique ids.
 #[derive(Clone)]
-pub struct Ids(Arc<dyn Fn() -> Uuid + Send + Sync>);
+pub struct Ids {
+    any: Source,
+    runs: Source,
+}
 
 impl Ids {
-    /// Random (version 4) UUIDs.
+    /// Random (version 4) UUIDs, run ids too.
     pub fn random() -> Self {
-        Ids(Arc::new(Uuid::new_v4))
+        let any: Source = Arc::new(Uuid::new_v4);
+        Ids { runs: any.clone(), any }
+    }
+
+    /// What the real server makes: random (version 4) UUIDs, and time-ordered (version 7) run
+    /// ids (SDKs and users sort on them), their time from `clock`.
+    pub fn with_time_ordered_runs(clock: Clock) -> Self {
+        let runs: Source = Arc::new(move || {
+            let ns = clock.now().max(0);
+            let secs = (ns / 1_000_000_000) as u64;
+            let nanos = (ns % 1_000_000_000) as u32;
+            Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, secs, nanos))
+        });
+        Ids { any: Arc::new(Uuid::new_v4), runs }
     }
 
     /// Version-4-shaped UUIDs from a sequence seeded by `seed` (SplitMix64): the same seed gives
     /// the same ids in the same order. For simulations and tests only.
     pub fn seeded(seed: u64) -> Self {
         let state = Arc::new(Mutex::new(seed));
-        Ids(Arc::new(move || {
+        let any: Source = Arc::new(move || {
             let mut s = state.lock();
             let mut bytes = [0u8; 16];
             for half in bytes.chunks_mut(8) {
@@ -31,18 +51,36 @@ impl Ids {
                 half.copy_from_slice(&(z ^ (z >> 31)).to_be_bytes());
             }
             uuid::Builder::from_random_bytes(bytes).into_uuid()
-        }))
+        });
+        Ids { runs: any.clone(), any }
     }
 
     /// The next id, as text.
     pub fn next(&self) -> String {
-        (self.0)().to_string()
+        (self.any)().to_string()
+    }
+
+    /// The next run id, as text.
+    pub fn next_run_id(&self) -> String {
+        (self.runs)().to_string()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_ids_are_version_7_and_carry_the_clocks_time() {
+        let ids = Ids::with_time_ordered_runs(Clock::from_fn(|| 1_767_225_600_123_000_000));
+        let other: Uuid = ids.next().parse().expect("a UUID");
+        assert_eq!(other.get_version_num(), 4, "other ids are random, as the real server's");
+        let id: Uuid = ids.next_run_id().parse().expect("a UUID");
+        assert_eq!(id.get_version_num(), 7);
+        let (secs, nanos) = id.get_timestamp().expect("a v7 timestamp").to_unix();
+        assert_eq!((secs, nanos / 1_000_000), (1_767_225_600, 123), "millisecond precision");
+        assert_ne!(ids.next_run_id(), ids.next_run_id(), "random beyond the time");
+    }
 
     #[test]
     fn seeded_ids_repeat_with_their_seed_and_look_like_uuids() {

@@ -143,7 +143,8 @@ pub struct Environment {
 impl Environment {
     /// The system clock, random ids and TCP.
     pub fn system() -> Self {
-        Environment { clock: clock::Clock::system(), ids: ids::Ids::random(), network: None }
+        let clock = clock::Clock::system();
+        Environment { ids: ids::Ids::with_time_ordered_runs(clock.clone()), clock, network: None }
     }
 }
 

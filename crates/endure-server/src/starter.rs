@@ -252,7 +252,7 @@ impl Starter {
             }
             condition = CurrentCondition::RunIs(cur.run_id);
         }
-        let run_id = self.engine.new_id();
+        let run_id = self.engine.new_run_id();
         let start_delay = match f.cron_schedule.as_str() {
             "" => time::opt_duration(&f.start_delay),
             cron => {

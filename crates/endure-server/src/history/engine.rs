@@ -244,9 +244,14 @@ impl Engine {
         self.cache.forget(key);
     }
 
-    /// A new unique id (run ids, request ids).
+    /// A new unique id (request ids, update ids …; run ids come from [`Engine::new_run_id`]).
     pub fn new_id(&self) -> String {
         self.ids.next()
+    }
+
+    /// A fresh run id (time-ordered, as the real server's).
+    pub fn new_run_id(&self) -> String {
+        self.ids.next_run_id()
     }
 
     /// Wall time now (ns).
@@ -385,7 +390,7 @@ impl Engine {
         let old_status = ms.status;
         let now = self.clock.now();
         let mut txn = Txn::new(&mut ms, now);
-        txn.next_run_id = self.new_id();
+        txn.next_run_id = self.new_run_id();
         let r = match f(&mut txn) {
             Ok(r) => r,
             Err(e) => {
