@@ -196,7 +196,11 @@ impl Starter {
                 first_execution_run_id: first_run.clone(),
             };
             if cur.status == Status::Running as i32 {
-                if let Some(sig) = signal.clone() {
+                let terminate = f.conflict == Conflict::TerminateExisting as i32
+                    || f.reuse == Reuse::TerminateIfRunning as i32;
+                // Signal-with-start signals the running run, unless its policy says to replace
+                // it (then the new run gets the signal), as the real server does.
+                if let Some(sig) = signal.clone().filter(|_| !terminate) {
                     engine
                         .update_locked(&key, None, |t| {
                             t.signal(
@@ -213,8 +217,6 @@ impl Starter {
                 if !f.request_id.is_empty() && cur.start_request_id == f.request_id {
                     return Ok(Started { run_id: cur.run_id, started: true, fresh: false });
                 }
-                let terminate = f.conflict == Conflict::TerminateExisting as i32
-                    || f.reuse == Reuse::TerminateIfRunning as i32;
                 if f.conflict == Conflict::UseExisting as i32 {
                     return Ok(Started { run_id: cur.run_id, started: false, fresh: false });
                 } else if terminate {

@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
                 ENDURE_TEST_EXTRA_NAMESPACE=targets.EXTRA_NAMESPACE,
                 ENDURE_TEST_TARGET=targets.target(),
             )
-            print(f"serve: {targets.target()} ({targets.store()}) on {server.address}", flush=True)
+            what = "temporal" if targets.target() == "temporal" else f"endure ({targets.store()})"
+            print(f"serve: {what} on {server.address}", flush=True)
             status = subprocess.run(command, env=env).returncode
             if status != 0:
                 print(server.log_tail())

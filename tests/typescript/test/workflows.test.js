@@ -5,6 +5,10 @@ const assert = require('node:assert/strict');
 const { WorkflowExecutionAlreadyStartedError } = require('@temporalio/client');
 const { client, unique, withWorker } = require('./support');
 
+// What signal-with-start with the FAIL conflict policy answers (the real server's words).
+const FAIL_OUTCOME =
+  'ServiceError: 3 Invalid WorkflowIDConflictPolicy: WORKFLOW_ID_CONFLICT_POLICY_FAIL is not supported for this operation.';
+
 test('a parent awaits two children and sums their results', async () => {
   const c = await client();
   const workflowId = unique('parent');
@@ -95,4 +99,47 @@ test('search attributes set by a workflow are listed, counted and described', as
   const description = await c.workflow.getHandle(workflowId).describe();
   assert.deepEqual(description.searchAttributes.TsTag, [tag]);
   assert.equal(description.type, 'tagged');
+});
+
+test('signal-with-start under each id-conflict policy while a run is open', async () => {
+  const c = await client();
+  await withWorker(async (taskQueue) => {
+    const workflowId = unique('sws-policy');
+    const first = await c.workflow.start('waitForApproval', { taskQueue, workflowId });
+    const firstRunId = first.firstExecutionRunId;
+    // USE_EXISTING (the default): the running run gets the signal.
+    const used = await c.workflow.signalWithStart('waitForApproval', {
+      taskQueue,
+      workflowId,
+      signal: 'noise',
+      workflowIdConflictPolicy: 'USE_EXISTING',
+    });
+    assert.equal(used.signaledRunId, firstRunId);
+    // FAIL: not a policy signal-with-start takes.
+    const failed = await c.workflow
+      .signalWithStart('waitForApproval', {
+        taskQueue,
+        workflowId,
+        signal: 'approve',
+        signalArgs: ['nobody'],
+        workflowIdConflictPolicy: 'FAIL',
+      })
+      .then(
+        (h) => `started ${h.signaledRunId === firstRunId ? 'the same run' : 'a new run'}`,
+        (err) => `${err.constructor.name}: ${err.cause?.code} ${err.cause?.details}`,
+      );
+    // TERMINATE_EXISTING: the open run is terminated and a new one gets the signal.
+    const replaced = await c.workflow.signalWithStart('waitForApproval', {
+      taskQueue,
+      workflowId,
+      signal: 'approve',
+      signalArgs: ['carol'],
+      workflowIdConflictPolicy: 'TERMINATE_EXISTING',
+    });
+    assert.notEqual(replaced.signaledRunId, firstRunId);
+    assert.equal(await c.workflow.getHandle(workflowId, replaced.signaledRunId).result(), 'carol');
+    const old = await c.workflow.getHandle(workflowId, firstRunId).describe();
+    assert.equal(old.status.name, 'TERMINATED');
+    assert.equal(failed, FAIL_OUTCOME);
+  });
 });

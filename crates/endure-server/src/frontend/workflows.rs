@@ -12,7 +12,7 @@ use endure_api::temporal::api::activity::v1::ActivityOptions;
 use endure_api::temporal::api::common::v1::{Link, WorkflowExecution};
 use endure_api::temporal::api::enums::v1::{
     EventType, HistoryEventFilterType, PendingActivityState, PendingWorkflowTaskState, QueryRejectCondition,
-    QueryResultType, WorkflowExecutionStatus as Status,
+    QueryResultType, WorkflowExecutionStatus as Status, WorkflowIdConflictPolicy,
 };
 use endure_api::temporal::api::history::v1::History;
 use endure_api::temporal::api::query::v1::QueryRejected;
@@ -128,6 +128,12 @@ impl Frontend {
         let ns = self.namespaces.by_name(&r.namespace).await?;
         check_id(&r.signal_name, "SignalName")?;
         check_blob(&r.signal_input)?;
+        if r.workflow_id_conflict_policy == WorkflowIdConflictPolicy::Fail as i32 {
+            return Err(ApiError::InvalidArgument(
+                "Invalid WorkflowIDConflictPolicy: WORKFLOW_ID_CONFLICT_POLICY_FAIL is not supported for this operation."
+                    .into(),
+            ));
+        }
         let signal = InitialSignal {
             name: r.signal_name,
             input: r.signal_input,
