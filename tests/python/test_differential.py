@@ -26,19 +26,25 @@ from temporalio.api.command.v1 import (
     ScheduleActivityTaskCommandAttributes,
 )
 from temporalio.api.common.v1 import ActivityType, Payload, Payloads, WorkflowExecution, WorkflowType
-from temporalio.api.enums.v1 import CommandType, WorkflowIdConflictPolicy
+from temporalio.api.enums.v1 import (
+    CommandType,
+    UpdateWorkflowExecutionLifecycleStage,
+    WorkflowIdConflictPolicy,
+)
+from temporalio.api.update.v1 import UpdateRef, WaitPolicy
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
     DescribeWorkflowExecutionRequest,
     GetWorkflowExecutionHistoryRequest,
     PollActivityTaskQueueRequest,
+    PollWorkflowExecutionUpdateRequest,
     PollWorkflowTaskQueueRequest,
     RespondActivityTaskCompletedRequest,
     RespondWorkflowTaskCompletedRequest,
     StartWorkflowExecutionRequest,
 )
 from temporalio import activity, workflow
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateStage
 
 from conftest import new_worker, unique
 from endure_testing.servers import ServerProcess, TemporalDevServer
@@ -76,6 +82,31 @@ class GreetingWorkflow:
         return await workflow.execute_activity(
             greet, name, start_to_close_timeout=timedelta(seconds=10)
         )
+
+
+@workflow.defn
+class HeldUpdateWorkflow:
+    """Accepts `hold` updates whose handlers never finish; completes on the `finish` signal."""
+
+    def __init__(self) -> None:
+        self.done = False
+
+    @workflow.run
+    async def run(self) -> str:
+        await workflow.wait_condition(lambda: self.done)
+        return "finished"
+
+    @workflow.signal
+    def finish(self) -> None:
+        self.done = True
+
+    @workflow.update(unfinished_policy=workflow.HandlerUnfinishedPolicy.ABANDON)
+    async def hold(self) -> None:
+        await workflow.wait_condition(lambda: False)
+
+    @workflow.query
+    def is_done(self) -> bool:
+        return self.done
 
 
 class Driver:
@@ -206,8 +237,42 @@ async def sdk_worker_runs_an_activity(d: Driver) -> Docs:
     return {"history": await d.history(), "describe": as_json(await d.describe())}
 
 
+async def update_outlived_by_its_run(d: Driver) -> Docs:
+    """An update is accepted, its handler never finishes, the run completes: what a caller
+    polling for the update's outcome gets, and the history."""
+    async with new_worker(d.client, d.task_queue, [HeldUpdateWorkflow]):
+        handle = await d.client.start_workflow(
+            HeldUpdateWorkflow.run, id=d.workflow_id, task_queue=d.task_queue
+        )
+        d.run_id = handle.result_run_id or ""
+        # Answered once the first workflow task completed: the update then needs a task of its
+        # own on both servers, whatever the timing.
+        assert not await handle.query(HeldUpdateWorkflow.is_done)
+        await handle.start_update(
+            HeldUpdateWorkflow.hold, id="held", wait_for_stage=WorkflowUpdateStage.ACCEPTED
+        )
+        await handle.signal(HeldUpdateWorkflow.finish)
+        assert await handle.result() == "finished"
+    poll = await d.svc.poll_workflow_execution_update(
+        PollWorkflowExecutionUpdateRequest(
+            namespace=d.ns,
+            update_ref=UpdateRef(
+                workflow_execution=WorkflowExecution(workflow_id=d.workflow_id), update_id="held"
+            ),
+            wait_policy=WaitPolicy(
+                lifecycle_stage=UpdateWorkflowExecutionLifecycleStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED
+            ),
+        )
+    )
+    return {"poll after close": as_json(poll), "history": await d.history()}
+
+
 Scenario = Callable[[Driver], Awaitable[Docs]]
-SCENARIOS: list[Scenario] = [one_activity_on_default_options, sdk_worker_runs_an_activity]
+SCENARIOS: list[Scenario] = [
+    one_activity_on_default_options,
+    sdk_worker_runs_an_activity,
+    update_outlived_by_its_run,
+]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)

@@ -41,6 +41,23 @@ pub struct UpdateChanges {
     pub eager_activities: Vec<crate::transition::StartedActivity>,
 }
 
+/// The outcome of an update that was accepted but had not completed when its run closed, as
+/// the real server gives it to whoever waits for it.
+pub fn closed_before_completion() -> Failure {
+    Failure {
+        message: "Workflow Update failed because the Workflow completed before the Update completed.".into(),
+        source: "Server".into(),
+        failure_info: Some(crate::api::failure::v1::failure::FailureInfo::ApplicationFailureInfo(
+            crate::api::failure::v1::ApplicationFailureInfo {
+                r#type: "AcceptedUpdateCompletedWorkflow".into(),
+                non_retryable: true,
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    }
+}
+
 /// The protocol message delivering an update request (`sequencing_event_id`: the last event the
 /// worker must have applied before the update).
 pub fn request_message(r: &Request, sequencing_event_id: i64) -> Message {

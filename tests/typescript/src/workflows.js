@@ -155,3 +155,21 @@ async function tagged(value) {
 }
 
 Object.assign(module.exports, { counter, child, parent, loop, timers, waitForApproval, tagged });
+
+const finish = wf.defineSignal('finish');
+const holdUpdate = wf.defineUpdate('hold');
+
+/** Accepts `hold` updates that never finish; completes on the `finish` signal. */
+async function unfinishedUpdates() {
+  let done = false;
+  wf.setHandler(finish, () => {
+    done = true;
+  });
+  wf.setHandler(holdUpdate, async () => {
+    await wf.condition(() => false);
+  });
+  await wf.condition(() => done);
+  return 'finished';
+}
+
+Object.assign(module.exports, { unfinishedUpdates });

@@ -60,6 +60,13 @@ impl Frontend {
             return Err(ApiError::InvalidArgument("Update name is not set on request.".into()));
         }
         let key = self.engine.resolve_run(&ns.id, &e.workflow_id, &e.run_id).await?;
+        if !r.first_execution_run_id.is_empty() {
+            // The caller names the chain it means: another chain under the same id is not it.
+            let first = self.engine.load(&key).await?.ms.first_execution_run_id;
+            if first != r.first_execution_run_id {
+                return Err(ApiError::NotFound("workflow execution not found".into()));
+            }
+        }
         // A rejected update leaves no trace: its id may be used again.
         self.update_rejections.lock().remove(&(key.clone(), update_id.clone()));
         let admission = self.engine.update(&key, None, |x| x.admit_update(request.clone())).await?;
@@ -157,6 +164,14 @@ impl Frontend {
                 }
                 None => return Err(ApiError::NotFound(format!("update \"{id}\" not found"))),
             };
+            if !ms.is_open() && stage == Stage::Accepted {
+                // Its run closed first: the update failed, and that is its outcome.
+                let failure = endure_core::updates::closed_before_completion();
+                return Ok((
+                    Stage::Completed,
+                    Some(Outcome { value: Some(outcome::Value::Failure(failure)) }),
+                ));
+            }
             if stage as i32 >= wait_for && wait_for != Stage::Completed as i32 {
                 return Ok((stage, None));
             }
