@@ -14,6 +14,7 @@ themselves (nothing may differ between two runs of the same server).
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterator
@@ -23,6 +24,7 @@ from google.protobuf.duration_pb2 import Duration
 from temporalio.api.command.v1 import (
     Command,
     CompleteWorkflowExecutionCommandAttributes,
+    ContinueAsNewWorkflowExecutionCommandAttributes,
     ScheduleActivityTaskCommandAttributes,
 )
 from temporalio.api.common.v1 import ActivityType, Payload, Payloads, WorkflowExecution, WorkflowType
@@ -31,6 +33,9 @@ from temporalio.api.enums.v1 import (
     UpdateWorkflowExecutionLifecycleStage,
     WorkflowIdConflictPolicy,
 )
+from temporalio.api.update.v1 import Input as UpdateInput
+from temporalio.api.update.v1 import Meta as UpdateMeta
+from temporalio.api.update.v1 import Request as UpdateRequest
 from temporalio.api.update.v1 import UpdateRef, WaitPolicy
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
@@ -42,6 +47,7 @@ from temporalio.api.workflowservice.v1 import (
     RespondActivityTaskCompletedRequest,
     RespondWorkflowTaskCompletedRequest,
     StartWorkflowExecutionRequest,
+    UpdateWorkflowExecutionRequest,
 )
 from temporalio import activity, workflow
 from temporalio.client import Client, WorkflowUpdateStage
@@ -267,8 +273,47 @@ async def update_outlived_by_its_run(d: Driver) -> Docs:
     return {"poll after close": as_json(poll), "history": await d.history()}
 
 
+async def update_admitted_while_the_run_continues_as_new(d: Driver) -> Docs:
+    """An update arrives while a workflow task is running; that task continues the workflow as
+    new: the update goes on to the new run and its first task delivers it."""
+    docs: Docs = {"start": as_json(await d.start())}
+    task = await d.poll_workflow_task()
+    # The caller waits for acceptance, which only the new run's worker can give.
+    waiting = asyncio.create_task(
+        d.svc.update_workflow_execution(
+            UpdateWorkflowExecutionRequest(
+                namespace=d.ns,
+                workflow_execution=WorkflowExecution(workflow_id=d.workflow_id),
+                request=UpdateRequest(meta=UpdateMeta(update_id="moved"), input=UpdateInput(name="add")),
+                wait_policy=WaitPolicy(
+                    lifecycle_stage=UpdateWorkflowExecutionLifecycleStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ACCEPTED
+                ),
+            )
+        )
+    )
+    await asyncio.sleep(0.5)  # admitted by now (the call is answered only once accepted)
+    can = Command(
+        command_type=CommandType.COMMAND_TYPE_CONTINUE_AS_NEW_WORKFLOW_EXECUTION,
+        continue_as_new_workflow_execution_command_attributes=ContinueAsNewWorkflowExecutionCommandAttributes(
+            workflow_type=WorkflowType(name="DiffWorkflow"), task_queue=TaskQueue(name=d.task_queue)
+        ),
+    )
+    docs["continue as new"] = as_json(await d.complete_workflow_task(task, [can]))
+    docs["history of the first run"] = await d.history()
+    docs["first task of the new run"] = as_json(await d.poll_workflow_task())
+    await asyncio.sleep(0.2)
+    if waiting.done():
+        e = waiting.exception()
+        docs["waiting update call"] = {"status": getattr(e, "status", None), "message": str(e)}
+    else:
+        docs["waiting update call"] = "still waiting"
+        waiting.cancel()
+    return docs
+
+
 Scenario = Callable[[Driver], Awaitable[Docs]]
 SCENARIOS: list[Scenario] = [
+    update_admitted_while_the_run_continues_as_new,
     one_activity_on_default_options,
     sdk_worker_runs_an_activity,
     update_outlived_by_its_run,

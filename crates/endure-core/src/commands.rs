@@ -547,10 +547,13 @@ impl Txn<'_> {
                 workflow_type: Some(spec.workflow_type.clone()),
                 task_queue: Some(normal_queue(&spec.task_queue)),
                 input: spec.input.clone(),
-                workflow_run_timeout: time::to_opt_duration(spec.run_timeout),
+                // The run timeout explicitly, zero too, as the real server writes it.
+                workflow_run_timeout: Some(time::to_duration(spec.run_timeout)),
                 workflow_task_timeout: time::to_opt_duration(spec.task_timeout),
                 workflow_task_completed_event_id: completed_id,
-                backoff_start_interval: time::to_opt_duration(spec.start_delay),
+                // What the command asked for: the throttle of tight loops (in the successor's
+                // first-task backoff) is not written here.
+                backoff_start_interval: a.backoff_start_interval,
                 last_completion_result: a.last_completion_result.clone(),
                 header: spec.header.clone(),
                 memo: spec.memo.clone(),

@@ -28,7 +28,7 @@ pub mod updates;
 pub use error::CoreError;
 pub use state::{ActivityInfo, ActivityState, MutableState, TimerInfo, WorkflowTaskInfo};
 pub use task::Task;
-pub use transition::Txn;
+pub use transition::{NewRunOut, Txn};
 
 /// Re-export of the API message types the core works with.
 pub use endure_api::temporal::api;

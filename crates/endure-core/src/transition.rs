@@ -349,7 +349,12 @@ impl<'a> Txn<'a> {
                 task_queue: Some(normal_queue(&req.task_queue)),
                 input: req.input,
                 workflow_execution_timeout: time::to_opt_duration(req.execution_timeout),
-                workflow_run_timeout: time::to_opt_duration(run_timeout),
+                // A successor's run timeout is written even when zero, as the real server does.
+                workflow_run_timeout: if req.continued_execution_run_id.is_empty() {
+                    time::to_opt_duration(run_timeout)
+                } else {
+                    Some(time::to_duration(run_timeout))
+                },
                 workflow_task_timeout: Some(time::to_duration(task_timeout)),
                 continued_execution_run_id: req.continued_execution_run_id,
                 initiator: req.initiator,

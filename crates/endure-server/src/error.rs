@@ -56,6 +56,9 @@ pub enum ApiError {
     /// The call took longer than its deadline.
     #[error("{0}")]
     DeadlineExceeded(String),
+    /// The workflow cannot take the operation now (it is closing); clients retry.
+    #[error("{0}")]
+    BusyWorkflow(String),
     /// The server is shutting down or otherwise unavailable.
     #[error("{0}")]
     Unavailable(String),
@@ -157,6 +160,15 @@ impl From<ApiError> for Status {
                 details::QueryFailedFailure { failure: failure.map(|f| *f) },
             ),
             ApiError::DeadlineExceeded(_) => Status::deadline_exceeded(msg),
+            ApiError::BusyWorkflow(_) => with_detail(
+                Code::ResourceExhausted,
+                msg,
+                "ResourceExhaustedFailure",
+                details::ResourceExhaustedFailure {
+                    cause: endure_api::temporal::api::enums::v1::ResourceExhaustedCause::BusyWorkflow as i32,
+                    ..Default::default()
+                },
+            ),
             ApiError::Unavailable(_) | ApiError::ShardNotOwned(_) => Status::unavailable(msg),
             ApiError::Unimplemented(_) => Status::unimplemented(msg),
             ApiError::UnknownService(_) => Status::not_found(msg),

@@ -140,13 +140,14 @@ impl Frontend {
         deadline: Instant,
         admitted_here: bool,
     ) -> ApiResult<(Stage, Option<Outcome>)> {
-        let mut ms = self.engine.load(key).await?.ms;
-        let mut rx = self.engine.watch(key, (ms.next_event_id, !ms.is_open()));
+        let key = key.clone();
+        let mut ms = self.engine.load(&key).await?.ms;
+        let mut rx = self.engine.watch(&key, (ms.next_event_id, !ms.is_open()));
         let mut shutdown = self.shutdown.clone();
         loop {
-            ms = self.engine.load(key).await?.ms;
+            ms = self.engine.load(&key).await?.ms;
             if let Some(ev) = ms.completed_updates.get(id) {
-                return Ok((Stage::Completed, Some(self.completed_outcome(key, *ev).await?)));
+                return Ok((Stage::Completed, Some(self.completed_outcome(&key, *ev).await?)));
             }
             let rejection = if admitted_here {
                 self.update_rejections.lock().remove(&(key.clone(), id.to_string()))
@@ -164,6 +165,13 @@ impl Frontend {
                 }
                 None => return Err(ApiError::NotFound(format!("update \"{id}\" not found"))),
             };
+            if !ms.is_open() && stage == Stage::Admitted {
+                // Its run closed (or continued as new) before a worker took the update: the
+                // caller may send it again (SDKs retry this code), as on the real server.
+                return Err(ApiError::BusyWorkflow(
+                    "workflow operation can not be applied because workflow is closing".into(),
+                ));
+            }
             if !ms.is_open() && stage == Stage::Accepted {
                 // Its run closed first: the update failed, and that is its outcome.
                 let failure = endure_core::updates::closed_before_completion();

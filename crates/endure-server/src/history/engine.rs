@@ -24,6 +24,8 @@ use crate::search_attributes::SearchAttributeRegistry;
 use crate::timer_queue::TimerQueue;
 use endure_api::temporal::api::enums::v1::WorkflowExecutionStatus;
 use endure_api::temporal::api::history::v1::HistoryEvent;
+use endure_api::temporal::api::history::v1::history_event::Attributes as HistoryAttributes;
+use endure_api::temporal::api::workflow::v1::{ResetPointInfo, ResetPoints};
 use endure_core::{CoreError, MutableState, Task, Txn};
 use endure_store::{
     CurrentCondition, CurrentRun, CurrentWrite, ExecutionStore, Fence, RunKey, StoreError, TaskStore,
@@ -249,7 +251,7 @@ impl Engine {
         self.ids.next()
     }
 
-    /// A fresh run id (time-ordered, as the real server's).
+    /// A started run's id (time-ordered, as the real server's frontend makes them).
     pub fn new_run_id(&self) -> String {
         self.ids.next_run_id()
     }
@@ -390,7 +392,9 @@ impl Engine {
         let old_status = ms.status;
         let now = self.clock.now();
         let mut txn = Txn::new(&mut ms, now);
-        txn.next_run_id = self.new_run_id();
+        // Successors' run ids are random (v4), as the real server's history service makes them;
+        // only a start's run id is time-ordered.
+        txn.next_run_id = self.new_id();
         let r = match f(&mut txn) {
             Ok(r) => r,
             Err(e) => {
@@ -409,7 +413,8 @@ impl Engine {
             condition: CurrentCondition::RunIs(ms.run_id.clone()),
             value: pointer_to(&ms),
         });
-        if let Some(next) = successor {
+        if let Some(mut next) = successor {
+            self.carry_reset_points(&ms, &mut next).await?;
             let old = self.batch(&ms, Some(loaded.db_version), None, &events, &tasks, consumed)?;
             let mut next_ms = next.ms;
             next_ms.state_transition_count = 1;
@@ -474,6 +479,11 @@ impl Engine {
     /// The retention task for a run that just closed: delete it once the namespace's retention
     /// period has passed since its close.
     pub(super) async fn retention_task(&self, ms: &MutableState) -> ApiResult<Task> {
+        Ok(Task::DeleteClosedRun { fire_at: self.expiry(ms).await? })
+    }
+
+    /// When a closed run's retention ends.
+    async fn expiry(&self, ms: &MutableState) -> ApiResult<i64> {
         let ns = self.namespaces.by_id(&ms.namespace_id).await?;
         let retention = ns
             .desc
@@ -482,7 +492,33 @@ impl Engine {
             .and_then(|c| c.workflow_execution_retention_ttl.as_ref())
             .map(endure_core::time::from_duration)
             .unwrap_or(DEV_RETENTION);
-        Ok(Task::DeleteClosedRun { fire_at: ms.close_time.saturating_add(retention.max(0)) })
+        Ok(ms.close_time.saturating_add(retention.max(0)))
+    }
+
+    /// A successor inherits its predecessor's auto-reset points, each expiring with the
+    /// predecessor's retention (the namespace's business, so done here rather than in the
+    /// core): in its started event (`prev_auto_reset_points`) and its own state, as the real
+    /// server does.
+    async fn carry_reset_points(
+        &self,
+        ms: &MutableState,
+        next: &mut endure_core::NewRunOut,
+    ) -> ApiResult<()> {
+        if ms.auto_reset_points.is_empty() {
+            return Ok(());
+        }
+        let expire_time = Some(endure_core::time::to_timestamp(self.expiry(ms).await?));
+        let points: Vec<_> =
+            ms.auto_reset_points.iter().cloned().map(|p| ResetPointInfo { expire_time, ..p }).collect();
+        if let Some(HistoryAttributes::WorkflowExecutionStartedEventAttributes(a)) =
+            next.events.first_mut().and_then(|e| e.attributes.as_mut())
+        {
+            a.prev_auto_reset_points = Some(ResetPoints { points: points.clone() });
+        }
+        let mut carried = points;
+        carried.append(&mut next.ms.auto_reset_points);
+        next.ms.auto_reset_points = carried;
+        Ok(())
     }
 
     /// The write batch of one run's transition.
