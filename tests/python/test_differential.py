@@ -45,12 +45,15 @@ from temporalio.api.workflowservice.v1 import (
     PollWorkflowExecutionUpdateRequest,
     PollWorkflowTaskQueueRequest,
     RespondActivityTaskCompletedRequest,
+    ResetWorkflowExecutionRequest,
     RespondWorkflowTaskCompletedRequest,
+    SignalWorkflowExecutionRequest,
     StartWorkflowExecutionRequest,
     UpdateWorkflowExecutionRequest,
 )
 from temporalio import activity, workflow
 from temporalio.client import Client, WorkflowUpdateStage
+from temporalio.service import RPCError
 
 from conftest import new_worker, unique
 from endure_testing.servers import ServerProcess, TemporalDevServer
@@ -311,8 +314,68 @@ async def update_admitted_while_the_run_continues_as_new(d: Driver) -> Docs:
     return docs
 
 
+async def reset_points(d: Driver) -> Docs:
+    """Which event ids ResetWorkflowExecution takes as the workflow task finish event id, and
+    what it answers for the others: every event of a run with one completed workflow task, a
+    scheduled activity, a signal and a started second workflow task."""
+    await d.start()
+    task = await d.poll_workflow_task()
+    schedule = Command(
+        command_type=CommandType.COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK,
+        schedule_activity_task_command_attributes=ScheduleActivityTaskCommandAttributes(
+            activity_id="1",
+            activity_type=ActivityType(name="greet"),
+            task_queue=TaskQueue(name=d.task_queue),
+            start_to_close_timeout=Duration(seconds=10),
+        ),
+    )
+    await d.complete_workflow_task(task, [schedule])
+    await d.svc.signal_workflow_execution(
+        SignalWorkflowExecutionRequest(
+            namespace=d.ns,
+            workflow_execution=WorkflowExecution(workflow_id=d.workflow_id),
+            signal_name="poke",
+            identity=IDENTITY,
+            request_id=f"signal-{d.workflow_id}",
+        )
+    )
+    await d.poll_workflow_task()
+    events = await d.history()
+    answers: dict[str, Any] = {}
+    first_reset_history: list[Any] = []
+    for event_id in range(0, len(events) + 2):
+        try:
+            reset = await d.svc.reset_workflow_execution(
+                ResetWorkflowExecutionRequest(
+                    namespace=d.ns,
+                    workflow_execution=WorkflowExecution(workflow_id=d.workflow_id, run_id=d.run_id),
+                    reason="differential",
+                    workflow_task_finish_event_id=event_id,
+                    request_id=f"reset-{event_id}-{d.workflow_id}",
+                )
+            )
+            answers[str(event_id)] = "reset"
+            if "first reset run" not in answers:
+                answers["first reset run"] = event_id
+                new_run = await d.svc.get_workflow_execution_history(
+                    GetWorkflowExecutionHistoryRequest(
+                        namespace=d.ns,
+                        execution=WorkflowExecution(workflow_id=d.workflow_id, run_id=reset.run_id),
+                    )
+                )
+                first_reset_history = [as_json(e) for e in new_run.history.events]
+        except RPCError as e:
+            answers[str(event_id)] = f"{e.status.name}: {e.message}"
+    return {
+        "history": events,
+        "reset answers by event id": answers,
+        "the first reset's new run": first_reset_history,
+    }
+
+
 Scenario = Callable[[Driver], Awaitable[Docs]]
 SCENARIOS: list[Scenario] = [
+    reset_points,
     update_admitted_while_the_run_continues_as_new,
     one_activity_on_default_options,
     sdk_worker_runs_an_activity,

@@ -299,23 +299,46 @@ fn apply(ms: &mut MutableState, e: &HistoryEvent) {
     }
 }
 
-/// Checks that `finish_event_id` can be a reset point: the id of a WorkflowTaskCompleted,
-/// WorkflowTaskFailed or WorkflowTaskTimedOut event of `history` (and not the first task's
-/// scheduling), as ResetWorkflowExecution requires.
+/// Checks that `finish_event_id` can be a reset point, with the real server's rules and words:
+/// the events before it must end a transition (history is rebuilt only to such a boundary) and
+/// leave a workflow task in flight that it finishes — the id is its scheduled event's + 1 or its
+/// started event's + 1.
 pub fn check_reset_point(history: &[HistoryEvent], finish_event_id: i64) -> Result<(), crate::CoreError> {
-    let finish = history.iter().find(|e| e.event_id == finish_event_id);
-    let valid = matches!(
-        finish.and_then(|e| e.attributes.as_ref()),
-        Some(A::WorkflowTaskCompletedEventAttributes(_))
-            | Some(A::WorkflowTaskFailedEventAttributes(_))
-            | Some(A::WorkflowTaskTimedOutEventAttributes(_))
-    );
-    if !valid || finish_event_id < 4 {
-        return Err(crate::CoreError::InvalidArgument(format!(
-            "Invalid WorkflowTaskFinishEventId {finish_event_id}: it must be the id of a WorkflowTaskCompleted, WorkflowTaskFailed or WorkflowTaskTimedOut event"
-        )));
+    let invalid = |m: String| Err(crate::CoreError::InvalidArgument(m));
+    let last = history.last().map_or(0, |e| e.event_id);
+    if finish_event_id <= 1 || finish_event_id > last {
+        return invalid("Workflow task finish ID must be > 1 && <= workflow last event ID.".into());
+    }
+    let rebuild_to = finish_event_id - 1;
+    if !ends_a_transition(history, rebuild_to) {
+        return invalid(format!(
+            "StateRebuilder unable to Rebuild mutable state to event ID: {rebuild_to}, version: 0, this event must be at the boundary"
+        ));
+    }
+    let prefix: Vec<HistoryEvent> = history.iter().filter(|e| e.event_id <= rebuild_to).cloned().collect();
+    let ms = rebuild("", "", &prefix);
+    let in_range = ms.workflow_task.as_ref().is_some_and(|w| {
+        let last_allowed = if w.started_event_id > 0 { w.started_event_id } else { w.scheduled_event_id };
+        w.scheduled_event_id < finish_event_id && finish_event_id <= last_allowed + 1
+    });
+    if !in_range {
+        return invalid(format!(
+            "Can only reset workflow to event ID in range [WorkflowTaskScheduled +1, WorkflowTaskStarted + 1]: {finish_event_id}"
+        ));
     }
     Ok(())
+}
+
+/// Whether event `event_id` is the last one its transition wrote: the next event carries
+/// another transition's mark (`task_id`, see [`Txn`]). Histories written before the mark
+/// existed (task id 0) count every event as a boundary.
+fn ends_a_transition(history: &[HistoryEvent], event_id: i64) -> bool {
+    let mark = |id: i64| history.iter().find(|e| e.event_id == id).map(|e| e.task_id);
+    match (mark(event_id), mark(event_id + 1)) {
+        (Some(0), _) | (_, Some(0)) | (_, None) => true,
+        (Some(this), Some(next)) => this != next,
+        (None, _) => false,
+    }
 }
 
 /// What a reset to the workflow task finished by `finish_event_id` starts from: the events
@@ -346,11 +369,24 @@ impl Txn<'_> {
         reason: &str,
         signals: Vec<HistoryEvent>,
     ) -> Result<(), crate::CoreError> {
-        let Some(wt) = self.ms.workflow_task.clone().filter(|w| w.started_event_id > 0) else {
+        let Some(mut wt) = self.ms.workflow_task.clone() else {
             return Err(crate::CoreError::InvalidArgument(
-                "reset point is not a started workflow task".into(),
+                "reset point is not a workflow task in flight".into(),
             ));
         };
+        if wt.started_event_id == 0 {
+            // Reset to a task that was scheduled but not started: it is recorded as started
+            // (by the resetter) and then failed, as the real server does.
+            wt.started_event_id =
+                self.append(A::WorkflowTaskStartedEventAttributes(h::WorkflowTaskStartedEventAttributes {
+                    scheduled_event_id: wt.scheduled_event_id,
+                    identity: "history-service".to_string(),
+                    // The real server's literal placeholder.
+                    request_id: "emptyUuid".to_string(),
+                    history_size_bytes: self.ms.history_size_bytes,
+                    ..Default::default()
+                }));
+        }
         self.append(A::WorkflowTaskFailedEventAttributes(h::WorkflowTaskFailedEventAttributes {
             scheduled_event_id: wt.scheduled_event_id,
             started_event_id: wt.started_event_id,

@@ -36,6 +36,10 @@ pub struct Txn<'a> {
     pub next_run_id: String,
     /// The successor run this transition created (continue-as-new, retry, cron), if any.
     pub new_run: Option<Box<NewRunOut>>,
+    /// The id of the first event this transition appends: every event it writes carries it as
+    /// its `task_id`, so history remembers which events were written together (a reset may only
+    /// go back to the end of such a batch, as on the real server).
+    batch: i64,
 }
 
 /// A run created by a transition of another run, committed atomically with it.
@@ -179,7 +183,16 @@ pub struct StartedActivity {
 impl<'a> Txn<'a> {
     /// Begins a transition of `ms` at time `now`.
     pub fn new(ms: &'a mut MutableState, now: Nanos) -> Self {
-        Txn { ms, now, events: Vec::new(), tasks: Vec::new(), next_run_id: String::new(), new_run: None }
+        let batch = ms.next_event_id.max(1);
+        Txn {
+            ms,
+            now,
+            events: Vec::new(),
+            tasks: Vec::new(),
+            next_run_id: String::new(),
+            new_run: None,
+            batch,
+        }
     }
 
     pub(crate) fn require_open(&self) -> Result<(), CoreError> {
@@ -202,10 +215,10 @@ impl<'a> Txn<'a> {
             event_time: Some(time::to_timestamp(self.now)),
             event_type: attrs.event_type() as i32,
             attributes: Some(attrs),
-            // The real server numbers events with its shard's task sequence; no client reads
-            // more into it than "set and increasing", which the event id is. Endure has no
-            // shard-wide sequence to give.
-            task_id: id,
+            // The real server numbers events with its shard's task sequence, which no client
+            // reads into. Endure has no shard-wide sequence; it writes the transition's first
+            // event id: set, never decreasing, and the same for the events of one transition.
+            task_id: self.batch,
             ..Default::default()
         }
     }

@@ -56,8 +56,8 @@ cases! {
         s.at(10).reset(4, true);
     }
 
-    reset_point_must_be_a_started_task:
-        "finish_reset refuses a rebuilt state whose last event is not a started workflow task" => |s| {
+    reset_to_a_scheduled_task_records_it_started_then_failed:
+        "A reset whose rebuilt state ends with a scheduled, unstarted workflow task (finish id = scheduled + 1, as the real server accepts) records that task started by the resetter, then failed" => |s| {
         s.start(|_| {});
         s.at(1).poll_wft();
         s.at(2).complete_wft(vec![]);

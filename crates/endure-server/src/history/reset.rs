@@ -29,7 +29,8 @@ impl Engine {
         endure_core::rebuild::check_reset_point(&events, finish_event_id)?;
         let (prefix, signals) =
             endure_core::rebuild::split_for_reset(&events, finish_event_id, reapply_signals);
-        let new_run_id = self.new_run_id();
+        // Random (v4), as the real server's resetter makes it.
+        let new_run_id = self.new_id();
         let mut new_ms = endure_core::rebuild::rebuild(&base.namespace_id, &new_run_id, &prefix);
         new_ms.start_request_id = self.new_id();
         let now = self.now();
