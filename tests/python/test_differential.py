@@ -188,6 +188,21 @@ class Driver:
         )
 
 
+def schedule_greet(d: Driver, input: Payloads | None = None) -> Command:
+    """A ScheduleActivityTask command for activity "1" (greet) with only its start-to-close
+    timeout, as SDKs send by default."""
+    return Command(
+        command_type=CommandType.COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK,
+        schedule_activity_task_command_attributes=ScheduleActivityTaskCommandAttributes(
+            activity_id="1",
+            activity_type=ActivityType(name="greet"),
+            task_queue=TaskQueue(name=d.task_queue),
+            input=input,
+            start_to_close_timeout=Duration(seconds=10),
+        ),
+    )
+
+
 async def one_activity_on_default_options(d: Driver) -> Docs:
     """A workflow schedules one activity with only its start-to-close timeout, as SDKs do by
     default; a worker runs it; the workflow completes with its result."""
@@ -201,16 +216,7 @@ async def one_activity_on_default_options(d: Driver) -> Docs:
     )
     task = await d.poll_workflow_task()
     docs["workflow task 1"] = as_json(task)
-    schedule = Command(
-        command_type=CommandType.COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK,
-        schedule_activity_task_command_attributes=ScheduleActivityTaskCommandAttributes(
-            activity_id="1",
-            activity_type=ActivityType(name="greet"),
-            task_queue=TaskQueue(name=d.task_queue),
-            input=payloads("world"),
-            start_to_close_timeout=Duration(seconds=10),
-        ),
-    )
+    schedule = schedule_greet(d, payloads("world"))
     docs["complete 1"] = as_json(await d.complete_workflow_task(task, [schedule]))
     activity = await d.poll_activity_task()
     docs["activity task"] = as_json(activity)
@@ -320,15 +326,7 @@ async def reset_points(d: Driver) -> Docs:
     scheduled activity, a signal and a started second workflow task."""
     await d.start()
     task = await d.poll_workflow_task()
-    schedule = Command(
-        command_type=CommandType.COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK,
-        schedule_activity_task_command_attributes=ScheduleActivityTaskCommandAttributes(
-            activity_id="1",
-            activity_type=ActivityType(name="greet"),
-            task_queue=TaskQueue(name=d.task_queue),
-            start_to_close_timeout=Duration(seconds=10),
-        ),
-    )
+    schedule = schedule_greet(d)
     await d.complete_workflow_task(task, [schedule])
     await d.svc.signal_workflow_execution(
         SignalWorkflowExecutionRequest(
