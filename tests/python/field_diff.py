@@ -37,6 +37,9 @@ OPAQUE_FIELDS = {
     "taskId",
     # Byte sizes of the server's own encoding of the history.
     "historySizeBytes",
+    # How many transactions the server's implementation used (a child's start is two on the
+    # real server, one in Endure).
+    "stateTransitionCount",
     # Measured, not decided: how long the run took.
     "executionDuration",
 }

@@ -21,10 +21,14 @@ from typing import Any, Awaitable, Callable, Iterator
 
 import pytest
 from google.protobuf.duration_pb2 import Duration
+from google.protobuf.message import Message
 from temporalio.api.command.v1 import (
     Command,
     CompleteWorkflowExecutionCommandAttributes,
     ContinueAsNewWorkflowExecutionCommandAttributes,
+    SignalExternalWorkflowExecutionCommandAttributes,
+    StartChildWorkflowExecutionCommandAttributes,
+    StartTimerCommandAttributes,
     ScheduleActivityTaskCommandAttributes,
 )
 from temporalio.api.common.v1 import ActivityType, Payload, Payloads, WorkflowExecution, WorkflowType
@@ -37,6 +41,7 @@ from temporalio.api.update.v1 import Input as UpdateInput
 from temporalio.api.update.v1 import Meta as UpdateMeta
 from temporalio.api.update.v1 import Request as UpdateRequest
 from temporalio.api.update.v1 import UpdateRef, WaitPolicy
+from temporalio.api.sdk.v1 import UserMetadata
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
     DescribeWorkflowExecutionRequest,
@@ -140,7 +145,10 @@ class Driver:
             request_id=f"start-{self.workflow_id}",
         )
         for name, value in fields.items():
-            setattr(request, name, value)
+            if isinstance(value, Message):
+                getattr(request, name).CopyFrom(value)
+            else:
+                setattr(request, name, value)
         response = await self.svc.start_workflow_execution(request)
         self.run_id = response.run_id
         return response
@@ -371,8 +379,58 @@ async def reset_points(d: Driver) -> Docs:
     }
 
 
+async def user_metadata(d: Driver) -> Docs:
+    """Summaries and details on the start and on the commands (an activity, a timer, a child),
+    then a signal to the child: what history and Describe carry back (the child and external
+    events' namespace fields too)."""
+    def meta(text: str) -> UserMetadata:
+        return UserMetadata(
+            summary=payloads(f"{text} summary").payloads[0],
+            details=payloads(f"{text} details").payloads[0],
+        )
+
+    docs: Docs = {"start": as_json(await d.start(user_metadata=meta("workflow")))}
+    task = await d.poll_workflow_task()
+    activity = schedule_greet(d)
+    activity.user_metadata.CopyFrom(meta("activity"))
+    timer = Command(
+        command_type=CommandType.COMMAND_TYPE_START_TIMER,
+        start_timer_command_attributes=StartTimerCommandAttributes(
+            timer_id="t1", start_to_fire_timeout=Duration(seconds=3600)
+        ),
+        user_metadata=meta("timer"),
+    )
+    child = Command(
+        command_type=CommandType.COMMAND_TYPE_START_CHILD_WORKFLOW_EXECUTION,
+        start_child_workflow_execution_command_attributes=StartChildWorkflowExecutionCommandAttributes(
+            workflow_id=f"{d.workflow_id}-child",
+            workflow_type=WorkflowType(name="DiffChild"),
+            task_queue=TaskQueue(name=f"{d.task_queue}-child"),
+        ),
+        user_metadata=meta("child"),
+    )
+    signal = Command(
+        command_type=CommandType.COMMAND_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION,
+        signal_external_workflow_execution_command_attributes=SignalExternalWorkflowExecutionCommandAttributes(
+            execution=WorkflowExecution(workflow_id=f"{d.workflow_id}-child"), signal_name="hello"
+        ),
+    )
+    await d.complete_workflow_task(task, [activity, timer, child])
+    # The child's start lands in a workflow task of the parent's, which then signals it.
+    task = await d.poll_workflow_task()
+    await d.complete_workflow_task(task, [signal])
+    task = await d.poll_workflow_task()  # the signal delivered
+    docs["history"] = await d.history()
+    docs["describe"] = as_json(await d.describe())
+    child_run = Driver(d.client, f"{d.workflow_id}-child", f"{d.task_queue}-child")
+    docs["child history"] = await child_run.history()
+    docs["child describe"] = as_json(await child_run.describe())
+    return docs
+
+
 Scenario = Callable[[Driver], Awaitable[Docs]]
 SCENARIOS: list[Scenario] = [
+    user_metadata,
     reset_points,
     update_admitted_while_the_run_continues_as_new,
     one_activity_on_default_options,

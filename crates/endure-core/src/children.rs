@@ -31,11 +31,37 @@ pub fn request_id(run_id: &str, initiated: i64) -> String {
     format!("{run_id}:{initiated}")
 }
 
+/// The namespaces a workflow task's commands may name: the run's own (a command naming none
+/// means it) and the ids of those named, as the frontend resolved them.
+pub(crate) struct NamespaceNames<'a> {
+    pub(crate) own: &'a str,
+    pub(crate) ids: &'a std::collections::BTreeMap<String, String>,
+    /// A fresh id the frontend made for this command (a signal's request id, random as the real
+    /// server's); without one the id is derived from the run and the initiated event.
+    pub(crate) fresh_id: Option<&'a str>,
+}
+
+impl NamespaceNames<'_> {
+    /// The name a command means (its own, or the run's when empty) and that namespace's id
+    /// ("" if unknown).
+    fn resolve(&self, named: &str) -> (String, String) {
+        let name = if named.is_empty() { self.own } else { named };
+        (name.to_owned(), self.ids.get(name).cloned().unwrap_or_default())
+    }
+}
+
+/// The request id a child is started with, as the real server makes it (the parent run, the
+/// initiated event and its failover version, always 0 here).
+pub fn child_request_id(run_id: &str, initiated: i64) -> String {
+    format!("{run_id}:{initiated}:0")
+}
+
 impl Txn<'_> {
     pub(crate) fn start_child_command(
         &mut self,
         a: &StartChildWorkflowExecutionCommandAttributes,
         completed_id: i64,
+        ns: &NamespaceNames<'_>,
     ) -> Result<(), CommandRejection> {
         if a.workflow_id.is_empty() {
             return Err("WorkflowId is not set on StartChildWorkflowExecutionCommand.".into());
@@ -54,9 +80,25 @@ impl Txn<'_> {
         if a.workflow_task_timeout.is_none() {
             a.workflow_task_timeout = Some(crate::time::to_duration(self.ms.task_timeout));
         }
+        // What the real server writes for what the command left unset.
+        let (namespace, namespace_id) = ns.resolve(&a.namespace);
+        a.namespace = namespace;
+        if let Some(q) = a.task_queue.as_mut().filter(|q| q.kind == 0) {
+            q.kind = crate::api::enums::v1::TaskQueueKind::Normal as i32;
+        }
+        if a.workflow_run_timeout.is_none() {
+            a.workflow_run_timeout = Some(crate::time::to_duration(0));
+        }
+        if a.parent_close_policy == 0 {
+            a.parent_close_policy = ParentClosePolicy::Terminate as i32;
+        }
+        if a.workflow_id_reuse_policy == 0 {
+            a.workflow_id_reuse_policy = crate::api::enums::v1::WorkflowIdReusePolicy::AllowDuplicate as i32;
+        }
         let id = self.append(Attributes::StartChildWorkflowExecutionInitiatedEventAttributes(
             h::StartChildWorkflowExecutionInitiatedEventAttributes {
                 namespace: a.namespace.clone(),
+                namespace_id: namespace_id.clone(),
                 workflow_id: a.workflow_id.clone(),
                 workflow_type: Some(ty.clone()),
                 task_queue: a.task_queue.clone(),
@@ -82,11 +124,13 @@ impl Txn<'_> {
                 initiated_event_id: id,
                 started_event_id: 0,
                 namespace: a.namespace.clone(),
+                namespace_id,
                 workflow_id: a.workflow_id.clone(),
                 run_id: String::new(),
                 workflow_type: ty.name,
                 parent_close_policy: a.parent_close_policy,
                 command: Some(a),
+                user_metadata: None,
             },
         );
         self.tasks.push(Task::StartChild { fire_at: self.now, initiated_event_id: id });
@@ -97,7 +141,11 @@ impl Txn<'_> {
         &mut self,
         a: &SignalExternalWorkflowExecutionCommandAttributes,
         completed_id: i64,
+        ns: &NamespaceNames<'_>,
     ) -> Result<(), CommandRejection> {
+        // The initiated event keeps the name as the command gave it, the outcome's carries the
+        // resolved one, both the id (the real server's way).
+        let (namespace, namespace_id) = ns.resolve(&a.namespace);
         let exec = a.execution.clone().unwrap_or_default();
         if exec.workflow_id.is_empty() {
             return Err("WorkflowId is not set on SignalExternalWorkflowExecutionCommand.".into());
@@ -109,21 +157,22 @@ impl Txn<'_> {
             h::SignalExternalWorkflowExecutionInitiatedEventAttributes {
                 workflow_task_completed_event_id: completed_id,
                 namespace: a.namespace.clone(),
+                namespace_id: namespace_id.clone(),
                 workflow_execution: Some(exec.clone()),
                 signal_name: a.signal_name.clone(),
                 input: a.input.clone(),
                 control: a.control.clone(),
                 child_workflow_only: a.child_workflow_only,
                 header: a.header.clone(),
-                ..Default::default()
             },
         ));
-        let request_id = request_id(&self.ms.run_id, id);
+        let request_id = ns.fresh_id.map_or_else(|| request_id(&self.ms.run_id, id), str::to_owned);
         self.ms.external_signals.insert(
             id,
             ExternalRequest {
                 initiated_event_id: id,
-                namespace: a.namespace.clone(),
+                namespace,
+                namespace_id,
                 workflow_id: exec.workflow_id,
                 run_id: exec.run_id,
                 signal_name: a.signal_name.clone(),
@@ -142,7 +191,9 @@ impl Txn<'_> {
         &mut self,
         a: &RequestCancelExternalWorkflowExecutionCommandAttributes,
         completed_id: i64,
+        ns: &NamespaceNames<'_>,
     ) -> Result<(), CommandRejection> {
+        let (namespace, namespace_id) = ns.resolve(&a.namespace);
         if a.workflow_id.is_empty() {
             return Err("WorkflowId is not set on RequestCancelExternalWorkflowExecutionCommand.".into());
         }
@@ -151,11 +202,11 @@ impl Txn<'_> {
             h::RequestCancelExternalWorkflowExecutionInitiatedEventAttributes {
                 workflow_task_completed_event_id: completed_id,
                 namespace: a.namespace.clone(),
+                namespace_id: namespace_id.clone(),
                 workflow_execution: Some(exec),
                 control: a.control.clone(),
                 child_workflow_only: a.child_workflow_only,
                 reason: a.reason.clone(),
-                ..Default::default()
             },
         ));
         let request_id = request_id(&self.ms.run_id, id);
@@ -163,7 +214,8 @@ impl Txn<'_> {
             id,
             ExternalRequest {
                 initiated_event_id: id,
-                namespace: a.namespace.clone(),
+                namespace,
+                namespace_id,
                 workflow_id: a.workflow_id.clone(),
                 run_id: a.run_id.clone(),
                 control: a.control.clone(),
@@ -189,6 +241,7 @@ impl Txn<'_> {
         self.append_or_buffer(Attributes::ChildWorkflowExecutionStartedEventAttributes(
             h::ChildWorkflowExecutionStartedEventAttributes {
                 namespace: c.namespace.clone(),
+                namespace_id: c.namespace_id.clone(),
                 initiated_event_id: initiated,
                 workflow_execution: Some(WorkflowExecution {
                     workflow_id: c.workflow_id.clone(),
@@ -196,7 +249,6 @@ impl Txn<'_> {
                 }),
                 workflow_type: Some(WorkflowType { name: c.workflow_type.clone() }),
                 header,
-                ..Default::default()
             },
         ));
         // A buffered event gets its id when flushed (see `flush_buffered`); -1 means "started,
@@ -223,6 +275,7 @@ impl Txn<'_> {
         self.append_or_buffer(Attributes::StartChildWorkflowExecutionFailedEventAttributes(
             h::StartChildWorkflowExecutionFailedEventAttributes {
                 namespace: c.namespace,
+                namespace_id: c.namespace_id,
                 workflow_id: c.workflow_id,
                 workflow_type: Some(WorkflowType { name: c.workflow_type }),
                 cause: cause as i32,
@@ -250,7 +303,7 @@ impl Txn<'_> {
         let started_event_id = c.started_event_id;
         let exec = Some(WorkflowExecution { workflow_id: c.workflow_id.clone(), run_id: c.run_id.clone() });
         let ty = Some(WorkflowType { name: c.workflow_type.clone() });
-        let ns = c.namespace.clone();
+        let (ns, ns_id) = (c.namespace.clone(), c.namespace_id.clone());
         use Attributes as A;
         let attrs = match &close_event.attributes {
             Some(A::WorkflowExecutionCompletedEventAttributes(x)) => {
@@ -258,11 +311,11 @@ impl Txn<'_> {
                     h::ChildWorkflowExecutionCompletedEventAttributes {
                         result: x.result.clone(),
                         namespace: ns,
+                        namespace_id: ns_id,
                         workflow_execution: exec,
                         workflow_type: ty,
                         initiated_event_id: initiated,
                         started_event_id,
-                        ..Default::default()
                     },
                 )
             }
@@ -271,12 +324,12 @@ impl Txn<'_> {
                     h::ChildWorkflowExecutionFailedEventAttributes {
                         failure: x.failure.clone(),
                         namespace: ns,
+                        namespace_id: ns_id,
                         workflow_execution: exec,
                         workflow_type: ty,
                         initiated_event_id: initiated,
                         started_event_id,
                         retry_state: x.retry_state,
-                        ..Default::default()
                     },
                 )
             }
@@ -285,11 +338,11 @@ impl Txn<'_> {
                     h::ChildWorkflowExecutionCanceledEventAttributes {
                         details: x.details.clone(),
                         namespace: ns,
+                        namespace_id: ns_id,
                         workflow_execution: exec,
                         workflow_type: ty,
                         initiated_event_id: initiated,
                         started_event_id,
-                        ..Default::default()
                     },
                 )
             }
@@ -297,23 +350,23 @@ impl Txn<'_> {
                 A::ChildWorkflowExecutionTimedOutEventAttributes(
                     h::ChildWorkflowExecutionTimedOutEventAttributes {
                         namespace: ns,
+                        namespace_id: ns_id,
                         workflow_execution: exec,
                         workflow_type: ty,
                         initiated_event_id: initiated,
                         started_event_id,
                         retry_state: x.retry_state,
-                        ..Default::default()
                     },
                 )
             }
             _ => A::ChildWorkflowExecutionTerminatedEventAttributes(
                 h::ChildWorkflowExecutionTerminatedEventAttributes {
                     namespace: ns,
+                    namespace_id: ns_id,
                     workflow_execution: exec,
                     workflow_type: ty,
                     initiated_event_id: initiated,
                     started_event_id,
-                    ..Default::default()
                 },
             ),
         };
@@ -336,15 +389,16 @@ impl Txn<'_> {
                 h::ExternalWorkflowExecutionSignaledEventAttributes {
                     initiated_event_id: initiated,
                     namespace: r.namespace,
+                    namespace_id: r.namespace_id,
                     workflow_execution: exec,
                     control: r.control,
-                    ..Default::default()
                 },
             ),
             Err(cause) => Attributes::SignalExternalWorkflowExecutionFailedEventAttributes(
                 h::SignalExternalWorkflowExecutionFailedEventAttributes {
                     cause: cause as i32,
                     namespace: r.namespace,
+                    namespace_id: r.namespace_id,
                     workflow_execution: exec,
                     initiated_event_id: initiated,
                     control: r.control,
@@ -371,14 +425,15 @@ impl Txn<'_> {
                 h::ExternalWorkflowExecutionCancelRequestedEventAttributes {
                     initiated_event_id: initiated,
                     namespace: r.namespace,
+                    namespace_id: r.namespace_id,
                     workflow_execution: exec,
-                    ..Default::default()
                 },
             ),
             Err(cause) => Attributes::RequestCancelExternalWorkflowExecutionFailedEventAttributes(
                 h::RequestCancelExternalWorkflowExecutionFailedEventAttributes {
                     cause: cause as i32,
                     namespace: r.namespace,
+                    namespace_id: r.namespace_id,
                     workflow_execution: exec,
                     initiated_event_id: initiated,
                     control: r.control,

@@ -47,8 +47,13 @@ pub struct WorkflowTaskCompletion {
     pub return_new_workflow_task: bool,
     /// Request id to record if a new task is started for the worker.
     pub new_task_request_id: String,
-    /// Request ids for the activities started eagerly, in order (one per eager request; when
-    /// short, `new_task_request_id` with the activity's index is used).
+    /// Namespace ids by name: the run's own and those its commands name (a command naming no
+    /// namespace means the run's own, whose name is `own_namespace`).
+    pub namespace_ids: std::collections::BTreeMap<String, String>,
+    /// The run's namespace name.
+    pub own_namespace: String,
+    /// Fresh ids, one per command by index (when short, ids are derived from other ids): the
+    /// request id of an activity started eagerly, of a signal to another workflow.
     pub eager_request_ids: Vec<String>,
     /// Set by the server when a command's search attributes are not valid for the namespace
     /// (unknown name, wrong type): the task then fails with cause BAD_SEARCH_ATTRIBUTES.
@@ -221,7 +226,20 @@ impl Txn<'_> {
                     .map_err(|e| Rejection(Cause::BadUpdateWorkflowExecutionMessage, e, false))?;
                 continue;
             }
-            self.apply_command(cmd, completed_id)?;
+            let first_event = self.events.len();
+            self.apply_command(cmd, completed_id, c, c.eager_request_ids.get(i).map(String::as_str))?;
+            if let Some(md) = &cmd.user_metadata {
+                // The command's summary and details go on the event it made, as the real
+                // server writes them (and a child starts with them).
+                if let Some(ev) = self.events.get_mut(first_event) {
+                    ev.user_metadata = Some(md.clone());
+                    self.ms.history_size_bytes += md.encoded_len() as i64;
+                    let id = ev.event_id;
+                    if let Some(child) = self.ms.children.get_mut(&id) {
+                        child.user_metadata = Some(md.clone());
+                    }
+                }
+            }
         }
         let referenced: Vec<&str> = c
             .commands
@@ -304,7 +322,14 @@ impl Txn<'_> {
         self.ms.most_recent_build_id = build_id.to_owned();
     }
 
-    fn apply_command(&mut self, cmd: &Command, completed_id: i64) -> Result<(), Rejection> {
+    fn apply_command(
+        &mut self,
+        cmd: &Command,
+        completed_id: i64,
+        c: &WorkflowTaskCompletion,
+        fresh_id: Option<&str>,
+    ) -> Result<(), Rejection> {
+        let ns = crate::children::NamespaceNames { own: &c.own_namespace, ids: &c.namespace_ids, fresh_id };
         let Some(attrs) = &cmd.attributes else {
             return reject(Cause::UnhandledCommand, "command has no attributes");
         };
@@ -501,13 +526,13 @@ impl Txn<'_> {
             }
             C::ContinueAsNewWorkflowExecutionCommandAttributes(a) => self.continue_as_new(a, completed_id),
             C::StartChildWorkflowExecutionCommandAttributes(a) => self
-                .start_child_command(a, completed_id)
+                .start_child_command(a, completed_id, &ns)
                 .map_err(|m| Rejection(Cause::BadStartChildExecutionAttributes, m, false)),
             C::SignalExternalWorkflowExecutionCommandAttributes(a) => self
-                .signal_external_command(a, completed_id)
+                .signal_external_command(a, completed_id, &ns)
                 .map_err(|m| Rejection(Cause::BadSignalWorkflowExecutionAttributes, m, false)),
             C::RequestCancelExternalWorkflowExecutionCommandAttributes(a) => self
-                .cancel_external_command(a, completed_id)
+                .cancel_external_command(a, completed_id, &ns)
                 .map_err(|m| Rejection(Cause::BadRequestCancelExternalWorkflowExecutionAttributes, m, false)),
             C::ProtocolMessageCommandAttributes(_) => Ok(()), // handled in apply_commands
             C::ScheduleNexusOperationCommandAttributes(_) => {

@@ -202,6 +202,8 @@ fn apply(ms: &mut MutableState, e: &HistoryEvent) {
                 e.event_id,
                 ChildInfo {
                     initiated_event_id: e.event_id,
+                    namespace_id: a.namespace_id.clone(),
+                    user_metadata: e.user_metadata.clone(),
                     started_event_id: 0,
                     namespace: a.namespace.clone(),
                     workflow_id: a.workflow_id.clone(),
@@ -240,6 +242,7 @@ fn apply(ms: &mut MutableState, e: &HistoryEvent) {
                 e.event_id,
                 ExternalRequest {
                     initiated_event_id: e.event_id,
+                    namespace_id: a.namespace_id.clone(),
                     namespace: a.namespace.clone(),
                     workflow_id: x.workflow_id,
                     run_id: x.run_id,
@@ -264,6 +267,7 @@ fn apply(ms: &mut MutableState, e: &HistoryEvent) {
                 e.event_id,
                 ExternalRequest {
                     initiated_event_id: e.event_id,
+                    namespace_id: a.namespace_id.clone(),
                     namespace: a.namespace.clone(),
                     workflow_id: x.workflow_id,
                     run_id: x.run_id,

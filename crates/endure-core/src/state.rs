@@ -95,6 +95,9 @@ pub struct MutableState {
     /// Priority and fairness the run was started with.
     #[serde(with = "protobytes::opt")]
     pub priority: Option<crate::api::common::v1::Priority>,
+    /// Summary and details the run was started with (shown by Describe and UIs).
+    #[serde(with = "protobytes::opt")]
+    pub user_metadata: Option<crate::api::sdk::v1::UserMetadata>,
     /// Id of the close event, 0 while open.
     pub completion_event_id: i64,
     /// Attempt of this run in its retry chain (1 for a fresh start).
@@ -215,6 +218,8 @@ pub struct ChildInfo {
     pub started_event_id: i64,
     /// Child namespace name ("" = the parent's).
     pub namespace: String,
+    /// Child namespace id ("" when unknown: written before ids were recorded).
+    pub namespace_id: String,
     /// Child workflow id.
     pub workflow_id: String,
     /// First run id of the child, once started.
@@ -226,6 +231,9 @@ pub struct ChildInfo {
     /// The command that started it (what the start task needs).
     #[serde(with = "protobytes::opt")]
     pub command: Option<crate::api::command::v1::StartChildWorkflowExecutionCommandAttributes>,
+    /// The command's user metadata (summary, details): the child starts with it.
+    #[serde(with = "protobytes::opt")]
+    pub user_metadata: Option<crate::api::sdk::v1::UserMetadata>,
 }
 
 /// A signal or cancel request this run sends to another workflow.
@@ -236,6 +244,8 @@ pub struct ExternalRequest {
     pub initiated_event_id: i64,
     /// Target namespace name ("" = this run's).
     pub namespace: String,
+    /// Target namespace id ("" when unknown: written before ids were recorded).
+    pub namespace_id: String,
     /// Target workflow id.
     pub workflow_id: String,
     /// Target run id ("" = current run).

@@ -63,6 +63,7 @@ impl Txn<'_> {
             workflow_id: ms.workflow_id.clone(),
             run_id: self.next_run_id.clone(),
             priority: ms.priority.clone(),
+            user_metadata: None,
             workflow_type: ms.workflow_type.clone().unwrap_or_default(),
             task_queue: ms.task_queue.clone(),
             input: ms.input.clone(),

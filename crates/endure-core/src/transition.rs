@@ -92,6 +92,8 @@ pub struct StartRun {
     pub start_delay: Nanos,
     /// Priority and fairness the run was started with.
     pub priority: Option<crate::api::common::v1::Priority>,
+    /// Summary and details (the start request's, or the parent's command's for a child).
+    pub user_metadata: Option<crate::api::sdk::v1::UserMetadata>,
     /// A signal delivered with the start (SignalWithStart), recorded before the first task.
     pub initial_signal: Option<InitialSignal>,
     /// Run this one continues (continue-as-new, retry, cron), "" for a fresh start.
@@ -340,6 +342,7 @@ impl<'a> Txn<'a> {
             task_timeout,
             start_request_id: req.request_id.clone(),
             priority: req.priority.clone(),
+            user_metadata: req.user_metadata.clone(),
             next_event_id: 1,
             // The start is the run's first state transition, as the real server counts them.
             state_transition_count: 1,
@@ -362,8 +365,9 @@ impl<'a> Txn<'a> {
                 task_queue: Some(normal_queue(&req.task_queue)),
                 input: req.input,
                 workflow_execution_timeout: time::to_opt_duration(req.execution_timeout),
-                // A successor's run timeout is written even when zero, as the real server does.
-                workflow_run_timeout: if req.continued_execution_run_id.is_empty() {
+                // A successor's or a child's run timeout is written even when zero, as the real
+                // server does.
+                workflow_run_timeout: if req.continued_execution_run_id.is_empty() && req.parent.is_none() {
                     time::to_opt_duration(run_timeout)
                 } else {
                     Some(time::to_duration(run_timeout))
@@ -418,6 +422,11 @@ impl<'a> Txn<'a> {
                 ..Default::default()
             },
         ));
+        if let Some(md) = &req.user_metadata
+            && let Some(started) = txn.events.first_mut()
+        {
+            started.user_metadata = Some(md.clone());
+        }
         if let Some(sig) = req.initial_signal {
             if !sig.request_id.is_empty() {
                 txn.ms.signal_request_ids.insert(sig.request_id.clone());

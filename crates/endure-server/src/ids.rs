@@ -14,6 +14,7 @@ type Source = Arc<dyn Fn() -> Uuid + Send + Sync>;
 #[derive(Clone)]
 pub struct Ids {
     any: Source,
+    /// Time-ordered: started runs' and namespaces' ids.
     runs: Source,
 }
 
@@ -24,8 +25,8 @@ impl Ids {
         Ids { runs: any.clone(), any }
     }
 
-    /// What the real server makes: random (version 4) UUIDs, and time-ordered (version 7) run
-    /// ids (SDKs and users sort on them), their time from `clock`.
+    /// What the real server makes: random (version 4) UUIDs, and time-ordered (version 7) ones
+    /// for started runs (SDKs and users sort on them) and namespaces, their time from `clock`.
     pub fn with_time_ordered_runs(clock: Clock) -> Self {
         let runs: Source = Arc::new(move || {
             let ns = clock.now().max(0);
@@ -60,8 +61,8 @@ impl Ids {
         (self.any)().to_string()
     }
 
-    /// The next run id, as text.
-    pub fn next_run_id(&self) -> String {
+    /// The next time-ordered id (a started run's, a namespace's), as text.
+    pub fn next_time_ordered(&self) -> String {
         (self.runs)().to_string()
     }
 }
@@ -75,11 +76,11 @@ mod tests {
         let ids = Ids::with_time_ordered_runs(Clock::from_fn(|| 1_767_225_600_123_000_000));
         let other: Uuid = ids.next().parse().expect("a UUID");
         assert_eq!(other.get_version_num(), 4, "other ids are random, as the real server's");
-        let id: Uuid = ids.next_run_id().parse().expect("a UUID");
+        let id: Uuid = ids.next_time_ordered().parse().expect("a UUID");
         assert_eq!(id.get_version_num(), 7);
         let (secs, nanos) = id.get_timestamp().expect("a v7 timestamp").to_unix();
         assert_eq!((secs, nanos / 1_000_000), (1_767_225_600, 123), "millisecond precision");
-        assert_ne!(ids.next_run_id(), ids.next_run_id(), "random beyond the time");
+        assert_ne!(ids.next_time_ordered(), ids.next_time_ordered(), "random beyond the time");
     }
 
     #[test]

@@ -132,7 +132,7 @@ impl Namespaces {
         if let Some(ns) = self.store.namespace_by_name(name).await? {
             return decode(&ns);
         }
-        let id = self.ids.next();
+        let id = self.ids.next_time_ordered(); // v7, as the real server makes namespace ids
         match self.register(new_description(&id, name, "", "", retention, HashMap::new())).await {
             Err(ApiError::NamespaceAlreadyExists) => self.by_name(name).await,
             r => r,

@@ -64,6 +64,8 @@ pub struct StartFields {
     pub start_delay: Option<prost_wkt_types::Duration>,
     /// Priority and fairness.
     pub priority: Option<endure_api::temporal::api::common::v1::Priority>,
+    /// Summary and details.
+    pub user_metadata: Option<endure_api::temporal::api::sdk::v1::UserMetadata>,
 }
 
 /// Outcome of a start.
@@ -285,6 +287,7 @@ impl Starter {
             header: f.header,
             search_attributes: f.search_attributes,
             priority: f.priority,
+            user_metadata: f.user_metadata,
             start_delay,
             initial_signal: signal,
             parent,

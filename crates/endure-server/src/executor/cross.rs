@@ -19,7 +19,6 @@ use endure_api::temporal::api::enums::v1::{
 };
 use endure_api::temporal::api::history::v1::HistoryEvent;
 use endure_core::Task;
-use endure_core::children::request_id;
 use endure_core::state::ParentInfo;
 use endure_store::RunKey;
 use prost::Message;
@@ -284,7 +283,7 @@ impl CrossWorkflow {
                     run_timeout: cmd.workflow_run_timeout,
                     task_timeout: cmd.workflow_task_timeout,
                     identity: String::new(),
-                    request_id: request_id(&parent.run_id, initiated),
+                    request_id: endure_core::children::child_request_id(&parent.run_id, initiated),
                     reuse: cmd.workflow_id_reuse_policy,
                     conflict: WorkflowIdConflictPolicy::Fail as i32,
                     retry_policy: cmd.retry_policy.clone(),
@@ -294,6 +293,7 @@ impl CrossWorkflow {
                     search_attributes: cmd.search_attributes.clone(),
                     start_delay: None,
                     priority: cmd.priority.clone(),
+                    user_metadata: child.user_metadata.clone(),
                 };
                 let (root_workflow_id, root_run_id) = parent.root();
                 let info = ParentInfo {
@@ -362,7 +362,7 @@ impl CrossWorkflow {
                     x.signal_from(
                         &r.signal_name,
                         r.input.clone(),
-                        "",
+                        "history-service",
                         r.header.clone(),
                         &r.request_id,
                         Some(sender.clone()),

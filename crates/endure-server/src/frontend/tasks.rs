@@ -112,6 +112,34 @@ impl Frontend {
         }
     }
 
+    /// The run's namespace name and the ids of the namespaces its commands name (children,
+    /// external signals and cancels), for the events that carry both. A name that resolves to
+    /// nothing is left out: the command fails when it runs, as before.
+    async fn command_namespaces(
+        &self,
+        namespace_id: &str,
+        commands: &[endure_api::temporal::api::command::v1::Command],
+    ) -> ApiResult<(String, std::collections::BTreeMap<String, String>)> {
+        use endure_api::temporal::api::command::v1::command::Attributes as C;
+        let own = self.namespaces.by_id(namespace_id).await?;
+        let mut ids = std::collections::BTreeMap::from([(own.name.clone(), own.id.clone())]);
+        #[allow(deprecated)] // the commands' namespace fields: deprecated, still sent by SDKs
+        for named in commands.iter().filter_map(|c| match &c.attributes {
+            Some(C::StartChildWorkflowExecutionCommandAttributes(a)) => Some(&a.namespace),
+            Some(C::SignalExternalWorkflowExecutionCommandAttributes(a)) => Some(&a.namespace),
+            Some(C::RequestCancelExternalWorkflowExecutionCommandAttributes(a)) => Some(&a.namespace),
+            _ => None,
+        }) {
+            if !named.is_empty()
+                && !ids.contains_key(named)
+                && let Ok(ns) = self.namespaces.by_name(named).await
+            {
+                ids.insert(ns.name.clone(), ns.id.clone());
+            }
+        }
+        Ok((own.name.clone(), ids))
+    }
+
     /// [`Frontend::start_workflow_task`] on the replica that holds the task's workflow: here,
     /// or through the internal API (the task queue lives on one replica, its workflows on any).
     async fn start_workflow_task_anywhere(
@@ -366,6 +394,7 @@ impl Frontend {
         let bad_search_attributes =
             self.check_command_search_attributes(&key.namespace_id, &r.commands).await?;
         let build_id = completing_build_id(&r);
+        let (own_namespace, namespace_ids) = self.command_namespaces(&key.namespace_id, &r.commands).await?;
         let eager_request_ids = r.commands.iter().map(|_| self.engine.new_id()).collect();
         #[allow(deprecated)]
         let completion = WorkflowTaskCompletion {
@@ -375,6 +404,8 @@ impl Frontend {
             binary_checksum: r.binary_checksum,
             build_id,
             eager_request_ids,
+            own_namespace,
+            namespace_ids,
             sdk_metadata: r.sdk_metadata,
             metering_metadata: r.metering_metadata,
             force_create_new_workflow_task: r.force_create_new_workflow_task,

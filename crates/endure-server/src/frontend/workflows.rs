@@ -69,6 +69,7 @@ macro_rules! start_fields {
             header: $r.header,
             search_attributes: $r.search_attributes,
             priority: $r.priority,
+            user_metadata: $r.user_metadata,
             start_delay: $r.workflow_start_delay,
         }
     };
@@ -634,9 +635,14 @@ pub(crate) fn describe(ms: &MutableState) -> ws::DescribeWorkflowExecutionRespon
         execution_config: Some(wf::WorkflowExecutionConfig {
             task_queue: Some(endure_core::transition::normal_queue(&ms.task_queue)),
             workflow_execution_timeout: to_opt_duration(ms.execution_timeout),
-            workflow_run_timeout: to_opt_duration(ms.run_timeout),
+            // A child's run timeout shows even when zero, as the real server shows it.
+            workflow_run_timeout: if ms.parent.is_some() {
+                Some(time::to_duration(ms.run_timeout))
+            } else {
+                to_opt_duration(ms.run_timeout)
+            },
             default_workflow_task_timeout: to_opt_duration(ms.task_timeout),
-            ..Default::default()
+            user_metadata: ms.user_metadata.clone(),
         }),
         workflow_execution_info: Some(execution_info(ms)),
         pending_activities,
@@ -710,7 +716,8 @@ pub(crate) fn execution_info(ms: &MutableState) -> wf::WorkflowExecutionInfo {
             .map(|p| WorkflowExecution { workflow_id: p.workflow_id.clone(), run_id: p.run_id.clone() }),
         first_run_id: ms.first_execution_run_id.clone(),
         priority: ms.priority.clone(),
-        auto_reset_points: (!ms.auto_reset_points.is_empty())
+        // A child shows its (empty) reset points from the start, as the real server does.
+        auto_reset_points: (!ms.auto_reset_points.is_empty() || ms.parent.is_some())
             .then(|| wf::ResetPoints { points: ms.auto_reset_points.clone() }),
         most_recent_worker_version_stamp: endure_core::transition::worker_version(&ms.most_recent_build_id),
         ..Default::default()

@@ -253,7 +253,7 @@ impl Engine {
 
     /// A started run's id (time-ordered, as the real server's frontend makes them).
     pub fn new_run_id(&self) -> String {
-        self.ids.next_run_id()
+        self.ids.next_time_ordered()
     }
 
     /// Wall time now (ns).
