@@ -541,3 +541,22 @@ async def test_workflow_commands_on_unknown_id_fail(cli: Cli):
 async def _history_has(cli: Cli, wf_id: str, event_type: str) -> bool:
     hist = await cli.json("workflow", "show", "--workflow-id", wf_id)
     return any(e["eventType"] == event_type for e in hist["events"])
+
+
+async def test_task_queue_describe_shows_backlog_per_type(cli: Cli, client: Client):
+    """`temporal task-queue describe` (DescribeTaskQueue in its enhanced mode): a workflow
+    started on a queue no worker polls waits in its workflow backlog; the activity backlog is
+    empty; both types are listed."""
+    queue = unique("tq-describe")
+    await client.start_workflow("NobodyRunsThis", id=unique("wf"), task_queue=queue)
+
+    async def stats():
+        out = await cli.json("task-queue", "describe", "--task-queue", queue)
+        by_type = {s["taskQueueType"]: s for s in out.get("stats") or []}
+        return by_type if by_type.get("workflow", {}).get("approximateBacklogCount") == 1 else None
+
+    by_type = await eventually(stats, "the workflow task in the backlog")
+    assert set(by_type) == {"workflow", "activity"}
+    assert by_type["activity"]["approximateBacklogCount"] == 0
+    assert by_type["workflow"]["buildId"] == "UNVERSIONED"
+    assert by_type["workflow"]["approximateBacklogAge"] != "0s", "the waiting task has an age"

@@ -75,6 +75,8 @@ pub struct PollerSeen {
 #[derive(Default)]
 struct Queue {
     ready: VecDeque<Dispatch>,
+    /// When each item of `ready` was queued (monotonic time), in the same order.
+    ready_since: VecDeque<tokio::time::Instant>,
     /// Ids of the durable tasks in `ready`: a task offered again (its workflow's owner
     /// re-sends its tasks when queue ownership moves) is not queued twice.
     ready_ids: std::collections::HashSet<i64>,
@@ -156,6 +158,15 @@ impl Matching {
             .unwrap_or_default()
     }
 
+    /// How long the longest-waiting task of a queue has waited (zero when none waits).
+    pub fn backlog_age(&self, namespace_id: &str, queue: &str, kind: QueueKind) -> Duration {
+        let qs = self.queues.lock();
+        let now = crate::clock::monotonic();
+        qs.get(&(namespace_id.to_string(), queue.to_string(), kind))
+            .and_then(|q| q.ready_since.iter().min().copied())
+            .map_or(Duration::ZERO, |since| now.saturating_duration_since(since))
+    }
+
     /// Number of tasks waiting in a queue.
     pub fn backlog(&self, namespace_id: &str, queue: &str, kind: QueueKind) -> usize {
         let qs = self.queues.lock();
@@ -209,11 +220,19 @@ impl Queue {
         {
             return;
         }
-        if front { self.ready.push_front(item) } else { self.ready.push_back(item) }
+        let now = crate::clock::monotonic();
+        if front {
+            self.ready.push_front(item);
+            self.ready_since.push_front(now);
+        } else {
+            self.ready.push_back(item);
+            self.ready_since.push_back(now);
+        }
     }
 
     fn pop(&mut self) -> Option<Dispatch> {
         let item = self.ready.pop_front()?;
+        self.ready_since.pop_front();
         if let Dispatch::Task(t) = &item {
             self.ready_ids.remove(&t.task_id);
         }

@@ -8,9 +8,9 @@ use crate::namespaces::Namespace;
 use crate::peer;
 use crate::validate::{check_blob, check_id, check_run_id};
 use endure_api::temporal::api::common::v1::{Payloads, WorkflowExecution};
-use endure_api::temporal::api::enums::v1::{TaskQueueType, WorkflowTaskFailedCause};
+use endure_api::temporal::api::enums::v1::{DescribeTaskQueueMode, TaskQueueType, WorkflowTaskFailedCause};
 use endure_api::temporal::api::history::v1::History;
-use endure_api::temporal::api::taskqueue::v1::PollerInfo;
+use endure_api::temporal::api::taskqueue::v1::{PollerInfo, TaskQueueStats};
 use endure_api::temporal::api::workflowservice::v1 as ws;
 use endure_core::commands::{CompletionOutcome, WorkflowTaskCompletion};
 use endure_core::time::{to_duration, to_timestamp};
@@ -774,14 +774,40 @@ impl Frontend {
         let r = r.into_inner();
         let ns = self.namespaces.by_name(&r.namespace).await?;
         let queue = queue_name(&r.task_queue)?;
+        #[allow(deprecated)] // the enhanced mode is deprecated in the API; the CLI still asks for it
+        if r.api_mode == DescribeTaskQueueMode::Enhanced as i32 {
+            return Ok(self.describe_task_queue_enhanced(&ns, &queue, &r));
+        }
         let kind = if r.task_queue_type == TaskQueueType::Activity as i32 {
             QueueKind::Activity
         } else {
             QueueKind::Workflow
         };
-        let pollers = self
-            .matching
-            .pollers(&ns.id, &queue, kind)
+        let pollers = self.queue_pollers(&ns.id, &queue, kind);
+        Ok(ws::DescribeTaskQueueResponse {
+            pollers,
+            stats: r.report_stats.then(|| self.queue_stats(&ns.id, &queue, kind)),
+            ..Default::default()
+        })
+    }
+
+    /// A queue's backlog: its count and the age of its longest-waiting task. (The add and
+    /// dispatch rates the real server also reports are not measured: zero.)
+    fn queue_stats(&self, namespace_id: &str, queue: &str, kind: QueueKind) -> TaskQueueStats {
+        TaskQueueStats {
+            approximate_backlog_count: self.matching.backlog(namespace_id, queue, kind) as i64,
+            approximate_backlog_age: Some(
+                prost_wkt_types::Duration::try_from(self.matching.backlog_age(namespace_id, queue, kind))
+                    .unwrap_or_default(),
+            ),
+            ..Default::default()
+        }
+    }
+
+    /// The queue's pollers, as Describe shows them.
+    fn queue_pollers(&self, namespace_id: &str, queue: &str, kind: QueueKind) -> Vec<PollerInfo> {
+        self.matching
+            .pollers(namespace_id, queue, kind)
             .into_iter()
             .map(|p| PollerInfo {
                 last_access_time: Some(prost_wkt_types::Timestamp::from(p.last_access)),
@@ -789,16 +815,45 @@ impl Frontend {
                 rate_per_second: 0.0,
                 ..Default::default()
             })
+            .collect()
+    }
+
+    /// DescribeTaskQueue in its enhanced mode (what `temporal task-queue describe` asks): per
+    /// build id (Endure knows only unversioned workers: the "" entry) and per task queue type
+    /// (workflow and activity unless the request names types), the pollers and stats asked for.
+    #[allow(deprecated)] // the enhanced mode's fields are deprecated in the API
+    fn describe_task_queue_enhanced(
+        &self,
+        ns: &Namespace,
+        queue: &str,
+        r: &ws::DescribeTaskQueueRequest,
+    ) -> ws::DescribeTaskQueueResponse {
+        use endure_api::temporal::api::taskqueue::v1::{TaskQueueTypeInfo, TaskQueueVersionInfo};
+        let types = if r.task_queue_types.is_empty() {
+            vec![TaskQueueType::Workflow as i32, TaskQueueType::Activity as i32]
+        } else {
+            r.task_queue_types.clone()
+        };
+        let types_info = types
+            .into_iter()
+            .filter_map(|ty| {
+                let kind = match TaskQueueType::try_from(ty) {
+                    Ok(TaskQueueType::Workflow) => QueueKind::Workflow,
+                    Ok(TaskQueueType::Activity) => QueueKind::Activity,
+                    _ => return None,
+                };
+                let info = TaskQueueTypeInfo {
+                    pollers: if r.report_pollers { self.queue_pollers(&ns.id, queue, kind) } else { vec![] },
+                    stats: r.report_stats.then(|| self.queue_stats(&ns.id, queue, kind)),
+                };
+                Some((ty, info))
+            })
             .collect();
-        let backlog = self.matching.backlog(&ns.id, &queue, kind) as i64;
-        Ok(ws::DescribeTaskQueueResponse {
-            pollers,
-            stats: r.report_stats.then(|| endure_api::temporal::api::taskqueue::v1::TaskQueueStats {
-                approximate_backlog_count: backlog,
-                ..Default::default()
-            }),
+        let version = TaskQueueVersionInfo { types_info, ..Default::default() };
+        ws::DescribeTaskQueueResponse {
+            versions_info: [(String::new(), version)].into_iter().collect(),
             ..Default::default()
-        })
+        }
     }
 }
 
