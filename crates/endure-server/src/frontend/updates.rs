@@ -140,14 +140,13 @@ impl Frontend {
         deadline: Instant,
         admitted_here: bool,
     ) -> ApiResult<(Stage, Option<Outcome>)> {
-        let key = key.clone();
-        let mut ms = self.engine.load(&key).await?.ms;
-        let mut rx = self.engine.watch(&key, (ms.next_event_id, !ms.is_open()));
+        let mut ms = self.engine.load(key).await?.ms;
+        let mut rx = self.engine.watch(key, (ms.next_event_id, !ms.is_open()));
         let mut shutdown = self.shutdown.clone();
         loop {
-            ms = self.engine.load(&key).await?.ms;
+            ms = self.engine.load(key).await?.ms;
             if let Some(ev) = ms.completed_updates.get(id) {
-                return Ok((Stage::Completed, Some(self.completed_outcome(&key, *ev).await?)));
+                return Ok((Stage::Completed, Some(self.completed_outcome(key, *ev).await?)));
             }
             let rejection = if admitted_here {
                 self.update_rejections.lock().remove(&(key.clone(), id.to_string()))
