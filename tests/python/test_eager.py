@@ -25,7 +25,8 @@ from temporalio import activity, workflow
 from temporalio.api.enums.v1 import EventType, TaskQueueKind
 from temporalio.client import Client
 
-from conftest import new_worker, unique
+from conftest import new_worker, target, unique
+from endure_testing.servers import EndureDevServer, TemporalDevServer
 
 RESULT_TIMEOUT_S = 30
 ACTIVITY_COUNT = 6
@@ -143,3 +144,35 @@ async def test_eager_activity_dispatch(client, server, task_queue):
             q = e.activity_task_scheduled_event_attributes.task_queue
             assert q.name == task_queue
             assert q.kind == TaskQueueKind.TASK_QUEUE_KIND_NORMAL
+
+
+async def test_dynamic_config_turns_eager_start_off(tmp_path):
+    """`start-dev --dynamic-config-value system.enableEagerWorkflowStart=false`, as SDK test
+    suites start their server: a start asking for eagerness is answered without the task (the
+    worker polls it). A key Endure does not know is accepted too. start-dev only: the
+    production server takes dynamic config from nowhere else yet."""
+    flags = [
+        "--dynamic-config-value", "system.enableEagerWorkflowStart=false",
+        "--dynamic-config-value", "frontend.someSwitchEndureLacks=true",
+    ]
+    if target() == "temporal":
+        server = TemporalDevServer("dyn", tmp_path / "dyn.log", tmp_path / "dyn.db", [], flags)
+    else:
+        server = EndureDevServer("dyn", tmp_path / "dyn.log", tmp_path / "dyn.db", [], flags)
+    await asyncio.to_thread(server.start)  # its readiness probe runs an event loop of its own
+    try:
+        client = await Client.connect(server.address, namespace="default")
+        task_queue = unique("tq-dyn")
+        async with new_worker(client, task_queue, [Shouter], [shout], identity="dyn-worker"):
+            handle = await client.start_workflow(
+                Shouter.run, ["hey"], id=unique("no-eager"), task_queue=task_queue, request_eager_start=True
+            )
+            assert getattr(handle, "__temporal_eagerly_started") is False
+            assert await asyncio.wait_for(handle.result(), RESULT_TIMEOUT_S) == ["HEY"]
+        _, started = first_task_events((await handle.fetch_history()).events)
+        assert started.workflow_task_started_event_attributes.identity == "dyn-worker"
+        if target() == "endure":
+            warned = [line for line in server.log_lines() if "not honoured" in line]
+            assert warned and "frontend.someSwitchEndureLacks" in warned[0], server.log_tail()
+    finally:
+        await asyncio.to_thread(server.stop)

@@ -3,7 +3,7 @@
 //!
 //! The modules form layers; each imports only from the layers below it (ARCHITECTURE.md draws
 //! them; a test fails on an import cycle):
-//! 1. leaves — [`clock`], [`ids`], [`error`], [`validate`], [`metrics`], [`search_attributes::schema`] and
+//! 1. leaves — [`clock`], [`ids`], [`error`], [`validate`], [`metrics`], [`dynamic_config`], [`search_attributes::schema`] and
 //!    [`search_attributes::values`], [`cluster::hash`];
 //! 2. [`namespaces`], the [`search_attributes`] registry, [`matching`], [`timer_queue`],
 //!    [`peer`];
@@ -19,6 +19,7 @@
 
 pub mod clock;
 pub mod cluster;
+pub mod dynamic_config;
 pub mod error;
 pub mod executor;
 pub mod frontend;
@@ -68,12 +69,15 @@ pub struct ServerConfig {
     pub internal_listen: Option<SocketAddr>,
     /// Address of the HTTP probe endpoint (`/healthz`, `/readyz`), if any.
     pub http_listen: Option<SocketAddr>,
+    /// Dynamic config values (`start-dev --dynamic-config-value`).
+    pub dynamic: dynamic_config::DynamicConfig,
 }
 
 impl ServerConfig {
     /// A single-process server (the dev server) listening on `listen`.
     pub fn single(listen: SocketAddr) -> ServerConfig {
         ServerConfig {
+            dynamic: dynamic_config::DynamicConfig::default(),
             listen,
             namespaces: vec![],
             search_attributes: vec![],
@@ -319,6 +323,7 @@ impl Server {
                 ownership: ownership.clone(),
                 peers,
                 visibility: store.clone(),
+                dynamic: config.dynamic.clone(),
             },
             shutdown_rx.clone(),
         );

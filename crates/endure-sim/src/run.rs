@@ -167,6 +167,7 @@ impl Sim {
             shards: self.config.shards,
             internal_listen: Some(internal_addr(replica)),
             http_listen: None,
+            dynamic: Default::default(),
         };
         let env = Environment {
             clock: self.clock.clone(),

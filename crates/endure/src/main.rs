@@ -80,6 +80,10 @@ struct StartDev {
     /// Port for Prometheus' /metrics on --ip (off unless given).
     #[arg(long)]
     metrics_port: Option<u16>,
+    /// Dynamic config value, as KEY=JSON_VALUE (string values need quotes); repeatable. The
+    /// keys Endure honours are in docs/dynamic-config.md; the others are accepted with a warning.
+    #[arg(long = "dynamic-config-value")]
+    dynamic_config_values: Vec<String>,
 }
 
 /// Parses `NAME=TYPE` for `--search-attribute`.
@@ -106,7 +110,23 @@ async fn start_dev(args: StartDev) -> Result<()> {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let db = args.db_filename.unwrap_or_else(default_db_path);
     let store = SqliteStore::open(&db).with_context(|| format!("opening database {}", db.display()))?;
+    let mut dynamic = endure_server::dynamic_config::DynamicConfig::default();
+    let mut not_honoured = Vec::new();
+    for pair in &args.dynamic_config_values {
+        let (key, honoured) =
+            dynamic.set_pair(pair).map_err(|e| anyhow::anyhow!("--dynamic-config-value {e}"))?;
+        if !honoured {
+            not_honoured.push(key);
+        }
+    }
+    if !not_honoured.is_empty() {
+        tracing::warn!(
+            keys = %not_honoured.join(", "),
+            "dynamic config values accepted but not honoured by Endure (docs/dynamic-config.md lists those it honours)"
+        );
+    }
     let config = ServerConfig {
+        dynamic,
         namespaces: args.namespaces,
         search_attributes: args.search_attributes,
         ..ServerConfig::single(SocketAddr::new(args.ip, args.port))

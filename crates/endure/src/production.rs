@@ -96,6 +96,7 @@ pub async fn start(path: Option<&Path>) -> Result<()> {
         shards: config.cluster.shards,
         internal_listen: Some(config.server.internal_listen),
         http_listen: config.server.http_listen,
+        dynamic: Default::default(),
     };
     if let Some(addr) = config.metrics.listen {
         crate::metrics::serve(addr)?;

@@ -58,6 +58,8 @@ pub struct Services {
     pub peers: Arc<Peers>,
     /// Visibility listings.
     pub visibility: Arc<dyn VisibilityStore>,
+    /// Dynamic config values.
+    pub dynamic: crate::dynamic_config::DynamicConfig,
 }
 
 /// Shared state of the frontend handlers.
@@ -71,6 +73,7 @@ pub struct Frontend {
     pub(crate) ownership: Arc<Ownership>,
     pub(crate) peers: Arc<Peers>,
     pub(crate) visibility: Arc<dyn VisibilityStore>,
+    pub(crate) dynamic: crate::dynamic_config::DynamicConfig,
     pub(crate) queries: Mutex<HashMap<String, oneshot::Sender<QueryAnswer>>>,
     pub(crate) buffered_queries: Mutex<
         HashMap<endure_store::RunKey, Vec<(String, endure_api::temporal::api::query::v1::WorkflowQuery)>>,
@@ -98,6 +101,7 @@ impl Frontend {
             matching: s.matching,
             ownership: s.ownership,
             peers: s.peers,
+            dynamic: s.dynamic,
             visibility: s.visibility,
             queries: Mutex::new(HashMap::new()),
             update_rejections: Mutex::new(HashMap::new()),

@@ -7,6 +7,7 @@ use crate::matching::{Dispatch, LONG_POLL, QueryTask, QueueKind, TaskRef};
 use crate::namespaces::Namespace;
 use crate::peer;
 use crate::validate::{check_blob, check_id, check_run_id};
+use endure_api::temporal::api::command::v1::command::Attributes as CommandAttributes;
 use endure_api::temporal::api::common::v1::{Payloads, WorkflowExecution};
 use endure_api::temporal::api::enums::v1::{DescribeTaskQueueMode, TaskQueueType, WorkflowTaskFailedCause};
 use endure_api::temporal::api::history::v1::History;
@@ -393,6 +394,16 @@ impl Frontend {
         }
         let bad_search_attributes =
             self.check_command_search_attributes(&key.namespace_id, &r.commands).await?;
+        if !self.dynamic.eager_activity_execution {
+            // Eager activities are off: every activity goes through its task queue.
+            for cmd in r.commands.iter_mut() {
+                if let Some(CommandAttributes::ScheduleActivityTaskCommandAttributes(a)) =
+                    cmd.attributes.as_mut()
+                {
+                    a.request_eager_execution = false;
+                }
+            }
+        }
         let build_id = completing_build_id(&r);
         let (own_namespace, namespace_ids) = self.command_namespaces(&key.namespace_id, &r.commands).await?;
         let eager_request_ids = r.commands.iter().map(|_| self.engine.new_id()).collect();

@@ -83,7 +83,8 @@ impl Frontend {
         let r = r.into_inner();
         let ns = self.namespaces.by_name(&r.namespace).await?;
         let f = start_fields!(r);
-        let (eager, identity, queue) = (r.request_eager_execution, f.identity.clone(), f.task_queue.clone());
+        let eager = r.request_eager_execution && self.dynamic.eager_workflow_start;
+        let (identity, queue) = (f.identity.clone(), f.task_queue.clone());
         let workflow_id = f.workflow_id.clone();
         let has_delay = time::opt_duration(&f.start_delay) > 0 || !f.cron_schedule.is_empty();
         let (s, _lock) = self.starter.start_workflow_holding_lock(&ns, f, None, None).await?;
