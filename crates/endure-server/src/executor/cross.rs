@@ -307,6 +307,14 @@ impl CrossWorkflow {
                 };
                 match self.starter.start_workflow(&ns, fields, None, Some(info)).await {
                     Ok(s) => Ok(s.run_id),
+                    // Started by this very task before an upgrade, under the request id's
+                    // older form: that is the child, not a conflict.
+                    Err(ApiError::WorkflowAlreadyStarted { start_request_id, run_id, .. })
+                        if start_request_id
+                            == endure_core::children::request_id(&parent.run_id, initiated) =>
+                    {
+                        Ok(run_id)
+                    }
                     Err(ApiError::WorkflowAlreadyStarted { .. }) => Err(ChildCause::WorkflowAlreadyExists),
                     Err(e) => return Err(e),
                 }
