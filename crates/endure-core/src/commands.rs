@@ -53,7 +53,8 @@ pub struct WorkflowTaskCompletion {
     /// The run's namespace name.
     pub own_namespace: String,
     /// Fresh ids, one per command by index (when short, ids are derived from other ids): the
-    /// request id of an activity started eagerly, of a signal to another workflow.
+    /// request id of the command's activity if started eagerly, or of its signal to another
+    /// workflow.
     pub eager_request_ids: Vec<String>,
     /// Set by the server when a command's search attributes are not valid for the namespace
     /// (unknown name, wrong type): the task then fails with cause BAD_SEARCH_ATTRIBUTES.
@@ -633,18 +634,20 @@ impl Txn<'_> {
         c: &WorkflowTaskCompletion,
         changes: &mut crate::updates::UpdateChanges,
     ) {
-        let wanted: Vec<String> = c
+        // (command index, activity id) of the activities the worker asks to run eagerly.
+        let wanted: Vec<(usize, String)> = c
             .commands
             .iter()
-            .filter_map(|cmd| match &cmd.attributes {
+            .enumerate()
+            .filter_map(|(i, cmd)| match &cmd.attributes {
                 Some(C::ScheduleActivityTaskCommandAttributes(a)) if a.request_eager_execution => {
-                    Some(a.activity_id.clone())
+                    Some((i, a.activity_id.clone()))
                 }
                 _ => None,
             })
             .take(MAX_EAGER_ACTIVITIES)
             .collect();
-        for (n, id) in wanted.iter().enumerate() {
+        for (n, (command_index, id)) in wanted.iter().enumerate() {
             let Some(a) = self
                 .ms
                 .activities
@@ -664,7 +667,7 @@ impl Txn<'_> {
             });
             let request_id = c
                 .eager_request_ids
-                .get(n)
+                .get(*command_index)
                 .cloned()
                 .unwrap_or_else(|| format!("{}-{n}", c.new_task_request_id));
             let poller =
