@@ -226,15 +226,12 @@ mod tests {
 
     fn batch(wf: &str, fence: Option<Fence>) -> WriteBatch {
         WriteBatch {
-            run: RunKey { namespace_id: "ns".into(), workflow_id: wf.into(), run_id: "r".into() },
             fence,
-            state: vec![],
-            expected_version: None,
-            current: None,
-            events: vec![],
-            new_tasks: vec![],
-            delete_tasks: vec![],
-            visibility: None,
+            ..WriteBatch::for_run(RunKey {
+                namespace_id: "ns".into(),
+                workflow_id: wf.into(),
+                run_id: "r".into(),
+            })
         }
     }
 

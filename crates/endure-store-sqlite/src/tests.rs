@@ -126,19 +126,7 @@ async fn version_1_database_is_migrated_in_place() {
     assert!(!sql.contains("WITHOUT ROWID"), "{sql}");
     assert_eq!(version, SCHEMA_VERSION);
     // The unique key still guards against a second row for the same run.
-    let dup = store
-        .commit(WriteBatch {
-            run: key,
-            fence: None,
-            state: vec![],
-            expected_version: None,
-            current: None,
-            events: vec![],
-            new_tasks: vec![],
-            delete_tasks: vec![],
-            visibility: None,
-        })
-        .await;
+    let dup = store.commit(WriteBatch::for_run(key)).await;
     assert!(dup.is_err(), "a second row for the same run must be refused");
     store.close().await.unwrap();
 }

@@ -85,6 +85,24 @@ pub struct WriteBatch {
     pub visibility: Option<VisibilityRow>,
 }
 
+impl WriteBatch {
+    /// A batch for `run` that writes nothing else: unfenced, creating the run (no expected
+    /// version), no events, tasks or visibility. Tests and tools start from it.
+    pub fn for_run(run: RunKey) -> WriteBatch {
+        WriteBatch {
+            run,
+            fence: None,
+            state: vec![],
+            expected_version: None,
+            current: None,
+            events: vec![],
+            new_tasks: vec![],
+            delete_tasks: vec![],
+            visibility: None,
+        }
+    }
+}
+
 /// What a successful commit returns.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommitResult {

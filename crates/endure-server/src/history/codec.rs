@@ -6,6 +6,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::matching::TaskRef;
+use endure_api::temporal::api::common::v1::SearchAttributes;
 use endure_api::temporal::api::history::v1::HistoryEvent;
 use endure_core::{MutableState, Task};
 use endure_store::visibility::SaValue;
@@ -31,9 +32,13 @@ pub fn run_key(ms: &MutableState) -> RunKey {
     }
 }
 
-/// The visibility row of a run, derived from its state (`custom`: its typed custom search
-/// attribute values).
-pub fn visibility_of(ms: &MutableState, custom: Vec<(String, SaValue)>) -> VisibilityRow {
+/// The visibility row of a run, derived from its state (`search_attributes`: the run's visible
+/// search attributes, `MutableState::visible_search_attributes`; `custom`: their typed values).
+pub fn visibility_of(
+    ms: &MutableState,
+    search_attributes: Option<&SearchAttributes>,
+    custom: Vec<(String, SaValue)>,
+) -> VisibilityRow {
     let root = ms.root();
     VisibilityRow {
         namespace_id: ms.namespace_id.clone(),
@@ -49,7 +54,7 @@ pub fn visibility_of(ms: &MutableState, custom: Vec<(String, SaValue)>) -> Visib
         history_size_bytes: ms.history_size_bytes,
         state_transition_count: ms.state_transition_count,
         memo: ms.memo.as_ref().map(|m| m.encode_to_vec()).unwrap_or_default(),
-        search_attributes: ms.visible_search_attributes().map(|m| m.encode_to_vec()).unwrap_or_default(),
+        search_attributes: search_attributes.map(|m| m.encode_to_vec()).unwrap_or_default(),
         parent_workflow_id: ms.parent.as_ref().map(|p| p.workflow_id.clone()).unwrap_or_default(),
         parent_run_id: ms.parent.as_ref().map(|p| p.run_id.clone()).unwrap_or_default(),
         root_workflow_id: root.0,

@@ -532,6 +532,7 @@ impl Engine {
         consumed: Option<i64>,
     ) -> ApiResult<WriteBatch> {
         let run = run_key(ms);
+        let search_attributes = ms.visible_search_attributes();
         Ok(WriteBatch {
             fence: Some(self.fence(&run)?),
             run,
@@ -543,8 +544,8 @@ impl Engine {
             delete_tasks: consumed.into_iter().collect(),
             visibility: Some(visibility_of(
                 ms,
-                self.search_attributes
-                    .typed_values(&ms.namespace_id, ms.visible_search_attributes().as_ref()),
+                search_attributes.as_ref(),
+                self.search_attributes.typed_values(&ms.namespace_id, search_attributes.as_ref()),
             )),
         })
     }

@@ -26,14 +26,9 @@ pub fn key(wf: &str, run: &str) -> RunKey {
 
 pub fn batch(k: &RunKey, expected: Option<i64>, events: std::ops::Range<i64>) -> WriteBatch {
     WriteBatch {
-        run: k.clone(),
-        fence: None,
         state: format!("state-{}", events.end).into_bytes(),
         expected_version: expected,
-        current: None,
         events: events.map(|i| EventRow { event_id: i, data: vec![i as u8] }).collect(),
-        new_tasks: vec![],
-        delete_tasks: vec![],
-        visibility: None,
+        ..WriteBatch::for_run(k.clone())
     }
 }
