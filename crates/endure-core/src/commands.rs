@@ -17,7 +17,7 @@ use crate::api::history::v1::{self as h, history_event::Attributes};
 use crate::api::sdk::v1::WorkflowTaskCompletedMetadata;
 use crate::retry;
 use crate::state::{ActivityInfo, ActivityState, TimerInfo};
-use crate::task::Task;
+use crate::task::{DispatchOrder, Task};
 use crate::time::{self, Nanos};
 use crate::transition::{Txn, normal_queue};
 use prost::Message as _;
@@ -772,10 +772,12 @@ impl Txn<'_> {
             scheduled_time: self.now,
             attempt: 1,
             state: ActivityState::Scheduled,
+            priority: a.priority.clone(),
             ..Default::default()
         };
+        let order = DispatchOrder::of(self.ms.priority.as_ref(), info.priority.as_ref());
         self.ms.activities.insert(id, info);
-        self.tasks.push(Task::ActivityTask { task_queue, scheduled_event_id: id, attempt: 1 });
+        self.tasks.push(Task::ActivityTask { task_queue, scheduled_event_id: id, attempt: 1, order });
         if s2s > 0 && (s2c == 0 || s2s < s2c) {
             self.tasks.push(Task::ActivityTimeout {
                 fire_at: self.now + s2s,

@@ -13,7 +13,7 @@ use crate::state::{
     ActivityInfo, ActivityState, ChildInfo, ExternalRequest, MutableState, ParentInfo, TimerInfo, UpdateInfo,
     UpdateState, WorkflowTaskInfo,
 };
-use crate::task::Task;
+use crate::task::{DispatchOrder, Task};
 use crate::time::{self, Nanos};
 use crate::transition::Txn;
 use prost::Message;
@@ -134,6 +134,7 @@ fn apply(ms: &mut MutableState, e: &HistoryEvent) {
                     scheduled_time: now,
                     attempt: 1,
                     state: ActivityState::Scheduled,
+                    priority: a.priority.clone(),
                     ..Default::default()
                 },
             );
@@ -432,6 +433,7 @@ impl Txn<'_> {
                 task_queue: a.task_queue.clone(),
                 scheduled_event_id: a.scheduled_event_id,
                 attempt: a.attempt,
+                order: DispatchOrder::of(self.ms.priority.as_ref(), a.priority.as_ref()),
             });
             if a.schedule_to_start_timeout > 0 {
                 self.tasks.push(Task::ActivityTimeout {

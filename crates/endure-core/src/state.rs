@@ -386,6 +386,9 @@ pub struct ActivityInfo {
     pub last_worker_identity: String,
     /// True while waiting for a retry backoff to elapse.
     pub in_backoff: bool,
+    /// Priority and fairness the activity was scheduled with (unset fields: the run's).
+    #[serde(with = "protobytes::opt")]
+    pub priority: Option<crate::api::common::v1::Priority>,
 }
 
 /// A pending user timer.

@@ -1,6 +1,7 @@
 //! Tasks a transition produces: transfer tasks (hand work to matching) and timer tasks (fire at a
 //! time). They are written in the same transaction as the events that caused them.
 
+use crate::api::common::v1::Priority;
 use crate::time::Nanos;
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +18,9 @@ pub enum Task {
         /// True when `task_queue` is a worker's sticky queue.
         #[serde(default)]
         sticky: bool,
+        /// Its place in the queue's backlog (the run's priority).
+        #[serde(default, skip_serializing_if = "DispatchOrder::is_default")]
+        order: DispatchOrder,
     },
     /// Dispatch an activity attempt to a task queue.
     ActivityTask {
@@ -26,6 +30,9 @@ pub enum Task {
         scheduled_event_id: i64,
         /// Attempt being dispatched.
         attempt: i32,
+        /// Its place in the queue's backlog (the activity's priority over the run's).
+        #[serde(default, skip_serializing_if = "DispatchOrder::is_default")]
+        order: DispatchOrder,
     },
     /// A user timer fires.
     UserTimer {
@@ -135,7 +142,71 @@ pub enum Task {
     },
 }
 
+/// Where a dispatch task goes in its queue's backlog, from Temporal's `Priority`: tasks of a
+/// lower priority key first (1 is the highest; unset is [`DEFAULT_PRIORITY_KEY`]), and within a
+/// key, fairness keys served in proportion to their weights (unset weight: 1).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DispatchOrder {
+    /// Priority key as sent (0: unset).
+    pub priority_key: i32,
+    /// Fairness key ("" : unset).
+    pub fairness_key: String,
+    /// Fairness weight as sent (0: unset).
+    pub fairness_weight: f32,
+}
+
+/// The priority key of a task that has none, as the real server's default of five levels.
+pub const DEFAULT_PRIORITY_KEY: i32 = 3;
+
+impl DispatchOrder {
+    /// The order of a task with `own` priority in a run whose priority is `run`: each field the
+    /// task leaves unset comes from the run, as Temporal's activities and children inherit.
+    pub fn of(run: Option<&Priority>, own: Option<&Priority>) -> Self {
+        let pick = |f: fn(&Priority) -> bool| own.filter(|p| f(p)).or(run.filter(|p| f(p)));
+        DispatchOrder {
+            priority_key: pick(|p| p.priority_key != 0).map_or(0, |p| p.priority_key),
+            fairness_key: pick(|p| !p.fairness_key.is_empty())
+                .map_or(String::new(), |p| p.fairness_key.clone()),
+            fairness_weight: pick(|p| p.fairness_weight != 0.0).map_or(0.0, |p| p.fairness_weight),
+        }
+    }
+
+    /// True when nothing is set (the task is ordered as any other).
+    pub fn is_default(&self) -> bool {
+        *self == DispatchOrder::default()
+    }
+
+    /// The priority key the backlog orders by.
+    pub fn effective_priority_key(&self) -> i32 {
+        if self.priority_key > 0 { self.priority_key } else { DEFAULT_PRIORITY_KEY }
+    }
+
+    /// The fairness weight the backlog shares by.
+    pub fn effective_fairness_weight(&self) -> f32 {
+        if self.fairness_weight > 0.0 { self.fairness_weight } else { 1.0 }
+    }
+}
+
 impl Task {
+    /// The task with its dispatch order cleared: what identifies a dispatch (the order may be
+    /// written differently by older versions, or changed since).
+    pub fn without_order(&self) -> Task {
+        let mut t = self.clone();
+        if let Task::WorkflowTask { order, .. } | Task::ActivityTask { order, .. } = &mut t {
+            *order = DispatchOrder::default();
+        }
+        t
+    }
+
+    /// Where a dispatch task goes in its queue's backlog (the default for others).
+    pub fn order(&self) -> DispatchOrder {
+        match self {
+            Task::WorkflowTask { order, .. } | Task::ActivityTask { order, .. } => order.clone(),
+            _ => DispatchOrder::default(),
+        }
+    }
+
     /// When a timer task fires, or `None` for a transfer task (ready now).
     pub fn fire_at(&self) -> Option<Nanos> {
         match self {
@@ -176,6 +247,7 @@ pub fn pending_dispatch(ms: &crate::MutableState) -> Vec<Task> {
         task_queue: w.task_queue.clone(),
         stamp: w.stamp,
         sticky: w.sticky,
+        order: DispatchOrder::of(ms.priority.as_ref(), None),
     });
     let activities = ms
         .activities
@@ -185,6 +257,7 @@ pub fn pending_dispatch(ms: &crate::MutableState) -> Vec<Task> {
             task_queue: a.task_queue.clone(),
             scheduled_event_id: a.scheduled_event_id,
             attempt: a.attempt,
+            order: DispatchOrder::of(ms.priority.as_ref(), a.priority.as_ref()),
         });
     workflow_task.chain(activities).collect()
 }

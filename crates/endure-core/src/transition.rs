@@ -13,7 +13,7 @@ use crate::api::taskqueue::v1::TaskQueue;
 use crate::events::timeout_failure;
 use crate::retry;
 use crate::state::{ActivityInfo, ActivityState, MutableState, WorkflowTaskInfo};
-use crate::task::Task;
+use crate::task::{DispatchOrder, Task};
 use crate::time::{self, Nanos};
 use prost::Message;
 
@@ -504,6 +504,7 @@ impl<'a> Txn<'a> {
             task_queue: info.task_queue.clone(),
             stamp: info.stamp,
             sticky,
+            order: DispatchOrder::of(self.ms.priority.as_ref(), None),
         });
         if sticky {
             self.tasks.push(Task::WorkflowTaskTimeout {
@@ -752,6 +753,7 @@ impl<'a> Txn<'a> {
                 task_queue: wt.task_queue.clone(),
                 stamp: wt.stamp,
                 sticky: false,
+                order: DispatchOrder::of(self.ms.priority.as_ref(), None),
             });
             self.ms.workflow_task = Some(wt);
         }
@@ -999,7 +1001,9 @@ impl<'a> Txn<'a> {
         s2s: Nanos,
         at: Nanos,
     ) {
-        self.tasks.push(Task::ActivityTask { task_queue: queue, scheduled_event_id, attempt });
+        let own = self.ms.activities.get(&scheduled_event_id).and_then(|a| a.priority.as_ref());
+        let order = DispatchOrder::of(self.ms.priority.as_ref(), own);
+        self.tasks.push(Task::ActivityTask { task_queue: queue, scheduled_event_id, attempt, order });
         if s2s > 0 {
             self.tasks.push(Task::ActivityTimeout {
                 fire_at: at + s2s,

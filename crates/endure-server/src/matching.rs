@@ -74,9 +74,7 @@ pub struct PollerSeen {
 
 #[derive(Default)]
 struct Queue {
-    ready: VecDeque<Dispatch>,
-    /// When each item of `ready` was queued (monotonic time), in the same order.
-    ready_since: VecDeque<tokio::time::Instant>,
+    ready: Backlog,
     /// Ids of the durable tasks in `ready`: a task offered again (its workflow's owner
     /// re-sends its tasks when queue ownership moves) is not queued twice.
     ready_ids: std::collections::HashSet<i64>,
@@ -163,7 +161,7 @@ impl Matching {
         let qs = self.queues.lock();
         let now = crate::clock::monotonic();
         qs.get(&(namespace_id.to_string(), queue.to_string(), kind))
-            .and_then(|q| q.ready_since.iter().min().copied())
+            .and_then(|q| q.ready.oldest())
             .map_or(Duration::ZERO, |since| now.saturating_duration_since(since))
     }
 
@@ -188,7 +186,7 @@ impl Matching {
     pub fn drain(&self, namespace_id: &str, queue: &str, kind: QueueKind) -> Vec<Dispatch> {
         let mut qs = self.queues.lock();
         qs.remove(&(namespace_id.to_string(), queue.to_string(), kind))
-            .map(|q| q.ready.into_iter().collect())
+            .map(|q| q.ready.drain())
             .unwrap_or_default()
     }
 
@@ -220,23 +218,110 @@ impl Queue {
         {
             return;
         }
-        let now = crate::clock::monotonic();
-        if front {
-            self.ready.push_front(item);
-            self.ready_since.push_front(now);
-        } else {
-            self.ready.push_back(item);
-            self.ready_since.push_back(now);
-        }
+        self.ready.push(item, front);
     }
 
     fn pop(&mut self) -> Option<Dispatch> {
-        let item = self.ready.pop_front()?;
-        self.ready_since.pop_front();
+        let item = self.ready.pop()?;
         if let Dispatch::Task(t) = &item {
             self.ready_ids.remove(&t.task_id);
         }
         Some(item)
+    }
+}
+
+/// The tasks of a queue waiting for a poller, in dispatch order: the lowest priority key first
+/// (queries before any task); within a key, fairness keys take turns in proportion to their
+/// weights (stride scheduling: each key has a pass that grows by 1/weight per task taken, and
+/// the key with the lowest pass goes next; a key that was idle joins at the current pass, so
+/// it cannot claim the turns it missed); within a fairness key, first in, first out.
+#[derive(Default)]
+struct Backlog {
+    levels: std::collections::BTreeMap<i32, Level>,
+    len: usize,
+    seq: u64,
+}
+
+#[derive(Default)]
+struct Level {
+    keys: HashMap<String, FairKey>,
+    /// The pass of the last key served: where an idle key joins.
+    pass: f64,
+}
+
+#[derive(Default)]
+struct FairKey {
+    items: VecDeque<Waiting>,
+    pass: f64,
+}
+
+struct Waiting {
+    item: Dispatch,
+    since: Instant,
+    seq: u64,
+    weight: f64,
+}
+
+impl Backlog {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn push(&mut self, item: Dispatch, front: bool) {
+        let (priority, key, weight) = match &item {
+            // A query's caller waits on the line: it goes before every task.
+            Dispatch::Query(_) => (0, String::new(), 1.0),
+            Dispatch::Task(t) => {
+                let o = t.task.order();
+                (o.effective_priority_key(), o.fairness_key.clone(), f64::from(o.effective_fairness_weight()))
+            }
+        };
+        self.seq += 1;
+        let w = Waiting { item, since: crate::clock::monotonic(), seq: self.seq, weight };
+        let level = self.levels.entry(priority).or_default();
+        let joined = level.pass;
+        let k = level.keys.entry(key).or_default();
+        if k.items.is_empty() {
+            k.pass = k.pass.max(joined);
+        }
+        if front {
+            k.items.push_front(w);
+        } else {
+            k.items.push_back(w);
+        }
+        self.len += 1;
+    }
+
+    fn pop(&mut self) -> Option<Dispatch> {
+        let (&priority, level) = self.levels.iter_mut().next()?;
+        let (_, k) =
+            level.keys.iter_mut().filter(|(_, k)| !k.items.is_empty()).min_by(|(_, a), (_, b)| {
+                let (sa, sb) = (a.items.front().map_or(0, |w| w.seq), b.items.front().map_or(0, |w| w.seq));
+                a.pass.total_cmp(&b.pass).then(sa.cmp(&sb))
+            })?;
+        let w = k.items.pop_front()?;
+        level.pass = k.pass;
+        k.pass += 1.0 / w.weight;
+        // A key gone idle keeps its pass while it is ahead of the level's (so it cannot come
+        // back and claim the turns it missed); one that has fallen behind would rejoin at the
+        // level's pass anyway, and is forgotten. So is an empty level.
+        let now = level.pass;
+        level.keys.retain(|_, k| !k.items.is_empty() || k.pass > now);
+        if level.keys.values().all(|k| k.items.is_empty()) {
+            self.levels.remove(&priority);
+        }
+        self.len -= 1;
+        Some(w.item)
+    }
+
+    /// When the longest-waiting item was queued.
+    fn oldest(&self) -> Option<Instant> {
+        self.levels.values().flat_map(|l| l.keys.values()).flat_map(|k| k.items.iter().map(|w| w.since)).min()
+    }
+
+    /// Every item, in dispatch order.
+    fn drain(mut self) -> Vec<Dispatch> {
+        std::iter::from_fn(|| self.pop()).collect()
     }
 }
 
@@ -265,3 +350,117 @@ impl Drop for PollGuard {
 
 /// The long-poll duration for task polls.
 pub const LONG_POLL: Duration = Duration::from_secs(60);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use endure_core::task::DispatchOrder;
+
+    fn run() -> RunKey {
+        RunKey { namespace_id: "ns".into(), workflow_id: "w".into(), run_id: "r".into() }
+    }
+
+    fn task(id: i64, priority_key: i32, fairness_key: &str, fairness_weight: f32) -> Dispatch {
+        Dispatch::Task(TaskRef {
+            task_id: id,
+            run: run(),
+            task: Task::ActivityTask {
+                task_queue: "q".into(),
+                scheduled_event_id: id,
+                attempt: 1,
+                order: DispatchOrder { priority_key, fairness_key: fairness_key.into(), fairness_weight },
+            },
+        })
+    }
+
+    fn ids(items: Vec<Dispatch>) -> Vec<i64> {
+        items
+            .into_iter()
+            .map(|d| match d {
+                Dispatch::Task(t) => t.task_id,
+                Dispatch::Query(_) => -1,
+            })
+            .collect()
+    }
+
+    fn fairness_keys(items: Vec<Dispatch>) -> String {
+        items
+            .into_iter()
+            .map(|d| match d {
+                Dispatch::Task(t) => t.task.order().fairness_key,
+                Dispatch::Query(_) => "?".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn lower_priority_key_first_and_fifo_within_a_key() {
+        let mut b = Backlog::default();
+        for (id, key) in [(1, 0), (2, 5), (3, 1), (4, 0), (5, 1), (6, 3), (7, 2)] {
+            b.push(task(id, key, "", 0.0), false);
+        }
+        assert_eq!(b.len(), 7);
+        // Unset is 3, the real server's default of five levels.
+        assert_eq!(ids(b.drain()), vec![3, 5, 7, 1, 4, 6, 2]);
+    }
+
+    #[test]
+    fn queries_go_first_and_a_requeued_task_goes_back_to_the_front() {
+        let mut b = Backlog::default();
+        b.push(task(1, 1, "", 0.0), false);
+        b.push(task(2, 1, "", 0.0), false);
+        b.push(
+            Dispatch::Query(QueryTask {
+                query_id: "q".into(),
+                run: run(),
+                query: Default::default(),
+                remote: false,
+            }),
+            false,
+        );
+        let first = b.pop();
+        assert!(matches!(first, Some(Dispatch::Query(_))));
+        let one = b.pop().expect("task 1");
+        b.push(one, true);
+        assert_eq!(ids(b.drain()), vec![1, 2]);
+    }
+
+    #[test]
+    fn fairness_keys_take_turns_by_weight() {
+        let mut b = Backlog::default();
+        // A burst of one tenant's tasks does not starve another queued after it.
+        for i in 0..6 {
+            b.push(task(i, 0, "a", 0.0), false);
+        }
+        for i in 6..9 {
+            b.push(task(i, 0, "b", 0.0), false);
+        }
+        assert_eq!(fairness_keys(b.drain()), "abababaaa");
+        // Weight 2 takes two turns for each of weight 1.
+        let mut b = Backlog::default();
+        for i in 0..6 {
+            b.push(task(i, 0, "h", 2.0), false);
+            b.push(task(10 + i, 0, "l", 1.0), false);
+        }
+        let order = fairness_keys(b.drain());
+        assert_eq!(order[..9].matches('h').count(), 6, "{order}");
+        assert_eq!(order[..3].matches('h').count(), 2, "{order}");
+    }
+
+    #[test]
+    fn an_idle_fairness_key_does_not_claim_missed_turns() {
+        let mut b = Backlog::default();
+        for i in 0..4 {
+            b.push(task(i, 0, "a", 0.0), false);
+        }
+        assert_eq!(ids(vec![b.pop().unwrap(), b.pop().unwrap(), b.pop().unwrap()]), vec![0, 1, 2]);
+        // "b" arrives late: it shares from now on rather than taking three turns in a row.
+        for i in 10..14 {
+            b.push(task(i, 0, "b", 0.0), false);
+        }
+        b.push(task(4, 0, "a", 0.0), false);
+        let order = fairness_keys(b.drain());
+        assert!(order.starts_with("ba") || order.starts_with("ab"), "{order}");
+        assert!(!order.contains("bbb"), "{order}");
+    }
+}

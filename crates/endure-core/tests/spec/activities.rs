@@ -3,10 +3,28 @@
 //! final attempt's Started event and the close event.
 
 use crate::cmd::{self, secs};
+use endure_core::api::common::v1::Priority;
 use endure_core::api::failure::v1::{ApplicationFailureInfo, failure::FailureInfo};
 use endure_core::commands::WorkflowTaskCompletion;
 
 cases! {
+    dispatch_tasks_carry_the_priority_of_the_run_under_the_activitys_own:
+        "A run's priority orders its workflow tasks; an activity's dispatch takes the run's priority for each field it leaves unset, on the first attempt and on retries" => |s| {
+        s.start(|r| {
+            r.priority = Some(Priority { priority_key: 2, fairness_key: "tenant-a".into(), fairness_weight: 0.0 })
+        });
+        s.at(1).poll_wft();
+        s.at(2).complete_wft(vec![
+            cmd::activity_with("a1", |a| a.retry_policy = Some(cmd::retry(1, 2.0, 0, 0))),
+            cmd::activity_with("a2", |a| {
+                a.priority = Some(Priority { priority_key: 1, fairness_key: String::new(), fairness_weight: 2.5 })
+            }),
+        ]);
+        s.at(3).poll_activity(5);
+        s.at(4).fail_activity(5, cmd::app_failure("flaky", "IOError"));
+        s.run_timers_until(5);
+    }
+
     activity_is_scheduled_started_and_completed:
         "ScheduleActivityTask writes ActivityTaskScheduled with the default retry policy filled in; the start is recorded only in state; completion writes Started + Completed and schedules a task" => |s| {
         s.start(|_| {});

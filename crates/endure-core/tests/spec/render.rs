@@ -470,15 +470,30 @@ pub fn task(t: &Task) -> String {
     task_kind(t) + &when
 }
 
+/// A dispatch order, when it is not the default: ` priority=1 fairness=tenant-a*2`.
+fn render_order(o: &endure_core::task::DispatchOrder) -> String {
+    let mut out = String::new();
+    if o.priority_key != 0 {
+        out += &format!(" priority={}", o.priority_key);
+    }
+    if !o.fairness_key.is_empty() || o.fairness_weight != 0.0 {
+        out += &format!(" fairness={}*{}", o.fairness_key, o.fairness_weight);
+    }
+    out
+}
+
 /// What an outbox task is, without its fire time: `UserTimer t1 started=5`.
 pub fn task_kind(t: &Task) -> String {
     match t {
-        Task::WorkflowTask { task_queue, stamp, sticky } => {
-            format!("WorkflowTask queue={task_queue} stamp={stamp}{}", if *sticky { " sticky" } else { "" })
-        }
-        Task::ActivityTask { task_queue, scheduled_event_id, attempt } => {
-            format!("ActivityTask queue={task_queue} sched={scheduled_event_id} attempt={attempt}")
-        }
+        Task::WorkflowTask { task_queue, stamp, sticky, order } => format!(
+            "WorkflowTask queue={task_queue} stamp={stamp}{}{}",
+            if *sticky { " sticky" } else { "" },
+            render_order(order)
+        ),
+        Task::ActivityTask { task_queue, scheduled_event_id, attempt, order } => format!(
+            "ActivityTask queue={task_queue} sched={scheduled_event_id} attempt={attempt}{}",
+            render_order(order)
+        ),
         Task::UserTimer { timer_id, started_event_id, .. } => {
             format!("UserTimer {timer_id} started={started_event_id}")
         }

@@ -104,6 +104,7 @@ impl Frontend {
                     task_queue: queue.map(|q| q.name).unwrap_or_default(),
                     stamp: 1,
                     sticky: false,
+                    order: Default::default(),
                 },
             };
             // Still under the workflow lock: no poller can take the task meanwhile.

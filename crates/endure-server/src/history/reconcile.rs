@@ -54,7 +54,7 @@ impl Engine {
         let mut check = RunCheck::default();
         let mut missing = Vec::new();
         for task in pending {
-            match rows.iter().find(|r| r.task == task) {
+            match rows.iter().find(|r| r.task.without_order() == task.without_order()) {
                 Some(row) => {
                     if reoffer_before.is_some_and(|before| scheduled_time(&ms, &task) < before) {
                         self.dispatch(row.clone());
