@@ -74,7 +74,9 @@ def make_server(tmp_dir: Path, name: str = "server", **kw) -> ServerProcess:
 
 
 def start_server(tmp_dir: Path, name: str = "server", **kw) -> ServerProcess:
-    """:func:`make_server`, started (ready when it returns)."""
+    """:func:`make_server`, started (ready when it returns). ``kw``: ``search_attributes``,
+    ``temporal_args``, ``dynamic_config`` (``{"limit.historyCount.suggestContinueAsNew": "20"}``:
+    ``--dynamic-config-value`` flags of both dev servers, ``ENDURE_SERVER_DYNAMIC_CONFIG`` on PostgreSQL)."""
     server = make_server(tmp_dir, name, **kw)
     server.start()
     return server

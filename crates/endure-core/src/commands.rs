@@ -196,19 +196,6 @@ impl Txn<'_> {
             }
             _ => self.clear_sticky(),
         }
-        if let Some(reason) = crate::limits::history_over_limit(self.ms) {
-            // Temporal terminates a run whose history outgrew the hard limits.
-            self.flush_buffered();
-            let id = self.append(Attributes::WorkflowExecutionTerminatedEventAttributes(
-                h::WorkflowExecutionTerminatedEventAttributes {
-                    reason: reason.to_string(),
-                    details: None,
-                    identity: "history-service".into(),
-                },
-            ));
-            self.close(WorkflowExecutionStatus::Terminated, id);
-            return Ok(());
-        }
         for (i, cmd) in c.commands.iter().enumerate() {
             if !self.ms.is_open() {
                 return reject(
@@ -233,8 +220,9 @@ impl Txn<'_> {
                 // The command's summary and details go on the event it made, as the real
                 // server writes them (and a child starts with them).
                 if let Some(ev) = self.events.get_mut(first_event) {
+                    let before = crate::limits::event_size(ev);
                     ev.user_metadata = Some(md.clone());
-                    self.ms.history_size_bytes += md.encoded_len() as i64;
+                    self.ms.history_size_bytes += crate::limits::event_size(ev) - before;
                     let id = ev.event_id;
                     if let Some(child) = self.ms.children.get_mut(&id) {
                         child.user_metadata = Some(md.clone());
@@ -334,17 +322,15 @@ impl Txn<'_> {
         let Some(attrs) = &cmd.attributes else {
             return reject(Cause::UnhandledCommand, "command has no attributes");
         };
-        if let Some((cause, what)) = oversized_payload(attrs) {
+        if let Some((cause, what)) = oversized_payload(attrs, &self.limits) {
             // As the real server: the task fails and the run is terminated.
             return Err(Rejection(cause, format!("{what} exceeds size limit."), true));
         }
-        if let Some((cause, what, n)) = self.pending_limit(attrs) {
+        if let Some((cause, what, n, max)) = self.pending_limit(attrs) {
             return reject(
                 cause,
                 format!(
-                    "{what}: the number of pending {n}, {}, has reached the per-workflow limit of {}",
-                    crate::limits::MAX_PENDING,
-                    crate::limits::MAX_PENDING
+                    "{what}: the number of pending {n}, {max}, has reached the per-workflow limit of {max}"
                 ),
             );
         }
@@ -592,38 +578,41 @@ impl Txn<'_> {
         Ok(())
     }
 
-    /// The limit a command would exceed: (cause, cause name, what is counted).
-    fn pending_limit(&self, attrs: &C) -> Option<(Cause, &'static str, &'static str)> {
-        let max = crate::limits::MAX_PENDING;
-        match attrs {
-            C::ScheduleActivityTaskCommandAttributes(_) if self.ms.activities.len() >= max => {
-                Some((Cause::PendingActivitiesLimitExceeded, "PendingActivitiesLimitExceeded", "activities"))
-            }
-            C::StartChildWorkflowExecutionCommandAttributes(_) if self.ms.children.len() >= max => Some((
+    /// The limit a command would exceed: (cause, cause name, what is counted, the limit).
+    fn pending_limit(&self, attrs: &C) -> Option<(Cause, &'static str, &'static str, usize)> {
+        let l = &self.limits;
+        let (pending, max, cause, name, what) = match attrs {
+            C::ScheduleActivityTaskCommandAttributes(_) => (
+                self.ms.activities.len(),
+                l.pending_activities,
+                Cause::PendingActivitiesLimitExceeded,
+                "PendingActivitiesLimitExceeded",
+                "activities",
+            ),
+            C::StartChildWorkflowExecutionCommandAttributes(_) => (
+                self.ms.children.len(),
+                l.pending_children,
                 Cause::PendingChildWorkflowsLimitExceeded,
                 "PendingChildWorkflowsLimitExceeded",
-                "child workflows",
-            )),
-            C::SignalExternalWorkflowExecutionCommandAttributes(_)
-                if self.ms.external_signals.len() >= max =>
-            {
-                Some((
-                    Cause::PendingSignalsLimitExceeded,
-                    "PendingSignalsLimitExceeded",
-                    "signals to external workflows",
-                ))
-            }
-            C::RequestCancelExternalWorkflowExecutionCommandAttributes(_)
-                if self.ms.external_cancels.len() >= max =>
-            {
-                Some((
-                    Cause::PendingRequestCancelLimitExceeded,
-                    "PendingRequestCancelLimitExceeded",
-                    "requests to cancel external workflows",
-                ))
-            }
-            _ => None,
-        }
+                "child workflow executions",
+            ),
+            C::SignalExternalWorkflowExecutionCommandAttributes(_) => (
+                self.ms.external_signals.len(),
+                l.pending_signals,
+                Cause::PendingSignalsLimitExceeded,
+                "PendingSignalsLimitExceeded",
+                "signals to external workflows",
+            ),
+            C::RequestCancelExternalWorkflowExecutionCommandAttributes(_) => (
+                self.ms.external_cancels.len(),
+                l.pending_cancels,
+                Cause::PendingRequestCancelLimitExceeded,
+                "PendingRequestCancelLimitExceeded",
+                "requests to cancel external workflows",
+            ),
+            _ => return None,
+        };
+        (pending >= max).then_some((cause, name, what, max))
     }
 
     /// Starts, for the completing worker, the activities it asked to run eagerly (same task
@@ -864,8 +853,8 @@ pub fn activity_timeouts(
 
 /// The cause and field of a command whose payload is over the blob size limit, if any (the
 /// real server reports BadScheduleActivityAttributes for every command kind).
-fn oversized_payload(attrs: &C) -> Option<(Cause, &'static str)> {
-    use crate::limits::{BLOB_SIZE_ERROR, payloads_size};
+fn oversized_payload(attrs: &C, limits: &crate::limits::Limits) -> Option<(Cause, &'static str)> {
+    use crate::limits::payloads_size;
     let (size, cause, what) = match attrs {
         C::ScheduleActivityTaskCommandAttributes(a) => (
             payloads_size(&a.input),
@@ -909,7 +898,7 @@ fn oversized_payload(attrs: &C) -> Option<(Cause, &'static str)> {
         ),
         _ => (0, Cause::Unspecified, ""),
     };
-    (size > BLOB_SIZE_ERROR).then_some((cause, what))
+    limits.blob_too_large(size).then_some((cause, what))
 }
 
 fn unsupported(cause: Cause, what: &str) -> Result<(), Rejection> {

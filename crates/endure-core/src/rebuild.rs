@@ -16,7 +16,6 @@ use crate::state::{
 use crate::task::{DispatchOrder, Task};
 use crate::time::{self, Nanos};
 use crate::transition::Txn;
-use prost::Message;
 
 fn at(e: &HistoryEvent) -> Nanos {
     e.event_time.as_ref().map(time::from_timestamp).unwrap_or(0)
@@ -29,7 +28,7 @@ pub fn rebuild(namespace_id: &str, run_id: &str, events: &[HistoryEvent]) -> Mut
     for e in events {
         apply(&mut ms, e);
         ms.next_event_id = e.event_id + 1;
-        ms.history_size_bytes += e.encoded_len() as i64;
+        ms.history_size_bytes += crate::limits::event_size(e);
     }
     ms
 }

@@ -15,7 +15,6 @@ use crate::retry;
 use crate::state::{ActivityInfo, ActivityState, MutableState, WorkflowTaskInfo};
 use crate::task::{DispatchOrder, Task};
 use crate::time::{self, Nanos};
-use prost::Message;
 
 /// Default workflow task timeout (10 s), as the real server.
 pub const DEFAULT_WORKFLOW_TASK_TIMEOUT: Nanos = 10 * time::SECOND;
@@ -40,6 +39,8 @@ pub struct Txn<'a> {
     /// its `task_id`, so history remembers which events were written together (a reset may only
     /// go back to the end of such a batch, as on the real server).
     batch: i64,
+    /// The limits the run is held to (Temporal's defaults unless the caller sets others).
+    pub limits: crate::limits::Limits,
 }
 
 /// A run created by a transition of another run, committed atomically with it.
@@ -194,6 +195,7 @@ impl<'a> Txn<'a> {
             next_run_id: String::new(),
             new_run: None,
             batch,
+            limits: crate::limits::Limits::default(),
         }
     }
 
@@ -206,7 +208,7 @@ impl<'a> Txn<'a> {
         let id = self.ms.next_event_id;
         self.ms.next_event_id += 1;
         let ev = self.make_event(id, attrs);
-        self.ms.history_size_bytes += ev.encoded_len() as i64;
+        self.ms.history_size_bytes += crate::limits::event_size(&ev);
         self.events.push(ev);
         id
     }
@@ -555,8 +557,8 @@ impl<'a> Txn<'a> {
                     identity: identity.to_string(),
                     request_id: request_id.to_string(),
                     history_size_bytes: self.ms.history_size_bytes,
-                    suggest_continue_as_new: !crate::limits::suggest_continue_as_new(self.ms).is_empty(),
-                    suggest_continue_as_new_reasons: crate::limits::suggest_continue_as_new(self.ms),
+                    suggest_continue_as_new: !self.limits.suggest_continue_as_new(self.ms).is_empty(),
+                    suggest_continue_as_new_reasons: self.limits.suggest_continue_as_new(self.ms),
                     worker_version: worker_version(&poller.build_id),
                     ..Default::default()
                 },
@@ -611,8 +613,8 @@ impl<'a> Txn<'a> {
                 identity: wt.identity.clone(),
                 request_id: wt.request_id.clone(),
                 history_size_bytes: self.ms.history_size_bytes,
-                suggest_continue_as_new: !crate::limits::suggest_continue_as_new(self.ms).is_empty(),
-                suggest_continue_as_new_reasons: crate::limits::suggest_continue_as_new(self.ms),
+                suggest_continue_as_new: !self.limits.suggest_continue_as_new(self.ms).is_empty(),
+                suggest_continue_as_new_reasons: self.limits.suggest_continue_as_new(self.ms),
                 worker_version: worker_version(&wt.build_id),
                 ..Default::default()
             }),

@@ -6,10 +6,11 @@
 //! This module deliberately does not know where values come from (flags or a file) nor how the
 //! services read them: it is a plain struct the frontend is given.
 
+use endure_core::limits::Limits;
 use serde_json::Value;
 
 /// The dynamic config values Endure honours, with the real server's defaults.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DynamicConfig {
     /// `system.enableEagerWorkflowStart`: a start may hand its first workflow task straight to
     /// the starting worker.
@@ -17,16 +18,54 @@ pub struct DynamicConfig {
     /// `system.enableActivityEagerExecution`: a workflow task's completion may hand the
     /// activities it schedules straight to its worker.
     pub eager_activity_execution: bool,
+    /// The `limit.*` keys: payload, memo, history and pending-work limits.
+    pub limits: Limits,
 }
 
 impl Default for DynamicConfig {
     fn default() -> Self {
-        DynamicConfig { eager_workflow_start: true, eager_activity_execution: true }
+        DynamicConfig {
+            eager_workflow_start: true,
+            eager_activity_execution: true,
+            limits: Limits::default(),
+        }
     }
 }
 
+/// The boolean switches Endure honours.
+const SWITCHES: &[&str] = &["system.enableEagerWorkflowStart", "system.enableActivityEagerExecution"];
+
+/// The size and count limits Endure honours, each with the field of [`Limits`] it sets.
+const LIMITS: &[(&str, FieldOf)] = &[
+    ("limit.blobSize.error", |l| LimitField::Size(&mut l.blob_size_error)),
+    ("limit.blobSize.warn", |l| LimitField::Size(&mut l.blob_size_warn)),
+    ("limit.memoSize.error", |l| LimitField::Size(&mut l.memo_size_error)),
+    ("limit.memoSize.warn", |l| LimitField::Size(&mut l.memo_size_warn)),
+    ("limit.historySize.error", |l| LimitField::Count(&mut l.history_size_error)),
+    ("limit.historySize.warn", |l| LimitField::Count(&mut l.history_size_warn)),
+    ("limit.historySize.suggestContinueAsNew", |l| LimitField::Count(&mut l.history_size_suggest_can)),
+    ("limit.historyCount.error", |l| LimitField::Count(&mut l.history_count_error)),
+    ("limit.historyCount.warn", |l| LimitField::Count(&mut l.history_count_warn)),
+    ("limit.historyCount.suggestContinueAsNew", |l| LimitField::Count(&mut l.history_count_suggest_can)),
+    ("limit.numPendingActivities.error", |l| LimitField::Size(&mut l.pending_activities)),
+    ("limit.numPendingChildExecutions.error", |l| LimitField::Size(&mut l.pending_children)),
+    ("limit.numPendingSignals.error", |l| LimitField::Size(&mut l.pending_signals)),
+    ("limit.numPendingCancelRequests.error", |l| LimitField::Size(&mut l.pending_cancels)),
+];
+
+/// Which field of [`Limits`] a key sets.
+type FieldOf = fn(&mut Limits) -> LimitField<'_>;
+
+/// A field of [`Limits`], by its integer type.
+enum LimitField<'a> {
+    Size(&'a mut usize),
+    Count(&'a mut i64),
+}
+
 /// Keys that change what Endure does (docs/dynamic-config.md lists them; a test checks).
-pub const HONOURED: &[&str] = &["system.enableEagerWorkflowStart", "system.enableActivityEagerExecution"];
+pub fn honoured() -> impl Iterator<Item = &'static str> {
+    SWITCHES.iter().copied().chain(LIMITS.iter().map(|(k, _)| *k))
+}
 
 /// Keys whose feature Endure always has on: `true` is what Endure does already, `false` is not
 /// honoured.
@@ -43,9 +82,20 @@ impl DynamicConfig {
         let value: Value = serde_json::from_str(value)
             .map_err(|e| format!("{key}: the value must be JSON (strings need quotes): {e}"))?;
         let flag = |v: &Value| v.as_bool().ok_or_else(|| format!("{key}: expected true or false, got {v}"));
+        if let Some((_, field)) = LIMITS.iter().find(|(k, _)| *k == key) {
+            let n = value
+                .as_i64()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| format!("{key}: expected a non-negative integer, got {value}"))?;
+            match field(&mut self.limits) {
+                LimitField::Size(f) => *f = usize::try_from(n).map_err(|e| format!("{key}: {e}"))?,
+                LimitField::Count(f) => *f = n,
+            }
+            return Ok(true);
+        }
         match key {
-            k if k == HONOURED[0] => self.eager_workflow_start = flag(&value)?,
-            k if k == HONOURED[1] => self.eager_activity_execution = flag(&value)?,
+            k if k == SWITCHES[0] => self.eager_workflow_start = flag(&value)?,
+            k if k == SWITCHES[1] => self.eager_activity_execution = flag(&value)?,
             // `true` is honoured (it is what Endure does), `false` is not.
             k if ALWAYS_ON.contains(&k) => return flag(&value),
             _ => return Ok(false),
@@ -69,14 +119,37 @@ mod tests {
     #[test]
     fn the_docs_list_the_keys_endure_knows() {
         let docs = include_str!("../../../docs/dynamic-config.md");
-        for key in HONOURED.iter().chain(ALWAYS_ON) {
+        for key in honoured().chain(ALWAYS_ON.iter().copied()) {
             assert!(docs.contains(&format!("| `{key}` |")), "docs/dynamic-config.md lacks {key}");
         }
         let mut c = DynamicConfig::default();
-        for key in HONOURED {
+        for key in SWITCHES {
             assert_eq!(c.set(key, "false"), Ok(true), "{key} is honoured");
         }
-        assert_eq!(c, DynamicConfig { eager_workflow_start: false, eager_activity_execution: false });
+        for (n, (key, _)) in LIMITS.iter().enumerate() {
+            assert_eq!(c.set(key, &(n + 1).to_string()), Ok(true), "{key} is honoured");
+        }
+        // Every limit key sets a field of its own.
+        let l = c.limits;
+        let mut fields = [
+            l.blob_size_error as i64,
+            l.blob_size_warn as i64,
+            l.memo_size_error as i64,
+            l.memo_size_warn as i64,
+            l.history_size_error,
+            l.history_size_warn,
+            l.history_size_suggest_can,
+            l.history_count_error,
+            l.history_count_warn,
+            l.history_count_suggest_can,
+            l.pending_activities as i64,
+            l.pending_children as i64,
+            l.pending_signals as i64,
+            l.pending_cancels as i64,
+        ];
+        fields.sort();
+        assert_eq!(fields.to_vec(), (1..=LIMITS.len() as i64).collect::<Vec<_>>());
+        assert!(!c.eager_workflow_start && !c.eager_activity_execution);
     }
 
     #[test]
@@ -96,6 +169,10 @@ mod tests {
         assert_eq!(c.set("limit.somethingElse", "\"x\""), Ok(false), "unknown keys are accepted");
         assert!(c.set("system.enableActivityEagerExecution", "\"yes\"").is_err(), "not a bool");
         assert!(c.set("limit.somethingElse", "not json").is_err());
+        assert_eq!(c.set("limit.historyCount.suggestContinueAsNew", "20"), Ok(true));
+        assert_eq!(c.limits.history_count_suggest_can, 20);
+        assert!(c.set("limit.blobSize.error", "-1").is_err(), "negative");
+        assert!(c.set("limit.blobSize.error", "\"1MB\"").is_err(), "not a number");
         assert!(c.set_pair("no-equals-sign").is_err());
     }
 }

@@ -43,6 +43,7 @@ async fn setup(retention: i64) -> Setup {
     let search_attributes = SearchAttributeRegistry::new(store.clone());
     let clock = Clock::offset(offset.clone());
     let engine = Engine::new(EngineParts {
+        limits: Default::default(),
         executions: store.clone(),
         tasks: store.clone(),
         namespaces: namespaces.clone(),

@@ -75,6 +75,22 @@ pub enum ApiError {
     /// An internal failure (storage, corruption).
     #[error("{0}")]
     Internal(String),
+    /// A multi-operation request failed: one error per operation, in the request's order
+    /// ([`ApiError::OperationAborted`] for those that did not fail themselves).
+    #[error("{message}")]
+    MultiOperation {
+        /// Explanation of the whole.
+        message: String,
+        /// Each operation's error.
+        errors: Vec<ApiError>,
+    },
+    /// The change would take the run's history over the error limits: the run was terminated
+    /// instead (the change was not made).
+    #[error("{0}")]
+    HistoryLimitExceeded(String),
+    /// An operation of a multi-operation request not carried out because another failed.
+    #[error("Operation was aborted.")]
+    OperationAborted,
 }
 
 impl From<CoreError> for ApiError {
@@ -108,71 +124,94 @@ impl From<StoreError> for ApiError {
     }
 }
 
-fn with_detail<M: Message>(code: Code, message: String, type_name: &str, detail: M) -> Status {
-    let rpc = RpcStatus {
-        code: code as i32,
-        message: message.clone(),
-        details: vec![prost_wkt_types::Any {
-            type_url: format!("type.googleapis.com/temporal.api.errordetails.v1.{type_name}"),
-            value: detail.encode_to_vec(),
-        }],
-    };
-    Status::with_details(code, message, rpc.encode_to_vec().into())
+fn detail<M: Message>(type_name: &str, detail: M) -> Vec<prost_wkt_types::Any> {
+    vec![prost_wkt_types::Any {
+        type_url: format!("type.googleapis.com/temporal.api.errordetails.v1.{type_name}"),
+        value: detail.encode_to_vec(),
+    }]
 }
 
-impl From<ApiError> for Status {
-    fn from(e: ApiError) -> Status {
-        let msg = e.to_string();
-        match e {
-            ApiError::InvalidArgument(_) => Status::invalid_argument(msg),
-            ApiError::NotFound(_) => {
-                with_detail(Code::NotFound, msg, "NotFoundFailure", details::NotFoundFailure::default())
-            }
-            ApiError::NamespaceNotFound(ns) => with_detail(
-                Code::NotFound,
-                msg,
-                "NamespaceNotFoundFailure",
-                details::NamespaceNotFoundFailure { namespace: ns },
+/// An error as a `google.rpc.Status`: code, message and Temporal's details.
+fn rpc_status(e: ApiError) -> RpcStatus {
+    let message = e.to_string();
+    let (code, details) = match e {
+        ApiError::InvalidArgument(_) | ApiError::HistoryLimitExceeded(_) => (Code::InvalidArgument, vec![]),
+        ApiError::NotFound(_) => {
+            (Code::NotFound, detail("NotFoundFailure", details::NotFoundFailure::default()))
+        }
+        ApiError::NamespaceNotFound(namespace) => (
+            Code::NotFound,
+            detail("NamespaceNotFoundFailure", details::NamespaceNotFoundFailure { namespace }),
+        ),
+        ApiError::NamespaceAlreadyExists => (
+            Code::AlreadyExists,
+            detail("NamespaceAlreadyExistsFailure", details::NamespaceAlreadyExistsFailure {}),
+        ),
+        ApiError::WorkflowAlreadyStarted { start_request_id, run_id, first_execution_run_id, .. } => (
+            Code::AlreadyExists,
+            detail(
+                "WorkflowExecutionAlreadyStartedFailure",
+                details::WorkflowExecutionAlreadyStartedFailure {
+                    start_request_id,
+                    run_id,
+                    first_execution_run_id,
+                },
             ),
-            ApiError::NamespaceAlreadyExists => with_detail(
-                Code::AlreadyExists,
-                msg,
-                "NamespaceAlreadyExistsFailure",
-                details::NamespaceAlreadyExistsFailure {},
-            ),
-            ApiError::WorkflowAlreadyStarted { start_request_id, run_id, first_execution_run_id, .. } => {
-                with_detail(
-                    Code::AlreadyExists,
-                    msg,
-                    "WorkflowExecutionAlreadyStartedFailure",
-                    details::WorkflowExecutionAlreadyStartedFailure {
-                        start_request_id,
-                        run_id,
-                        first_execution_run_id,
-                    },
-                )
-            }
-            ApiError::FailedPrecondition(_) => Status::failed_precondition(msg),
-            ApiError::QueryFailed { failure, .. } => with_detail(
-                Code::InvalidArgument,
-                msg,
-                "QueryFailedFailure",
-                details::QueryFailedFailure { failure: failure.map(|f| *f) },
-            ),
-            ApiError::DeadlineExceeded(_) => Status::deadline_exceeded(msg),
-            ApiError::BusyWorkflow(_) => with_detail(
-                Code::ResourceExhausted,
-                msg,
+        ),
+        ApiError::FailedPrecondition(_) => (Code::FailedPrecondition, vec![]),
+        ApiError::QueryFailed { failure, .. } => (
+            Code::InvalidArgument,
+            detail("QueryFailedFailure", details::QueryFailedFailure { failure: failure.map(|f| *f) }),
+        ),
+        ApiError::DeadlineExceeded(_) => (Code::DeadlineExceeded, vec![]),
+        ApiError::BusyWorkflow(_) => (
+            Code::ResourceExhausted,
+            detail(
                 "ResourceExhaustedFailure",
                 details::ResourceExhaustedFailure {
                     cause: endure_api::temporal::api::enums::v1::ResourceExhaustedCause::BusyWorkflow as i32,
                     ..Default::default()
                 },
             ),
-            ApiError::Unavailable(_) | ApiError::ShardNotOwned(_) => Status::unavailable(msg),
-            ApiError::Unimplemented(_) => Status::unimplemented(msg),
-            ApiError::UnknownService(_) => Status::not_found(msg),
-            ApiError::Internal(_) => Status::internal(msg),
+        ),
+        ApiError::Unavailable(_) | ApiError::ShardNotOwned(_) => (Code::Unavailable, vec![]),
+        ApiError::Unimplemented(_) => (Code::Unimplemented, vec![]),
+        ApiError::UnknownService(_) => (Code::NotFound, vec![]),
+        ApiError::Internal(_) => (Code::Internal, vec![]),
+        ApiError::MultiOperation { errors, .. } => {
+            let statuses = errors
+                .into_iter()
+                .map(|e| {
+                    let s = rpc_status(e);
+                    details::multi_operation_execution_failure::OperationStatus {
+                        code: s.code,
+                        message: s.message,
+                        details: s.details,
+                    }
+                })
+                .collect();
+            (
+                Code::InvalidArgument,
+                detail(
+                    "MultiOperationExecutionFailure",
+                    details::MultiOperationExecutionFailure { statuses },
+                ),
+            )
+        }
+        ApiError::OperationAborted => (Code::Aborted, vec![]),
+    };
+    RpcStatus { code: code as i32, message, details }
+}
+
+impl From<ApiError> for Status {
+    fn from(e: ApiError) -> Status {
+        let rpc = rpc_status(e);
+        let code = Code::from_i32(rpc.code);
+        let message = rpc.message.clone();
+        if rpc.details.is_empty() {
+            Status::new(code, message)
+        } else {
+            Status::with_details(code, message, rpc.encode_to_vec().into())
         }
     }
 }

@@ -236,6 +236,7 @@ impl Server {
         }
         let ownership = cluster::Ownership::new(&member_id);
         let engine = history::Engine::new(history::EngineParts {
+            limits: config.dynamic.limits,
             executions: store.clone(),
             tasks: store.clone(),
             namespaces: namespaces.clone(),

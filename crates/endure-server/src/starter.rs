@@ -17,10 +17,12 @@ use endure_api::temporal::api::enums::v1::{
     WorkflowExecutionStatus as Status, WorkflowIdConflictPolicy as Conflict, WorkflowIdReusePolicy as Reuse,
 };
 use endure_api::temporal::api::taskqueue::v1::TaskQueue;
+use endure_api::temporal::api::update::v1::Request as UpdateRequest;
 use endure_core::retry;
 use endure_core::state::ParentInfo;
 use endure_core::time;
 use endure_core::transition::{InitialSignal, StartRun};
+use endure_core::updates::Admission;
 use endure_core::{MutableState, Txn};
 use endure_store::{CurrentCondition, RunKey};
 use std::sync::Arc;
@@ -76,6 +78,8 @@ pub struct Started {
     pub run_id: String,
     /// True if a run was started (now or by an earlier call with this request id).
     pub started: bool,
+    /// With an update (Update-with-Start): how the run found or started took it.
+    pub admission: Option<Admission>,
 }
 
 /// Starts runs on the engine.
@@ -88,6 +92,17 @@ impl Starter {
     /// A starter over `engine`, checking search attributes against `search_attributes`.
     pub fn new(engine: Arc<Engine>, search_attributes: Arc<SearchAttributeRegistry>) -> Arc<Self> {
         Arc::new(Starter { engine, search_attributes })
+    }
+
+    /// Checks a start request, its search attributes against the namespace's.
+    pub async fn validate(&self, ns: &Namespace, f: &StartFields) -> ApiResult<()> {
+        self.validate_start(f)?;
+        if let Some(sa) = f.search_attributes.as_ref().filter(|s| !s.indexed_fields.is_empty()) {
+            let types = self.search_attributes.of(&ns.id).await?;
+            crate::search_attributes::validate(&ns.name, &types, sa, false)
+                .map_err(ApiError::InvalidArgument)?;
+        }
+        Ok(())
     }
 
     fn validate_start(&self, f: &StartFields) -> ApiResult<()> {
@@ -116,8 +131,8 @@ impl Starter {
         if let Some(p) = &f.retry_policy {
             retry::validate(p).map_err(ApiError::InvalidArgument)?;
         }
-        check_blob(&f.input)?;
-        if endure_core::limits::memo_size(&f.memo) > endure_core::limits::MEMO_SIZE_ERROR {
+        check_blob(&f.input, self.engine.limits())?;
+        if self.engine.limits().memo_too_large(endure_core::limits::memo_size(&f.memo)) {
             return Err(ApiError::InvalidArgument("Memo size exceeds limit.".into()));
         }
         if !f.cron_schedule.is_empty() {
@@ -160,15 +175,24 @@ impl Starter {
         signal: Option<InitialSignal>,
         parent: Option<ParentInfo>,
     ) -> ApiResult<(Started, WorkflowLock<'_>)> {
-        self.validate_start(&f)?;
-        if let Some(sa) = f.search_attributes.as_ref().filter(|s| !s.indexed_fields.is_empty()) {
-            let types = self.search_attributes.of(&ns.id).await?;
-            crate::search_attributes::validate(&ns.name, &types, sa, false)
-                .map_err(ApiError::InvalidArgument)?;
-        }
+        self.validate(ns, &f).await?;
         let lock = self.engine.lock(&ns.id, &f.workflow_id).await;
-        let started = self.start_locked(ns, f, signal, parent).await?;
+        let started = self.start_locked(ns, f, signal, None, parent).await?;
         Ok((started, lock))
+    }
+
+    /// Update-with-Start: starts a run (or finds the running one, per the id policies) and
+    /// admits `update` into it, in the same transaction as the start when the run is new, so a
+    /// worker's first task carries the update.
+    pub async fn start_with_update(
+        &self,
+        ns: &Namespace,
+        f: StartFields,
+        update: UpdateRequest,
+    ) -> ApiResult<Started> {
+        self.validate(ns, &f).await?;
+        let _lock = self.engine.lock(&ns.id, &f.workflow_id).await;
+        self.start_locked(ns, f, None, Some(update), None).await
     }
 
     async fn start_locked(
@@ -176,6 +200,7 @@ impl Starter {
         ns: &Namespace,
         f: StartFields,
         signal: Option<InitialSignal>,
+        update: Option<UpdateRequest>,
         parent: Option<ParentInfo>,
     ) -> ApiResult<Started> {
         let engine = &self.engine;
@@ -214,13 +239,17 @@ impl Starter {
                             )
                         })
                         .await?;
-                    return Ok(Started { run_id: cur.run_id, started: false, fresh: false });
+                    return Ok(Started { run_id: cur.run_id, started: false, fresh: false, admission: None });
                 }
-                if !f.request_id.is_empty() && cur.start_request_id == f.request_id {
-                    return Ok(Started { run_id: cur.run_id, started: true, fresh: false });
-                }
-                if f.conflict == Conflict::UseExisting as i32 {
-                    return Ok(Started { run_id: cur.run_id, started: false, fresh: false });
+                // The same start again, or a start that uses the running run: an update goes to
+                // that run.
+                let same_start = !f.request_id.is_empty() && cur.start_request_id == f.request_id;
+                if same_start || f.conflict == Conflict::UseExisting as i32 {
+                    let admission = match update {
+                        Some(u) => Some(engine.update_locked(&key, None, |t| t.admit_update(u)).await?),
+                        None => None,
+                    };
+                    return Ok(Started { run_id: cur.run_id, started: same_start, fresh: false, admission });
                 } else if terminate {
                     let reason = "terminated by a start with a terminate-existing policy";
                     engine.update_locked(&key, None, |t| t.terminate(reason, None, &f.identity)).await?;
@@ -231,8 +260,12 @@ impl Starter {
                     )));
                 }
             } else {
-                if !f.request_id.is_empty() && cur.start_request_id == f.request_id && signal.is_none() {
-                    return Ok(Started { run_id: cur.run_id, started: true, fresh: false });
+                if !f.request_id.is_empty()
+                    && cur.start_request_id == f.request_id
+                    && signal.is_none()
+                    && update.is_none()
+                {
+                    return Ok(Started { run_id: cur.run_id, started: true, fresh: false, admission: None });
                 }
                 let failed = [Status::Failed, Status::Canceled, Status::Terminated, Status::TimedOut]
                     .iter()
@@ -296,9 +329,14 @@ impl Starter {
             ..Default::default()
         };
         let mut ms = MutableState::default();
-        let txn = Txn::start(&mut ms, engine.now(), start);
+        let mut txn = Txn::start(&mut ms, engine.now(), start);
+        txn.limits = *engine.limits();
+        let admission = match update {
+            Some(u) => Some(txn.admit_update(u)?),
+            None => None,
+        };
         let (events, tasks) = (txn.events, txn.tasks);
         engine.create_run(NewRun { ms: &ms, events, tasks, condition }).await?;
-        Ok(Started { run_id, started: true, fresh: true })
+        Ok(Started { run_id, started: true, fresh: true, admission })
     }
 }

@@ -125,6 +125,7 @@ fn replica(member: &str, store: &Arc<dyn Store>, executions: Arc<dyn ExecutionSt
     let matching = Matching::new(clock.clone());
     let ownership = Ownership::new(member);
     let engine = Engine::new(EngineParts {
+        limits: Default::default(),
         executions,
         tasks: store.clone(),
         namespaces,

@@ -5,9 +5,8 @@
 
 use crate::error::{ApiError, ApiResult};
 use endure_api::temporal::api::common::v1::Payloads;
+use endure_core::limits::Limits;
 
-/// Maximum size of one payload set (Temporal's default blob size limit, 2 MB).
-pub const BLOB_SIZE_LIMIT: usize = endure_core::limits::BLOB_SIZE_ERROR;
 /// Maximum length of ids (workflow id, activity id, signal name …).
 pub const MAX_ID_LENGTH: usize = 1000;
 
@@ -42,9 +41,9 @@ pub fn check_run_id(run_id: &str) -> ApiResult<()> {
 }
 
 /// Checks a payload set against the blob size limit.
-pub fn check_blob(p: &Option<Payloads>) -> ApiResult<()> {
+pub fn check_blob(p: &Option<Payloads>, limits: &Limits) -> ApiResult<()> {
     use prost::Message;
-    if p.as_ref().is_some_and(|p| p.encoded_len() > BLOB_SIZE_LIMIT) {
+    if p.as_ref().is_some_and(|p| limits.blob_too_large(p.encoded_len())) {
         return Err(ApiError::InvalidArgument("Blob data size exceeds limit.".into()));
     }
     Ok(())

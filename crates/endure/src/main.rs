@@ -92,6 +92,16 @@ fn parse_search_attribute(text: &str) -> Result<(String, SaType), String> {
     schema::parse_declaration(name, ty).map_err(|e| e.to_string())
 }
 
+/// The one warning naming the dynamic config keys given that Endure accepted without honouring.
+fn warn_not_honoured(keys: &[String]) {
+    if !keys.is_empty() {
+        tracing::warn!(
+            keys = %keys.join(", "),
+            "dynamic config values accepted but not honoured by Endure (docs/dynamic-config.md lists those it honours)"
+        );
+    }
+}
+
 fn default_db_path() -> PathBuf {
     dirs::data_dir()
         .or_else(dirs::home_dir)
@@ -119,12 +129,7 @@ async fn start_dev(args: StartDev) -> Result<()> {
             not_honoured.push(key);
         }
     }
-    if !not_honoured.is_empty() {
-        tracing::warn!(
-            keys = %not_honoured.join(", "),
-            "dynamic config values accepted but not honoured by Endure (docs/dynamic-config.md lists those it honours)"
-        );
-    }
+    warn_not_honoured(&not_honoured);
     let config = ServerConfig {
         dynamic,
         namespaces: args.namespaces,

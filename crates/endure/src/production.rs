@@ -88,6 +88,9 @@ pub async fn start(path: Option<&Path>) -> Result<()> {
     if matches!(cluster, Mode::Shared(_)) && config.server.advertise_address.is_empty() {
         bail!("server.advertise_address: other replicas need an address to reach this one");
     }
+    let (dynamic, not_honoured) =
+        config.server.dynamic().map_err(|e| anyhow::anyhow!("server.dynamic_config: {e}"))?;
+    crate::warn_not_honoured(&not_honoured);
     let server_config = ServerConfig {
         listen: config.server.listen,
         namespaces: config.server.namespaces.clone(),
@@ -96,7 +99,7 @@ pub async fn start(path: Option<&Path>) -> Result<()> {
         shards: config.cluster.shards,
         internal_listen: Some(config.server.internal_listen),
         http_listen: config.server.http_listen,
-        dynamic: Default::default(),
+        dynamic,
     };
     if let Some(addr) = config.metrics.listen {
         crate::metrics::serve(addr)?;

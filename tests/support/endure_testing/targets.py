@@ -46,6 +46,7 @@ def make_server(
     name: str = "server",
     search_attributes: dict[str, str] | None = None,
     temporal_args: list[str] | None = None,
+    dynamic_config: dict[str, str] | None = None,
 ) -> ServerProcess:
     """The server the suite runs against (``ENDURE_TEST_TARGET``, ``ENDURE_TEST_STORE``),
     not started, on a free port with its data and log in ``tmp_dir``; started again on the
@@ -54,11 +55,18 @@ def make_server(
     ``search_attributes`` (name -> type) are registered in every start-up namespace
     (``--search-attribute`` of both dev servers, ``server.search_attributes`` of Endure's
     production server); ``temporal_args`` are extra flags for the real dev server only.
+
+    ``dynamic_config`` (key -> value, the value as the JSON text the flag takes: ``"20"``,
+    ``"true"``, ``'"text"'``) goes to both dev servers as ``--dynamic-config-value KEY=VALUE``
+    flags, and to Endure's production server as ``ENDURE_SERVER_DYNAMIC_CONFIG``, the ``KEY=VALUE``
+    pairs joined by commas (so a value must not contain a comma there).
     """
     db_path = tmp_dir / f"{name}.db"
     log_path = tmp_dir / f"{name}.log"
     declared = [f"{k}={v}" for k, v in (search_attributes or {}).items()]
     flags = [f for d in declared for f in ("--search-attribute", d)]
+    dynamic = [f"{k}={v}" for k, v in (dynamic_config or {}).items()]
+    flags += [f for d in dynamic for f in ("--dynamic-config-value", d)]
     if target() == "temporal":
         return TemporalDevServer(
             name, log_path, db_path, [EXTRA_NAMESPACE], flags + (temporal_args or [])
@@ -78,4 +86,8 @@ def make_server(
     }
     if declared:
         settings["ENDURE_SERVER_SEARCH_ATTRIBUTES"] = ",".join(declared)
+    if dynamic:
+        if any("," in d for d in dynamic):
+            raise ValueError(f"ENDURE_SERVER_DYNAMIC_CONFIG cannot carry a value with a comma: {dynamic}")
+        settings["ENDURE_SERVER_DYNAMIC_CONFIG"] = ",".join(dynamic)
     return EndureServer(name, log_path, db, settings, http=False)

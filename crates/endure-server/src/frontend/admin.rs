@@ -29,6 +29,10 @@ pub fn system_search_attributes() -> HashMap<String, i32> {
     schema::SYSTEM.iter().map(|a| (a.name.to_string(), a.ty.code())).collect()
 }
 
+/// The size limit of a workflow task completion the real server reports (40 MB); Endure enforces
+/// the payload and history limits within it.
+const WORKFLOW_TASK_COMPLETION_SIZE_LIMIT: i64 = 40 * 1024 * 1024;
+
 impl Frontend {
     pub(crate) async fn get_system_info(
         &self,
@@ -107,7 +111,21 @@ impl Frontend {
         } else {
             self.namespaces.by_name(&r.namespace).await?
         };
-        Ok(ns.desc)
+        Ok(self.as_served(ns.desc))
+    }
+
+    /// A namespace's stored description with what this server adds when it answers: the limits
+    /// its dynamic config sets (SDK workers check payloads against them before sending).
+    fn as_served(&self, mut desc: ws::DescribeNamespaceResponse) -> ws::DescribeNamespaceResponse {
+        if let Some(info) = desc.namespace_info.as_mut() {
+            let l = self.engine.limits();
+            info.limits = Some(endure_api::temporal::api::namespace::v1::namespace_info::Limits {
+                blob_size_limit_error: l.blob_size_error as i64,
+                memo_size_limit_error: l.memo_size_error as i64,
+                workflow_task_completion_size_limit_error: WORKFLOW_TASK_COMPLETION_SIZE_LIMIT,
+            });
+        }
+        desc
     }
 
     pub(crate) async fn list_namespaces(
@@ -116,7 +134,7 @@ impl Frontend {
     ) -> ApiResult<ws::ListNamespacesResponse> {
         let all = self.namespaces.list().await?;
         Ok(ws::ListNamespacesResponse {
-            namespaces: all.into_iter().map(|n| n.desc).collect(),
+            namespaces: all.into_iter().map(|n| self.as_served(n.desc)).collect(),
             next_page_token: vec![],
         })
     }

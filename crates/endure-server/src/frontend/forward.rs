@@ -170,6 +170,23 @@ impl Routed for ws::PollWorkflowExecutionUpdateRequest {
     }
 }
 
+/// Update-with-Start runs where its workflow id lives (the start names it; a request naming
+/// two ids is refused wherever it lands).
+impl Routed for ws::ExecuteMultiOperationRequest {
+    fn route(&self) -> Route {
+        use ws::execute_multi_operation_request::operation::Operation;
+        let id = self
+            .operations
+            .iter()
+            .find_map(|o| match &o.operation {
+                Some(Operation::StartWorkflow(s)) => Some(s.workflow_id.as_str()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        wf(&self.namespace, id)
+    }
+}
+
 /// Metadata a forwarded request keeps (the caller's headers, not the transport's own).
 fn keep_header(name: &str) -> bool {
     !matches!(

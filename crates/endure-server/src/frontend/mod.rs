@@ -10,6 +10,7 @@ mod admin;
 mod deadline;
 pub mod forward;
 pub mod internal;
+mod multi_operation;
 mod query_check;
 mod tasks;
 mod updates;
@@ -190,4 +191,5 @@ rpcs! {
         list_task_queue_partitions(ListTaskQueuePartitionsRequest) -> ListTaskQueuePartitionsResponse => list_task_queue_partitions;
         update_workflow_execution(UpdateWorkflowExecutionRequest) -> UpdateWorkflowExecutionResponse => update_workflow_execution;
         poll_workflow_execution_update(PollWorkflowExecutionUpdateRequest) -> PollWorkflowExecutionUpdateResponse => poll_workflow_execution_update;
+        execute_multi_operation(ExecuteMultiOperationRequest) -> ExecuteMultiOperationResponse => execute_multi_operation;
 }

@@ -33,7 +33,14 @@ fn queue_name(tq: &Option<endure_api::temporal::api::taskqueue::v1::TaskQueue>) 
 /// A task that cannot be started any more: gone, already started, or its run's shard moved to
 /// another replica (which dispatches it again).
 fn is_stale(e: &ApiError) -> bool {
-    matches!(e, ApiError::NotFound(_) | ApiError::FailedPrecondition(_) | ApiError::ShardNotOwned(_))
+    matches!(
+        e,
+        ApiError::NotFound(_)
+            | ApiError::FailedPrecondition(_)
+            | ApiError::ShardNotOwned(_)
+            // Starting it would have taken the history over the limits: the run is terminated.
+            | ApiError::HistoryLimitExceeded(_)
+    )
 }
 
 impl Frontend {
@@ -578,7 +585,7 @@ impl Frontend {
         r: Request<ws::RecordActivityTaskHeartbeatRequest>,
     ) -> ApiResult<ws::RecordActivityTaskHeartbeatResponse> {
         let r = r.into_inner();
-        check_blob(&r.details)?;
+        check_blob(&r.details, self.engine.limits())?;
         let (t, key) = self.token(&r.task_token, TokenKind::Activity)?;
         let cancel = self
             .engine
@@ -594,7 +601,7 @@ impl Frontend {
         r: Request<ws::RecordActivityTaskHeartbeatByIdRequest>,
     ) -> ApiResult<ws::RecordActivityTaskHeartbeatByIdResponse> {
         let r = r.into_inner();
-        check_blob(&r.details)?;
+        check_blob(&r.details, self.engine.limits())?;
         let (key, sched) =
             self.activity_by_id(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id).await?;
         let cancel =
@@ -610,7 +617,7 @@ impl Frontend {
         result: Option<Payloads>,
         identity: &str,
     ) -> ApiResult<()> {
-        if check_blob(&result).is_err() {
+        if check_blob(&result, self.engine.limits()).is_err() {
             // As the real server: an oversized result fails the activity, without retries.
             let failure = endure_api::temporal::api::failure::v1::Failure {
                 message: "Complete result exceeds size limit.".into(),
@@ -661,7 +668,7 @@ impl Frontend {
     ) -> ApiResult<()> {
         let failure =
             failure.ok_or_else(|| ApiError::InvalidArgument("Failure is not set on request.".into()))?;
-        check_blob(&details)?;
+        check_blob(&details, self.engine.limits())?;
         self.engine.update(&key, None, |x| x.fail_activity(sched, attempt, failure, details, identity)).await
     }
 
@@ -699,7 +706,7 @@ impl Frontend {
         r: Request<ws::RespondActivityTaskCanceledRequest>,
     ) -> ApiResult<ws::RespondActivityTaskCanceledResponse> {
         let r = r.into_inner();
-        check_blob(&r.details)?;
+        check_blob(&r.details, self.engine.limits())?;
         let (t, key) = self.token(&r.task_token, TokenKind::Activity)?;
         self.engine
             .update(&key, None, |x| {
@@ -714,7 +721,7 @@ impl Frontend {
         r: Request<ws::RespondActivityTaskCanceledByIdRequest>,
     ) -> ApiResult<ws::RespondActivityTaskCanceledByIdResponse> {
         let r = r.into_inner();
-        check_blob(&r.details)?;
+        check_blob(&r.details, self.engine.limits())?;
         let (key, sched) =
             self.activity_by_id(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id).await?;
         self.engine

@@ -13,7 +13,9 @@ use endure_api::temporal::api::common::v1::WorkflowExecution;
 use endure_api::temporal::api::enums::v1::UpdateWorkflowExecutionLifecycleStage as Stage;
 use endure_api::temporal::api::failure::v1::Failure;
 use endure_api::temporal::api::history::v1::history_event::Attributes;
-use endure_api::temporal::api::update::v1::{Outcome, UpdateRef, outcome};
+use endure_api::temporal::api::update::v1::{
+    Outcome, Request as UpdateRequest, UpdateRef, WaitPolicy, outcome,
+};
 use endure_api::temporal::api::workflowservice::v1 as ws;
 use endure_core::state::UpdateState;
 use endure_core::updates::Admission;
@@ -23,7 +25,34 @@ use tokio::time::Instant;
 use tonic::Request;
 
 /// How long an update call waits for its stage before answering with the stage reached.
-const UPDATE_LONG_POLL: Duration = Duration::from_secs(60);
+pub(crate) const UPDATE_LONG_POLL: Duration = Duration::from_secs(60);
+
+/// The update id of a checked request.
+pub(crate) fn update_id(request: &UpdateRequest) -> &str {
+    request.meta.as_ref().map(|m| m.update_id.as_str()).unwrap_or_default()
+}
+
+/// Checks an UpdateWorkflowExecution request: the execution it names and the update request,
+/// given an id if it has none (as the real server does).
+pub(crate) fn checked_update(
+    r: &ws::UpdateWorkflowExecutionRequest,
+    new_id: impl FnOnce() -> String,
+) -> ApiResult<(WorkflowExecution, UpdateRequest)> {
+    let e = r.workflow_execution.clone().unwrap_or_default();
+    check_id(&e.workflow_id, "WorkflowId")?;
+    let mut request = r
+        .request
+        .clone()
+        .ok_or_else(|| ApiError::InvalidArgument("Request is not set on request.".into()))?;
+    let meta = request.meta.get_or_insert_with(Default::default);
+    if meta.update_id.is_empty() {
+        meta.update_id = new_id();
+    }
+    if request.input.as_ref().is_none_or(|i| i.name.is_empty()) {
+        return Err(ApiError::InvalidArgument("Update name is not set on request.".into()));
+    }
+    Ok((e, request))
+}
 
 impl Frontend {
     /// Remembers rejections (they are not in history) for the callers waiting on them.
@@ -47,18 +76,7 @@ impl Frontend {
         let deadline = poll_deadline(&req, UPDATE_LONG_POLL);
         let r = req.into_inner();
         let ns = self.namespaces.by_name(&r.namespace).await?;
-        let e = r.workflow_execution.clone().unwrap_or_default();
-        check_id(&e.workflow_id, "WorkflowId")?;
-        let mut request =
-            r.request.ok_or_else(|| ApiError::InvalidArgument("Request is not set on request.".into()))?;
-        let meta = request.meta.get_or_insert_with(Default::default);
-        if meta.update_id.is_empty() {
-            meta.update_id = self.engine.new_id();
-        }
-        let update_id = meta.update_id.clone();
-        if request.input.as_ref().is_none_or(|i| i.name.is_empty()) {
-            return Err(ApiError::InvalidArgument("Update name is not set on request.".into()));
-        }
+        let (e, request) = checked_update(&r, || self.engine.new_id())?;
         let key = self.engine.resolve_run(&ns.id, &e.workflow_id, &e.run_id).await?;
         if !r.first_execution_run_id.is_empty() {
             // The caller names the chain it means: another chain under the same id is not it.
@@ -67,14 +85,28 @@ impl Frontend {
                 return Err(ApiError::NotFound("workflow execution not found".into()));
             }
         }
+        let update_id = update_id(&request).to_string();
         // A rejected update leaves no trace: its id may be used again.
         self.update_rejections.lock().remove(&(key.clone(), update_id.clone()));
-        let admission = self.engine.update(&key, None, |x| x.admit_update(request.clone())).await?;
-        let wait_for = r.wait_policy.map(|w| w.lifecycle_stage).unwrap_or(Stage::Accepted as i32);
+        let admission = self.engine.update(&key, None, |x| x.admit_update(request)).await?;
+        self.update_response(&key, update_id, admission, r.wait_policy, deadline).await
+    }
+
+    /// The answer to an update admitted into `key`'s run: what happened to it by the stage the
+    /// caller waits for, or by the deadline.
+    pub(crate) async fn update_response(
+        &self,
+        key: &RunKey,
+        update_id: String,
+        admission: Admission,
+        wait_policy: Option<WaitPolicy>,
+        deadline: Instant,
+    ) -> ApiResult<ws::UpdateWorkflowExecutionResponse> {
+        let wait_for = wait_policy.map(|w| w.lifecycle_stage).unwrap_or(Stage::Accepted as i32);
         let (stage, outcome) = match admission {
-            Admission::Completed(ev) => (Stage::Completed, Some(self.completed_outcome(&key, ev).await?)),
+            Admission::Completed(ev) => (Stage::Completed, Some(self.completed_outcome(key, ev).await?)),
             Admission::Admitted | Admission::InFlight => {
-                self.wait_update(&key, &update_id, wait_for, deadline, true).await?
+                self.wait_update(key, &update_id, wait_for, deadline, true).await?
             }
         };
         Ok(ws::UpdateWorkflowExecutionResponse {

@@ -75,6 +75,11 @@ macro_rules! start_fields {
     };
 }
 
+/// The start fields of a StartWorkflowExecution request.
+pub(crate) fn start_fields_of(r: ws::StartWorkflowExecutionRequest) -> StartFields {
+    start_fields!(r)
+}
+
 impl Frontend {
     pub(crate) async fn start_workflow_execution(
         &self,
@@ -82,8 +87,8 @@ impl Frontend {
     ) -> ApiResult<ws::StartWorkflowExecutionResponse> {
         let r = r.into_inner();
         let ns = self.namespaces.by_name(&r.namespace).await?;
-        let f = start_fields!(r);
         let eager = r.request_eager_execution && self.dynamic.eager_workflow_start;
+        let f = start_fields_of(r);
         let (identity, queue) = (f.identity.clone(), f.task_queue.clone());
         let workflow_id = f.workflow_id.clone();
         let has_delay = time::opt_duration(&f.start_delay) > 0 || !f.cron_schedule.is_empty();
@@ -130,7 +135,7 @@ impl Frontend {
         let r = r.into_inner();
         let ns = self.namespaces.by_name(&r.namespace).await?;
         check_id(&r.signal_name, "SignalName")?;
-        check_blob(&r.signal_input)?;
+        check_blob(&r.signal_input, self.engine.limits())?;
         if r.workflow_id_conflict_policy == WorkflowIdConflictPolicy::Fail as i32 {
             return Err(ApiError::InvalidArgument(
                 "Invalid WorkflowIDConflictPolicy: WORKFLOW_ID_CONFLICT_POLICY_FAIL is not supported for this operation."
@@ -161,7 +166,7 @@ impl Frontend {
         let ns = self.namespaces.by_name(&r.namespace).await?;
         let e = execution(&r.workflow_execution)?;
         check_id(&r.signal_name, "SignalName")?;
-        check_blob(&r.input)?;
+        check_blob(&r.input, self.engine.limits())?;
         let key = self.engine.resolve_run(&ns.id, &e.workflow_id, &e.run_id).await?;
         self.engine
             .update(&key, None, |t| {
@@ -190,7 +195,7 @@ impl Frontend {
         let r = r.into_inner();
         let ns = self.namespaces.by_name(&r.namespace).await?;
         let e = execution(&r.workflow_execution)?;
-        check_blob(&r.details)?;
+        check_blob(&r.details, self.engine.limits())?;
         let key = self.engine.resolve_run(&ns.id, &e.workflow_id, &e.run_id).await?;
         self.engine.update(&key, None, |t| t.terminate(&r.reason, r.details.clone(), &r.identity)).await?;
         Ok(ws::TerminateWorkflowExecutionResponse::default())
@@ -728,7 +733,7 @@ pub(crate) fn execution_info(ms: &MutableState) -> wf::WorkflowExecutionInfo {
 
 /// The link a start response carries to the run's WorkflowExecutionStarted event (Nexus
 /// callers and SDKs attach it to what they started), as the real server returns it.
-fn started_event_link(namespace: &str, workflow_id: &str, run_id: &str) -> Link {
+pub(crate) fn started_event_link(namespace: &str, workflow_id: &str, run_id: &str) -> Link {
     use endure_api::temporal::api::common::v1::link::{Variant, WorkflowEvent, workflow_event};
     Link {
         variant: Some(Variant::WorkflowEvent(WorkflowEvent {

@@ -26,6 +26,7 @@ use endure_api::temporal::api::enums::v1::WorkflowExecutionStatus;
 use endure_api::temporal::api::history::v1::HistoryEvent;
 use endure_api::temporal::api::history::v1::history_event::Attributes as HistoryAttributes;
 use endure_api::temporal::api::workflow::v1::{ResetPointInfo, ResetPoints};
+use endure_core::limits::Limits;
 use endure_core::{CoreError, MutableState, Task, Txn};
 use endure_store::{
     CurrentCondition, CurrentRun, CurrentWrite, ExecutionStore, Fence, RunKey, StoreError, TaskStore,
@@ -62,6 +63,8 @@ pub struct EngineParts {
     pub ids: Ids,
     /// Which shards this replica holds.
     pub ownership: Arc<Ownership>,
+    /// The limits runs are held to (dynamic config).
+    pub limits: Limits,
 }
 
 /// Owner of all runs of the shards this replica holds.
@@ -73,6 +76,7 @@ pub struct Engine {
     search_attributes: Arc<SearchAttributeRegistry>,
     clock: Clock,
     ids: Ids,
+    limits: Limits,
     pub(super) ownership: Arc<Ownership>,
     pub(super) timers: Arc<TimerQueue>,
     pub(super) router: Arc<TaskRouter>,
@@ -141,6 +145,7 @@ impl Engine {
             search_attributes: parts.search_attributes,
             clock: parts.clock,
             ids: parts.ids,
+            limits: parts.limits,
             ownership: parts.ownership,
             timers: parts.timers,
             router,
@@ -254,6 +259,18 @@ impl Engine {
     /// A started run's id (time-ordered, as the real server's frontend makes them).
     pub fn new_run_id(&self) -> String {
         self.ids.next_time_ordered()
+    }
+
+    /// The limits runs are held to.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// A transition of `ms` at `now`, held to the engine's limits.
+    pub fn txn<'a>(&self, ms: &'a mut MutableState, now: i64) -> Txn<'a> {
+        let mut t = Txn::new(ms, now);
+        t.limits = self.limits;
+        t
     }
 
     /// Wall time now (ns).
@@ -390,8 +407,9 @@ impl Engine {
         };
         let mut ms = loaded.ms;
         let old_status = ms.status;
+        let size_before = ms.history_size_bytes;
         let now = self.clock.now();
-        let mut txn = Txn::new(&mut ms, now);
+        let mut txn = self.txn(&mut ms, now);
         // Successors' run ids are random (v4), as the real server's history service makes them;
         // only a start's run id is time-ordered.
         txn.next_run_id = self.new_id();
@@ -405,6 +423,11 @@ impl Engine {
         let (events, mut tasks) = (std::mem::take(&mut txn.events), std::mem::take(&mut txn.tasks));
         let successor = txn.new_run.take();
         drop(txn);
+        if let Some(reason) = self.limits.history_over_limit(size_before, &ms) {
+            // As the real server: the change is dropped and the run terminated instead.
+            Box::pin(self.terminate_over_limit(key, consumed, reason)).await?;
+            return Err(ApiError::HistoryLimitExceeded(reason.into()));
+        }
         ms.state_transition_count += 1;
         if old_status == WorkflowExecutionStatus::Running as i32 && !ms.is_open() {
             tasks.push(self.retention_task(&ms).await?);
@@ -441,6 +464,18 @@ impl Engine {
         let batch = self.batch(&ms, Some(loaded.db_version), current, &events, &tasks, consumed)?;
         self.commit_and_publish(vec![Pending { batch, ms, tasks }]).await?;
         Ok(r)
+    }
+
+    /// Terminates a run whose change would take its history over the limits (a workflow task in
+    /// flight is failed first), as the real server's history service does.
+    async fn terminate_over_limit(
+        &self,
+        key: &RunKey,
+        consumed: Option<i64>,
+        reason: &'static str,
+    ) -> ApiResult<()> {
+        tracing::warn!(workflow_id = %key.workflow_id, run_id = %key.run_id, "{reason} The run is terminated.");
+        self.update_locked(key, consumed, |t| t.terminate(reason, None, "history-service")).await
     }
 
     /// Creates a run (its first transition). The caller holds the workflow lock.
@@ -605,15 +640,18 @@ impl Engine {
     /// After a commit: hand the new tasks out and wake history watchers.
     fn after_commit(&self, ms: &Summary, tasks: Vec<Task>, task_ids: Vec<i64>) {
         let key = &ms.key;
-        use endure_core::limits::{HISTORY_COUNT_WARN, HISTORY_SIZE_WARN};
-        if ms.open && (ms.history_size_bytes > HISTORY_SIZE_WARN || ms.next_event_id - 1 > HISTORY_COUNT_WARN)
-        {
+        let l = &self.limits;
+        if ms.open && l.history_over_warning(ms.history_size_bytes, ms.next_event_id) {
             tracing::warn!(
                 workflow_id = %key.workflow_id,
                 run_id = %key.run_id,
                 events = ms.next_event_id - 1,
                 bytes = ms.history_size_bytes,
-                "history is over the warning limit (10,240 events or 10 MB); the run is terminated at 51,200 events or 50 MB"
+                warn_events = l.history_count_warn,
+                warn_bytes = l.history_size_warn,
+                error_events = l.history_count_error,
+                error_bytes = l.history_size_error,
+                "history is over the warning limit; the run is terminated past the error limit"
             );
         }
         for (task, task_id) in tasks.into_iter().zip(task_ids) {

@@ -3,7 +3,6 @@
 
 use super::engine::{Engine, Pending, workflow_not_found};
 use crate::error::ApiResult;
-use endure_core::Txn;
 use endure_store::{CurrentCondition, CurrentRun, CurrentWrite, RunKey};
 
 impl Engine {
@@ -34,7 +33,7 @@ impl Engine {
         let mut new_ms = endure_core::rebuild::rebuild(&base.namespace_id, &new_run_id, &prefix);
         new_ms.start_request_id = self.new_id();
         let now = self.now();
-        let mut t = Txn::new(&mut new_ms, now);
+        let mut t = self.txn(&mut new_ms, now);
         t.finish_reset(&base.run_id, reason, signals)?;
         let (tail, new_tasks) = (std::mem::take(&mut t.events), std::mem::take(&mut t.tasks));
         drop(t);
@@ -49,7 +48,7 @@ impl Engine {
             if current.run_id == base.run_id { loaded } else { self.load_locked(&current_key).await? };
         let mut base_ms = current_loaded.ms;
         let base_status = base_ms.status;
-        let mut t = Txn::new(&mut base_ms, now);
+        let mut t = self.txn(&mut base_ms, now);
         if t.ms.is_open() {
             t.terminate(reason, None, "history-resetter")?;
         }

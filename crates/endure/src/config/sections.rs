@@ -6,6 +6,7 @@
 //! read from `password_file`). A section does not know where its values came from: the loader
 //! adds that to the [`Invalid`] it returns.
 
+use endure_server::dynamic_config::DynamicConfig;
 use endure_server::search_attributes::schema::{self, SaType};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -51,6 +52,11 @@ pub struct ServerSection {
     /// namespaces, sorted by name.
     #[serde(with = "declarations")]
     pub search_attributes: Vec<(String, SaType)>,
+    /// `server.dynamic_config`: dynamic config values, `KEY = VALUE` as `temporal server
+    /// start-dev --dynamic-config-value KEY=VALUE` takes them (VALUE the JSON text; in the file a
+    /// bare number or boolean is that value), in the order given.
+    #[serde(with = "dynamic_values")]
+    pub dynamic_config: Vec<(String, String)>,
 }
 
 impl Default for ServerSection {
@@ -62,6 +68,7 @@ impl Default for ServerSection {
             advertise_address: String::new(),
             namespaces: vec!["default".into()],
             search_attributes: Vec::new(),
+            dynamic_config: Vec::new(),
         }
     }
 }
@@ -87,7 +94,20 @@ impl ServerSection {
             }
         }
         self.namespaces = namespaces;
+        self.dynamic().map_err(|m| invalid("server.dynamic_config", m))?;
         Ok(())
+    }
+
+    /// The dynamic config these values make, and the keys given that Endure does not honour.
+    pub fn dynamic(&self) -> Result<(DynamicConfig, Vec<String>), String> {
+        let mut dynamic = DynamicConfig::default();
+        let mut not_honoured = Vec::new();
+        for (key, value) in &self.dynamic_config {
+            if !dynamic.set(key, value)? {
+                not_honoured.push(key.clone());
+            }
+        }
+        Ok((dynamic, not_honoured))
     }
 
     /// The listeners of this section, by key.
@@ -550,6 +570,52 @@ mod declarations {
 
         fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
             schema::parse_declaration(&self.0, &String::deserialize(d)?).map_err(D::Error::custom)
+        }
+    }
+}
+
+/// `server.dynamic_config`: a table `KEY = VALUE`. A string is the value's JSON text (what the
+/// environment variable gives, and what `--dynamic-config-value` takes); a number or boolean
+/// written bare in the file is that value.
+mod dynamic_values {
+    use serde::de::{Error, MapAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+    use std::fmt;
+
+    pub fn serialize<S: Serializer>(values: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(values.iter().map(|(k, v)| (k, v)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, String)>, D::Error> {
+        d.deserialize_map(Table)
+    }
+
+    struct Table;
+
+    impl<'de> Visitor<'de> for Table {
+        type Value = Vec<(String, String)>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a table of KEY = VALUE")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut values = Vec::new();
+            while let Some(key) = map.next_key::<String>()? {
+                let text = match map.next_value::<toml::Value>()? {
+                    toml::Value::String(s) => s,
+                    toml::Value::Integer(n) => n.to_string(),
+                    toml::Value::Float(x) => x.to_string(),
+                    toml::Value::Boolean(b) => b.to_string(),
+                    other => {
+                        return Err(A::Error::custom(format!(
+                            "{key}: expected a number, a boolean or a JSON text, got {other}"
+                        )));
+                    }
+                };
+                values.push((key, text));
+            }
+            Ok(values)
         }
     }
 }
