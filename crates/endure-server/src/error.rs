@@ -88,6 +88,9 @@ pub enum ApiError {
     /// instead (the change was not made).
     #[error("{0}")]
     HistoryLimitExceeded(String),
+    /// The caller may not do this (e.g. wait for an update only to be admitted).
+    #[error("{0}")]
+    PermissionDenied(String),
     /// An operation of a multi-operation request not carried out because another failed.
     #[error("Operation was aborted.")]
     OperationAborted,
@@ -178,8 +181,12 @@ fn rpc_status(e: ApiError) -> RpcStatus {
         ApiError::Unimplemented(_) => (Code::Unimplemented, vec![]),
         ApiError::UnknownService(_) => (Code::NotFound, vec![]),
         ApiError::Internal(_) => (Code::Internal, vec![]),
+        ApiError::PermissionDenied(_) => (
+            Code::PermissionDenied,
+            detail("PermissionDeniedFailure", details::PermissionDeniedFailure::default()),
+        ),
         ApiError::MultiOperation { errors, .. } => {
-            let statuses = errors
+            let statuses: Vec<_> = errors
                 .into_iter()
                 .map(|e| {
                     let s = rpc_status(e);
@@ -190,15 +197,28 @@ fn rpc_status(e: ApiError) -> RpcStatus {
                     }
                 })
                 .collect();
+            // The whole answers with the code of the first operation that failed on its own.
+            let code = statuses
+                .iter()
+                .map(|s| Code::from_i32(s.code))
+                .find(|c| *c != Code::Aborted)
+                .unwrap_or(Code::Aborted);
             (
-                Code::InvalidArgument,
+                code,
                 detail(
                     "MultiOperationExecutionFailure",
                     details::MultiOperationExecutionFailure { statuses },
                 ),
             )
         }
-        ApiError::OperationAborted => (Code::Aborted, vec![]),
+        ApiError::OperationAborted => (
+            Code::Aborted,
+            vec![prost_wkt_types::Any {
+                type_url: "type.googleapis.com/temporal.api.failure.v1.MultiOperationExecutionAborted".into(),
+                value: endure_api::temporal::api::failure::v1::MultiOperationExecutionAborted {}
+                    .encode_to_vec(),
+            }],
+        ),
     };
     RpcStatus { code: code as i32, message, details }
 }

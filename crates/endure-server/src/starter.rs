@@ -28,7 +28,7 @@ use endure_store::{CurrentCondition, RunKey};
 use std::sync::Arc;
 
 /// The fields of StartWorkflowExecution and SignalWithStartWorkflowExecution in one shape.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct StartFields {
     /// Workflow id.
     pub workflow_id: String,
@@ -80,6 +80,15 @@ pub struct Started {
     pub started: bool,
     /// With an update (Update-with-Start): how the run found or started took it.
     pub admission: Option<Admission>,
+    /// The run's status (`WorkflowExecutionStatus` number): running, unless an update attached
+    /// to one that already completed in a closed run.
+    pub status: i32,
+}
+
+impl Started {
+    fn running(run_id: String, started: bool, fresh: bool, admission: Option<Admission>) -> Self {
+        Started { run_id, started, fresh, admission, status: Status::Running as i32 }
+    }
 }
 
 /// Starts runs on the engine.
@@ -146,7 +155,13 @@ impl Starter {
         }
         if f.reuse == Reuse::TerminateIfRunning as i32 && f.conflict != Conflict::Unspecified as i32 {
             return Err(ApiError::InvalidArgument(
-                "Invalid WorkflowIDReusePolicy: WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING cannot be used together with a WorkflowIDConflictPolicy."
+                "Invalid WorkflowIDReusePolicy: WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING cannot be used together with a WorkflowIDConflictPolicy"
+                    .into(),
+            ));
+        }
+        if f.reuse == Reuse::RejectDuplicate as i32 && f.conflict == Conflict::TerminateExisting as i32 {
+            return Err(ApiError::InvalidArgument(
+                "Invalid WorkflowIDReusePolicy: WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE cannot be used together with WorkflowIdConflictPolicy WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING"
                     .into(),
             ));
         }
@@ -183,15 +198,54 @@ impl Starter {
 
     /// Update-with-Start: starts a run (or finds the running one, per the id policies) and
     /// admits `update` into it, in the same transaction as the start when the run is new, so a
-    /// worker's first task carries the update.
+    /// worker's first task carries the update. As the real server: an update the current run
+    /// (open or closed) already completed is its answer; the same start again, or an update the
+    /// running run already has, attaches to that run whatever the conflict policy. The caller
+    /// has validated `f` ([`Starter::validate`]).
     pub async fn start_with_update(
         &self,
         ns: &Namespace,
         f: StartFields,
         update: UpdateRequest,
     ) -> ApiResult<Started> {
-        self.validate(ns, &f).await?;
-        let _lock = self.engine.lock(&ns.id, &f.workflow_id).await;
+        let engine = &self.engine;
+        let _lock = engine.lock(&ns.id, &f.workflow_id).await;
+        let update_id = update.meta.as_ref().map(|m| m.update_id.clone()).unwrap_or_default();
+        if let Some(cur) = engine.current_run(&ns.id, &f.workflow_id).await? {
+            let key = RunKey {
+                namespace_id: ns.id.clone(),
+                workflow_id: f.workflow_id.clone(),
+                run_id: cur.run_id.clone(),
+            };
+            let ms = engine.load(&key).await?.ms;
+            // An update this run already completed is answered, whatever the policies say.
+            if let Some(ev) = ms.completed_updates.get(&update_id) {
+                let admission = Some(Admission::Completed(*ev));
+                return Ok(Started {
+                    run_id: cur.run_id,
+                    started: false,
+                    fresh: false,
+                    admission,
+                    status: ms.status,
+                });
+            }
+            let same_start = !f.request_id.is_empty() && cur.start_request_id == f.request_id;
+            if cur.status == Status::Running as i32 {
+                // The same start again, an update it already has, or a start that uses the
+                // running run: the update goes to that run.
+                if same_start
+                    || ms.updates.contains_key(&update_id)
+                    || f.conflict == Conflict::UseExisting as i32
+                {
+                    let admission = engine.update_locked(&key, None, |t| t.admit_update(update)).await?;
+                    return Ok(Started::running(cur.run_id, false, false, Some(admission)));
+                }
+            } else if same_start {
+                // The start this request repeats made a run that has closed since: no new run
+                // for it, and the caller may retry (as the real server answers).
+                return Err(ApiError::Unavailable("Workflow was not started: StartDeduped".into()));
+            }
+        }
         self.start_locked(ns, f, None, Some(update), None).await
     }
 
@@ -204,6 +258,7 @@ impl Starter {
         parent: Option<ParentInfo>,
     ) -> ApiResult<Started> {
         let engine = &self.engine;
+        let run_id = self.engine.new_run_id();
         let current = engine.current_run(&ns.id, &f.workflow_id).await?;
         let mut condition = CurrentCondition::Absent;
         if let Some(cur) = current {
@@ -239,20 +294,20 @@ impl Starter {
                             )
                         })
                         .await?;
-                    return Ok(Started { run_id: cur.run_id, started: false, fresh: false, admission: None });
+                    return Ok(Started::running(cur.run_id, false, false, None));
                 }
-                // The same start again, or a start that uses the running run: an update goes to
-                // that run.
-                let same_start = !f.request_id.is_empty() && cur.start_request_id == f.request_id;
-                if same_start || f.conflict == Conflict::UseExisting as i32 {
-                    let admission = match update {
-                        Some(u) => Some(engine.update_locked(&key, None, |t| t.admit_update(u)).await?),
-                        None => None,
-                    };
-                    return Ok(Started { run_id: cur.run_id, started: same_start, fresh: false, admission });
+                if !f.request_id.is_empty() && cur.start_request_id == f.request_id {
+                    return Ok(Started::running(cur.run_id, true, false, None));
+                }
+                if f.conflict == Conflict::UseExisting as i32 {
+                    return Ok(Started::running(cur.run_id, false, false, None));
                 } else if terminate {
-                    let reason = "terminated by a start with a terminate-existing policy";
-                    engine.update_locked(&key, None, |t| t.terminate(reason, None, &f.identity)).await?;
+                    // As the real server words it, naming the run that replaces it.
+                    let details = json_payloads(&format!("terminated by new runID: {run_id}"));
+                    let reason = "TerminateIfRunning WorkflowIdReusePolicy";
+                    engine
+                        .update_locked(&key, None, |t| t.terminate(reason, details, "history-service"))
+                        .await?;
                 } else {
                     return Err(already(format!(
                         "Workflow execution is already running. WorkflowId: {}, RunId: {}.",
@@ -265,7 +320,7 @@ impl Starter {
                     && signal.is_none()
                     && update.is_none()
                 {
-                    return Ok(Started { run_id: cur.run_id, started: true, fresh: false, admission: None });
+                    return Ok(Started::running(cur.run_id, true, false, None));
                 }
                 let failed = [Status::Failed, Status::Canceled, Status::Terminated, Status::TimedOut]
                     .iter()
@@ -274,7 +329,7 @@ impl Starter {
                 match reuse {
                     Reuse::RejectDuplicate => {
                         return Err(already(format!(
-                            "Workflow execution already finished and workflow ID reuse policy is set to reject duplicates. WorkflowId: {}, RunId: {}.",
+                            "Workflow execution already finished. WorkflowId: {}, RunId: {}. Workflow Id reuse policy: reject duplicate workflow Id.",
                             f.workflow_id, cur.run_id
                         )));
                     }
@@ -289,7 +344,6 @@ impl Starter {
             }
             condition = CurrentCondition::RunIs(cur.run_id);
         }
-        let run_id = self.engine.new_run_id();
         let start_delay = match f.cron_schedule.as_str() {
             "" => time::opt_duration(&f.start_delay),
             cron => {
@@ -337,6 +391,18 @@ impl Starter {
         };
         let (events, tasks) = (txn.events, txn.tasks);
         engine.create_run(NewRun { ms: &ms, events, tasks, condition }).await?;
-        Ok(Started { run_id, started: true, fresh: true, admission })
+        Ok(Started::running(run_id, true, true, admission))
     }
+}
+
+/// A JSON string as Temporal payloads (the details the server itself writes).
+fn json_payloads(text: &str) -> Option<Payloads> {
+    let data = serde_json::to_vec(text).ok()?;
+    Some(Payloads {
+        payloads: vec![endure_api::temporal::api::common::v1::Payload {
+            metadata: [("encoding".to_owned(), b"json/plain".to_vec())].into_iter().collect(),
+            data,
+            ..Default::default()
+        }],
+    })
 }

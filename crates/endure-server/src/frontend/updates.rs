@@ -8,7 +8,7 @@
 use super::Frontend;
 use super::deadline::poll_deadline;
 use crate::error::{ApiError, ApiResult};
-use crate::validate::check_id;
+use crate::validate::{check_id, check_length};
 use endure_api::temporal::api::common::v1::WorkflowExecution;
 use endure_api::temporal::api::enums::v1::UpdateWorkflowExecutionLifecycleStage as Stage;
 use endure_api::temporal::api::failure::v1::Failure;
@@ -44,12 +44,26 @@ pub(crate) fn checked_update(
         .request
         .clone()
         .ok_or_else(|| ApiError::InvalidArgument("Request is not set on request.".into()))?;
-    let meta = request.meta.get_or_insert_with(Default::default);
+    let meta = request
+        .meta
+        .as_mut()
+        .ok_or_else(|| ApiError::InvalidArgument("Update meta is not set on request.".into()))?;
     if meta.update_id.is_empty() {
         meta.update_id = new_id();
     }
-    if request.input.as_ref().is_none_or(|i| i.name.is_empty()) {
+    check_length(&meta.update_id, "UpdateId length exceeds limit.")?;
+    let input = request
+        .input
+        .as_ref()
+        .ok_or_else(|| ApiError::InvalidArgument("Update input is not set on request.".into()))?;
+    if input.name.is_empty() {
         return Err(ApiError::InvalidArgument("Update name is not set on request.".into()));
+    }
+    if r.wait_policy.is_some_and(|w| w.lifecycle_stage == Stage::Admitted as i32) {
+        return Err(ApiError::PermissionDenied(
+            "UpdateWorkflowExecution issued asynchronously and waiting on update admitted is not supported."
+                .into(),
+        ));
     }
     Ok((e, request))
 }
