@@ -661,7 +661,7 @@ impl Txn<'_> {
                 .unwrap_or_else(|| format!("{}-{n}", c.new_task_request_id));
             let poller =
                 crate::transition::Poller { identity: c.identity.clone(), build_id: c.build_id.clone() };
-            if let Ok(started) = self.start_activity(sched, 1, &request_id, &poller) {
+            if let Ok(started) = self.start_activity(sched, 1, None, &request_id, &poller) {
                 changes.eager_activities.push(started);
             }
         }
@@ -766,7 +766,13 @@ impl Txn<'_> {
         };
         let order = DispatchOrder::of(self.ms.priority.as_ref(), info.priority.as_ref());
         self.ms.activities.insert(id, info);
-        self.tasks.push(Task::ActivityTask { task_queue, scheduled_event_id: id, attempt: 1, order });
+        self.tasks.push(Task::ActivityTask {
+            task_queue,
+            scheduled_event_id: id,
+            attempt: 1,
+            stamp: 0,
+            order,
+        });
         if s2s > 0 && (s2c == 0 || s2s < s2c) {
             self.tasks.push(Task::ActivityTimeout {
                 fire_at: self.now + s2s,

@@ -8,6 +8,7 @@
 
 #![warn(missing_docs)]
 
+pub mod activity_ops;
 pub mod children;
 pub mod commands;
 pub mod error;

@@ -432,6 +432,7 @@ impl Txn<'_> {
                 task_queue: a.task_queue.clone(),
                 scheduled_event_id: a.scheduled_event_id,
                 attempt: a.attempt,
+                stamp: a.stamp,
                 order: DispatchOrder::of(self.ms.priority.as_ref(), a.priority.as_ref()),
             });
             if a.schedule_to_start_timeout > 0 {

@@ -13,6 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The system search attribute holding a run's worker build ids ([`MutableState::build_ids`]).
 pub const BUILD_IDS: &str = "BuildIds";
+/// The search attribute naming the types of a run's paused activities (the server keeps it).
+pub const TEMPORAL_PAUSE_INFO: &str = "TemporalPauseInfo";
 
 /// Most auto-reset points a run keeps (the oldest go first), as the real server's default.
 pub const MAX_AUTO_RESET_POINTS: usize = 20;
@@ -180,21 +182,36 @@ impl MutableState {
     /// workflows, plus the ones the server keeps itself (`BuildIds`). The server's own are
     /// derived here rather than stored with the others, so each fact is kept once.
     pub fn visible_search_attributes(&self) -> Option<SearchAttributes> {
-        if self.build_ids.is_empty() {
+        let mut paused: Vec<String> = self
+            .activities
+            .values()
+            .filter(|a| a.paused)
+            .map(|a| {
+                format!("property:activityType={}", a.activity_type.as_ref().map_or("", |t| t.name.as_str()))
+            })
+            .collect();
+        paused.sort();
+        paused.dedup();
+        if self.build_ids.is_empty() && paused.is_empty() {
             return self.search_attributes.clone();
         }
-        let mut sa = self.search_attributes.clone().unwrap_or_default();
-        let value = crate::api::common::v1::Payload {
+        let keyword_list = |values: &[String]| crate::api::common::v1::Payload {
             metadata: [
                 ("encoding".to_owned(), b"json/plain".to_vec()),
                 ("type".to_owned(), b"KeywordList".to_vec()),
             ]
             .into_iter()
             .collect(),
-            data: serde_json::to_vec(&self.build_ids).unwrap_or_default(),
+            data: serde_json::to_vec(values).unwrap_or_default(),
             ..Default::default()
         };
-        sa.indexed_fields.insert(BUILD_IDS.to_owned(), value);
+        let mut sa = self.search_attributes.clone().unwrap_or_default();
+        if !self.build_ids.is_empty() {
+            sa.indexed_fields.insert(BUILD_IDS.to_owned(), keyword_list(&self.build_ids));
+        }
+        if !paused.is_empty() {
+            sa.indexed_fields.insert(TEMPORAL_PAUSE_INFO.to_owned(), keyword_list(&paused));
+        }
         Some(sa)
     }
 
@@ -389,6 +406,27 @@ pub struct ActivityInfo {
     /// Priority and fairness the activity was scheduled with (unset fields: the run's).
     #[serde(with = "protobytes::opt")]
     pub priority: Option<crate::api::common::v1::Priority>,
+    /// Which dispatch of the current attempt is valid: pausing, unpausing, resetting or moving
+    /// an activity makes the task already queued for it stale.
+    pub stamp: i32,
+    /// Paused by an operator (PauseActivity): not dispatched, its timeouts suspended.
+    pub paused: bool,
+    /// When it was paused, by whom and why.
+    pub pause_time: Nanos,
+    /// Identity of the pauser.
+    pub pause_identity: String,
+    /// Reason given for the pause.
+    pub pause_reason: String,
+    /// The running attempt was reset by an operator (its heartbeats are told so).
+    pub reset_requested: bool,
+    /// The reset asked for the heartbeat details to go: the next attempt starts without them.
+    pub reset_heartbeat_pending: bool,
+    /// When the last attempt ended (0: none has).
+    pub last_attempt_complete_time: Nanos,
+    /// The schedule-to-close, start-to-close and heartbeat timeouts it was scheduled with, kept
+    /// once an operator changes its options: the real server's poll responses go on showing
+    /// these (while it enforces the new ones), and SDK workers read them.
+    pub scheduled_timeouts: Option<[Nanos; 3]>,
 }
 
 /// A pending user timer.
@@ -401,6 +439,26 @@ pub struct TimerInfo {
     pub started_event_id: i64,
     /// Fire time.
     pub expiry_time: Nanos,
+}
+
+impl ActivityInfo {
+    /// The current attempt ended at `now` with `failure` (reported by `identity`): the next
+    /// attempt is scheduled, not yet dispatched (the caller decides when).
+    pub(crate) fn end_attempt(&mut self, now: Nanos, failure: Failure, identity: &str) {
+        self.last_attempt_complete_time = now;
+        self.attempt += 1;
+        self.state = ActivityState::Scheduled;
+        self.last_failure = Some(failure);
+        if std::mem::take(&mut self.reset_heartbeat_pending) {
+            self.heartbeat_details = None;
+        }
+        self.last_worker_identity = identity.to_owned();
+        self.started_time = 0;
+        self.started_identity.clear();
+        self.started_request_id.clear();
+        self.started_build_id.clear();
+        self.last_heartbeat_time = 0;
+    }
 }
 
 impl MutableState {

@@ -30,6 +30,9 @@ pub enum Task {
         scheduled_event_id: i64,
         /// Attempt being dispatched.
         attempt: i32,
+        /// The activity's dispatch stamp when this task was made (see [`crate::ActivityInfo::stamp`]).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        stamp: i32,
         /// Its place in the queue's backlog (the activity's priority over the run's).
         #[serde(default, skip_serializing_if = "DispatchOrder::is_default")]
         order: DispatchOrder,
@@ -156,6 +159,10 @@ pub struct DispatchOrder {
     pub fairness_weight: f32,
 }
 
+fn is_zero(n: &i32) -> bool {
+    *n == 0
+}
+
 /// The priority key of a task that has none, as the real server's default of five levels.
 pub const DEFAULT_PRIORITY_KEY: i32 = 3;
 
@@ -252,11 +259,12 @@ pub fn pending_dispatch(ms: &crate::MutableState) -> Vec<Task> {
     let activities = ms
         .activities
         .values()
-        .filter(|a| a.state == crate::state::ActivityState::Scheduled && !a.in_backoff)
+        .filter(|a| a.state == crate::state::ActivityState::Scheduled && !a.in_backoff && !a.paused)
         .map(|a| Task::ActivityTask {
             task_queue: a.task_queue.clone(),
             scheduled_event_id: a.scheduled_event_id,
             attempt: a.attempt,
+            stamp: a.stamp,
             order: DispatchOrder::of(ms.priority.as_ref(), a.priority.as_ref()),
         });
     workflow_task.chain(activities).collect()

@@ -183,6 +183,17 @@ pub struct StartedActivity {
     pub info: ActivityInfo,
 }
 
+/// What a heartbeat's answer tells the running attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HeartbeatAnswer {
+    /// The workflow asked for the activity's cancellation.
+    pub cancel_requested: bool,
+    /// An operator paused the activity.
+    pub paused: bool,
+    /// An operator reset the activity.
+    pub reset: bool,
+}
+
 impl<'a> Txn<'a> {
     /// Begins a transition of `ms` at time `now`.
     pub fn new(ms: &'a mut MutableState, now: Nanos) -> Self {
@@ -765,10 +776,13 @@ impl<'a> Txn<'a> {
     // ------------------------------------------------------------ activities
 
     /// Records the start of activity attempt `attempt` by a worker.
+    /// `stamp`: the dispatch's (see [`ActivityInfo::stamp`]); `None` when not taken from a
+    /// queue (eager start).
     pub fn start_activity(
         &mut self,
         scheduled_event_id: i64,
         attempt: i32,
+        stamp: Option<i32>,
         request_id: &str,
         poller: &Poller,
     ) -> Result<StartedActivity, CoreError> {
@@ -780,6 +794,9 @@ impl<'a> Txn<'a> {
             .activities
             .get_mut(&scheduled_event_id)
             .filter(|a| a.attempt == attempt && !a.in_backoff)
+            .filter(|a| {
+                a.state == ActivityState::Started || (!a.paused && stamp.is_none_or(|s| s == a.stamp))
+            })
             .ok_or_else(|| CoreError::NotFound("Activity task not found.".into()))?;
         if ai.state == ActivityState::Started {
             if ai.started_request_id == request_id {
@@ -793,6 +810,7 @@ impl<'a> Txn<'a> {
         ai.started_request_id = request_id.to_string();
         ai.started_build_id = poller.build_id.clone();
         ai.last_heartbeat_time = 0;
+        ai.reset_requested = false;
         let info = ai.clone();
         self.tasks.push(Task::ActivityTimeout {
             fire_at: now + info.start_to_close_timeout,
@@ -831,20 +849,24 @@ impl<'a> Txn<'a> {
         }
     }
 
-    /// Records a heartbeat; returns whether cancellation was requested.
+    /// Records a heartbeat; returns what the worker is told (cancellation, pause, reset).
     pub fn heartbeat_activity(
         &mut self,
         scheduled_event_id: i64,
         attempt: Option<i32>,
         details: Option<Payloads>,
-    ) -> Result<bool, CoreError> {
+    ) -> Result<HeartbeatAnswer, CoreError> {
         let ai = self.started_activity(scheduled_event_id, attempt)?;
         let a = self.ms.activities.get_mut(&ai.scheduled_event_id).expect("checked above");
         a.last_heartbeat_time = self.now;
         if details.is_some() {
             a.heartbeat_details = details;
         }
-        Ok(a.cancel_requested)
+        Ok(HeartbeatAnswer {
+            cancel_requested: a.cancel_requested,
+            paused: a.paused,
+            reset: a.reset_requested,
+        })
     }
 
     // worker_version is deprecated in the API; the real server still writes it.
@@ -938,6 +960,12 @@ impl<'a> Txn<'a> {
         {
             a.heartbeat_details = last_heartbeat_details;
         }
+        if ai.paused {
+            // As the real server: the attempt counts, the next waits for the unpause (even past
+            // the policy's last attempt).
+            self.park_paused_attempt(scheduled_event_id, failure, identity);
+            return Ok(());
+        }
         match self.activity_retry(&ai, &failure) {
             Ok(delay) => {
                 self.retry_activity(scheduled_event_id, failure, identity, delay);
@@ -976,15 +1004,7 @@ impl<'a> Txn<'a> {
     fn retry_activity(&mut self, scheduled_event_id: i64, failure: Failure, identity: &str, delay: Nanos) {
         let now = self.now;
         let Some(a) = self.ms.activities.get_mut(&scheduled_event_id) else { return };
-        a.attempt += 1;
-        a.state = ActivityState::Scheduled;
-        a.last_failure = Some(failure);
-        a.last_worker_identity = identity.to_string();
-        a.started_time = 0;
-        a.started_identity.clear();
-        a.started_request_id.clear();
-        a.started_build_id.clear();
-        a.last_heartbeat_time = 0;
+        a.end_attempt(now, failure, identity);
         a.scheduled_time = now + delay;
         a.in_backoff = delay > 0;
         let (attempt, queue, s2s) = (a.attempt, a.task_queue.clone(), a.schedule_to_start_timeout);
@@ -995,7 +1015,7 @@ impl<'a> Txn<'a> {
         }
     }
 
-    fn dispatch_activity(
+    pub(crate) fn dispatch_activity(
         &mut self,
         scheduled_event_id: i64,
         attempt: i32,
@@ -1003,9 +1023,10 @@ impl<'a> Txn<'a> {
         s2s: Nanos,
         at: Nanos,
     ) {
-        let own = self.ms.activities.get(&scheduled_event_id).and_then(|a| a.priority.as_ref());
-        let order = DispatchOrder::of(self.ms.priority.as_ref(), own);
-        self.tasks.push(Task::ActivityTask { task_queue: queue, scheduled_event_id, attempt, order });
+        let own = self.ms.activities.get(&scheduled_event_id);
+        let order = DispatchOrder::of(self.ms.priority.as_ref(), own.and_then(|a| a.priority.as_ref()));
+        let stamp = own.map_or(0, |a| a.stamp);
+        self.tasks.push(Task::ActivityTask { task_queue: queue, scheduled_event_id, attempt, stamp, order });
         if s2s > 0 {
             self.tasks.push(Task::ActivityTimeout {
                 fire_at: at + s2s,
@@ -1020,8 +1041,12 @@ impl<'a> Txn<'a> {
     pub fn activity_retry_fired(&mut self, scheduled_event_id: i64, attempt: i32) -> Result<(), CoreError> {
         self.require_open()?;
         let now = self.now;
-        let Some(a) =
-            self.ms.activities.get_mut(&scheduled_event_id).filter(|a| a.attempt == attempt && a.in_backoff)
+        // A retry moved since (its options changed) waits for its own timer.
+        let Some(a) = self
+            .ms
+            .activities
+            .get_mut(&scheduled_event_id)
+            .filter(|a| a.attempt == attempt && a.in_backoff && !a.paused && a.scheduled_time <= now)
         else {
             return Ok(());
         };
@@ -1041,16 +1066,31 @@ impl<'a> Txn<'a> {
     ) -> Result<(), CoreError> {
         self.require_open()?;
         let Some(ai) = self.ms.activities.get(&scheduled_event_id).cloned() else { return Ok(()) };
-        let applies = match timeout_type {
-            TimeoutType::ScheduleToClose => true,
-            TimeoutType::ScheduleToStart => {
-                ai.attempt == attempt && ai.state == ActivityState::Scheduled && !ai.in_backoff
-            }
-            TimeoutType::StartToClose | TimeoutType::Heartbeat => {
-                ai.attempt == attempt && ai.state == ActivityState::Started && !ai.in_backoff
-            }
-            TimeoutType::Unspecified => false,
-        };
+        // A paused activity's timeouts wait (its unpause arms them again).
+        let applies = !ai.paused
+            && match timeout_type {
+                TimeoutType::ScheduleToClose => {
+                    ai.schedule_to_close_timeout > 0
+                        && self.now >= ai.first_scheduled_time + ai.schedule_to_close_timeout
+                }
+                TimeoutType::ScheduleToStart => {
+                    ai.attempt == attempt
+                        && ai.state == ActivityState::Scheduled
+                        && !ai.in_backoff
+                        && ai.schedule_to_start_timeout > 0
+                        && self.now >= ai.scheduled_time + ai.schedule_to_start_timeout
+                }
+                TimeoutType::StartToClose => {
+                    ai.attempt == attempt
+                        && ai.state == ActivityState::Started
+                        && !ai.in_backoff
+                        && self.now >= ai.started_time + ai.start_to_close_timeout
+                }
+                TimeoutType::Heartbeat => {
+                    ai.attempt == attempt && ai.state == ActivityState::Started && !ai.in_backoff
+                }
+                TimeoutType::Unspecified => false,
+            };
         if !applies {
             return Ok(());
         }

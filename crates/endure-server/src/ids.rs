@@ -61,6 +61,12 @@ impl Ids {
         (self.any)().to_string()
     }
 
+    /// A number drawn from `0..n` (0 when `n` is 0), from the same source as the ids (so a
+    /// seeded source draws the same numbers): jitter, for instance.
+    pub fn below(&self, n: u64) -> u64 {
+        if n == 0 { 0 } else { ((self.any)().as_u128() % u128::from(n)) as u64 }
+    }
+
     /// The next time-ordered id (a started run's, a namespace's), as text.
     pub fn next_time_ordered(&self) -> String {
         (self.runs)().to_string()

@@ -368,6 +368,7 @@ mod tests {
                 task_queue: "q".into(),
                 scheduled_event_id: id,
                 attempt: 1,
+                stamp: 0,
                 order: DispatchOrder { priority_key, fairness_key: fairness_key.into(), fairness_weight },
             },
         })

@@ -450,7 +450,7 @@ impl Spec {
         let (req, attempt) = (format!("poll-{}", self.polls), self.attempt_of(sched));
         self.step(
             format!("poll activity sched={sched} attempt={attempt}"),
-            |x| x.start_activity(sched, attempt, &req, &Poller::identity("worker")),
+            |x| x.start_activity(sched, attempt, None, &req, &Poller::identity("worker")),
             |s| {
                 let i = &s.info;
                 let mut line = format!("activity {} attempt={}", i.activity_id, i.attempt);
@@ -471,7 +471,69 @@ impl Spec {
         self.step(
             format!("heartbeat sched={sched} details={details:?}"),
             |x| x.heartbeat_activity(sched, None, crate::cmd::payload(details)),
-            |c| Some(format!("cancel-requested={c}")),
+            |a| {
+                Some(format!(
+                    "cancel-requested={}{}{}",
+                    a.cancel_requested,
+                    if a.paused { " paused" } else { "" },
+                    if a.reset { " reset" } else { "" }
+                ))
+            },
+        );
+        self
+    }
+
+    /// An operator pauses the activity.
+    pub fn pause_activity(&mut self, sched: i64) -> &mut Self {
+        self.step(
+            format!("pause activity sched={sched}"),
+            |x| x.pause_activity(sched, "operator", "why"),
+            |changed| (!changed).then(|| "already paused".to_string()),
+        );
+        self
+    }
+
+    /// An operator unpauses the activity (dispatch after `delay_secs`).
+    pub fn unpause_activity(&mut self, sched: i64, reset_attempts: bool, delay_secs: i64) -> &mut Self {
+        self.step(
+            format!("unpause activity sched={sched} reset-attempts={reset_attempts} delay={delay_secs}s"),
+            |x| x.unpause_activity(sched, reset_attempts, false, delay_secs * endure_core::time::SECOND),
+            |_| None,
+        );
+        self
+    }
+
+    /// An operator resets the activity.
+    pub fn reset_activity(
+        &mut self,
+        sched: i64,
+        reset: endure_core::activity_ops::ResetActivity,
+    ) -> &mut Self {
+        self.step(
+            format!("reset activity sched={sched} {reset:?}"),
+            |x| x.reset_activity(sched, reset),
+            |_| None,
+        );
+        self
+    }
+
+    /// An operator changes the activity's options.
+    pub fn update_activity(
+        &mut self,
+        sched: i64,
+        change: endure_core::activity_ops::OptionsChange,
+    ) -> &mut Self {
+        self.step(
+            format!("update activity sched={sched} {change:?}"),
+            |x| x.update_activity_options(sched, change),
+            |a| {
+                Some(format!(
+                    "queue={} stc={}s hb={}s",
+                    a.task_queue,
+                    a.start_to_close_timeout / endure_core::time::SECOND,
+                    a.heartbeat_timeout / endure_core::time::SECOND
+                ))
+            },
         );
         self
     }

@@ -38,6 +38,7 @@ macro_rules! cases {
 }
 
 mod activities;
+mod activity_ops;
 mod children;
 mod continue_as_new;
 mod external;

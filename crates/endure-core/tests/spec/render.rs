@@ -490,8 +490,9 @@ pub fn task_kind(t: &Task) -> String {
             if *sticky { " sticky" } else { "" },
             render_order(order)
         ),
-        Task::ActivityTask { task_queue, scheduled_event_id, attempt, order } => format!(
-            "ActivityTask queue={task_queue} sched={scheduled_event_id} attempt={attempt}{}",
+        Task::ActivityTask { task_queue, scheduled_event_id, attempt, stamp, order } => format!(
+            "ActivityTask queue={task_queue} sched={scheduled_event_id} attempt={attempt}{}{}",
+            if *stamp != 0 { format!(" stamp={stamp}") } else { String::new() },
             render_order(order)
         ),
         Task::UserTimer { timer_id, started_event_id, .. } => {
@@ -678,6 +679,15 @@ pub fn state(ms: &MutableState) -> String {
                 }
                 if a.cancel_requested {
                     s += " cancel-requested";
+                }
+                if a.paused {
+                    s += &format!(" paused(by={} reason={})", a.pause_identity, a.pause_reason);
+                }
+                if a.reset_requested {
+                    s += " reset-requested";
+                }
+                if a.last_failure.is_some() {
+                    s += " last-failure";
                 }
                 if a.heartbeat_details.is_some() {
                     s += &format!(" details={}", payloads(&a.heartbeat_details));

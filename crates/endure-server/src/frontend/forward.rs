@@ -138,6 +138,8 @@ routed_by_id! {
     StartWorkflowExecutionRequest, SignalWithStartWorkflowExecutionRequest,
     RecordActivityTaskHeartbeatByIdRequest, RespondActivityTaskCompletedByIdRequest,
     RespondActivityTaskFailedByIdRequest, RespondActivityTaskCanceledByIdRequest,
+    PauseActivityExecutionRequest, UnpauseActivityExecutionRequest, ResetActivityExecutionRequest,
+    UpdateActivityExecutionOptionsRequest,
 }
 
 macro_rules! routed_by_token {
@@ -168,6 +170,21 @@ impl Routed for ws::PollWorkflowExecutionUpdateRequest {
             .unwrap_or_default();
         wf(&self.namespace, id)
     }
+}
+
+/// The activity operations run where their workflow lives.
+macro_rules! routed_by_workflow_execution {
+    ($($req:ident),* $(,)?) => {
+        $(impl Routed for ws::$req {
+            fn route(&self) -> Route {
+                wf(&self.namespace, self.execution.as_ref().map(|e| e.workflow_id.as_str()).unwrap_or_default())
+            }
+        })*
+    };
+}
+
+routed_by_workflow_execution! {
+    PauseActivityRequest, UnpauseActivityRequest, ResetActivityRequest, UpdateActivityOptionsRequest,
 }
 
 /// Update-with-Start runs where its workflow id lives (the start names it; a request naming

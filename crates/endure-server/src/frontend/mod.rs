@@ -6,6 +6,7 @@
 //! storage only for listings (`VisibilityStore`); everything that changes a run goes through
 //! the engine or the starter.
 
+mod activity_ops;
 mod admin;
 mod deadline;
 pub mod forward;
@@ -192,4 +193,12 @@ rpcs! {
         update_workflow_execution(UpdateWorkflowExecutionRequest) -> UpdateWorkflowExecutionResponse => update_workflow_execution;
         poll_workflow_execution_update(PollWorkflowExecutionUpdateRequest) -> PollWorkflowExecutionUpdateResponse => poll_workflow_execution_update;
         execute_multi_operation(ExecuteMultiOperationRequest) -> ExecuteMultiOperationResponse => execute_multi_operation;
+        pause_activity(PauseActivityRequest) -> PauseActivityResponse => pause_activity;
+        unpause_activity(UnpauseActivityRequest) -> UnpauseActivityResponse => unpause_activity;
+        reset_activity(ResetActivityRequest) -> ResetActivityResponse => reset_activity;
+        update_activity_options(UpdateActivityOptionsRequest) -> UpdateActivityOptionsResponse => update_activity_options;
+        pause_activity_execution(PauseActivityExecutionRequest) -> PauseActivityExecutionResponse => pause_activity_execution;
+        unpause_activity_execution(UnpauseActivityExecutionRequest) -> UnpauseActivityExecutionResponse => unpause_activity_execution;
+        reset_activity_execution(ResetActivityExecutionRequest) -> ResetActivityExecutionResponse => reset_activity_execution;
+        update_activity_execution_options(UpdateActivityExecutionOptionsRequest) -> UpdateActivityExecutionOptionsResponse => update_activity_execution_options;
 }

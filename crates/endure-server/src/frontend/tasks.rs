@@ -548,14 +548,14 @@ impl Frontend {
         t: &TaskRef,
         poller: &Poller,
     ) -> ApiResult<ws::PollActivityTaskQueueResponse> {
-        let Task::ActivityTask { scheduled_event_id, attempt, .. } = t.task else {
+        let Task::ActivityTask { scheduled_event_id, attempt, stamp, .. } = t.task else {
             return Err(ApiError::Internal("non-activity task in an activity queue".into()));
         };
         let request_id = self.engine.new_id();
         let (s, ty) = self
             .engine
             .update(&t.run, Some(t.task_id), |x| {
-                let s = x.start_activity(scheduled_event_id, attempt, &request_id, poller)?;
+                let s = x.start_activity(scheduled_event_id, attempt, Some(stamp), &request_id, poller)?;
                 Ok((s, x.ms.workflow_type.clone()))
             })
             .await?;
@@ -587,13 +587,17 @@ impl Frontend {
         let r = r.into_inner();
         check_blob(&r.details, self.engine.limits())?;
         let (t, key) = self.token(&r.task_token, TokenKind::Activity)?;
-        let cancel = self
+        let answer = self
             .engine
             .update(&key, None, |x| {
                 x.heartbeat_activity(t.scheduled_event_id, Some(t.attempt), r.details.clone())
             })
             .await?;
-        Ok(ws::RecordActivityTaskHeartbeatResponse { cancel_requested: cancel, ..Default::default() })
+        Ok(ws::RecordActivityTaskHeartbeatResponse {
+            cancel_requested: answer.cancel_requested,
+            activity_paused: answer.paused,
+            activity_reset: answer.reset,
+        })
     }
 
     pub(crate) async fn record_activity_task_heartbeat_by_id(
@@ -604,9 +608,13 @@ impl Frontend {
         check_blob(&r.details, self.engine.limits())?;
         let (key, sched) =
             self.activity_by_id(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id).await?;
-        let cancel =
+        let answer =
             self.engine.update(&key, None, |x| x.heartbeat_activity(sched, None, r.details.clone())).await?;
-        Ok(ws::RecordActivityTaskHeartbeatByIdResponse { cancel_requested: cancel, ..Default::default() })
+        Ok(ws::RecordActivityTaskHeartbeatByIdResponse {
+            cancel_requested: answer.cancel_requested,
+            activity_paused: answer.paused,
+            activity_reset: answer.reset,
+        })
     }
 
     async fn complete_activity(
@@ -893,6 +901,11 @@ fn activity_response(
         activity_id: a.activity_id.clone(),
         query_id: String::new(),
     };
+    let [s2c, stc, hb] = a.scheduled_timeouts.unwrap_or([
+        a.schedule_to_close_timeout,
+        a.start_to_close_timeout,
+        a.heartbeat_timeout,
+    ]);
     ws::PollActivityTaskQueueResponse {
         task_token: token.encode(),
         workflow_namespace: ns.name.clone(),
@@ -910,10 +923,11 @@ fn activity_response(
         current_attempt_scheduled_time: Some(to_timestamp(a.scheduled_time)),
         started_time: Some(to_timestamp(a.started_time)),
         attempt: a.attempt,
-        // Unset timeouts as explicit zeros, as the real server sends them (SDKs read them).
-        schedule_to_close_timeout: Some(to_duration(a.schedule_to_close_timeout)),
-        start_to_close_timeout: Some(to_duration(a.start_to_close_timeout)),
-        heartbeat_timeout: Some(to_duration(a.heartbeat_timeout)),
+        // Unset timeouts as explicit zeros, as the real server sends them (SDKs read them); as
+        // scheduled, even after an operator changed them (the real server shows those too).
+        schedule_to_close_timeout: Some(to_duration(s2c)),
+        start_to_close_timeout: Some(to_duration(stc)),
+        heartbeat_timeout: Some(to_duration(hb)),
         retry_policy: a.retry_policy,
         ..Default::default()
     }

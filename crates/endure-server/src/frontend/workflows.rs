@@ -581,9 +581,14 @@ pub(crate) fn describe(ms: &MutableState) -> ws::DescribeWorkflowExecutionRespon
         .activities
         .values()
         .map(|a| {
+            let started = a.state == endure_core::ActivityState::Started;
             let state = if a.cancel_requested {
                 PendingActivityState::CancelRequested
-            } else if a.state == endure_core::ActivityState::Started {
+            } else if a.paused && started {
+                PendingActivityState::PauseRequested
+            } else if a.paused {
+                PendingActivityState::Paused
+            } else if started {
                 PendingActivityState::Started
             } else {
                 PendingActivityState::Scheduled
@@ -607,7 +612,22 @@ pub(crate) fn describe(ms: &MutableState) -> ws::DescribeWorkflowExecutionRespon
                 } else {
                     a.started_identity.clone()
                 },
-                next_attempt_schedule_time: a.in_backoff.then(|| to_timestamp(a.scheduled_time)),
+                next_attempt_schedule_time: (a.in_backoff && !a.paused)
+                    .then(|| to_timestamp(a.scheduled_time)),
+                current_retry_interval: (a.in_backoff && !a.paused && a.last_attempt_complete_time > 0)
+                    .then(|| time::to_duration(a.scheduled_time - a.last_attempt_complete_time)),
+                last_attempt_complete_time: (a.last_attempt_complete_time > 0)
+                    .then(|| to_timestamp(a.last_attempt_complete_time)),
+                paused: a.paused,
+                pause_info: a.paused.then(|| wf::pending_activity_info::PauseInfo {
+                    pause_time: Some(to_timestamp(a.pause_time)),
+                    paused_by: Some(wf::pending_activity_info::pause_info::PausedBy::Manual(
+                        wf::pending_activity_info::pause_info::Manual {
+                            identity: a.pause_identity.clone(),
+                            reason: a.pause_reason.clone(),
+                        },
+                    )),
+                }),
                 // What the activity runs with now (UpdateActivityOptions changes it), timeouts
                 // as explicit zeros when unset, as the real server shows them.
                 activity_options: Some(ActivityOptions {

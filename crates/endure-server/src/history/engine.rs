@@ -256,6 +256,11 @@ impl Engine {
         self.ids.next()
     }
 
+    /// A delay drawn from `0..max` ns (jitter).
+    pub fn jitter(&self, max: i64) -> i64 {
+        self.ids.below(max.max(0) as u64) as i64
+    }
+
     /// A started run's id (time-ordered, as the real server's frontend makes them).
     pub fn new_run_id(&self) -> String {
         self.ids.next_time_ordered()

@@ -66,6 +66,12 @@ pub static SYSTEM: &[SystemAttribute] = {
         // Written by the server when a workflow task completes (the worker's build ids).
         SystemAttribute { name: "BuildIds", ty: KeywordList, settable: false, queried: Queried::Stored },
         SystemAttribute {
+            name: "TemporalPauseInfo",
+            ty: KeywordList,
+            settable: false,
+            queried: Queried::Stored,
+        },
+        SystemAttribute {
             name: "TemporalChangeVersion",
             ty: KeywordList,
             settable: true,
