@@ -45,6 +45,11 @@ these tests check:
   ``limit.numPendingCancelRequests.error``): a workflow task whose commands
   would go past the limit fails (PENDING_ACTIVITIES_LIMIT_EXCEEDED, ...), none
   of its commands kept; the run keeps running.
+* ``history.maxInFlightUpdates`` (default 10): an update beyond that many
+  unfinished ones is RESOURCE_EXHAUSTED; ``history.maxTotalUpdates`` (default
+  2000): one beyond that many in the run is FAILED_PRECONDITION; from
+  ``history.maxTotalUpdates.suggestContinueAsNewThreshold`` (default 0.9) of
+  the total on, workflow tasks suggest continue-as-new.
 """
 
 from __future__ import annotations
@@ -65,7 +70,7 @@ from temporalio.api.enums.v1 import (
 )
 from temporalio.api.history.v1 import History, HistoryEvent
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowUpdateStage
 from temporalio.common import RetryPolicy
 from temporalio.converter import DataConverter
 from temporalio.exceptions import ActivityError, ServerError, TerminatedError
@@ -761,3 +766,83 @@ REACHING_EVENTS = {
     "EXTERNAL_WORKFLOW_EXECUTION_CANCEL_REQUESTED",
     "REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED",
 }
+
+
+# --- update limits ------------------------------------------------------------------------
+
+
+@workflow.defn
+class UpdateCounter:
+    """Updates `hold` wait until `release`; `bump` returns at once. `suggested` tells whether the
+    current workflow task suggested continue-as-new."""
+
+    def __init__(self) -> None:
+        self.released = False
+        self.done = False
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: self.done)
+
+    @workflow.update
+    async def hold(self) -> None:
+        await workflow.wait_condition(lambda: self.released)
+
+    @workflow.update
+    def bump(self) -> bool:
+        return workflow.info().is_continue_as_new_suggested()
+
+    @workflow.signal
+    def release(self) -> None:
+        self.released = True
+
+    @workflow.signal
+    def finish(self) -> None:
+        self.done = True
+
+
+async def test_in_flight_and_total_update_limits(tmp_path):
+    """history.maxInFlightUpdates refuses an update beyond that many unfinished ones
+    (RESOURCE_EXHAUSTED, concurrent limit); history.maxTotalUpdates refuses one beyond that many
+    in the run (FAILED_PRECONDITION); past the suggest threshold's share of the total the
+    workflow is told to continue as new."""
+    config = {
+        "history.maxInFlightUpdates": "2",
+        "history.maxTotalUpdates": "4",
+        "history.maxTotalUpdates.suggestContinueAsNewThreshold": "0.75",
+    }
+    async with serving(tmp_path, "updates", config) as client:
+        task_queue = unique("tq")
+        async with new_worker(client, task_queue, [UpdateCounter]):
+            handle = await client.start_workflow(
+                UpdateCounter.run, id=unique("updates"), task_queue=task_queue
+            )
+            held = [
+                await handle.start_update(
+                    UpdateCounter.hold, wait_for_stage=WorkflowUpdateStage.ACCEPTED, id=f"hold-{i}"
+                )
+                for i in range(2)
+            ]
+            with pytest.raises(RPCError) as err:
+                await handle.start_update(
+                    UpdateCounter.hold, wait_for_stage=WorkflowUpdateStage.ACCEPTED, id="hold-2"
+                )
+            assert err.value.status == RPCStatusCode.RESOURCE_EXHAUSTED
+            assert err.value.message == (
+                "limit on number of concurrent in-flight updates has been reached (2)"
+            )
+            await handle.signal(UpdateCounter.release)
+            for h in held:
+                await asyncio.wait_for(h.result(), RESULT_TIMEOUT_S)
+            # Two done; the third makes 3 of 4 (>= 0.75 of the total): suggested.
+            assert await handle.execute_update(UpdateCounter.bump, id="bump-0") is True
+            await handle.execute_update(UpdateCounter.bump, id="bump-1")
+            with pytest.raises(RPCError) as err:
+                await handle.execute_update(UpdateCounter.bump, id="bump-2")
+            assert err.value.status == RPCStatusCode.FAILED_PRECONDITION
+            assert err.value.message.startswith(
+                "The limit on the total number of distinct updates in this workflow has been "
+                "reached (4). Make sure any duplicate updates share an Update ID"
+            ), err.value.message
+            await handle.signal(UpdateCounter.finish)
+            await asyncio.wait_for(handle.result(), RESULT_TIMEOUT_S)

@@ -17,4 +17,7 @@ pub enum CoreError {
     /// The request conflicts with the run's state (gRPC FailedPrecondition).
     #[error("{0}")]
     FailedPrecondition(String),
+    /// Too many of something at once (in-flight updates): the caller may retry later.
+    #[error("{0}")]
+    ConcurrentLimit(String),
 }

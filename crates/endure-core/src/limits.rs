@@ -26,6 +26,12 @@ pub const HISTORY_COUNT_WARN: i64 = 10_240;
 pub const HISTORY_COUNT_SUGGEST_CAN: i64 = 4 * 1024;
 /// Continue-as-new is suggested past this size (4 MB, Temporal's default).
 pub const HISTORY_SIZE_SUGGEST_CAN: i64 = 4 * 1024 * 1024;
+/// Updates in flight at once in a run (Temporal's default).
+pub const MAX_IN_FLIGHT_UPDATES: usize = 10;
+/// Updates a run may take in all (Temporal's default).
+pub const MAX_TOTAL_UPDATES: usize = 2000;
+/// The share of [`MAX_TOTAL_UPDATES`] past which continue-as-new is suggested (Temporal's).
+pub const TOTAL_UPDATES_SUGGEST_CAN: f64 = 0.9;
 /// Pending activities, children, external signals and cancel requests (each).
 pub const MAX_PENDING: usize = 2000;
 
@@ -63,6 +69,13 @@ pub struct Limits {
     pub pending_signals: usize,
     /// Pending external cancel requests (`limit.numPendingCancelRequests.error`).
     pub pending_cancels: usize,
+    /// Updates admitted or accepted and not completed, at once (`history.maxInFlightUpdates`).
+    pub max_in_flight_updates: usize,
+    /// Updates a run may take in all (`history.maxTotalUpdates`).
+    pub max_total_updates: usize,
+    /// Continue-as-new is suggested once this share of `max_total_updates` is used
+    /// (`history.maxTotalUpdates.suggestContinueAsNewThreshold`).
+    pub total_updates_suggest_can: f64,
 }
 
 impl Default for Limits {
@@ -82,6 +95,9 @@ impl Default for Limits {
             pending_children: MAX_PENDING,
             pending_signals: MAX_PENDING,
             pending_cancels: MAX_PENDING,
+            max_in_flight_updates: MAX_IN_FLIGHT_UPDATES,
+            max_total_updates: MAX_TOTAL_UPDATES,
+            total_updates_suggest_can: TOTAL_UPDATES_SUGGEST_CAN,
         }
     }
 }
@@ -125,6 +141,11 @@ impl Limits {
         }
         if ms.next_event_id >= self.history_count_suggest_can {
             reasons.push(SuggestContinueAsNewReason::TooManyHistoryEvents as i32);
+        }
+        let updates = (ms.updates.len() + ms.completed_updates.len()) as f64;
+        if updates > 0.0 && updates >= (self.max_total_updates as f64 * self.total_updates_suggest_can).ceil()
+        {
+            reasons.push(SuggestContinueAsNewReason::TooManyUpdates as i32);
         }
         reasons
     }

@@ -112,6 +112,22 @@ impl Txn<'_> {
         if self.ms.updates.contains_key(&id) {
             return Ok(Admission::InFlight);
         }
+        let l = &self.limits;
+        if self.ms.updates.len() >= l.max_in_flight_updates {
+            return Err(CoreError::ConcurrentLimit(format!(
+                "limit on number of concurrent in-flight updates has been reached ({})",
+                l.max_in_flight_updates
+            )));
+        }
+        if self.ms.updates.len() + self.ms.completed_updates.len() >= l.max_total_updates {
+            return Err(CoreError::FailedPrecondition(format!(
+                "The limit on the total number of distinct updates in this workflow has been reached ({}). \
+                 Make sure any duplicate updates share an Update ID so the server can deduplicate them, and \
+                 consider rejecting updates that you aren't going to process. You can also Continue-as-New to \
+                 avoid this; we recommend you check Continue-as-New Suggested in your Workflow.",
+                l.max_total_updates
+            )));
+        }
         self.ms.updates.insert(
             id,
             UpdateInfo { state: UpdateState::Admitted, request: Some(request), accepted_event_id: 0 },

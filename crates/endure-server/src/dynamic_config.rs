@@ -51,6 +51,11 @@ const LIMITS: &[(&str, FieldOf)] = &[
     ("limit.numPendingChildExecutions.error", |l| LimitField::Size(&mut l.pending_children)),
     ("limit.numPendingSignals.error", |l| LimitField::Size(&mut l.pending_signals)),
     ("limit.numPendingCancelRequests.error", |l| LimitField::Size(&mut l.pending_cancels)),
+    ("history.maxInFlightUpdates", |l| LimitField::Size(&mut l.max_in_flight_updates)),
+    ("history.maxTotalUpdates", |l| LimitField::Size(&mut l.max_total_updates)),
+    ("history.maxTotalUpdates.suggestContinueAsNewThreshold", |l| {
+        LimitField::Ratio(&mut l.total_updates_suggest_can)
+    }),
 ];
 
 /// Which field of [`Limits`] a key sets.
@@ -60,6 +65,7 @@ type FieldOf = fn(&mut Limits) -> LimitField<'_>;
 enum LimitField<'a> {
     Size(&'a mut usize),
     Count(&'a mut i64),
+    Ratio(&'a mut f64),
 }
 
 /// Keys that change what Endure does (docs/dynamic-config.md lists them; a test checks).
@@ -70,6 +76,7 @@ pub fn honoured() -> impl Iterator<Item = &'static str> {
 /// Keys whose feature Endure always has on: `true` is what Endure does already, `false` is not
 /// honoured.
 pub const ALWAYS_ON: &[&str] = &[
+    "frontend.enableExecuteMultiOperation",
     "frontend.enableUpdateWorkflowExecution",
     "frontend.enableUpdateWorkflowExecutionAsyncAccepted",
     "frontend.enableServerVersionCheck",
@@ -83,13 +90,21 @@ impl DynamicConfig {
             .map_err(|e| format!("{key}: the value must be JSON (strings need quotes): {e}"))?;
         let flag = |v: &Value| v.as_bool().ok_or_else(|| format!("{key}: expected true or false, got {v}"));
         if let Some((_, field)) = LIMITS.iter().find(|(k, _)| *k == key) {
-            let n = value
-                .as_i64()
-                .filter(|n| *n >= 0)
-                .ok_or_else(|| format!("{key}: expected a non-negative integer, got {value}"))?;
+            let count = || {
+                value
+                    .as_i64()
+                    .filter(|n| *n >= 0)
+                    .ok_or_else(|| format!("{key}: expected a non-negative integer, got {value}"))
+            };
             match field(&mut self.limits) {
-                LimitField::Size(f) => *f = usize::try_from(n).map_err(|e| format!("{key}: {e}"))?,
-                LimitField::Count(f) => *f = n,
+                LimitField::Size(f) => *f = usize::try_from(count()?).map_err(|e| format!("{key}: {e}"))?,
+                LimitField::Count(f) => *f = count()?,
+                LimitField::Ratio(f) => {
+                    *f = value
+                        .as_f64()
+                        .filter(|x| *x >= 0.0)
+                        .ok_or_else(|| format!("{key}: expected a non-negative number, got {value}"))?
+                }
             }
             return Ok(true);
         }
@@ -146,6 +161,9 @@ mod tests {
             l.pending_children as i64,
             l.pending_signals as i64,
             l.pending_cancels as i64,
+            l.max_in_flight_updates as i64,
+            l.max_total_updates as i64,
+            l.total_updates_suggest_can as i64,
         ];
         fields.sort();
         assert_eq!(fields.to_vec(), (1..=LIMITS.len() as i64).collect::<Vec<_>>());

@@ -88,6 +88,9 @@ pub enum ApiError {
     /// instead (the change was not made).
     #[error("{0}")]
     HistoryLimitExceeded(String),
+    /// Too many of something at once in a run (in-flight updates): retry later.
+    #[error("{0}")]
+    ConcurrentLimit(String),
     /// The caller may not do this (e.g. wait for an update only to be admitted).
     #[error("{0}")]
     PermissionDenied(String),
@@ -103,6 +106,7 @@ impl From<CoreError> for ApiError {
             CoreError::NotFound(m) => ApiError::NotFound(m),
             CoreError::AlreadyCompleted => ApiError::NotFound("workflow execution already completed".into()),
             CoreError::FailedPrecondition(m) => ApiError::FailedPrecondition(m),
+            CoreError::ConcurrentLimit(m) => ApiError::ConcurrentLimit(m),
         }
     }
 }
@@ -181,6 +185,17 @@ fn rpc_status(e: ApiError) -> RpcStatus {
         ApiError::Unimplemented(_) => (Code::Unimplemented, vec![]),
         ApiError::UnknownService(_) => (Code::NotFound, vec![]),
         ApiError::Internal(_) => (Code::Internal, vec![]),
+        ApiError::ConcurrentLimit(_) => (
+            Code::ResourceExhausted,
+            detail(
+                "ResourceExhaustedFailure",
+                details::ResourceExhaustedFailure {
+                    cause: endure_api::temporal::api::enums::v1::ResourceExhaustedCause::ConcurrentLimit
+                        as i32,
+                    scope: endure_api::temporal::api::enums::v1::ResourceExhaustedScope::Namespace as i32,
+                },
+            ),
+        ),
         ApiError::PermissionDenied(_) => (
             Code::PermissionDenied,
             detail("PermissionDeniedFailure", details::PermissionDeniedFailure::default()),
