@@ -40,12 +40,23 @@ from temporalio.api.enums.v1 import (
 from temporalio.api.update.v1 import Input as UpdateInput
 from temporalio.api.update.v1 import Meta as UpdateMeta
 from temporalio.api.update.v1 import Request as UpdateRequest
-from temporalio.api.update.v1 import UpdateRef, WaitPolicy
+from temporalio.api.update.v1 import Acceptance, Outcome, UpdateRef, WaitPolicy
+from temporalio.api.update.v1 import Response as UpdateResponse
+from temporalio.api.protocol.v1 import Message as ProtocolMessage
+from temporalio.api.activity.v1 import ActivityOptions
+from temporalio.api.common.v1 import RetryPolicy
+from google.protobuf.field_mask_pb2 import FieldMask
 from temporalio.api.sdk.v1 import UserMetadata
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
     DescribeWorkflowExecutionRequest,
+    ExecuteMultiOperationRequest,
     GetWorkflowExecutionHistoryRequest,
+    PauseActivityRequest,
+    RecordActivityTaskHeartbeatRequest,
+    ResetActivityRequest,
+    UnpauseActivityRequest,
+    UpdateActivityOptionsRequest,
     PollActivityTaskQueueRequest,
     PollWorkflowExecutionUpdateRequest,
     PollWorkflowTaskQueueRequest,
@@ -428,8 +439,139 @@ async def user_metadata(d: Driver) -> Docs:
     return docs
 
 
+def protocol_messages(task: Any) -> list[ProtocolMessage]:
+    """Acceptance and response messages for each update request a workflow task carries (the
+    handler returns "ok")."""
+    out = []
+    for m in task.messages:
+        request = UpdateRequest()
+        m.body.Unpack(request)
+        update_id = m.protocol_instance_id
+        accept = ProtocolMessage(
+            id=f"{update_id}/accept",
+            protocol_instance_id=update_id,
+            event_id=m.event_id,
+        )
+        accept.body.Pack(Acceptance(accepted_request_message_id=m.id, accepted_request_sequencing_event_id=m.event_id, accepted_request=request))
+        respond = ProtocolMessage(id=f"{update_id}/complete", protocol_instance_id=update_id)
+        respond.body.Pack(
+            UpdateResponse(meta=request.meta, outcome=Outcome(success=payloads("ok")))
+        )
+        out += [accept, respond]
+    return out
+
+
+async def update_with_start(d: Driver) -> Docs:
+    """Update-with-Start on no workflow: the start and the update in one call, the update on the
+    first workflow task; then again with the same update id (its outcome); and a second start of
+    the same id that must fail."""
+    def request(update_id: str, conflict: int) -> ExecuteMultiOperationRequest:
+        start = StartWorkflowExecutionRequest(
+            namespace=d.ns,
+            workflow_id=d.workflow_id,
+            workflow_type=WorkflowType(name="DiffWorkflow"),
+            task_queue=TaskQueue(name=d.task_queue),
+            identity=IDENTITY,
+            request_id=f"uws-{update_id}",
+            workflow_id_conflict_policy=conflict,
+        )
+        update = UpdateWorkflowExecutionRequest(
+            namespace=d.ns,
+            workflow_execution=WorkflowExecution(workflow_id=d.workflow_id),
+            request=UpdateRequest(
+                meta=UpdateMeta(update_id=update_id, identity=IDENTITY),
+                input=UpdateInput(name="add", args=payloads("1")),
+            ),
+            wait_policy=WaitPolicy(
+                lifecycle_stage=UpdateWorkflowExecutionLifecycleStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED
+            ),
+        )
+        return ExecuteMultiOperationRequest(
+            namespace=d.ns,
+            operations=[
+                ExecuteMultiOperationRequest.Operation(start_workflow=start),
+                ExecuteMultiOperationRequest.Operation(update_workflow=update),
+            ],
+        )
+
+    use_existing = WorkflowIdConflictPolicy.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING
+    call = asyncio.create_task(d.svc.execute_multi_operation(request("u1", use_existing)))
+    task = await d.poll_workflow_task()
+    docs: Docs = {"first workflow task": as_json(task)}
+    docs["complete"] = as_json(
+        await d.svc.respond_workflow_task_completed(
+            RespondWorkflowTaskCompletedRequest(
+                namespace=d.ns, task_token=task.task_token, messages=protocol_messages(task), identity=IDENTITY
+            )
+        )
+    )
+    response = await call
+    d.run_id = response.responses[0].start_workflow.run_id
+    docs["response"] = as_json(response)
+    docs["same update again"] = as_json(await d.svc.execute_multi_operation(request("u1", use_existing)))
+    try:
+        await d.svc.execute_multi_operation(
+            request("u2", WorkflowIdConflictPolicy.WORKFLOW_ID_CONFLICT_POLICY_FAIL)
+        )
+        docs["conflict"] = "no error"
+    except RPCError as e:
+        docs["conflict"] = {"status": int(e.status), "message": e.message, "details": [
+            d.type_url for d in e.grpc_status.details
+        ]}
+    docs["history"] = await d.history()
+    docs["describe"] = as_json(await d.describe())
+    return docs
+
+
+async def activity_operations(d: Driver) -> Docs:
+    """An operator pauses a scheduled activity, changes its options, unpauses and resets it:
+    Describe after each step, the options answered, and what the worker then gets."""
+    docs: Docs = {"start": as_json(await d.start())}
+    task = await d.poll_workflow_task()
+    await d.complete_workflow_task(task, [schedule_greet(d, payloads("world"))])
+    execution = WorkflowExecution(workflow_id=d.workflow_id, run_id=d.run_id)
+    await d.svc.pause_activity(
+        PauseActivityRequest(namespace=d.ns, execution=execution, id="1", identity=IDENTITY, reason="look")
+    )
+    docs["describe paused"] = as_json(await d.describe())
+    docs["update options"] = as_json(
+        await d.svc.update_activity_options(
+            UpdateActivityOptionsRequest(
+                namespace=d.ns,
+                execution=execution,
+                id="1",
+                identity=IDENTITY,
+                activity_options=ActivityOptions(
+                    start_to_close_timeout=Duration(seconds=20),
+                    retry_policy=RetryPolicy(maximum_attempts=7),
+                ),
+                update_mask=FieldMask(paths=["start_to_close_timeout", "retry_policy.maximum_attempts"]),
+            )
+        )
+    )
+    await d.svc.unpause_activity(
+        UnpauseActivityRequest(namespace=d.ns, execution=execution, id="1", identity=IDENTITY)
+    )
+    docs["describe unpaused"] = as_json(await d.describe())
+    activity_task = await d.poll_activity_task()
+    docs["activity task"] = as_json(activity_task)
+    await d.svc.reset_activity(
+        ResetActivityRequest(namespace=d.ns, execution=execution, id="1", identity=IDENTITY)
+    )
+    docs["heartbeat after reset"] = as_json(
+        await d.svc.record_activity_task_heartbeat(
+            RecordActivityTaskHeartbeatRequest(namespace=d.ns, task_token=activity_task.task_token, identity=IDENTITY)
+        )
+    )
+    docs["describe reset"] = as_json(await d.describe())
+    docs["history"] = await d.history()
+    return docs
+
+
 Scenario = Callable[[Driver], Awaitable[Docs]]
 SCENARIOS: list[Scenario] = [
+    update_with_start,
+    activity_operations,
     user_metadata,
     reset_points,
     update_admitted_while_the_run_continues_as_new,

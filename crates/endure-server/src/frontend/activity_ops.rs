@@ -102,7 +102,7 @@ fn options_of(a: &ActivityInfo, with_kind: bool) -> ActivityOptions {
         start_to_close_timeout: Some(to_duration(a.start_to_close_timeout)),
         heartbeat_timeout: Some(to_duration(a.heartbeat_timeout)),
         retry_policy: a.retry_policy.clone(),
-        priority: Some(a.priority.clone().unwrap_or_default()),
+        priority: a.priority.clone(),
         start_delay: None,
     }
 }
