@@ -33,6 +33,9 @@ pub struct WorkflowTaskCompletion {
     pub binary_checksum: String,
     /// The completing worker's build id ("" when it sent none).
     pub build_id: String,
+    /// The completing worker uses (build-id based) versioning: only activities that run on the
+    /// workflow's build id may then start eagerly, as on the real server.
+    pub versioned: bool,
     /// SDK metadata (flags the SDK needs when replaying).
     pub sdk_metadata: Option<WorkflowTaskCompletedMetadata>,
     /// Metering metadata.
@@ -60,9 +63,6 @@ pub struct WorkflowTaskCompletion {
     /// (unknown name, wrong type): the task then fails with cause BAD_SEARCH_ATTRIBUTES.
     pub bad_search_attributes: Option<String>,
 }
-
-/// Most activities started eagerly for one workflow-task completion.
-pub const MAX_EAGER_ACTIVITIES: usize = 3;
 
 /// Result of a workflow task completion that was applied (possibly as a failure).
 #[derive(Debug, Clone, PartialEq)]
@@ -249,7 +249,11 @@ impl Txn<'_> {
             self.ms.updates.values().any(|u| u.state == crate::state::UpdateState::Admitted);
         if self.ms.is_open() {
             let flushed = self.flush_buffered();
-            if flushed || c.force_create_new_workflow_task || pending_updates {
+            if flushed
+                || c.force_create_new_workflow_task
+                || pending_updates
+                || self.cancelled_unstarted_activity
+            {
                 self.schedule_workflow_task();
             }
             self.start_eager_activities(c, changes);
@@ -615,34 +619,32 @@ impl Txn<'_> {
         (pending >= max).then_some((cause, name, what, max))
     }
 
-    /// Starts, for the completing worker, the activities it asked to run eagerly (same task
-    /// queue as the workflow, at most [`MAX_EAGER_ACTIVITIES`]), instead of queueing them: done
-    /// inside the transition so no other poller can take them first.
+    /// Starts, for the completing worker, the activities it asked to run eagerly, instead of
+    /// queueing them: done inside the transition so no other poller can take them first. As the
+    /// real server: any task queue and any number (the SDK asks only for what it can run), not
+    /// for a versioned worker unless the activity runs on the workflow's build id.
     fn start_eager_activities(
         &mut self,
         c: &WorkflowTaskCompletion,
         changes: &mut crate::updates::UpdateChanges,
     ) {
         // (command index, activity id) of the activities the worker asks to run eagerly.
+        #[allow(deprecated)] // use_workflow_build_id: deprecated, still sent by SDKs
         let wanted: Vec<(usize, String)> = c
             .commands
             .iter()
             .enumerate()
             .filter_map(|(i, cmd)| match &cmd.attributes {
-                Some(C::ScheduleActivityTaskCommandAttributes(a)) if a.request_eager_execution => {
+                Some(C::ScheduleActivityTaskCommandAttributes(a))
+                    if a.request_eager_execution && (!c.versioned || a.use_workflow_build_id) =>
+                {
                     Some((i, a.activity_id.clone()))
                 }
                 _ => None,
             })
-            .take(MAX_EAGER_ACTIVITIES)
             .collect();
         for (n, (command_index, id)) in wanted.iter().enumerate() {
-            let Some(a) = self
-                .ms
-                .activities
-                .values()
-                .find(|a| &a.activity_id == id && a.task_queue == self.ms.task_queue)
-            else {
+            let Some(a) = self.ms.activities.values().find(|a| &a.activity_id == id) else {
                 continue;
             };
             let sched = a.scheduled_event_id;
@@ -688,6 +690,11 @@ impl Txn<'_> {
         let Some(activity_type) = a.activity_type.clone().filter(|t| !t.name.is_empty()) else {
             return reject(bad, "ActivityType is not set on command.");
         };
+        match &a.task_queue {
+            None => return reject(bad, "taskQueue is not set"),
+            Some(q) if q.name.is_empty() => return reject(bad, "missing task queue name"),
+            Some(_) => {}
+        }
         if let Some(p) = &a.retry_policy
             && let Err(msg) = retry::validate(p)
         {
@@ -808,6 +815,7 @@ impl Txn<'_> {
             },
         ));
         if ai.state == ActivityState::Scheduled {
+            self.cancelled_unstarted_activity = true;
             self.ms.activities.remove(&scheduled_event_id);
             self.append(Attributes::ActivityTaskCanceledEventAttributes(
                 h::ActivityTaskCanceledEventAttributes {

@@ -203,6 +203,10 @@ mod tests {
                 ScheduleActivityTaskCommandAttributes {
                     activity_id: id.to_string(),
                     activity_type: Some(ActivityType { name: "A".into() }),
+                    task_queue: Some(crate::api::taskqueue::v1::TaskQueue {
+                        name: "q".into(),
+                        ..Default::default()
+                    }),
                     start_to_close_timeout: Some(crate::time::to_duration(crate::time::SECOND)),
                     input,
                     ..Default::default()

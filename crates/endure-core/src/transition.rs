@@ -41,6 +41,9 @@ pub struct Txn<'a> {
     batch: i64,
     /// The limits the run is held to (Temporal's defaults unless the caller sets others).
     pub limits: crate::limits::Limits,
+    /// A command of this transition cancelled an activity that had not started: its workflow
+    /// needs a new task to see the cancellation (as the real server gives it one).
+    pub(crate) cancelled_unstarted_activity: bool,
 }
 
 /// A run created by a transition of another run, committed atomically with it.
@@ -207,6 +210,7 @@ impl<'a> Txn<'a> {
             new_run: None,
             batch,
             limits: crate::limits::Limits::default(),
+            cancelled_unstarted_activity: false,
         }
     }
 

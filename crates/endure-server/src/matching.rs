@@ -50,6 +50,9 @@ pub struct QueryTask {
     pub query: endure_api::temporal::api::query::v1::WorkflowQuery,
     /// Its caller waits on another replica (the workflow's owner), not here.
     pub remote: bool,
+    /// Sent to the worker's sticky queue: the worker has the run cached, so the task carries no
+    /// history.
+    pub sticky: bool,
 }
 
 /// What a poller receives.
@@ -416,6 +419,7 @@ mod tests {
                 run: run(),
                 query: Default::default(),
                 remote: false,
+                sticky: false,
             }),
             false,
         );

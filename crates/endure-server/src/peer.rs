@@ -103,6 +103,8 @@ impl WireDispatch {
                 query: endure_api::temporal::api::query::v1::WorkflowQuery::decode(query.as_slice())
                     .map_err(|e| ApiError::InvalidArgument(format!("bad query from peer: {e}")))?,
                 remote: true,
+                // Only a replica holding the sticky queue sends a query there (so never here).
+                sticky: false,
             }),
         })
     }

@@ -85,6 +85,10 @@ pub fn activity_with(id: &str, f: impl FnOnce(&mut ScheduleActivityTaskCommandAt
     let mut a = ScheduleActivityTaskCommandAttributes {
         activity_id: id.into(),
         activity_type: Some(ActivityType { name: "Work".into() }),
+        task_queue: Some(endure_core::api::taskqueue::v1::TaskQueue {
+            name: "q".into(),
+            ..Default::default()
+        }),
         start_to_close_timeout: secs(10),
         ..Default::default()
     };

@@ -295,7 +295,9 @@ impl Frontend {
             workflow_execution_task_queue: Some(endure_core::transition::normal_queue(queue)),
             scheduled_time: Some(to_timestamp(started.scheduled_time)),
             started_time: Some(to_timestamp(now)),
-            queries: self.buffered_queries.lock().remove(run).unwrap_or_default().into_iter().collect(),
+            // Held until a completion answers them: a task that fails or times out leaves them
+            // for the next one, as the real server does.
+            queries: self.buffered_queries.lock().get(run).cloned().unwrap_or_default().into_iter().collect(),
             messages: started
                 .update_requests
                 .iter()
@@ -311,7 +313,11 @@ impl Frontend {
         q: QueryTask,
     ) -> ApiResult<ws::PollWorkflowTaskQueueResponse> {
         let ms = self.engine.load(&q.run).await?.ms;
-        let events = self.engine.read_events(&q.run, 1, ms.next_event_id, MAX_INLINE_EVENTS).await?;
+        let events = if q.sticky {
+            vec![]
+        } else {
+            self.engine.read_events(&q.run, 1, ms.next_event_id, MAX_INLINE_EVENTS).await?
+        };
         let token = TaskToken {
             kind: TokenKind::Query,
             namespace_id: ns.id.clone(),
@@ -331,13 +337,13 @@ impl Frontend {
             }),
             workflow_type: ms.workflow_type.clone(),
             previous_started_event_id: ms.last_completed_wft_started_id,
-            started_event_id: ms.last_completed_wft_started_id,
+            // No started event and no times: what makes SDKs take it as a query-only task (one
+            // that looks like a workflow task would take a workflow task's place in the worker).
+            started_event_id: 0,
             attempt: 1,
             history: Some(History { events }),
             query: Some(q.query),
             workflow_execution_task_queue: Some(endure_core::transition::normal_queue(&ms.task_queue)),
-            scheduled_time: Some(to_timestamp(self.engine.now())),
-            started_time: Some(to_timestamp(self.engine.now())),
             ..Default::default()
         })
     }
@@ -388,6 +394,16 @@ impl Frontend {
             query_results = r.query_results.len(),
             "workflow task completion"
         );
+        let answered: Vec<String> = r.query_results.keys().cloned().collect();
+        if !answered.is_empty() {
+            let mut held = self.buffered_queries.lock();
+            if let Some(list) = held.get_mut(&key) {
+                list.retain(|(id, _)| !answered.contains(id));
+                if list.is_empty() {
+                    held.remove(&key);
+                }
+            }
+        }
         for (id, result) in std::mem::take(&mut r.query_results) {
             if let Some(tx) = self.queries.lock().remove(&id) {
                 let _ = tx.send(ws::RespondQueryTaskCompletedRequest {
@@ -421,6 +437,7 @@ impl Frontend {
             identity: r.identity,
             binary_checksum: r.binary_checksum,
             build_id,
+            versioned: r.worker_version_stamp.as_ref().is_some_and(|s| s.use_versioning),
             eager_request_ids,
             own_namespace,
             namespace_ids,

@@ -441,9 +441,15 @@ impl Frontend {
             self.take_buffered_query(&key, &query_id);
         }
         if dispatch {
+            // As the real server: to the worker that has the run cached (its sticky queue, when
+            // polled here), else to the workflow's queue with the history.
+            let sticky = !ms.sticky_queue.is_empty()
+                && self.ownership.holds(self.ownership.queue_shard(&ns.id, &ms.sticky_queue))
+                && self.matching.is_live(&ns.id, &ms.sticky_queue, QueueKind::Workflow);
+            let queue = if sticky { &ms.sticky_queue } else { &ms.task_queue };
             self.engine.router().offer(
                 &ns.id,
-                &ms.task_queue,
+                queue,
                 QueueKind::Workflow,
                 false,
                 Dispatch::Query(QueryTask {
@@ -451,6 +457,7 @@ impl Frontend {
                     run: key.clone(),
                     query,
                     remote: false,
+                    sticky,
                 }),
             );
         }
