@@ -846,3 +846,44 @@ async def test_in_flight_and_total_update_limits(tmp_path):
             ), err.value.message
             await handle.signal(UpdateCounter.finish)
             await asyncio.wait_for(handle.result(), RESULT_TIMEOUT_S)
+
+
+async def test_lowered_search_attribute_limits(tmp_path):
+    """frontend.searchAttributesNumberOfKeysLimit / SizeOfValueLimit: a start setting more, or
+    larger, search attributes than the lowered limits is refused. (How the total size is counted
+    differs: the real server counts more than names and values; not asserted here.)"""
+    from temporalio.common import SearchAttributeKey, TypedSearchAttributes, SearchAttributePair
+
+    config = {
+        "frontend.searchAttributesNumberOfKeysLimit": "2",
+        "frontend.searchAttributesSizeOfValueLimit": "20",
+        "frontend.searchAttributesTotalSizeLimit": "100000",
+    }
+    declared = {"LimA": "Keyword", "LimB": "Keyword", "LimC": "Keyword"}
+    server = await asyncio.to_thread(
+        start_server, tmp_path, "sa-limits", search_attributes=declared, dynamic_config=config
+    )
+    try:
+        client = await Client.connect(server.address, namespace="default")
+        keys = [SearchAttributeKey.for_keyword(name) for name in declared]
+
+        async def start(values: list[str]) -> None:
+            pairs = [SearchAttributePair(k, v) for k, v in zip(keys, values)]
+            await client.start_workflow(
+                "NoSuchWorkflow",
+                id=unique("sa"),
+                task_queue=unique("tq"),
+                search_attributes=TypedSearchAttributes(pairs),
+            )
+
+        await start(["a", "b"])
+        for values, expected in [
+            (["a", "b", "c"], "number of search attributes 3 exceeds limit 2"),
+            (["x" * 30], "search attribute LimA value size"),
+        ]:
+            with pytest.raises(RPCError) as err:
+                await start(values)
+            assert err.value.status == RPCStatusCode.INVALID_ARGUMENT, values
+            assert expected in err.value.message, (values, err.value.message)
+    finally:
+        await asyncio.to_thread(server.stop)

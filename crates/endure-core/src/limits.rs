@@ -76,6 +76,13 @@ pub struct Limits {
     /// Continue-as-new is suggested once this share of `max_total_updates` is used
     /// (`history.maxTotalUpdates.suggestContinueAsNewThreshold`).
     pub total_updates_suggest_can: f64,
+    /// Most search attributes one request may set (`frontend.searchAttributesNumberOfKeysLimit`).
+    pub search_attribute_keys: usize,
+    /// Largest encoded value of one search attribute (`frontend.searchAttributesSizeOfValueLimit`).
+    pub search_attribute_value_bytes: usize,
+    /// Largest total of a request's search attributes, names and values
+    /// (`frontend.searchAttributesTotalSizeLimit`).
+    pub search_attribute_total_bytes: usize,
 }
 
 impl Default for Limits {
@@ -98,6 +105,9 @@ impl Default for Limits {
             max_in_flight_updates: MAX_IN_FLIGHT_UPDATES,
             max_total_updates: MAX_TOTAL_UPDATES,
             total_updates_suggest_can: TOTAL_UPDATES_SUGGEST_CAN,
+            search_attribute_keys: 100,
+            search_attribute_value_bytes: 2048,
+            search_attribute_total_bytes: 40 * 1024,
         }
     }
 }

@@ -56,6 +56,9 @@ const LIMITS: &[(&str, FieldOf)] = &[
     ("history.maxTotalUpdates.suggestContinueAsNewThreshold", |l| {
         LimitField::Ratio(&mut l.total_updates_suggest_can)
     }),
+    ("frontend.searchAttributesNumberOfKeysLimit", |l| LimitField::Size(&mut l.search_attribute_keys)),
+    ("frontend.searchAttributesSizeOfValueLimit", |l| LimitField::Size(&mut l.search_attribute_value_bytes)),
+    ("frontend.searchAttributesTotalSizeLimit", |l| LimitField::Size(&mut l.search_attribute_total_bytes)),
 ];
 
 /// Which field of [`Limits`] a key sets.
@@ -164,6 +167,9 @@ mod tests {
             l.max_in_flight_updates as i64,
             l.max_total_updates as i64,
             l.total_updates_suggest_can as i64,
+            l.search_attribute_keys as i64,
+            l.search_attribute_value_bytes as i64,
+            l.search_attribute_total_bytes as i64,
         ];
         fields.sort();
         assert_eq!(fields.to_vec(), (1..=LIMITS.len() as i64).collect::<Vec<_>>());

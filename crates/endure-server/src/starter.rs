@@ -108,7 +108,7 @@ impl Starter {
         self.validate_start(f)?;
         if let Some(sa) = f.search_attributes.as_ref().filter(|s| !s.indexed_fields.is_empty()) {
             let types = self.search_attributes.of(&ns.id).await?;
-            crate::search_attributes::validate(&ns.name, &types, sa, false)
+            crate::search_attributes::validate(&ns.name, &types, sa, false, self.engine.limits())
                 .map_err(ApiError::InvalidArgument)?;
         }
         Ok(())

@@ -374,9 +374,9 @@ impl Frontend {
         }
         let types = self.search_attributes.of(namespace_id).await?;
         let ns = self.namespaces.by_id(namespace_id).await?;
-        Ok(sets
-            .into_iter()
-            .find_map(|(sa, upsert)| crate::search_attributes::validate(&ns.name, &types, sa, upsert).err()))
+        Ok(sets.into_iter().find_map(|(sa, upsert)| {
+            crate::search_attributes::validate(&ns.name, &types, sa, upsert, self.engine.limits()).err()
+        }))
     }
 
     pub(crate) async fn respond_workflow_task_completed(

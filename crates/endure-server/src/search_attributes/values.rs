@@ -15,32 +15,33 @@ pub type SaTypes = BTreeMap<String, SaType>;
 
 /// Longest Keyword (or KeywordList element) value, in bytes.
 pub const MAX_KEYWORD_BYTES: usize = 2048;
-/// Largest encoded value of any one search attribute, in bytes (Temporal's default).
-pub const MAX_VALUE_BYTES: usize = 2048;
-/// Largest total size of a run's search attributes (names and encoded values), in bytes.
-pub const MAX_TOTAL_BYTES: usize = 40 * 1024;
-/// Most search attributes one request may set.
-pub const MAX_KEYS: usize = 100;
 
 /// Checks search attributes a client or a workflow sets (at start, by upsert, on a child or a
 /// continued run): every name registered (or a workflow-set system one), every value of its
-/// type and within the size limit. A null value (removal by upsert) is accepted when
-/// `allow_null`. The error message names the attribute.
+/// type and within the size limits (`limits`: Temporal's, or the dynamic config's). A null
+/// value (removal by upsert) is accepted when `allow_null`. The error message names the
+/// attribute.
 pub fn validate(
     namespace: &str,
     types: &SaTypes,
     sa: &SearchAttributes,
     allow_null: bool,
+    limits: &endure_core::limits::Limits,
 ) -> Result<(), String> {
-    if sa.indexed_fields.len() > MAX_KEYS {
+    let (max_keys, max_value, max_total) = (
+        limits.search_attribute_keys,
+        limits.search_attribute_value_bytes,
+        limits.search_attribute_total_bytes,
+    );
+    if sa.indexed_fields.len() > max_keys {
         return Err(format!(
-            "number of search attributes {} exceeds limit {MAX_KEYS}",
+            "number of search attributes {} exceeds limit {max_keys}",
             sa.indexed_fields.len()
         ));
     }
     let total: usize = sa.indexed_fields.iter().map(|(k, p)| k.len() + p.data.len()).sum();
-    if total > MAX_TOTAL_BYTES {
-        return Err(format!("total size of search attributes {total} exceeds size limit {MAX_TOTAL_BYTES}"));
+    if total > max_total {
+        return Err(format!("total size of search attributes {total} exceeds size limit {max_total}"));
     }
     let mut names: Vec<&String> = sa.indexed_fields.keys().collect();
     names.sort();
@@ -63,9 +64,9 @@ pub fn validate(
         if allow_null && (p.data.is_empty() || p.data.as_slice() == b"null") {
             continue;
         }
-        if p.data.len() > MAX_VALUE_BYTES {
+        if p.data.len() > max_value {
             return Err(format!(
-                "search attribute {name} value size {} exceeds size limit {MAX_VALUE_BYTES}",
+                "search attribute {name} value size {} exceeds size limit {max_value}",
                 p.data.len()
             ));
         }
@@ -188,7 +189,8 @@ mod tests {
         let with = |fields: Vec<(&str, Payload)>| SearchAttributes {
             indexed_fields: fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
         };
-        let check = |sa: &SearchAttributes| validate("default", &types, sa, false);
+        let limits = endure_core::limits::Limits::default();
+        let check = |sa: &SearchAttributes| validate("default", &types, sa, false, &limits);
         assert_eq!(check(&with(vec![("Customer", json("\"a\"")), ("N", json("1"))])), Ok(()));
         let err = check(&with(vec![("Nope", json("1"))])).unwrap_err();
         assert!(err.contains("no mapping defined for search attribute Nope"), "{err}");
@@ -199,7 +201,7 @@ mod tests {
         let long = format!("\"{}\"", "x".repeat(2100));
         let err = check(&with(vec![("Notes", json(&long))])).unwrap_err();
         assert!(err.contains("search attribute Notes value size 2102 exceeds size limit 2048"), "{err}");
-        assert_eq!(validate("default", &types, &with(vec![("Notes", json("null"))]), true), Ok(()));
+        assert_eq!(validate("default", &types, &with(vec![("Notes", json("null"))]), true, &limits), Ok(()));
         let many: Vec<(String, Payload)> = (0..101).map(|i| (format!("K{i}"), json("1"))).collect();
         let sa = SearchAttributes { indexed_fields: many.into_iter().collect() };
         assert!(check(&sa).unwrap_err().contains("exceeds limit 100"));
