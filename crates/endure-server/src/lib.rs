@@ -6,7 +6,7 @@
 //! 1. leaves — [`clock`], [`ids`], [`error`], [`validate`], [`metrics`], [`dynamic_config`], [`search_attributes::schema`] and
 //!    [`search_attributes::values`], [`cluster::hash`];
 //! 2. [`namespaces`], the [`search_attributes`] registry, [`matching`], [`timer_queue`],
-//!    [`peer`];
+//!    [`peer`], [`workers`];
 //! 3. [`cluster`] (shards and membership; tells the engine through [`cluster::ShardEvents`]);
 //! 4. [`history`] (the engine);
 //! 5. [`starter`], then the [`executor`] (timer tasks and cross-workflow steps);
@@ -35,6 +35,7 @@ pub mod search_attributes;
 pub mod starter;
 pub mod timer_queue;
 pub mod validate;
+pub mod workers;
 
 #[cfg(test)]
 mod engine_tests;
