@@ -111,6 +111,7 @@ pub struct Server {
     ownership: Arc<cluster::Ownership>,
     heartbeat: Option<tokio::task::JoinHandle<()>>,
     frontend: Arc<frontend::Frontend>,
+    worker_sweeps: tokio::task::JoinHandle<()>,
 }
 
 /// Errors starting the server.
@@ -314,6 +315,11 @@ impl Server {
             "joined: tasks of the held shards loaded"
         );
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let workers = workers::Workers::new(
+            config.dynamic.worker_registry_ttl,
+            config.dynamic.worker_registry_eviction_interval,
+        );
+        let worker_sweeps = tokio::spawn(workers.clone().run_sweeps(shutdown_rx.clone()));
         let fe = frontend::Frontend::new(
             frontend::Services {
                 namespaces,
@@ -326,6 +332,7 @@ impl Server {
                 peers,
                 visibility: store.clone(),
                 dynamic: config.dynamic.clone(),
+                workers,
             },
             shutdown_rx.clone(),
         );
@@ -384,6 +391,7 @@ impl Server {
             ownership,
             heartbeat,
             frontend,
+            worker_sweeps,
         })
     }
 
@@ -421,6 +429,7 @@ impl Server {
         let _ = self.executor.await;
         self.sweeps_stop.notify_one();
         let _ = self.sweeps.await;
+        let _ = self.worker_sweeps.await;
         let (serve, internal) = (self.serve, self.internal);
         let drain = async move {
             match serve.await {

@@ -15,6 +15,7 @@ mod query_check;
 mod tasks;
 mod updates;
 mod visibility;
+mod workers;
 mod workflows;
 
 use crate::cluster::Ownership;
@@ -25,6 +26,7 @@ use crate::namespaces::Namespaces;
 use crate::peer::Peers;
 use crate::search_attributes::SearchAttributeRegistry;
 use crate::starter::Starter;
+use crate::workers::Workers;
 use endure_api::temporal::api::workflowservice::v1 as ws;
 use endure_api::workflowservice::workflow_service_server::WorkflowService;
 use endure_store::VisibilityStore;
@@ -61,6 +63,8 @@ pub struct Services {
     pub visibility: Arc<dyn VisibilityStore>,
     /// Dynamic config values.
     pub dynamic: crate::dynamic_config::DynamicConfig,
+    /// The worker registry (heartbeats, ListWorkers).
+    pub workers: Arc<Workers>,
 }
 
 /// Shared state of the frontend handlers.
@@ -75,6 +79,7 @@ pub struct Frontend {
     pub(crate) peers: Arc<Peers>,
     pub(crate) visibility: Arc<dyn VisibilityStore>,
     pub(crate) dynamic: crate::dynamic_config::DynamicConfig,
+    pub(crate) workers: Arc<Workers>,
     pub(crate) queries: Mutex<HashMap<String, oneshot::Sender<QueryAnswer>>>,
     pub(crate) buffered_queries: Mutex<
         HashMap<endure_store::RunKey, Vec<(String, endure_api::temporal::api::query::v1::WorkflowQuery)>>,
@@ -103,6 +108,7 @@ impl Frontend {
             ownership: s.ownership,
             peers: s.peers,
             dynamic: s.dynamic,
+            workers: s.workers,
             visibility: s.visibility,
             queries: Mutex::new(HashMap::new()),
             update_rejections: Mutex::new(HashMap::new()),
@@ -192,4 +198,9 @@ rpcs! {
         update_workflow_execution(UpdateWorkflowExecutionRequest) -> UpdateWorkflowExecutionResponse => update_workflow_execution;
         poll_workflow_execution_update(PollWorkflowExecutionUpdateRequest) -> PollWorkflowExecutionUpdateResponse => poll_workflow_execution_update;
         execute_multi_operation(ExecuteMultiOperationRequest) -> ExecuteMultiOperationResponse => execute_multi_operation;
+        record_worker_heartbeat(RecordWorkerHeartbeatRequest) -> RecordWorkerHeartbeatResponse => record_worker_heartbeat;
+        list_workers(ListWorkersRequest) -> ListWorkersResponse => list_workers;
+        count_workers(CountWorkersRequest) -> CountWorkersResponse => count_workers;
+        describe_worker(DescribeWorkerRequest) -> DescribeWorkerResponse => describe_worker;
+        poll_nexus_task_queue(PollNexusTaskQueueRequest) -> PollNexusTaskQueueResponse => poll_nexus_task_queue;
 }
