@@ -8,6 +8,7 @@
 
 use endure_core::limits::Limits;
 use serde_json::Value;
+use std::time::Duration;
 
 /// The dynamic config values Endure honours, with the real server's defaults.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,6 +21,11 @@ pub struct DynamicConfig {
     pub eager_activity_execution: bool,
     /// The `limit.*` keys: payload, memo, history and pending-work limits.
     pub limits: Limits,
+    /// `matching.workerRegistryEntryTTL`: a worker is forgotten this long after its last
+    /// heartbeat.
+    pub worker_registry_ttl: Duration,
+    /// `matching.workerRegistryEvictionInterval`: how often forgotten workers are removed.
+    pub worker_registry_eviction_interval: Duration,
 }
 
 impl Default for DynamicConfig {
@@ -28,6 +34,8 @@ impl Default for DynamicConfig {
             eager_workflow_start: true,
             eager_activity_execution: true,
             limits: Limits::default(),
+            worker_registry_ttl: Duration::from_secs(5 * 60),
+            worker_registry_eviction_interval: Duration::from_secs(60),
         }
     }
 }
@@ -61,6 +69,15 @@ const LIMITS: &[(&str, FieldOf)] = &[
     ("frontend.searchAttributesTotalSizeLimit", |l| LimitField::Size(&mut l.search_attribute_total_bytes)),
 ];
 
+/// The durations Endure honours, each with the field it sets.
+const DURATIONS: &[(&str, DurationOf)] = &[
+    ("matching.workerRegistryEntryTTL", |c| &mut c.worker_registry_ttl),
+    ("matching.workerRegistryEvictionInterval", |c| &mut c.worker_registry_eviction_interval),
+];
+
+/// Which duration field a key sets.
+type DurationOf = fn(&mut DynamicConfig) -> &mut Duration;
+
 /// Which field of [`Limits`] a key sets.
 type FieldOf = fn(&mut Limits) -> LimitField<'_>;
 
@@ -73,7 +90,34 @@ enum LimitField<'a> {
 
 /// Keys that change what Endure does (docs/dynamic-config.md lists them; a test checks).
 pub fn honoured() -> impl Iterator<Item = &'static str> {
-    SWITCHES.iter().copied().chain(LIMITS.iter().map(|(k, _)| *k))
+    SWITCHES.iter().copied().chain(LIMITS.iter().map(|(k, _)| *k)).chain(DURATIONS.iter().map(|(k, _)| *k))
+}
+
+/// A duration as the real server's dynamic config takes it: a number of seconds, or a string
+/// in Go's duration syntax plus days (`"2s"`, `"1m30s"`, `"1d"`) where a bare number is seconds
+/// (`"90"`). Only positive durations are accepted.
+fn duration_value(key: &str, value: &Value) -> Result<Duration, String> {
+    let nanos = match value {
+        Value::Number(n) => {
+            n.as_f64().map(|s| s * 1e9).filter(|n| n.is_finite() && *n < i64::MAX as f64).map(|n| n as i64)
+        }
+        Value::String(s) => {
+            let unitless = !s.is_empty()
+                && s.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+                && s.bytes().filter(|b| *b == b'.').count() <= 1
+                && s != ".";
+            if unitless {
+                endure_core::time::parse_duration(&format!("{s}s"))
+            } else {
+                endure_core::time::parse_duration(s)
+            }
+        }
+        _ => None,
+    };
+    match nanos {
+        Some(n) if n > 0 => Ok(Duration::from_nanos(n as u64)),
+        _ => Err(format!("{key}: expected a positive duration such as \"2s\" or \"5m\", got {value}")),
+    }
 }
 
 /// Keys whose feature Endure always has on: `true` is what Endure does already, `false` is not
@@ -109,6 +153,10 @@ impl DynamicConfig {
                         .ok_or_else(|| format!("{key}: expected a non-negative number, got {value}"))?
                 }
             }
+            return Ok(true);
+        }
+        if let Some((_, field)) = DURATIONS.iter().find(|(k, _)| *k == key) {
+            *field(self) = duration_value(key, &value)?;
             return Ok(true);
         }
         match key {
@@ -174,6 +222,38 @@ mod tests {
         fields.sort();
         assert_eq!(fields.to_vec(), (1..=LIMITS.len() as i64).collect::<Vec<_>>());
         assert!(!c.eager_workflow_start && !c.eager_activity_execution);
+        // Every duration key sets a field of its own.
+        for (n, (key, _)) in DURATIONS.iter().enumerate() {
+            assert_eq!(c.set(key, &format!("\"{}s\"", n + 1)), Ok(true), "{key} is honoured");
+        }
+        let mut durations = [c.worker_registry_ttl, c.worker_registry_eviction_interval];
+        durations.sort();
+        let expected: Vec<_> = (1..=DURATIONS.len() as u64).map(Duration::from_secs).collect();
+        assert_eq!(durations.to_vec(), expected);
+    }
+
+    #[test]
+    fn durations_as_the_real_server_takes_them() {
+        let mut c = DynamicConfig::default();
+        assert_eq!(c.worker_registry_ttl, Duration::from_secs(300));
+        assert_eq!(c.worker_registry_eviction_interval, Duration::from_secs(60));
+        let ttl = "matching.workerRegistryEntryTTL";
+        for (text, secs) in [
+            ("\"2s\"", 2.0),
+            ("\"1m30s\"", 90.0),
+            ("\"1d\"", 86_400.0),
+            ("\"90\"", 90.0),
+            ("\"1.5\"", 1.5),
+            ("3", 3.0),
+            ("0.5", 0.5),
+            ("\"250ms\"", 0.25),
+        ] {
+            assert_eq!(c.set(ttl, text), Ok(true), "{text}");
+            assert_eq!(c.worker_registry_ttl, Duration::from_secs_f64(secs), "{text}");
+        }
+        for bad in ["2s", "\"2 seconds\"", "\"\"", "\"0s\"", "\"-1s\"", "-1", "true", "\".\""] {
+            assert!(c.set(ttl, bad).is_err(), "{bad} is refused");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! 1. leaves — [`clock`], [`ids`], [`error`], [`validate`], [`metrics`], [`dynamic_config`], [`search_attributes::schema`] and
 //!    [`search_attributes::values`], [`cluster::hash`];
 //! 2. [`namespaces`], the [`search_attributes`] registry, [`matching`], [`timer_queue`],
-//!    [`peer`];
+//!    [`peer`], [`workers`];
 //! 3. [`cluster`] (shards and membership; tells the engine through [`cluster::ShardEvents`]);
 //! 4. [`history`] (the engine);
 //! 5. [`starter`], then the [`executor`] (timer tasks and cross-workflow steps);
@@ -35,6 +35,7 @@ pub mod search_attributes;
 pub mod starter;
 pub mod timer_queue;
 pub mod validate;
+pub mod workers;
 
 #[cfg(test)]
 mod engine_tests;
@@ -110,6 +111,7 @@ pub struct Server {
     ownership: Arc<cluster::Ownership>,
     heartbeat: Option<tokio::task::JoinHandle<()>>,
     frontend: Arc<frontend::Frontend>,
+    worker_sweeps: tokio::task::JoinHandle<()>,
 }
 
 /// Errors starting the server.
@@ -313,6 +315,11 @@ impl Server {
             "joined: tasks of the held shards loaded"
         );
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let workers = workers::Workers::new(
+            config.dynamic.worker_registry_ttl,
+            config.dynamic.worker_registry_eviction_interval,
+        );
+        let worker_sweeps = tokio::spawn(workers.clone().run_sweeps(shutdown_rx.clone()));
         let fe = frontend::Frontend::new(
             frontend::Services {
                 namespaces,
@@ -325,6 +332,7 @@ impl Server {
                 peers,
                 visibility: store.clone(),
                 dynamic: config.dynamic.clone(),
+                workers,
             },
             shutdown_rx.clone(),
         );
@@ -383,6 +391,7 @@ impl Server {
             ownership,
             heartbeat,
             frontend,
+            worker_sweeps,
         })
     }
 
@@ -420,6 +429,7 @@ impl Server {
         let _ = self.executor.await;
         self.sweeps_stop.notify_one();
         let _ = self.sweeps.await;
+        let _ = self.worker_sweeps.await;
         let (serve, internal) = (self.serve, self.internal);
         let drain = async move {
             match serve.await {

@@ -115,9 +115,12 @@ impl Frontend {
     }
 
     /// A namespace's stored description with what this server adds when it answers: the limits
-    /// its dynamic config sets (SDK workers check payloads against them before sending).
+    /// its dynamic config sets (SDK workers check payloads against them before sending), and
+    /// the worker-heartbeats capability (sdk-core sends periodic heartbeats only to a namespace
+    /// that has it; namespaces stored before Endure had it are served with it too).
     fn as_served(&self, mut desc: ws::DescribeNamespaceResponse) -> ws::DescribeNamespaceResponse {
         if let Some(info) = desc.namespace_info.as_mut() {
+            info.capabilities.get_or_insert_with(Default::default).worker_heartbeats = true;
             let l = self.engine.limits();
             info.limits = Some(endure_api::temporal::api::namespace::v1::namespace_info::Limits {
                 blob_size_limit_error: l.blob_size_error as i64,

@@ -88,6 +88,38 @@ routed_by_queue! {
     DescribeTaskQueueRequest.task_queue, long poll: false;
 }
 
+/// The pseudo task queue whose owner holds a namespace's worker registry
+/// ([`crate::workers`]): RecordWorkerHeartbeat, ListWorkers, CountWorkers and DescribeWorker
+/// run there, so every replica answers from the same registry. No worker polls it (a user's
+/// queue of the same name would only share its shard).
+pub const WORKER_REGISTRY_QUEUE: &str = "/endure/worker-registry";
+
+macro_rules! routed_to_worker_registry {
+    ($($req:ident),* $(,)?) => {
+        $(impl Routed for ws::$req {
+            fn route(&self) -> Route {
+                Route::Queue { namespace: self.namespace.clone(), queue: WORKER_REGISTRY_QUEUE.to_owned() }
+            }
+        })*
+    };
+}
+
+routed_to_worker_registry! {
+    RecordWorkerHeartbeatRequest, ListWorkersRequest, CountWorkersRequest, DescribeWorkerRequest,
+}
+
+/// Nexus polls are answered where they arrive (no replica holds Nexus tasks).
+impl Routed for ws::PollNexusTaskQueueRequest {
+    fn route(&self) -> Route {
+        Route::Any
+    }
+    fn is_long_poll(&self) -> bool {
+        true
+    }
+}
+
+/// On the owner of the sticky queue it drains; the heartbeat it carries is sent on to the
+/// namespace's worker registry from there.
 impl Routed for ws::ShutdownWorkerRequest {
     fn route(&self) -> Route {
         Route::Queue { namespace: self.namespace.clone(), queue: self.sticky_task_queue.clone() }

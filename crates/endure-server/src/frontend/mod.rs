@@ -16,6 +16,7 @@ mod query_check;
 mod tasks;
 mod updates;
 mod visibility;
+mod workers;
 mod workflows;
 
 use crate::cluster::Ownership;
@@ -26,6 +27,7 @@ use crate::namespaces::Namespaces;
 use crate::peer::Peers;
 use crate::search_attributes::SearchAttributeRegistry;
 use crate::starter::Starter;
+use crate::workers::Workers;
 use endure_api::temporal::api::workflowservice::v1 as ws;
 use endure_api::workflowservice::workflow_service_server::WorkflowService;
 use endure_store::VisibilityStore;
@@ -62,6 +64,8 @@ pub struct Services {
     pub visibility: Arc<dyn VisibilityStore>,
     /// Dynamic config values.
     pub dynamic: crate::dynamic_config::DynamicConfig,
+    /// The worker registry (heartbeats, ListWorkers).
+    pub workers: Arc<Workers>,
 }
 
 /// Shared state of the frontend handlers.
@@ -76,6 +80,7 @@ pub struct Frontend {
     pub(crate) peers: Arc<Peers>,
     pub(crate) visibility: Arc<dyn VisibilityStore>,
     pub(crate) dynamic: crate::dynamic_config::DynamicConfig,
+    pub(crate) workers: Arc<Workers>,
     pub(crate) queries: Mutex<HashMap<String, oneshot::Sender<QueryAnswer>>>,
     pub(crate) buffered_queries: Mutex<
         HashMap<endure_store::RunKey, Vec<(String, endure_api::temporal::api::query::v1::WorkflowQuery)>>,
@@ -104,6 +109,7 @@ impl Frontend {
             ownership: s.ownership,
             peers: s.peers,
             dynamic: s.dynamic,
+            workers: s.workers,
             visibility: s.visibility,
             queries: Mutex::new(HashMap::new()),
             update_rejections: Mutex::new(HashMap::new()),
@@ -201,4 +207,9 @@ rpcs! {
         unpause_activity_execution(UnpauseActivityExecutionRequest) -> UnpauseActivityExecutionResponse => unpause_activity_execution;
         reset_activity_execution(ResetActivityExecutionRequest) -> ResetActivityExecutionResponse => reset_activity_execution;
         update_activity_execution_options(UpdateActivityExecutionOptionsRequest) -> UpdateActivityExecutionOptionsResponse => update_activity_execution_options;
+        record_worker_heartbeat(RecordWorkerHeartbeatRequest) -> RecordWorkerHeartbeatResponse => record_worker_heartbeat;
+        list_workers(ListWorkersRequest) -> ListWorkersResponse => list_workers;
+        count_workers(CountWorkersRequest) -> CountWorkersResponse => count_workers;
+        describe_worker(DescribeWorkerRequest) -> DescribeWorkerResponse => describe_worker;
+        poll_nexus_task_queue(PollNexusTaskQueueRequest) -> PollNexusTaskQueueResponse => poll_nexus_task_queue;
 }

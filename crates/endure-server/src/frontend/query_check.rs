@@ -251,33 +251,11 @@ fn parse_duration(s: &str) -> Option<i64> {
         }
         return Some(h.checked_mul(3_600_000_000_000)?.checked_add(m * 60_000_000_000)? + (sec * 1e9) as i64);
     }
-    if s.is_empty() {
+    // Unsigned: an execution's duration is never negative.
+    if s.starts_with(['+', '-']) {
         return None;
     }
-    if s == "0" {
-        return Some(0);
-    }
-    let mut total: f64 = 0.0;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-        let number: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            "d" => 86_400e9,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += number * scale;
-    }
-    (total.is_finite() && total < i64::MAX as f64).then_some(total as i64)
+    endure_core::time::parse_duration(s)
 }
 
 #[cfg(test)]

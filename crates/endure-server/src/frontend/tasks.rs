@@ -789,6 +789,12 @@ impl Frontend {
                 }
             }
         }
+        // A stopping SDK worker's last heartbeat (status SHUTTING_DOWN) rides on this call; it
+        // is recorded as any other. Without one the registry is left alone, even when the
+        // request names the worker.
+        if let Some(hb) = r.worker_heartbeat {
+            self.record_worker_heartbeats(&ns, &r.identity, vec![hb]).await?;
+        }
         Ok(ws::ShutdownWorkerResponse {})
     }
 
