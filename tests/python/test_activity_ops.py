@@ -1407,3 +1407,24 @@ async def test_cli_update_options(client, task_queue, cli):
         assert await cli.error("activity", "update-options", "-a", "a1", "-w", wf_id, "--heartbeat-timeout", "3s") == (
             "Error: unable to update Activity options: workflow execution already completed"
         )
+
+
+async def test_closed_run_still_describes_the_activities_pending_at_close(client, task_queue):
+    """A run closed (here terminated) while an activity waited: Describe still lists that
+    activity, in the state it was in, as the real server keeps it."""
+    from temporalio.api.enums.v1 import WorkflowExecutionStatus
+
+    workflow_id = unique("closed-pending")
+    async with new_worker(client, task_queue, workflows=[ActOpsOne]):
+        handle = await client.start_workflow(
+            ActOpsOne.run, ActSpec("OpsQuick", f"{task_queue}-nobody"), id=workflow_id, task_queue=task_queue
+        )
+        await wait_state(client, workflow_id, S.PENDING_ACTIVITY_STATE_SCHEDULED)
+        await handle.terminate("done looking")
+    d = await client.get_workflow_handle(workflow_id).describe()
+    assert d.raw_description.workflow_execution_info.status == (
+        WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_TERMINATED
+    )
+    [pending] = d.raw_description.pending_activities
+    assert pending.activity_id == "a1"
+    assert pending.state == S.PENDING_ACTIVITY_STATE_SCHEDULED

@@ -1307,7 +1307,8 @@ impl<'a> Txn<'a> {
         self.ms.close_time = self.now;
         self.ms.completion_event_id = close_event_id;
         self.ms.workflow_task = None;
-        self.ms.activities.clear();
+        // Activities pending at the close stay in the state (nothing acts on a closed run's):
+        // Describe lists them, as the real server's does.
         self.ms.timers.clear();
         self.ms.buffered_events.clear();
     }
