@@ -99,7 +99,7 @@ impl Frontend {
         // As the real server: once more if the run the update went to closed before taking it
         // (the start then makes a new run).
         let mut retried = false;
-        let (s, update_response) = loop {
+        let (s, update_response, attached_outcome) = loop {
             let s = self
                 .starter
                 .start_with_update(&ns, f.clone(), request.clone())
@@ -126,13 +126,12 @@ impl Frontend {
                             && !self.engine.load(&key).await?.ms.completed_updates.contains_key(&update_id);
                         u.link = Some(update_link(&ns.name, &key, rejected));
                     }
-                    break (s, u);
+                    break (s, u, attached_outcome);
                 }
                 Err(ApiError::BusyWorkflow(_)) if !s.fresh && !retried => retried = true,
                 Err(e) => return Err(failed(None, Some(e))),
             }
         };
-        let attached_outcome = !s.fresh && update_response.link.is_none();
         let start_response = ws::StartWorkflowExecutionResponse {
             first_execution_run_id: if s.fresh { s.run_id.clone() } else { String::new() },
             run_id: s.run_id.clone(),

@@ -6,6 +6,7 @@
 //! asks [`system`]; the configuration, the `start-dev` flags and the OperatorService all parse
 //! custom declarations with [`parse_declaration`].
 
+use endure_core::state::{BUILD_IDS, TEMPORAL_PAUSE_INFO};
 use endure_store::visibility::Attr;
 pub use endure_store::visibility::SaType;
 
@@ -64,9 +65,10 @@ pub static SYSTEM: &[SystemAttribute] = {
         column("RootWorkflowId", Keyword, Attr::RootWorkflowId),
         column("RootRunId", Keyword, Attr::RootRunId),
         // Written by the server when a workflow task completes (the worker's build ids).
-        SystemAttribute { name: "BuildIds", ty: KeywordList, settable: false, queried: Queried::Stored },
+        SystemAttribute { name: BUILD_IDS, ty: KeywordList, settable: false, queried: Queried::Stored },
+        // Kept by the server: the types of the run's paused activities.
         SystemAttribute {
-            name: "TemporalPauseInfo",
+            name: TEMPORAL_PAUSE_INFO,
             ty: KeywordList,
             settable: false,
             queried: Queried::Stored,
