@@ -460,6 +460,16 @@ impl Txn<'_> {
                 close_event: ev.encode_to_vec(),
             });
         }
+        if !has_successor
+            && let Some(schedule_id) = self.ms.scheduled_by()
+            && let Some(ev) = self.events.iter().find(|e| e.event_id == close_event_id)
+        {
+            self.tasks.push(Task::ScheduleWorkflowClosed {
+                fire_at: self.now,
+                schedule_id,
+                close_event: ev.encode_to_vec(),
+            });
+        }
         let children: Vec<ChildInfo> = std::mem::take(&mut self.ms.children).into_values().collect();
         for c in children {
             let policy =

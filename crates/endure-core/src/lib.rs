@@ -18,6 +18,8 @@ pub mod protobytes;
 pub mod query;
 pub mod rebuild;
 pub mod retry;
+pub mod schedule;
+pub mod scheduler;
 pub mod state;
 pub mod successor;
 pub mod task;

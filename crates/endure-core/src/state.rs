@@ -132,6 +132,9 @@ pub struct MutableState {
     pub external_signals: BTreeMap<i64, ExternalRequest>,
     /// Pending cancel requests to other workflows by initiated event id.
     pub external_cancels: BTreeMap<i64, ExternalRequest>,
+    /// The schedule this run keeps, when it is a schedule's system run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduler: Option<Box<crate::schedule::SchedulerState>>,
 }
 
 /// Lifecycle of an update inside the server.
@@ -192,7 +195,7 @@ impl MutableState {
             .collect();
         paused.sort();
         paused.dedup();
-        if self.build_ids.is_empty() && paused.is_empty() {
+        if self.build_ids.is_empty() && paused.is_empty() && self.scheduler.is_none() {
             return self.search_attributes.clone();
         }
         let keyword_list = |values: &[String]| crate::api::common::v1::Payload {
@@ -212,7 +215,30 @@ impl MutableState {
         if !paused.is_empty() {
             sa.indexed_fields.insert(TEMPORAL_PAUSE_INFO.to_owned(), keyword_list(&paused));
         }
+        if let Some(s) = &self.scheduler {
+            use crate::schedule::{NAMESPACE_DIVISION, NAMESPACE_DIVISION_ATTR, SCHEDULE_PAUSED};
+            let json = |ty: &str, data: Vec<u8>| crate::api::common::v1::Payload {
+                metadata: [
+                    ("encoding".to_owned(), b"json/plain".to_vec()),
+                    ("type".to_owned(), ty.as_bytes().to_vec()),
+                ]
+                .into_iter()
+                .collect(),
+                data,
+                ..Default::default()
+            };
+            let division = serde_json::to_vec(NAMESPACE_DIVISION).unwrap_or_default();
+            sa.indexed_fields.insert(NAMESPACE_DIVISION_ATTR.to_owned(), json("Keyword", division));
+            let paused = if s.paused() { b"true".to_vec() } else { b"false".to_vec() };
+            sa.indexed_fields.insert(SCHEDULE_PAUSED.to_owned(), json("Bool", paused));
+        }
         Some(sa)
+    }
+
+    /// The schedule id this run's search attributes say started it, if any.
+    pub fn scheduled_by(&self) -> Option<String> {
+        let p = self.search_attributes.as_ref()?.indexed_fields.get(crate::schedule::SCHEDULED_BY_ID)?;
+        serde_json::from_slice::<String>(&p.data).ok()
     }
 
     /// The (workflow id, run id) of the top-level workflow this run descends from.

@@ -143,6 +143,39 @@ pub enum Task {
         /// When to run.
         fire_at: Nanos,
     },
+    /// A schedule's wake-up: take the actions due (a schedule's system run).
+    ScheduleWake {
+        /// The next action time.
+        fire_at: Nanos,
+    },
+    /// Start the workflow of a schedule's pending start `seq` (a cross-workflow step).
+    ScheduleStart {
+        /// When to run.
+        fire_at: Nanos,
+        /// The pending start.
+        seq: i64,
+    },
+    /// Cancel or terminate a workflow the schedule started (its overlap policy).
+    ScheduleStopRun {
+        /// When to run.
+        fire_at: Nanos,
+        /// The workflow.
+        workflow_id: String,
+        /// The run the schedule started.
+        run_id: String,
+        /// Terminate (else request cancellation).
+        terminate: bool,
+    },
+    /// This run, started by a schedule, closed at the end of its chain: tell the schedule.
+    ScheduleWorkflowClosed {
+        /// When to run.
+        fire_at: Nanos,
+        /// The schedule's id.
+        schedule_id: String,
+        /// The close event, protobuf-encoded.
+        #[serde(with = "crate::protobytes::raw")]
+        close_event: Vec<u8>,
+    },
 }
 
 /// Where a dispatch task goes in its queue's backlog, from Temporal's `Priority`: tasks of a
@@ -230,7 +263,11 @@ impl Task {
             | Task::CancelExternal { fire_at, .. }
             | Task::RecordChildClosed { fire_at, .. }
             | Task::ParentClosePolicy { fire_at, .. }
-            | Task::DeleteClosedRun { fire_at } => Some(*fire_at),
+            | Task::DeleteClosedRun { fire_at }
+            | Task::ScheduleWake { fire_at }
+            | Task::ScheduleStart { fire_at, .. }
+            | Task::ScheduleStopRun { fire_at, .. }
+            | Task::ScheduleWorkflowClosed { fire_at, .. } => Some(*fire_at),
         }
     }
 

@@ -68,6 +68,13 @@ pub struct StartFields {
     pub priority: Option<endure_api::temporal::api::common::v1::Priority>,
     /// Summary and details.
     pub user_metadata: Option<endure_api::temporal::api::sdk::v1::UserMetadata>,
+    /// Search attributes the server itself sets (a schedule's `TemporalScheduledById` …):
+    /// added to `search_attributes` after validation, which would refuse them from a client.
+    pub server_search_attributes: Option<SearchAttributes>,
+    /// The failure of the run before (a schedule's last failed run).
+    pub continued_failure: Option<endure_api::temporal::api::failure::v1::Failure>,
+    /// The result of the run before (a schedule's last successful run).
+    pub last_completion_result: Option<Payloads>,
 }
 
 /// Outcome of a start.
@@ -372,7 +379,9 @@ impl Starter {
             cron_schedule: f.cron_schedule,
             memo: f.memo,
             header: f.header,
-            search_attributes: f.search_attributes,
+            search_attributes: merge_search_attributes(f.search_attributes, f.server_search_attributes),
+            continued_failure: f.continued_failure,
+            last_completion_result: f.last_completion_result,
             priority: f.priority,
             user_metadata: f.user_metadata,
             start_delay,
@@ -392,6 +401,20 @@ impl Starter {
         let (events, tasks) = (txn.events, txn.tasks);
         engine.create_run(NewRun { ms: &ms, events, tasks, condition }).await?;
         Ok(Started::running(run_id, true, true, admission))
+    }
+}
+
+/// A client's search attributes with the server's own added.
+fn merge_search_attributes(
+    client: Option<SearchAttributes>,
+    server: Option<SearchAttributes>,
+) -> Option<SearchAttributes> {
+    match (client, server) {
+        (Some(mut c), Some(s)) => {
+            c.indexed_fields.extend(s.indexed_fields);
+            Some(c)
+        }
+        (c, s) => c.or(s),
     }
 }
 

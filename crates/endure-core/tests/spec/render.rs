@@ -532,6 +532,16 @@ pub fn task_kind(t: &Task) -> String {
             format!("ParentClosePolicy {} child={workflow_id}/{run_id}", name::<ParentClosePolicy>(*policy))
         }
         Task::DeleteClosedRun { .. } => "DeleteClosedRun".into(),
+        Task::ScheduleWake { .. } => "ScheduleWake".into(),
+        Task::ScheduleStart { seq, .. } => format!("ScheduleStart seq={seq}"),
+        Task::ScheduleStopRun { workflow_id, run_id, terminate, .. } => format!(
+            "ScheduleStopRun {} {workflow_id}/{run_id}",
+            if *terminate { "terminate" } else { "cancel" }
+        ),
+        Task::ScheduleWorkflowClosed { schedule_id, close_event, .. } => {
+            let ev = HistoryEvent::decode(close_event.as_slice()).expect("close event decodes");
+            format!("ScheduleWorkflowClosed schedule={schedule_id} close=({})", event(&ev))
+        }
     }
 }
 

@@ -25,6 +25,8 @@ use prost::Message;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+mod schedules;
+
 /// What the target-side step of a cross-workflow task found or did; the source-side step
 /// records it on the source run. Travels between replicas as JSON (causes as their numbers).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -43,6 +45,8 @@ pub enum Outcome {
     Done,
     /// Not possible yet (the parent has not recorded the child's start): retry later.
     Retry,
+    /// A schedule's start ran (the run it made) or could not (why).
+    ScheduleStart(endure_core::schedule::StartOutcome),
 }
 
 /// Runs cross-workflow tasks: the source-side step on this replica (the owner of the task's
@@ -138,6 +142,18 @@ impl CrossWorkflow {
                     if namespace_id.is_empty() { t.run.namespace_id.clone() } else { namespace_id.clone() };
                 Some((ns, workflow_id.clone()))
             }
+            Task::ScheduleStart { seq, .. } => {
+                let Some(ms) = source().await? else { return Ok(None) };
+                let workflow_id =
+                    ms.scheduler.as_ref().and_then(|s| s.starts.get(seq)).map(|p| p.workflow_id.clone());
+                workflow_id.map(|w| (ms.namespace_id.clone(), w))
+            }
+            Task::ScheduleStopRun { workflow_id, .. } => {
+                Some((t.run.namespace_id.clone(), workflow_id.clone()))
+            }
+            Task::ScheduleWorkflowClosed { schedule_id, .. } => {
+                Some((t.run.namespace_id.clone(), endure_core::schedule::workflow_id_of(schedule_id)))
+            }
             _ => None,
         })
     }
@@ -173,6 +189,13 @@ impl CrossWorkflow {
                 self.engine
                     .update(&t.run, Some(t.task_id), |x| x.record_external_signal(initiated, result))
                     .await
+            }
+            Outcome::ScheduleStart(outcome) => {
+                let Task::ScheduleStart { seq, .. } = &t.task else {
+                    return Err(ApiError::Internal("a schedule start's outcome for another task".into()));
+                };
+                let seq = *seq;
+                self.engine.update(&t.run, Some(t.task_id), |x| x.schedule_start_recorded(seq, outcome)).await
             }
             Outcome::Cancel(result) => {
                 let result = result.map_err(|c| CancelCause::try_from(c).unwrap_or(CancelCause::Unspecified));
@@ -250,6 +273,15 @@ impl CrossWorkflow {
                     Err(e) => Err(e),
                 }
             }
+            Task::ScheduleStart { seq, .. } => self.schedule_start(t, seq).await,
+            Task::ScheduleStopRun { workflow_id, run_id, terminate, .. } => {
+                self.schedule_stop(t, &workflow_id, &run_id, terminate).await
+            }
+            Task::ScheduleWorkflowClosed { schedule_id, close_event, .. } => {
+                let ev = HistoryEvent::decode(close_event.as_slice())
+                    .map_err(|e| ApiError::Internal(format!("corrupt close event in task {id}: {e}")))?;
+                self.schedule_closed(t, &schedule_id, &ev).await
+            }
             other => Err(ApiError::Internal(format!("not a cross-workflow task: {other:?}"))),
         }
     }
@@ -294,6 +326,7 @@ impl CrossWorkflow {
                     start_delay: None,
                     priority: cmd.priority.clone(),
                     user_metadata: child.user_metadata.clone(),
+                    ..Default::default()
                 };
                 let (root_workflow_id, root_run_id) = parent.root();
                 let info = ParentInfo {

@@ -176,11 +176,15 @@ impl Executor {
                 engine.update(run, id, |x| x.workflow_timed_out(true)).await
             }
             Task::DeleteClosedRun { .. } => engine.delete_closed_run(run, t.task_id).await,
+            Task::ScheduleWake { fire_at } => engine.update(run, id, |x| x.schedule_wake(fire_at)).await,
             Task::StartChild { .. }
             | Task::SignalExternal { .. }
             | Task::CancelExternal { .. }
             | Task::RecordChildClosed { .. }
-            | Task::ParentClosePolicy { .. } => self.cross.run(t.clone()).await,
+            | Task::ParentClosePolicy { .. }
+            | Task::ScheduleStart { .. }
+            | Task::ScheduleStopRun { .. }
+            | Task::ScheduleWorkflowClosed { .. } => self.cross.run(t.clone()).await,
             Task::WorkflowTask { .. } | Task::ActivityTask { .. } => {
                 tracing::error!(task_id = t.task_id, "transfer task in the timer queue");
                 Ok(())

@@ -65,7 +65,23 @@ routed! { any:
     ListNamespacesRequest, UpdateNamespaceRequest, ListWorkflowExecutionsRequest,
     ListOpenWorkflowExecutionsRequest, ListClosedWorkflowExecutionsRequest,
     CountWorkflowExecutionsRequest, ScanWorkflowExecutionsRequest, GetSearchAttributesRequest,
-    ListTaskQueuePartitionsRequest;
+    ListTaskQueuePartitionsRequest, ListSchedulesRequest;
+}
+
+/// Schedule RPCs run on the owner of the schedule's system run.
+macro_rules! routed_by_schedule {
+    ($($req:ident),* $(,)?) => {
+        $(impl Routed for ws::$req {
+            fn route(&self) -> Route {
+                wf(&self.namespace, &endure_core::schedule::workflow_id_of(&self.schedule_id))
+            }
+        })*
+    };
+}
+
+routed_by_schedule! {
+    CreateScheduleRequest, DescribeScheduleRequest, UpdateScheduleRequest, PatchScheduleRequest,
+    DeleteScheduleRequest, ListScheduleMatchingTimesRequest,
 }
 
 macro_rules! routed_by_queue {

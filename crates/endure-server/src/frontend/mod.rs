@@ -13,6 +13,7 @@ pub mod forward;
 pub mod internal;
 mod multi_operation;
 mod query_check;
+mod schedules;
 mod tasks;
 mod updates;
 mod visibility;
@@ -212,4 +213,11 @@ rpcs! {
         count_workers(CountWorkersRequest) -> CountWorkersResponse => count_workers;
         describe_worker(DescribeWorkerRequest) -> DescribeWorkerResponse => describe_worker;
         poll_nexus_task_queue(PollNexusTaskQueueRequest) -> PollNexusTaskQueueResponse => poll_nexus_task_queue;
+        create_schedule(CreateScheduleRequest) -> CreateScheduleResponse => create_schedule;
+        describe_schedule(DescribeScheduleRequest) -> DescribeScheduleResponse => describe_schedule;
+        update_schedule(UpdateScheduleRequest) -> UpdateScheduleResponse => update_schedule;
+        patch_schedule(PatchScheduleRequest) -> PatchScheduleResponse => patch_schedule;
+        delete_schedule(DeleteScheduleRequest) -> DeleteScheduleResponse => delete_schedule;
+        list_schedules(ListSchedulesRequest) -> ListSchedulesResponse => list_schedules;
+        list_schedule_matching_times(ListScheduleMatchingTimesRequest) -> ListScheduleMatchingTimesResponse => list_schedule_matching_times;
 }

@@ -60,8 +60,20 @@ fn row_info(v: VisibilityRow, types: &SaTypes) -> WorkflowExecutionInfo {
     }
 }
 
+/// Workflow listings leave out system runs (schedules) unless the query names their division,
+/// as the real server does.
+fn hide_system_runs(query: &str, expr: Option<FilterExpr>) -> Option<FilterExpr> {
+    use endure_core::schedule::NAMESPACE_DIVISION_ATTR;
+    if query.contains(NAMESPACE_DIVISION_ATTR) {
+        return expr;
+    }
+    let attr =
+        Attr::Custom { name: NAMESPACE_DIVISION_ATTR.into(), ty: endure_store::visibility::SaType::Keyword };
+    FilterExpr::and_opt(Some(FilterExpr::IsNull { attr, negated: false }), expr)
+}
+
 impl Frontend {
-    async fn list(
+    pub(super) async fn list(
         &self,
         filter: VisibilityFilter,
         page_size: i32,
@@ -113,7 +125,8 @@ impl Frontend {
         let ns = self.namespaces.by_name(namespace).await?;
         let custom = self.search_attributes.of(&ns.id).await?;
         let q = check(query, false, &custom)?;
-        let filter = VisibilityFilter { namespace_id: ns.id, expr: q.expr, open: None };
+        let filter =
+            VisibilityFilter { namespace_id: ns.id, expr: hide_system_runs(query, q.expr), open: None };
         self.list(filter, page_size, token).await
     }
 
@@ -138,6 +151,7 @@ impl Frontend {
         let mut filter = VisibilityFilter { namespace_id: ns.id, open: Some(true), ..Default::default() };
         apply_legacy_filter(&mut filter, r.filters.map(LegacyFilter::Open))?;
         apply_start_time_filter(&mut filter, r.start_time_filter)?;
+        filter.expr = hide_system_runs("", filter.expr.take());
         let (executions, next_page_token) =
             self.list(filter, r.maximum_page_size, &r.next_page_token).await?;
         Ok(ws::ListOpenWorkflowExecutionsResponse { executions, next_page_token })
@@ -152,6 +166,7 @@ impl Frontend {
         let mut filter = VisibilityFilter { namespace_id: ns.id, open: Some(false), ..Default::default() };
         apply_legacy_filter(&mut filter, r.filters.map(LegacyFilter::Closed))?;
         apply_start_time_filter(&mut filter, r.start_time_filter)?;
+        filter.expr = hide_system_runs("", filter.expr.take());
         let (executions, next_page_token) =
             self.list(filter, r.maximum_page_size, &r.next_page_token).await?;
         Ok(ws::ListClosedWorkflowExecutionsResponse { executions, next_page_token })
@@ -165,7 +180,8 @@ impl Frontend {
         let ns = self.namespaces.by_name(&r.namespace).await?;
         let custom = self.search_attributes.of(&ns.id).await?;
         let q = check(&r.query, true, &custom)?;
-        let filter = VisibilityFilter { namespace_id: ns.id, expr: q.expr, open: None };
+        let filter =
+            VisibilityFilter { namespace_id: ns.id, expr: hide_system_runs(&r.query, q.expr), open: None };
         if !q.group_by_status {
             let count = self.visibility.count_runs(&filter).await?;
             return Ok(ws::CountWorkflowExecutionsResponse { count, groups: vec![] });

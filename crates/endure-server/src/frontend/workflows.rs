@@ -71,6 +71,7 @@ macro_rules! start_fields {
             priority: $r.priority,
             user_metadata: $r.user_metadata,
             start_delay: $r.workflow_start_delay,
+            ..Default::default()
         }
     };
 }

@@ -6,7 +6,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::matching::TaskRef;
-use endure_api::temporal::api::common::v1::SearchAttributes;
+use endure_api::temporal::api::common::v1::{Memo, Payload, SearchAttributes};
 use endure_api::temporal::api::history::v1::HistoryEvent;
 use endure_core::{MutableState, Task};
 use endure_store::visibility::SaValue;
@@ -53,7 +53,7 @@ pub fn visibility_of(
         history_length: ms.next_event_id - 1,
         history_size_bytes: ms.history_size_bytes,
         state_transition_count: ms.state_transition_count,
-        memo: ms.memo.as_ref().map(|m| m.encode_to_vec()).unwrap_or_default(),
+        memo: visible_memo(ms).map(|m| m.encode_to_vec()).unwrap_or_default(),
         search_attributes: search_attributes.map(|m| m.encode_to_vec()).unwrap_or_default(),
         parent_workflow_id: ms.parent.as_ref().map(|p| p.workflow_id.clone()).unwrap_or_default(),
         parent_run_id: ms.parent.as_ref().map(|p| p.run_id.clone()).unwrap_or_default(),
@@ -61,6 +61,24 @@ pub fn visibility_of(
         root_run_id: root.1,
         custom,
     }
+}
+
+/// The memo key under which a schedule's system run keeps its `ScheduleListInfo` in its
+/// visibility row, so ListSchedules reads a page of schedules without loading each one. It is
+/// never shown: listings remove it.
+pub const SCHEDULE_LIST_INFO_MEMO: &str = "__endure_schedule_list_info";
+
+/// The memo of a run's visibility row: its own, plus a schedule's list info.
+fn visible_memo(ms: &MutableState) -> Option<Memo> {
+    let Some(s) = &ms.scheduler else { return ms.memo.clone() };
+    let mut memo = ms.memo.clone().unwrap_or_default();
+    let info = Payload {
+        metadata: [("encoding".to_owned(), b"binary/protobuf".to_vec())].into_iter().collect(),
+        data: s.list_info().encode_to_vec(),
+        ..Default::default()
+    };
+    memo.fields.insert(SCHEDULE_LIST_INFO_MEMO.to_owned(), info);
+    Some(memo)
 }
 
 /// Encodes history events for the store.

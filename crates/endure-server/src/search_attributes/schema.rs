@@ -6,6 +6,9 @@
 //! asks [`system`]; the configuration, the `start-dev` flags and the OperatorService all parse
 //! custom declarations with [`parse_declaration`].
 
+use endure_core::schedule::{
+    NAMESPACE_DIVISION_ATTR, SCHEDULE_PAUSED, SCHEDULED_BY_ID, SCHEDULED_START_TIME,
+};
 use endure_core::state::{BUILD_IDS, TEMPORAL_PAUSE_INFO};
 use endure_store::visibility::Attr;
 pub use endure_store::visibility::SaType;
@@ -15,7 +18,7 @@ pub use endure_store::visibility::SaType;
 pub enum Queried {
     /// A column of every run's visibility row.
     Column(Attr),
-    /// Set by a feature Endure does not have yet (schedules, batch jobs, worker versioning): no
+    /// Set by a feature Endure does not have yet (batch jobs, worker versioning): no
     /// run carries it, so it is NULL everywhere.
     Unset,
     /// Stored with the run's search attributes and queried like a custom attribute: set by
@@ -38,6 +41,10 @@ pub struct SystemAttribute {
 
 const fn column(name: &'static str, ty: SaType, attr: Attr) -> SystemAttribute {
     SystemAttribute { name, ty, settable: false, queried: Queried::Column(attr) }
+}
+
+const fn stored(name: &'static str, ty: SaType) -> SystemAttribute {
+    SystemAttribute { name, ty, settable: false, queried: Queried::Stored }
 }
 
 const fn unset(name: &'static str, ty: SaType) -> SystemAttribute {
@@ -79,11 +86,14 @@ pub static SYSTEM: &[SystemAttribute] = {
             settable: true,
             queried: Queried::Stored,
         },
-        unset("TemporalScheduledById", Keyword),
-        unset("TemporalScheduledStartTime", Datetime),
+        // Set by the server on the runs a schedule starts, and on schedules' system runs.
+        stored(SCHEDULED_BY_ID, Keyword),
+        stored(SCHEDULED_START_TIME, Datetime),
+        stored(SCHEDULE_PAUSED, Bool),
+        // Marks system runs (schedules): workflow listings leave them out unless asked.
+        stored(NAMESPACE_DIVISION_ATTR, Keyword),
         unset("BinaryChecksums", KeywordList),
         unset("BatcherUser", Keyword),
-        unset("TemporalNamespaceDivision", Keyword),
     ]
 };
 

@@ -1,0 +1,282 @@
+//! Schedules: CreateSchedule, DescribeSchedule, UpdateSchedule, PatchSchedule, DeleteSchedule,
+//! ListSchedules and ListScheduleMatchingTimes.
+//!
+//! A schedule is a system run (`endure_core::schedule`); these handlers validate requests, make
+//! and change that run through the engine, and present its state. Each runs on the owner of the
+//! schedule's shard (routed by its system run's workflow id), except ListSchedules, which reads
+//! visibility like ListWorkflowExecutions.
+
+use super::Frontend;
+use super::query_check::check;
+use crate::error::{ApiError, ApiResult};
+use crate::history::NewRun;
+use crate::history::codec::SCHEDULE_LIST_INFO_MEMO;
+use crate::namespaces::Namespace;
+use crate::starter::StartFields;
+use crate::validate::check_id;
+use endure_api::temporal::api::common::v1::{Memo, SearchAttributes};
+use endure_api::temporal::api::enums::v1::WorkflowExecutionStatus as Status;
+use endure_api::temporal::api::schedule::v1::{
+    Schedule, ScheduleListEntry, ScheduleListInfo, schedule_action,
+};
+use endure_api::temporal::api::workflowservice::v1 as ws;
+use endure_core::MutableState;
+use endure_core::schedule::{
+    self as sched, NAMESPACE_DIVISION, NAMESPACE_DIVISION_ATTR, SCHEDULE_PAUSED, workflow_id_of,
+};
+use endure_core::scheduler::NewSchedule;
+use endure_core::time;
+use endure_store::visibility::{Attr, FilterExpr, SaType, Scalar};
+use endure_store::{CurrentCondition, RunKey, VisibilityFilter};
+use prost::Message;
+use tonic::Request;
+
+/// Most times ListScheduleMatchingTimes returns.
+const MAX_MATCHING_TIMES: usize = 1000;
+
+/// A conflict token as the wire carries it (8 bytes, little-endian).
+fn encode_token(t: i64) -> Vec<u8> {
+    t.to_le_bytes().to_vec()
+}
+
+/// A conflict token from the wire; empty means "no check".
+fn decode_token(b: &[u8]) -> ApiResult<Option<i64>> {
+    if b.is_empty() {
+        return Ok(None);
+    }
+    let bytes: [u8; 8] =
+        b.try_into().map_err(|_| ApiError::InvalidArgument("invalid conflict token".into()))?;
+    Ok(Some(i64::from_le_bytes(bytes)))
+}
+
+fn not_found(schedule_id: &str) -> ApiError {
+    ApiError::NotFound(format!("schedule {schedule_id} not found"))
+}
+
+/// The division filter: a schedule's system run.
+fn is_schedule() -> FilterExpr {
+    FilterExpr::eq(
+        Attr::Custom { name: NAMESPACE_DIVISION_ATTR.into(), ty: SaType::Keyword },
+        Scalar::Str(NAMESPACE_DIVISION.into()),
+    )
+}
+
+/// Search attributes a schedule shows: its own, without the ones the server keeps.
+fn own_attributes(sa: Option<SearchAttributes>) -> SearchAttributes {
+    let mut sa = sa.unwrap_or_default();
+    sa.indexed_fields.retain(|k, _| k != NAMESPACE_DIVISION_ATTR && k != SCHEDULE_PAUSED);
+    sa
+}
+
+impl Frontend {
+    /// Checks a schedule's action and search attributes, and puts the spec in canonical form.
+    async fn check_schedule(
+        &self,
+        ns: &Namespace,
+        schedule: Option<Schedule>,
+        search_attributes: Option<&SearchAttributes>,
+        memo: Option<&Memo>,
+    ) -> ApiResult<Schedule> {
+        let schedule =
+            schedule.ok_or_else(|| ApiError::InvalidArgument("Schedule is not set on request.".into()))?;
+        let action = schedule.action.as_ref().and_then(|a| a.action.as_ref());
+        let Some(schedule_action::Action::StartWorkflow(w)) = action else {
+            return Err(ApiError::InvalidArgument("Schedule action is not set.".into()));
+        };
+        let f = StartFields {
+            workflow_id: w.workflow_id.clone(),
+            workflow_type: w.workflow_type.clone(),
+            task_queue: w.task_queue.clone(),
+            input: w.input.clone(),
+            execution_timeout: w.workflow_execution_timeout,
+            run_timeout: w.workflow_run_timeout,
+            task_timeout: w.workflow_task_timeout,
+            retry_policy: w.retry_policy.clone(),
+            memo: w.memo.clone(),
+            search_attributes: w.search_attributes.clone(),
+            ..Default::default()
+        };
+        self.starter.validate(ns, &f).await?;
+        if let Some(sa) = search_attributes.filter(|s| !s.indexed_fields.is_empty()) {
+            let types = self.search_attributes.of(&ns.id).await?;
+            crate::search_attributes::validate(&ns.name, &types, sa, false, self.engine.limits())
+                .map_err(ApiError::InvalidArgument)?;
+        }
+        if self.engine.limits().memo_too_large(endure_core::limits::memo_size(&memo.cloned())) {
+            return Err(ApiError::InvalidArgument("Memo size exceeds limit.".into()));
+        }
+        Ok(sched::canonical_schedule(schedule)?)
+    }
+
+    /// The running system run of a schedule, loaded.
+    async fn load_schedule(&self, ns: &Namespace, schedule_id: &str) -> ApiResult<(RunKey, MutableState)> {
+        let workflow_id = workflow_id_of(schedule_id);
+        let key = match self.engine.resolve_run(&ns.id, &workflow_id, "").await {
+            Ok(k) => k,
+            Err(ApiError::NotFound(_)) => return Err(not_found(schedule_id)),
+            Err(e) => return Err(e),
+        };
+        let ms = self.engine.load(&key).await?.ms;
+        if !ms.is_open() || ms.scheduler.is_none() {
+            return Err(not_found(schedule_id));
+        }
+        Ok((key, ms))
+    }
+
+    pub(crate) async fn create_schedule(
+        &self,
+        r: Request<ws::CreateScheduleRequest>,
+    ) -> ApiResult<ws::CreateScheduleResponse> {
+        let r = r.into_inner();
+        let ns = self.namespaces.by_name(&r.namespace).await?;
+        check_id(&r.schedule_id, "ScheduleId")?;
+        let schedule =
+            self.check_schedule(&ns, r.schedule, r.search_attributes.as_ref(), r.memo.as_ref()).await?;
+        let workflow_id = workflow_id_of(&r.schedule_id);
+        let _lock = self.engine.lock(&ns.id, &workflow_id).await;
+        let condition = match self.engine.current_run(&ns.id, &workflow_id).await? {
+            Some(cur) if cur.status == Status::Running as i32 => {
+                if !r.request_id.is_empty() && cur.start_request_id == r.request_id {
+                    let key = RunKey { namespace_id: ns.id.clone(), workflow_id, run_id: cur.run_id };
+                    let ms = self.engine.load(&key).await?.ms;
+                    let token = ms.scheduler.map_or(0, |s| s.conflict_token);
+                    return Ok(ws::CreateScheduleResponse { conflict_token: encode_token(token) });
+                }
+                return Err(ApiError::AlreadyExists("schedule with this ID is already registered".into()));
+            }
+            Some(cur) => CurrentCondition::RunIs(cur.run_id),
+            None => CurrentCondition::Absent,
+        };
+        let (ms, tasks) = endure_core::scheduler::new_schedule(
+            NewSchedule {
+                namespace_id: ns.id.clone(),
+                schedule_id: r.schedule_id.clone(),
+                run_id: self.engine.new_run_id(),
+                schedule,
+                memo: r.memo.filter(|m| !m.fields.is_empty()),
+                search_attributes: r.search_attributes,
+                request_id: r.request_id,
+                initial_patch: r.initial_patch,
+            },
+            self.engine.now(),
+        )?;
+        let token = ms.scheduler.as_ref().map_or(0, |s| s.conflict_token);
+        self.engine.create_run(NewRun { ms: &ms, events: vec![], tasks, condition }).await?;
+        Ok(ws::CreateScheduleResponse { conflict_token: encode_token(token) })
+    }
+
+    pub(crate) async fn describe_schedule(
+        &self,
+        r: Request<ws::DescribeScheduleRequest>,
+    ) -> ApiResult<ws::DescribeScheduleResponse> {
+        let r = r.into_inner();
+        let ns = self.namespaces.by_name(&r.namespace).await?;
+        let (_, ms) = self.load_schedule(&ns, &r.schedule_id).await?;
+        let size = crate::history::codec::encode_state(&ms).map_or(0, |b| b.len() as i64);
+        let Some(s) = ms.scheduler.as_deref() else { return Err(not_found(&r.schedule_id)) };
+        Ok(ws::DescribeScheduleResponse {
+            schedule: s.schedule.clone(),
+            info: Some(s.info(size)),
+            memo: Some(ms.memo.clone().unwrap_or_default()),
+            search_attributes: Some(own_attributes(ms.search_attributes.clone())),
+            conflict_token: encode_token(s.conflict_token),
+        })
+    }
+
+    pub(crate) async fn update_schedule(
+        &self,
+        r: Request<ws::UpdateScheduleRequest>,
+    ) -> ApiResult<ws::UpdateScheduleResponse> {
+        let r = r.into_inner();
+        let ns = self.namespaces.by_name(&r.namespace).await?;
+        let token = decode_token(&r.conflict_token)?;
+        let (key, _) = self.load_schedule(&ns, &r.schedule_id).await?;
+        let schedule =
+            self.check_schedule(&ns, r.schedule, r.search_attributes.as_ref(), r.memo.as_ref()).await?;
+        let (sa, memo) = (r.search_attributes, r.memo);
+        self.engine.update(&key, None, |x| x.schedule_update(schedule, token, sa, memo)).await?;
+        Ok(ws::UpdateScheduleResponse {})
+    }
+
+    pub(crate) async fn patch_schedule(
+        &self,
+        r: Request<ws::PatchScheduleRequest>,
+    ) -> ApiResult<ws::PatchScheduleResponse> {
+        let r = r.into_inner();
+        let ns = self.namespaces.by_name(&r.namespace).await?;
+        let patch = r.patch.unwrap_or_default();
+        let (key, _) = self.load_schedule(&ns, &r.schedule_id).await?;
+        self.engine.update(&key, None, |x| x.schedule_patch(&patch)).await?;
+        Ok(ws::PatchScheduleResponse {})
+    }
+
+    pub(crate) async fn delete_schedule(
+        &self,
+        r: Request<ws::DeleteScheduleRequest>,
+    ) -> ApiResult<ws::DeleteScheduleResponse> {
+        let r = r.into_inner();
+        let ns = self.namespaces.by_name(&r.namespace).await?;
+        let (key, _) = self.load_schedule(&ns, &r.schedule_id).await?;
+        self.engine.delete_run(&key, &r.identity).await?;
+        Ok(ws::DeleteScheduleResponse {})
+    }
+
+    pub(crate) async fn list_schedule_matching_times(
+        &self,
+        r: Request<ws::ListScheduleMatchingTimesRequest>,
+    ) -> ApiResult<ws::ListScheduleMatchingTimesResponse> {
+        let r = r.into_inner();
+        let ns = self.namespaces.by_name(&r.namespace).await?;
+        let (_, ms) = self.load_schedule(&ns, &r.schedule_id).await?;
+        let Some(s) = ms.scheduler.as_deref() else { return Err(not_found(&r.schedule_id)) };
+        let spec = s.schedule.as_ref().and_then(|x| x.spec.clone()).unwrap_or_default();
+        let compiled = sched::spec::CompiledSpec::compile(&spec).map_err(ApiError::InvalidArgument)?;
+        let start = r.start_time.as_ref().map(time::from_timestamp).unwrap_or(0);
+        let end = r.end_time.as_ref().map(time::from_timestamp).unwrap_or(0);
+        let mut out = vec![];
+        let mut t = start;
+        while out.len() < MAX_MATCHING_TIMES {
+            let Some((_, actual)) = compiled.next(&s.jitter_seed, t) else { break };
+            if actual > end {
+                break;
+            }
+            out.push(time::to_timestamp(actual));
+            t = actual;
+        }
+        Ok(ws::ListScheduleMatchingTimesResponse { start_time: out })
+    }
+
+    pub(crate) async fn list_schedules(
+        &self,
+        r: Request<ws::ListSchedulesRequest>,
+    ) -> ApiResult<ws::ListSchedulesResponse> {
+        let r = r.into_inner();
+        let ns = self.namespaces.by_name(&r.namespace).await?;
+        let custom = self.search_attributes.of(&ns.id).await?;
+        let q = check(&r.query, false, &custom)?;
+        let filter = VisibilityFilter {
+            namespace_id: ns.id,
+            expr: FilterExpr::and_opt(Some(is_schedule()), q.expr),
+            open: Some(true),
+        };
+        let (runs, next_page_token) = self.list(filter, r.maximum_page_size, &r.next_page_token).await?;
+        let schedules = runs
+            .into_iter()
+            .map(|run| {
+                let workflow_id = run.execution.map(|e| e.workflow_id).unwrap_or_default();
+                let mut memo = run.memo.unwrap_or_default();
+                let info = memo
+                    .fields
+                    .remove(SCHEDULE_LIST_INFO_MEMO)
+                    .and_then(|p| ScheduleListInfo::decode(p.data.as_slice()).ok());
+                ScheduleListEntry {
+                    schedule_id: sched::schedule_id_of(&workflow_id).unwrap_or_default().to_owned(),
+                    memo: Some(memo),
+                    search_attributes: Some(own_attributes(run.search_attributes)),
+                    info,
+                }
+            })
+            .collect();
+        Ok(ws::ListSchedulesResponse { schedules, next_page_token })
+    }
+}
