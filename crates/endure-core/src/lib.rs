@@ -9,11 +9,14 @@
 #![warn(missing_docs)]
 
 pub mod activity_ops;
+pub mod batch;
+pub mod batcher;
 pub mod children;
 pub mod commands;
 pub mod error;
 mod events;
 pub mod limits;
+pub mod options;
 pub mod protobytes;
 pub mod query;
 pub mod rebuild;

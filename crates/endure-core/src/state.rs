@@ -135,6 +135,9 @@ pub struct MutableState {
     /// The schedule this run keeps, when it is a schedule's system run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduler: Option<Box<crate::schedule::SchedulerState>>,
+    /// The batch job this run carries out, when it is a batch job's system run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<Box<crate::batch::BatchState>>,
 }
 
 /// Lifecycle of an update inside the server.
@@ -195,7 +198,8 @@ impl MutableState {
             .collect();
         paused.sort();
         paused.dedup();
-        if self.build_ids.is_empty() && paused.is_empty() && self.scheduler.is_none() {
+        if self.build_ids.is_empty() && paused.is_empty() && self.scheduler.is_none() && self.batch.is_none()
+        {
             return self.search_attributes.clone();
         }
         let keyword_list = |values: &[String]| crate::api::common::v1::Payload {
@@ -215,22 +219,28 @@ impl MutableState {
         if !paused.is_empty() {
             sa.indexed_fields.insert(TEMPORAL_PAUSE_INFO.to_owned(), keyword_list(&paused));
         }
+        use crate::schedule::{NAMESPACE_DIVISION_ATTR, SCHEDULE_PAUSED};
+        let json = |ty: &str, data: Vec<u8>| crate::api::common::v1::Payload {
+            metadata: [
+                ("encoding".to_owned(), b"json/plain".to_vec()),
+                ("type".to_owned(), ty.as_bytes().to_vec()),
+            ]
+            .into_iter()
+            .collect(),
+            data,
+            ..Default::default()
+        };
+        let keyword = |s: &str| json("Keyword", serde_json::to_vec(s).unwrap_or_default());
         if let Some(s) = &self.scheduler {
-            use crate::schedule::{NAMESPACE_DIVISION, NAMESPACE_DIVISION_ATTR, SCHEDULE_PAUSED};
-            let json = |ty: &str, data: Vec<u8>| crate::api::common::v1::Payload {
-                metadata: [
-                    ("encoding".to_owned(), b"json/plain".to_vec()),
-                    ("type".to_owned(), ty.as_bytes().to_vec()),
-                ]
-                .into_iter()
-                .collect(),
-                data,
-                ..Default::default()
-            };
-            let division = serde_json::to_vec(NAMESPACE_DIVISION).unwrap_or_default();
-            sa.indexed_fields.insert(NAMESPACE_DIVISION_ATTR.to_owned(), json("Keyword", division));
+            sa.indexed_fields
+                .insert(NAMESPACE_DIVISION_ATTR.to_owned(), keyword(crate::schedule::NAMESPACE_DIVISION));
             let paused = if s.paused() { b"true".to_vec() } else { b"false".to_vec() };
             sa.indexed_fields.insert(SCHEDULE_PAUSED.to_owned(), json("Bool", paused));
+        }
+        if let Some(b) = &self.batch {
+            sa.indexed_fields
+                .insert(NAMESPACE_DIVISION_ATTR.to_owned(), keyword(crate::batch::NAMESPACE_DIVISION));
+            sa.indexed_fields.insert(crate::batch::BATCHER_USER.to_owned(), keyword(b.identity()));
         }
         Some(sa)
     }

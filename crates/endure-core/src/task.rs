@@ -166,6 +166,11 @@ pub enum Task {
         /// Terminate (else request cancellation).
         terminate: bool,
     },
+    /// A batch job's step: work the next items (a batch job's system run).
+    BatchStep {
+        /// When to run.
+        fire_at: Nanos,
+    },
     /// This run, started by a schedule, closed at the end of its chain: tell the schedule.
     ScheduleWorkflowClosed {
         /// When to run.
@@ -265,6 +270,7 @@ impl Task {
             | Task::ParentClosePolicy { fire_at, .. }
             | Task::DeleteClosedRun { fire_at }
             | Task::ScheduleWake { fire_at }
+            | Task::BatchStep { fire_at }
             | Task::ScheduleStart { fire_at, .. }
             | Task::ScheduleStopRun { fire_at, .. }
             | Task::ScheduleWorkflowClosed { fire_at, .. } => Some(*fire_at),

@@ -229,8 +229,13 @@ impl<'a> Txn<'a> {
     }
 
     fn make_event(&self, id: i64, attrs: Attributes) -> HistoryEvent {
+        // Events only operators cause, that workflow code never sees: the SDKs skip an event
+        // marked so (and fail a task on an unknown one that is not), as the real server marks it.
+        let worker_may_ignore =
+            matches!(attrs, Attributes::WorkflowExecutionOptionsUpdatedEventAttributes(_));
         HistoryEvent {
             event_id: id,
+            worker_may_ignore,
             event_time: Some(time::to_timestamp(self.now)),
             event_type: attrs.event_type() as i32,
             attributes: Some(attrs),

@@ -26,6 +26,8 @@ pub struct DynamicConfig {
     pub worker_registry_ttl: Duration,
     /// `matching.workerRegistryEvictionInterval`: how often forgotten workers are removed.
     pub worker_registry_eviction_interval: Duration,
+    /// `worker.batcherRPS`: most operations a second of a namespace's batch job.
+    pub batcher_rps: f64,
 }
 
 impl Default for DynamicConfig {
@@ -36,6 +38,7 @@ impl Default for DynamicConfig {
             limits: Limits::default(),
             worker_registry_ttl: Duration::from_secs(5 * 60),
             worker_registry_eviction_interval: Duration::from_secs(60),
+            batcher_rps: endure_core::batch::DEFAULT_RPS,
         }
     }
 }
@@ -75,6 +78,9 @@ const DURATIONS: &[(&str, DurationOf)] = &[
     ("matching.workerRegistryEvictionInterval", |c| &mut c.worker_registry_eviction_interval),
 ];
 
+/// Rates Endure honours (positive numbers).
+const RATES: &[&str] = &["worker.batcherRPS"];
+
 /// Which duration field a key sets.
 type DurationOf = fn(&mut DynamicConfig) -> &mut Duration;
 
@@ -90,7 +96,12 @@ enum LimitField<'a> {
 
 /// Keys that change what Endure does (docs/dynamic-config.md lists them; a test checks).
 pub fn honoured() -> impl Iterator<Item = &'static str> {
-    SWITCHES.iter().copied().chain(LIMITS.iter().map(|(k, _)| *k)).chain(DURATIONS.iter().map(|(k, _)| *k))
+    SWITCHES
+        .iter()
+        .copied()
+        .chain(LIMITS.iter().map(|(k, _)| *k))
+        .chain(DURATIONS.iter().map(|(k, _)| *k))
+        .chain(RATES.iter().copied())
 }
 
 /// A duration as the real server's dynamic config takes it: a number of seconds, or a string
@@ -162,6 +173,12 @@ impl DynamicConfig {
         match key {
             k if k == SWITCHES[0] => self.eager_workflow_start = flag(&value)?,
             k if k == SWITCHES[1] => self.eager_activity_execution = flag(&value)?,
+            k if k == RATES[0] => {
+                self.batcher_rps = value
+                    .as_f64()
+                    .filter(|x| *x > 0.0 && x.is_finite())
+                    .ok_or_else(|| format!("{key}: expected a positive number, got {value}"))?
+            }
             // `true` is honoured (it is what Endure does), `false` is not.
             k if ALWAYS_ON.contains(&k) => return flag(&value),
             _ => return Ok(false),

@@ -58,8 +58,16 @@ async fn setup(retention: i64) -> Setup {
     let starter = Starter::new(engine.clone(), search_attributes);
     let cross =
         CrossWorkflow::new(engine.clone(), starter.clone(), namespaces.clone(), ownership.clone(), peers);
-    let executor =
-        Executor::new(engine.clone(), cross, timers.clone(), store.clone(), ownership.clone(), clock);
+    let batcher = crate::batcher::Batcher::new(engine.clone(), namespaces.clone());
+    let executor = Executor::new(
+        engine.clone(),
+        cross,
+        batcher,
+        timers.clone(),
+        store.clone(),
+        ownership.clone(),
+        clock,
+    );
     crate::cluster::join(store.clone(), engine.clone(), ownership, crate::cluster::Mode::Exclusive, 1)
         .await
         .unwrap();

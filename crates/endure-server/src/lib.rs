@@ -17,6 +17,7 @@
 
 #![warn(missing_docs)]
 
+pub mod batcher;
 pub mod clock;
 pub mod cluster;
 pub mod dynamic_config;
@@ -258,9 +259,11 @@ impl Server {
             ownership.clone(),
             peers.clone(),
         );
+        let batcher = batcher::Batcher::new(engine.clone(), namespaces.clone());
         let executor = executor::Executor::new(
             engine.clone(),
             cross.clone(),
+            batcher.clone(),
             timer_queue,
             store.clone(),
             ownership.clone(),
@@ -338,6 +341,7 @@ impl Server {
         );
         let frontend = fe.clone();
         let wf = frontend::WorkflowFrontend(fe.clone());
+        batcher.set_targets(Arc::new(wf.clone()));
         let workflow = WorkflowServiceServer::new(wf.clone())
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip)

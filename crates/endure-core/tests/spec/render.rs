@@ -533,6 +533,7 @@ pub fn task_kind(t: &Task) -> String {
         }
         Task::DeleteClosedRun { .. } => "DeleteClosedRun".into(),
         Task::ScheduleWake { .. } => "ScheduleWake".into(),
+        Task::BatchStep { .. } => "BatchStep".into(),
         Task::ScheduleStart { seq, .. } => format!("ScheduleStart seq={seq}"),
         Task::ScheduleStopRun { workflow_id, run_id, terminate, .. } => format!(
             "ScheduleStopRun {} {workflow_id}/{run_id}",

@@ -7,6 +7,7 @@
 
 pub mod cross;
 
+use crate::batcher::Batcher;
 use crate::clock::{self, Clock};
 use crate::cluster::Ownership;
 use crate::error::{ApiError, ApiResult};
@@ -34,6 +35,7 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 pub struct Executor {
     engine: Arc<Engine>,
     cross: Arc<CrossWorkflow>,
+    batcher: Arc<Batcher>,
     queue: Arc<TimerQueue>,
     tasks: Arc<dyn TaskStore>,
     ownership: Arc<Ownership>,
@@ -47,6 +49,7 @@ impl Executor {
     pub fn new(
         engine: Arc<Engine>,
         cross: Arc<CrossWorkflow>,
+        batcher: Arc<Batcher>,
         queue: Arc<TimerQueue>,
         tasks: Arc<dyn TaskStore>,
         ownership: Arc<Ownership>,
@@ -55,6 +58,7 @@ impl Executor {
         Arc::new(Executor {
             engine,
             cross,
+            batcher,
             queue,
             tasks,
             ownership,
@@ -177,6 +181,7 @@ impl Executor {
             }
             Task::DeleteClosedRun { .. } => engine.delete_closed_run(run, t.task_id).await,
             Task::ScheduleWake { fire_at } => engine.update(run, id, |x| x.schedule_wake(fire_at)).await,
+            Task::BatchStep { .. } => self.batcher.step(t).await,
             Task::StartChild { .. }
             | Task::SignalExternal { .. }
             | Task::CancelExternal { .. }

@@ -65,7 +65,7 @@ routed! { any:
     ListNamespacesRequest, UpdateNamespaceRequest, ListWorkflowExecutionsRequest,
     ListOpenWorkflowExecutionsRequest, ListClosedWorkflowExecutionsRequest,
     CountWorkflowExecutionsRequest, ScanWorkflowExecutionsRequest, GetSearchAttributesRequest,
-    ListTaskQueuePartitionsRequest, ListSchedulesRequest;
+    ListTaskQueuePartitionsRequest, ListSchedulesRequest, ListBatchOperationsRequest;
 }
 
 /// Schedule RPCs run on the owner of the schedule's system run.
@@ -78,6 +78,17 @@ macro_rules! routed_by_schedule {
         })*
     };
 }
+
+/// Batch job RPCs run on the owner of the job's system run (named by the job id).
+macro_rules! routed_by_job {
+    ($($req:ident),* $(,)?) => {
+        $(impl Routed for ws::$req {
+            fn route(&self) -> Route { wf(&self.namespace, &self.job_id) }
+        })*
+    };
+}
+
+routed_by_job! { StartBatchOperationRequest, StopBatchOperationRequest, DescribeBatchOperationRequest }
 
 routed_by_schedule! {
     CreateScheduleRequest, DescribeScheduleRequest, UpdateScheduleRequest, PatchScheduleRequest,
@@ -172,6 +183,7 @@ routed_by_execution! {
     DeleteWorkflowExecutionRequest.workflow_execution,
     UpdateWorkflowExecutionRequest.workflow_execution,
     ResetStickyTaskQueueRequest.execution,
+    UpdateWorkflowExecutionOptionsRequest.workflow_execution,
 }
 
 macro_rules! routed_by_id {

@@ -8,6 +8,7 @@
 
 mod activity_ops;
 mod admin;
+mod batch;
 mod deadline;
 pub mod forward;
 pub mod internal;
@@ -220,4 +221,9 @@ rpcs! {
         delete_schedule(DeleteScheduleRequest) -> DeleteScheduleResponse => delete_schedule;
         list_schedules(ListSchedulesRequest) -> ListSchedulesResponse => list_schedules;
         list_schedule_matching_times(ListScheduleMatchingTimesRequest) -> ListScheduleMatchingTimesResponse => list_schedule_matching_times;
+        update_workflow_execution_options(UpdateWorkflowExecutionOptionsRequest) -> UpdateWorkflowExecutionOptionsResponse => update_workflow_execution_options;
+        start_batch_operation(StartBatchOperationRequest) -> StartBatchOperationResponse => start_batch_operation;
+        stop_batch_operation(StopBatchOperationRequest) -> StopBatchOperationResponse => stop_batch_operation;
+        describe_batch_operation(DescribeBatchOperationRequest) -> DescribeBatchOperationResponse => describe_batch_operation;
+        list_batch_operations(ListBatchOperationsRequest) -> ListBatchOperationsResponse => list_batch_operations;
 }

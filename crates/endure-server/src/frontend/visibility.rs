@@ -62,7 +62,7 @@ fn row_info(v: VisibilityRow, types: &SaTypes) -> WorkflowExecutionInfo {
 
 /// Workflow listings leave out system runs (schedules) unless the query names their division,
 /// as the real server does.
-fn hide_system_runs(query: &str, expr: Option<FilterExpr>) -> Option<FilterExpr> {
+pub(super) fn hide_system_runs(query: &str, expr: Option<FilterExpr>) -> Option<FilterExpr> {
     use endure_core::schedule::NAMESPACE_DIVISION_ATTR;
     if query.contains(NAMESPACE_DIVISION_ATTR) {
         return expr;
@@ -115,7 +115,7 @@ impl Frontend {
     }
 
     /// One page of the runs a list-filter query selects.
-    async fn list_query(
+    pub(super) async fn list_query(
         &self,
         namespace: &str,
         query: &str,

@@ -214,8 +214,31 @@ impl Frontend {
         #[allow(deprecated)]
         let reapply = r.reset_reapply_type != ResetReapplyType::None as i32
             && !r.reset_reapply_exclude_types.contains(&(ResetReapplyExcludeType::Signal as i32));
-        let run_id = self.engine.reset(&key, r.workflow_task_finish_event_id, &r.reason, reapply).await?;
+        let run_id = self
+            .engine
+            .reset(&key, r.workflow_task_finish_event_id, &r.reason, reapply, &r.request_id)
+            .await?;
         Ok(ws::ResetWorkflowExecutionResponse { run_id })
+    }
+
+    pub(crate) async fn update_workflow_execution_options(
+        &self,
+        r: Request<ws::UpdateWorkflowExecutionOptionsRequest>,
+    ) -> ApiResult<ws::UpdateWorkflowExecutionOptionsResponse> {
+        let r = r.into_inner();
+        let ns = self.namespaces.by_name(&r.namespace).await?;
+        let e = execution(&r.workflow_execution)?;
+        let paths = r.update_mask.map(|m| m.paths).unwrap_or_default();
+        let mask = endure_core::options::OptionsMask::of(&paths)?;
+        let options = r.workflow_execution_options.unwrap_or_default();
+        let key = self.engine.resolve_run(&ns.id, &e.workflow_id, &e.run_id).await?;
+        let now = self.engine.now();
+        let options =
+            self.engine.update(&key, None, |t| t.update_options(&options, mask, &r.identity)).await?;
+        Ok(ws::UpdateWorkflowExecutionOptionsResponse {
+            workflow_execution_options: Some(options),
+            update_time: Some(time::to_timestamp(now)),
+        })
     }
 
     pub(crate) async fn delete_workflow_execution(

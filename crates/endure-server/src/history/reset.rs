@@ -10,13 +10,15 @@ impl Engine {
     /// that finished at `finish_event_id`, that task failed with cause ResetWorkflow, the
     /// signals received after it re-applied (unless `reapply_signals` is false); the workflow's
     /// current run (the base or a newer one) is terminated if still open and committed together
-    /// with the new run. Returns the new run id.
+    /// with the new run. A non-empty `request_id` makes the reset idempotent: the same id again
+    /// answers with the run it made. Returns the new run id.
     pub async fn reset(
         &self,
         base: &RunKey,
         finish_event_id: i64,
         reason: &str,
         reapply_signals: bool,
+        request_id: &str,
     ) -> ApiResult<String> {
         let _lock = self.lock(&base.namespace_id, &base.workflow_id).await;
         let loaded = self.load_locked(base).await?;
@@ -24,6 +26,10 @@ impl Engine {
             .current_run(&base.namespace_id, &base.workflow_id)
             .await?
             .ok_or_else(|| workflow_not_found(&base.workflow_id))?;
+        // The same reset again (a retried request): its run is the answer.
+        if !request_id.is_empty() && current.start_request_id == request_id {
+            return Ok(current.run_id);
+        }
         let events = self.read_events(base, 1, loaded.ms.next_event_id, usize::MAX).await?;
         endure_core::rebuild::check_reset_point(&events, finish_event_id)?;
         let (prefix, signals) =
@@ -31,7 +37,7 @@ impl Engine {
         // Random (v4), as the real server's resetter makes it.
         let new_run_id = self.new_id();
         let mut new_ms = endure_core::rebuild::rebuild(&base.namespace_id, &new_run_id, &prefix);
-        new_ms.start_request_id = self.new_id();
+        new_ms.start_request_id = if request_id.is_empty() { self.new_id() } else { request_id.to_owned() };
         let now = self.now();
         let mut t = self.txn(&mut new_ms, now);
         t.finish_reset(&base.run_id, reason, signals)?;
