@@ -18,6 +18,8 @@ pub mod protobytes;
 pub mod query;
 pub mod rebuild;
 pub mod retry;
+/// Temporal Schedules.
+pub mod schedule;
 pub mod state;
 pub mod successor;
 pub mod task;
