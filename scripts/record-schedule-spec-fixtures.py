@@ -77,6 +77,32 @@ def rng(start, end=None, step=None):
     return r
 
 
+def tzif(types, transitions):
+    """A TZif (version 2) file: `types` is [(utc offset seconds, is dst, abbreviation)],
+    `transitions` is [(unix seconds, type index)]; no footer rule."""
+    import struct
+
+    chars = b""
+    idx = []
+    for _, _, abbr in types:
+        idx.append(len(chars))
+        chars += abbr.encode() + b"\0"
+
+    def block(time_fmt):
+        counts = struct.pack(">6l", 0, 0, 0, len(transitions), len(types), len(chars))
+        body = b"".join(struct.pack(time_fmt, t) for t, _ in transitions)
+        body += bytes(i for _, i in transitions)
+        body += b"".join(struct.pack(">lBB", off, dst, i) for (off, dst, _), i in zip(types, idx))
+        return b"TZif2" + b"\0" * 15 + counts + body + chars
+
+    return block(">l") + block(">q") + b"\n\n"
+
+
+CUSTOM_TZ = base64.b64encode(
+    tzif([(3600, 0, "AAA"), (10800, 1, "BBB")], [(1717200000, 1), (1725148800, 0)])
+).decode()
+
+
 # (name, spec as protobuf JSON, [windows])
 CASES = [
     # --- intervals ------------------------------------------------------------------------
@@ -232,6 +258,33 @@ CASES = [
     ("jitter_with_end", {"interval": [{"interval": "3600s"}], "jitter": "3000s", "endTime": "2024-01-01T05:00:00Z"}, [JAN]),
     ("jitter_last_time", {"calendar": [{"hour": "12", "dayOfMonth": "1", "month": "1", "year": "2024"}], "jitter": "86400s"}, [YEAR]),
     ("jitter_subms", {"interval": [{"interval": "60s"}], "jitter": "0.000500s"}, [("2024-01-01T00:00:00Z", "2024-01-01T00:10:00Z")]),
+    # --- more edges ---------------------------------------------------------------------
+    ("calendar_dow_1_7", {"calendar": [{"hour": "6", "dayOfWeek": "1-7"}]}, [("2024-01-01T00:00:00Z", "2024-01-15T00:00:00Z")]),
+    ("calendar_dow_star_step", {"calendar": [{"hour": "6", "dayOfWeek": "*/2"}]}, [("2024-01-01T00:00:00Z", "2024-01-15T00:00:00Z")]),
+    ("calendar_dow_sun_sat", {"calendar": [{"hour": "6", "dayOfWeek": "sun-sat"}]}, [("2024-01-01T00:00:00Z", "2024-01-08T00:00:00Z")]),
+    ("calendar_err_dow_mon_sun", {"calendar": [{"hour": "6", "dayOfWeek": "mon-sun"}]}, []),
+    ("calendar_err_month_dec_jan", {"calendar": [{"month": "dec-jan"}]}, []),
+    ("calendar_step_past_max", {"calendar": [{"minute": "*/100", "hour": "*"}]}, [JAN]),
+    ("calendar_plus_sign", {"calendar": [{"minute": "+5", "hour": "+1"}]}, [JAN]),
+    ("calendar_err_step_huge", {"calendar": [{"minute": "*/99999999999999999999"}]}, []),
+    ("cron_impossible_date", {"cronString": ["0 0 31 2 *"]}, [("2024-01-01T00:00:00Z", "2030-01-01T00:00:00Z")]),
+    ("cron_dow_1_7", {"cronString": ["0 12 * * 1-7"]}, [("2024-01-01T00:00:00Z", "2024-01-15T00:00:00Z")]),
+    ("cron_7_fields_every_10s", {"cronString": ["*/10 * * * * * *"]}, [("2024-01-01T00:00:00Z", "2024-01-01T00:01:00Z")]),
+    ("cron_year_to_2100", {"cronString": ["0 0 1 1 * 2099-2100"]}, [("2098-06-01T00:00:00Z", "2101-06-01T00:00:00Z")]),
+    ("cron_every_days_fraction", {"cronString": ["@every 1.5d"]}, [("2024-01-01T00:00:00Z", "2024-01-08T00:00:00Z")]),
+    ("cron_every_day_hours_phase", {"cronString": ["@every 1d12h/30m"]}, [("2024-01-01T00:00:00Z", "2024-01-08T00:00:00Z")]),
+    ("cron_every_tz_ignored", {"cronString": ["CRON_TZ=Asia/Tokyo @every 6h"]}, [JAN]),
+    ("cron_err_every_no_unit", {"cronString": ["@every 10"]}, []),
+    ("cron_err_every_unknown_unit", {"cronString": ["@every 1x"]}, []),
+    ("cron_err_every_negative", {"cronString": ["@every -1h"]}, []),
+    ("cron_err_every_two_spaces", {"cronString": ["@every  1h"]}, []),
+    ("cron_err_every_tz_mixed", {"cronString": ["CRON_TZ=Asia/Tokyo @every 6h", "CRON_TZ=Asia/Tokyo 0 9 * * *"]}, []),
+    ("cron_err_dow_mon_sun", {"cronString": ["0 12 * * MON-SUN"]}, []),
+    ("interval_huge", {"interval": [{"interval": "3153600000s"}]}, [("2024-01-01T00:00:00Z", "2101-01-01T00:00:00Z")]),
+    ("jitter_negative", {"interval": [{"interval": "3600s"}], "jitter": "-60s"}, [("2024-01-01T00:00:00Z", "2024-01-01T05:00:00Z")]),
+    ("exclude_structured_cleaned", {"interval": [{"interval": "3600s"}], "excludeStructuredCalendar": [cal(second=[rng(0, 0, 0)], minute=[rng(0, 0, 0)], hour=[rng(5, 2, 0)], dayOfMonth=[rng(1, 31)], month=[rng(1, 12)], dayOfWeek=[rng(0, 6)])]}, [("2024-01-01T00:00:00Z", "2024-01-01T08:00:00Z")]),
+    ("tz_data_custom", {"calendar": [{"hour": "0,23"}], "timezoneName": "Custom/Zone", "timezoneData": CUSTOM_TZ}, [("2024-05-30T00:00:00Z", "2024-06-03T00:00:00Z"), ("2024-08-30T00:00:00Z", "2024-09-03T00:00:00Z"), ("2024-01-01T00:00:00Z", "2024-01-03T00:00:00Z")]),
+    ("tz_err_data_with_cron_tz", {"cronString": ["CRON_TZ=Custom/Zone 0 9 * * *"], "timezoneName": "Custom/Zone", "timezoneData": CUSTOM_TZ}, []),
     # --- misc -----------------------------------------------------------------------------
     ("empty_spec", {}, [JAN]),
     ("everything_together", {

@@ -6,7 +6,7 @@
 
 use base64::Engine;
 use endure_core::api::schedule::v1::ScheduleSpec;
-use endure_core::schedule::spec::{CompiledSpec, MAX_MATCHING_TIMES, canonicalize};
+use endure_core::schedule::spec::{CompiledSpec, MAX_MATCHING_TIMES, canonicalize, list_info_spec};
 use prost::Message;
 use serde_json::Value;
 
@@ -129,8 +129,8 @@ fn canonical_specs_are_the_servers() {
         if got != *want {
             failures.push(format!("{}:\n   got {got:?}\n  want {want:?}", case.name));
         }
-        // ListSchedules shows the same spec as DescribeSchedule.
-        assert_eq!(case.list_spec.as_ref(), Some(want), "{}: list spec", case.name);
+        // ListSchedules shows the same spec as DescribeSchedule, less any time zone data.
+        assert_eq!(case.list_spec, Some(list_info_spec(want)), "{}: list spec", case.name);
         // Canonicalising is idempotent, and the canonical form means the same.
         assert_eq!(canonicalize(want).as_ref(), Ok(want), "{}: idempotent", case.name);
     }

@@ -95,11 +95,13 @@ pub(crate) struct Calendar {
     month: Bits,
     day_of_week: Bits,
     year: Years,
+    /// Some field has no value it could ever take: the calendar matches nothing.
+    never: bool,
 }
 
 impl Calendar {
     pub(crate) fn new(spec: &StructuredCalendarSpec) -> Calendar {
-        Calendar {
+        let mut cal = Calendar {
             second: Bits::of(&spec.second),
             minute: Bits::of(&spec.minute),
             hour: Bits::of(&spec.hour),
@@ -107,11 +109,25 @@ impl Calendar {
             month: Bits::of(&spec.month),
             day_of_week: Bits::of(&spec.day_of_week),
             year: Years::of(&spec.year),
-        }
+            never: false,
+        };
+        // Spares the search a walk to 2100 (second by second, for an empty second list).
+        let none = |bits: Bits, lo: i64, hi: i64| !(lo..=hi).any(|v| bits.has(v));
+        cal.never = none(cal.second, 0, 59)
+            || none(cal.minute, 0, 59)
+            || none(cal.hour, 0, 23)
+            || none(cal.day_of_month, 1, 31)
+            || none(cal.month, 1, 12)
+            || none(cal.day_of_week, 0, 6)
+            || !(MIN_TRACKED_YEAR..=MAX_CALENDAR_YEAR).any(|y| cal.year.has(y));
+        cal
     }
 
     /// Whether the wall-clock time of the instant `unix` (seconds) matches.
     pub(crate) fn matches(&self, zone: &Zone, unix: i64) -> bool {
+        if self.never {
+            return false;
+        }
         let c = zone.civil(unix);
         self.year.has(c.year)
             && self.month.has(c.month)
@@ -165,6 +181,9 @@ impl Calendar {
     /// the year 2100.
     pub(crate) fn next(&self, zone: &Zone, after: i64) -> Option<i64> {
         const HOUR: i64 = 3600;
+        if self.never {
+            return None;
+        }
         let Civil {
             year: mut y, month: mut mo, day: mut d, hour: mut h, minute: mut m, second: mut s, ..
         } = zone.civil(after);
@@ -297,5 +316,30 @@ mod tests {
         assert!(every_day_at_nine.matches(&Zone::Utc, nine));
         assert!(!every_day_at_nine.matches(&Zone::Utc, nine + 1));
         assert_eq!(every_day_at_nine.next(&Zone::Utc, 4_133_980_800), None, "2101 is past the end");
+    }
+
+    #[test]
+    fn a_field_with_no_values_matches_nothing_at_once() {
+        let no_seconds = Calendar::new(&StructuredCalendarSpec {
+            minute: vec![r(0, 59, 0)],
+            hour: vec![r(0, 23, 0)],
+            day_of_month: vec![r(1, 31, 0)],
+            month: vec![r(1, 12, 0)],
+            day_of_week: vec![r(0, 6, 0)],
+            ..Default::default()
+        });
+        assert_eq!(no_seconds.next(&Zone::Utc, 0), None);
+        assert!(!no_seconds.matches(&Zone::Utc, 0));
+        let past_years = Calendar::new(&StructuredCalendarSpec {
+            second: vec![r(0, 59, 0)],
+            minute: vec![r(0, 59, 0)],
+            hour: vec![r(0, 23, 0)],
+            day_of_month: vec![r(1, 31, 0)],
+            month: vec![r(1, 12, 0)],
+            day_of_week: vec![r(0, 6, 0)],
+            year: vec![r(2200, 0, 0)],
+            ..Default::default()
+        });
+        assert_eq!(past_years.next(&Zone::Utc, 0), None);
     }
 }

@@ -194,6 +194,12 @@ pub fn canonicalize(spec: &ScheduleSpec) -> Result<ScheduleSpec, String> {
     CompiledSpec::compile(spec).map(|c| c.canonical)
 }
 
+/// The spec a schedule's ListSchedules entry shows (`ScheduleListInfo.spec`): the canonical
+/// spec without `timezone_data`.
+pub fn list_info_spec(canonical: &ScheduleSpec) -> ScheduleSpec {
+    ScheduleSpec { timezone_data: Vec::new(), ..canonical.clone() }
+}
+
 /// The server's canonicalisation and validation, in its order (the first error wins).
 #[allow(deprecated)] // `exclude_calendar` is deprecated in the API, still honoured.
 fn canonical_form(spec: &ScheduleSpec) -> Result<ScheduleSpec, String> {
