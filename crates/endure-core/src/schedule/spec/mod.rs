@@ -315,3 +315,79 @@ fn clean_ranges(spec: &mut ScheduleSpec) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::schedule::v1::CalendarSpec;
+    use proptest::prelude::*;
+
+    /// The search without jumps over excluded stretches: nominal time after nominal time.
+    fn stepwise_next(cs: &CompiledSpec, after: Nanos) -> Option<i64> {
+        let mut after = after;
+        if let Some(start) = cs.start {
+            after = after.max(start - SECOND);
+        }
+        loop {
+            let nominal = cs.raw_next(after)?;
+            if cs.past_end(nominal) {
+                return None;
+            }
+            if !cs.excludes.iter().any(|e| e.matches(&cs.zone, nominal)) {
+                return Some(nominal);
+            }
+            after = nominal * SECOND;
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        #[test]
+        #[allow(deprecated)] // `exclude_calendar` is deprecated in the API, still honoured.
+        fn jumping_over_exclusions_finds_what_stepping_finds(
+            zone in prop::sample::select(vec!["", "America/New_York", "Europe/London", "Australia/Lord_Howe"]),
+            every in prop::sample::select(vec![1i64, 7, 60, 900]),
+            hours in 0i64..6,
+            minutes in prop::sample::select(vec!["*", "0-29", "15", "*/20"]),
+            days in prop::sample::select(vec!["*", "*", "sat,sun", "mon-fri"]),
+            // Around the 2024 DST changes of the zones above.
+            after in prop::sample::select(vec![
+                1_709_942_400i64, 1_711_756_800, 1_712_361_600, 1_728_086_400, 1_729_900_800, 1_730_505_600,
+            ]),
+            offset in 0i64..86_400,
+        ) {
+            // Excluded from the local hour of the first search on.
+            let first_hour = Zone::load(zone, &[]).map_err(TestCaseError::fail)?.civil(after + offset).hour;
+            let last_hour = (first_hour + hours).min(23);
+            let spec = ScheduleSpec {
+                cron_string: vec![format!("@every {every}s")],
+                exclude_calendar: vec![CalendarSpec {
+                    second: "*".into(),
+                    minute: minutes.into(),
+                    hour: format!("{first_hour}-{last_hour}"),
+                    day_of_week: days.into(),
+                    ..Default::default()
+                }],
+                timezone_name: zone.into(),
+                ..Default::default()
+            };
+            let cs = CompiledSpec::compile(&spec).map_err(TestCaseError::fail)?;
+            let mut t = (after + offset) * SECOND;
+            let mut jumps = 0;
+            for _ in 0..20 {
+                if cs.excluded_until(t / SECOND + 1).is_some() {
+                    jumps += 1;
+                }
+                let want = stepwise_next(&cs, t);
+                let got = cs.next("", t).map(|(nominal, _)| nominal / SECOND);
+                prop_assert_eq!(got, want);
+                match got {
+                    Some(n) => t = n * SECOND,
+                    None => break,
+                }
+            }
+            // The window starts inside an exclusion unless the first second is not excluded.
+            prop_assert!(jumps > 0 || minutes != "*" || days != "*");
+        }
+    }
+}
