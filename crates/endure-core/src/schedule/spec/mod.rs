@@ -19,7 +19,7 @@
 //! exclusions of the structured form are not validated; day-of-week text `1-7` leaves Sunday
 //! out; a start time's fraction of a second is ignored when matching (03:00:00 matches a start
 //! of 03:00:00.5); DST gaps and repeated hours are resolved as Go's `time.Date` resolves them
-//! (see [`zone`]).
+//! (see `zone.rs`).
 
 mod calendar;
 mod jitter;
