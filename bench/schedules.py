@@ -38,6 +38,8 @@ Figures (fires whose nominal time is in ``[T0, T1)`` only):
   came): read the two together. **≤ 1 s late**: the share of the expected fires that started
   at most 1 s after their nominal time (missed ones count as late).
 - **CPU**: seconds of CPU over the window, and as % of one core (seconds / window length).
+- **disk writes**: ``write_bytes`` of ``/proc/<pid>/io`` over the window (what the server's
+  database and log writes sent to storage).
 - **RSS**: peak during the window and at ``T1``.
 
 Results: a markdown table, a row per server and a row of ratios Endure / Temporal (below 1
@@ -132,6 +134,21 @@ def cpu_seconds(sid: int) -> float:
     return ticks / CLK_TCK
 
 
+def write_bytes(sid: int) -> int:
+    """Bytes the session's processes caused to be written to storage (``/proc/<pid>/io``)."""
+    total = 0
+    for pid in session_pids(sid):
+        try:
+            with open(f"/proc/{pid}/io") as f:
+                for line in f:
+                    if line.startswith("write_bytes:"):
+                        total += int(line.split()[1])
+                        break
+        except OSError:
+            continue
+    return total
+
+
 def rss_mib(sid: int) -> float:
     total_kib = 0
     for pid in session_pids(sid):
@@ -200,6 +217,7 @@ class Result:
     taken_per_s: float = 0.0
     cpu_s: float = 0.0
     cpu_pct_one_core: float = 0.0
+    disk_write_mib: float = 0.0
     rss_start_mib: float = 0.0
     rss_peak_mib: float = 0.0
     rss_end_mib: float = 0.0
@@ -404,6 +422,7 @@ async def workload(server: Any, args: argparse.Namespace, result: Result) -> Non
     await asyncio.sleep(t0 - time.time())
     with RssSampler(sid) as sampler:
         cpu0 = cpu_seconds(sid)
+        written0 = write_bytes(sid)
         wall0 = time.time()
         result.rss_start_mib = rss_mib(sid)
         while time.time() < t1:
@@ -412,9 +431,11 @@ async def workload(server: Any, args: argparse.Namespace, result: Result) -> Non
             if left > 0.5:
                 print(f"{result.server}: window, {left:.0f} s left", file=sys.stderr)
         cpu1 = cpu_seconds(sid)
+        written1 = write_bytes(sid)
         wall1 = time.time()
         result.rss_end_mib = rss_mib(sid)
     result.cpu_s = cpu1 - cpu0
+    result.disk_write_mib = (written1 - written0) / 2**20
     result.cpu_pct_one_core = 100 * result.cpu_s / (wall1 - wall0)
     result.rss_peak_mib = max(sampler.samples + [result.rss_end_mib])
     print(f"{result.server}: window over; draining {args.drain:g} s", file=sys.stderr)
@@ -488,6 +509,7 @@ COLUMNS = [
     ("max (ms)", lambda r: r.lateness_ms.get("max", math.nan)),
     ("CPU (s)", lambda r: r.cpu_s),
     ("CPU (% of a core)", lambda r: r.cpu_pct_one_core),
+    ("disk writes (MiB)", lambda r: r.disk_write_mib),
     ("RSS peak (MiB)", lambda r: r.rss_peak_mib),
     ("RSS at end (MiB)", lambda r: r.rss_end_mib),
 ]

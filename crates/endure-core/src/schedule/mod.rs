@@ -349,8 +349,7 @@ impl SchedulerState {
     pub fn list_info(&self) -> ScheduleListInfo {
         let schedule = self.schedule.clone().unwrap_or_default();
         let state = schedule.state.clone().unwrap_or_default();
-        let mut spec = schedule.spec.clone().unwrap_or_default();
-        spec.timezone_data = vec![];
+        let spec = spec::list_info_spec(&schedule.spec.clone().unwrap_or_default());
         ScheduleListInfo {
             spec: Some(spec),
             workflow_type: self.start_workflow_info().and_then(|w| w.workflow_type.clone()),

@@ -31,22 +31,15 @@ use endure_store::{CurrentCondition, RunKey, VisibilityFilter};
 use prost::Message;
 use tonic::Request;
 
-/// Most times ListScheduleMatchingTimes returns.
-const MAX_MATCHING_TIMES: usize = 1000;
-
-/// A conflict token as the wire carries it (8 bytes, little-endian).
+/// A conflict token as the wire carries it (8 bytes, big-endian, as the real server's).
 fn encode_token(t: i64) -> Vec<u8> {
-    t.to_le_bytes().to_vec()
+    t.to_be_bytes().to_vec()
 }
 
-/// A conflict token from the wire; empty means "no check".
-fn decode_token(b: &[u8]) -> ApiResult<Option<i64>> {
-    if b.is_empty() {
-        return Ok(None);
-    }
-    let bytes: [u8; 8] =
-        b.try_into().map_err(|_| ApiError::InvalidArgument("invalid conflict token".into()))?;
-    Ok(Some(i64::from_le_bytes(bytes)))
+/// A conflict token from the wire; anything but 8 bytes means "no check", as on the real server.
+fn decode_token(b: &[u8]) -> Option<i64> {
+    let bytes: [u8; 8] = b.try_into().ok()?;
+    Some(i64::from_be_bytes(bytes))
 }
 
 fn not_found(schedule_id: &str) -> ApiError {
@@ -189,7 +182,7 @@ impl Frontend {
     ) -> ApiResult<ws::UpdateScheduleResponse> {
         let r = r.into_inner();
         let ns = self.namespaces.by_name(&r.namespace).await?;
-        let token = decode_token(&r.conflict_token)?;
+        let token = decode_token(&r.conflict_token);
         let (key, _) = self.load_schedule(&ns, &r.schedule_id).await?;
         let schedule =
             self.check_schedule(&ns, r.schedule, r.search_attributes.as_ref(), r.memo.as_ref()).await?;
@@ -233,16 +226,8 @@ impl Frontend {
         let compiled = sched::spec::CompiledSpec::compile(&spec).map_err(ApiError::InvalidArgument)?;
         let start = r.start_time.as_ref().map(time::from_timestamp).unwrap_or(0);
         let end = r.end_time.as_ref().map(time::from_timestamp).unwrap_or(0);
-        let mut out = vec![];
-        let mut t = start;
-        while out.len() < MAX_MATCHING_TIMES {
-            let Some((_, actual)) = compiled.next(&s.jitter_seed, t) else { break };
-            if actual > end {
-                break;
-            }
-            out.push(time::to_timestamp(actual));
-            t = actual;
-        }
+        let out =
+            compiled.matching_times(&s.jitter_seed, start, end).into_iter().map(time::to_timestamp).collect();
         Ok(ws::ListScheduleMatchingTimesResponse { start_time: out })
     }
 
