@@ -142,7 +142,7 @@ impl Txn<'_> {
     fn process_buffer(&mut self) {
         let now = self.now;
         let Some(s) = self.ms.scheduler.as_deref_mut() else { return };
-        let running = !s.running.is_empty() || !s.starts.is_empty();
+        let running = !s.running.is_empty() || s.starts.values().any(|p| p.tracked);
         let (mut keep, mut go) = (vec![], vec![]);
         let (mut seen, mut cancel, mut terminate) = (false, false, false);
         for b in std::mem::take(&mut s.buffer) {
@@ -177,15 +177,18 @@ impl Txn<'_> {
             }
         }
         s.buffer = keep;
+        let can_start = s.start_workflow_info().is_some();
         for b in go {
-            if !s.take_action(b.manual) {
+            if !can_start || !s.take_action(b.manual) {
                 continue;
             }
+            let tracked = s.resolve(b.overlap) != Overlap::AllowAll;
             let seq = s.next_seq;
             s.next_seq += 1;
             let workflow_id = s.workflow_id_for(b.nominal);
             let request_id = format!("{}-{}-{}", s.jitter_seed, seq, b.nominal);
-            s.starts.insert(seq, PendingStart { start: b, workflow_id, request_id, closed_early: None });
+            s.starts
+                .insert(seq, PendingStart { start: b, tracked, workflow_id, request_id, closed_early: None });
             self.tasks.push(Task::ScheduleStart { fire_at: now, seq });
         }
         if terminate || cancel {
@@ -212,20 +215,29 @@ impl Txn<'_> {
         };
         if let StartOutcome::Started(run_id) = outcome {
             s.action_count += 1;
-            s.recent_actions.push(RecentAction {
+            let action = RecentAction {
                 schedule_time: p.start.actual,
                 actual_time: now,
                 workflow_id: p.workflow_id.clone(),
                 run_id: run_id.clone(),
                 status: Status::Running as i32,
-            });
+                seq,
+            };
+            let at = s.recent_actions.iter().rposition(|a| a.seq < seq).map_or(0, |i| i + 1);
+            s.recent_actions.insert(at, action);
             if s.recent_actions.len() > RECENT_ACTIONS {
                 let extra = s.recent_actions.len() - RECENT_ACTIONS;
                 s.recent_actions.drain(..extra);
             }
-            s.running.push(RunningWorkflow { workflow_id: p.workflow_id.clone(), run_id, stop_sent: false });
+            if p.tracked {
+                s.running.push(RunningWorkflow {
+                    workflow_id: p.workflow_id.clone(),
+                    run_id,
+                    stop_sent: false,
+                });
+            }
             if let Some(c) = p.closed_early {
-                closed(s, &p.workflow_id, c.status, c.result, c.failure, now);
+                closed(s, &p.workflow_id, c.status, c.result, c.failure);
             }
         }
         self.advance_schedule()
@@ -240,7 +252,6 @@ impl Txn<'_> {
         run_id: &str,
         close_event: &HistoryEvent,
     ) -> Result<(), CoreError> {
-        let now = self.now;
         let (status, result, failure) = close_of(close_event);
         let s = self.scheduler()?;
         if !s.running.iter().any(|r| r.workflow_id == workflow_id) {
@@ -252,13 +263,24 @@ impl Txn<'_> {
                 Some(ClosedEarly { run_id: run_id.to_owned(), status: status as i32, result, failure });
             return Ok(());
         }
-        closed(s, workflow_id, status as i32, result, failure, now);
+        closed(s, workflow_id, status as i32, result, failure);
         self.advance_schedule()
     }
 
-    /// Applies a patch: trigger now, backfill, pause or unpause.
-    pub fn schedule_patch(&mut self, patch: &SchedulePatch) -> Result<(), CoreError> {
+    /// Applies a patch: trigger now, backfill, pause or unpause. A patch repeated with the
+    /// request id of one of the last applied is dropped, as on the real server.
+    pub fn schedule_patch(&mut self, patch: &SchedulePatch, request_id: &str) -> Result<(), CoreError> {
         let spec = self.spec()?;
+        let s = self.scheduler()?;
+        if !request_id.is_empty() {
+            if s.patch_request_ids.iter().any(|r| r == request_id) {
+                return Ok(());
+            }
+            s.patch_request_ids.push(request_id.to_owned());
+            if s.patch_request_ids.len() > PATCH_REQUEST_IDS {
+                s.patch_request_ids.remove(0);
+            }
+        }
         self.patch_with(patch, &spec)?;
         self.advance_with(&spec);
         Ok(())
@@ -274,16 +296,14 @@ impl Txn<'_> {
         for b in &patch.backfill_request {
             backfill(s, spec, b);
         }
-        if !patch.pause.is_empty() || !patch.unpause.is_empty() {
+        for (text, paused) in [(&patch.pause, true), (&patch.unpause, false)] {
+            if text.is_empty() {
+                continue;
+            }
             let state =
                 s.schedule.get_or_insert_with(Default::default).state.get_or_insert_with(Default::default);
-            if !patch.pause.is_empty() {
-                state.paused = true;
-                state.notes = patch.pause.clone();
-            } else {
-                state.paused = false;
-                state.notes = patch.unpause.clone();
-            }
+            state.paused = paused;
+            state.notes = text.clone();
             s.conflict_token += 1;
         }
         Ok(())
@@ -291,13 +311,13 @@ impl Txn<'_> {
 
     /// Replaces the schedule (already validated and canonical) unless `conflict_token` names
     /// another version, in which case nothing changes (as on the real server). Returns whether
-    /// it was applied. `search_attributes` and `memo`, when given, replace the schedule's.
+    /// it was applied. `search_attributes`, when given, replace the schedule's custom ones (the
+    /// memo is never changed, as on the real server).
     pub fn schedule_update(
         &mut self,
         schedule: Schedule,
         conflict_token: Option<i64>,
         search_attributes: Option<SearchAttributes>,
-        memo: Option<Memo>,
     ) -> Result<bool, CoreError> {
         let spec = compile(&schedule)?;
         let now = self.now;
@@ -314,10 +334,15 @@ impl Txn<'_> {
         if let Some(sa) = search_attributes {
             self.ms.search_attributes = Some(sa).filter(|sa| !sa.indexed_fields.is_empty());
         }
-        if let Some(memo) = memo {
-            self.ms.memo = Some(memo).filter(|m| !m.fields.is_empty());
-        }
         self.advance_with(&spec);
         Ok(true)
+    }
+
+    /// DeleteSchedule: the schedule ends (its run closes; the runs it started go on).
+    pub fn schedule_delete(&mut self) -> Result<(), CoreError> {
+        self.scheduler()?;
+        self.ms.status = Status::Terminated as i32;
+        self.ms.close_time = self.now;
+        Ok(())
     }
 }

@@ -42,9 +42,6 @@ pub enum ApiError {
         /// First run id of the existing run's chain.
         first_execution_run_id: String,
     },
-    /// Something with this id exists already (a schedule).
-    #[error("{0}")]
-    AlreadyExists(String),
     /// The request conflicts with the current state.
     #[error("{0}")]
     FailedPrecondition(String),
@@ -169,7 +166,6 @@ fn rpc_status(e: ApiError) -> RpcStatus {
             ),
         ),
         ApiError::FailedPrecondition(_) => (Code::FailedPrecondition, vec![]),
-        ApiError::AlreadyExists(_) => (Code::AlreadyExists, vec![]),
         ApiError::QueryFailed { failure, .. } => (
             Code::InvalidArgument,
             detail("QueryFailedFailure", details::QueryFailedFailure { failure: failure.map(|f| *f) }),

@@ -87,6 +87,8 @@ pub struct BufferedStart {
 pub struct PendingStart {
     /// The buffered start it carries out.
     pub start: BufferedStart,
+    /// It does not overlap (not ALLOW_ALL): its run is watched as running.
+    pub tracked: bool,
     /// The workflow id it starts.
     pub workflow_id: String,
     /// The start's request id (the same on every retry of the task).
@@ -137,6 +139,9 @@ pub struct RecentAction {
     pub run_id: String,
     /// Its status as last heard (`WorkflowExecutionStatus` number).
     pub status: i32,
+    /// The start's sequence number: actions are listed in the order the schedule took them,
+    /// whichever start was recorded first.
+    pub seq: i64,
 }
 
 /// What a schedule's system run holds.
@@ -184,7 +189,14 @@ pub struct SchedulerState {
     /// The last failed run's failure, given to the next start.
     #[serde(with = "protobytes::opt")]
     pub last_failure: Option<Failure>,
+    /// Request ids of the last patches applied: a patch repeated with one is dropped.
+    pub patch_request_ids: Vec<String>,
 }
+
+/// Patch request ids a schedule remembers.
+pub const PATCH_REQUEST_IDS: usize = 100;
+/// Recent actions and future action times a ListSchedules entry shows.
+pub const LIST_ACTIONS: usize = 5;
 
 /// The schedule with the real server's defaults filled in, its spec in canonical form.
 pub fn canonical_schedule(mut schedule: Schedule) -> Result<Schedule, CoreError> {
@@ -197,6 +209,12 @@ pub fn canonical_schedule(mut schedule: Schedule) -> Result<Schedule, CoreError>
     let window = catchup_window_of(policies.catchup_window.as_ref());
     policies.catchup_window = Some(time::to_duration(window));
     schedule.state.get_or_insert_with(Default::default);
+    if let Some(schedule_action::Action::StartWorkflow(w)) =
+        schedule.action.as_mut().and_then(|a| a.action.as_mut())
+        && let Some(q) = w.task_queue.as_mut()
+    {
+        q.kind = crate::api::enums::v1::TaskQueueKind::Normal as i32;
+    }
     Ok(schedule)
 }
 
@@ -253,12 +271,14 @@ impl SchedulerState {
         }
         if state.remaining_actions > 0 {
             state.remaining_actions -= 1;
+            self.conflict_token += 1;
             return true;
         }
         false
     }
 
-    fn start_workflow_info(&self) -> Option<&NewWorkflowExecutionInfo> {
+    /// The start-workflow action, if the schedule has one.
+    pub fn start_workflow_info(&self) -> Option<&NewWorkflowExecutionInfo> {
         match self.schedule.as_ref()?.action.as_ref()?.action.as_ref()? {
             schedule_action::Action::StartWorkflow(w) => Some(w),
         }
@@ -313,14 +333,15 @@ impl SchedulerState {
             workflow_id: p.workflow_id.clone(),
             request_id: p.request_id.clone(),
             nominal: p.start.nominal,
+            manual: p.start.manual,
             info,
             last_completion_result: self.last_completion_result.clone().filter(|_| sequential),
             last_failure: self.last_failure.clone().filter(|_| sequential),
         })
     }
 
-    /// The info Describe reports.
-    pub fn info(&self, state_size_bytes: i64) -> ScheduleInfo {
+    /// The info Describe reports (no state size: the real server's v1 scheduler reports none).
+    pub fn info(&self) -> ScheduleInfo {
         ScheduleInfo {
             action_count: self.action_count,
             missed_catchup_window: self.missed_catchup_window,
@@ -333,36 +354,32 @@ impl SchedulerState {
                 .map(|r| WorkflowExecution { workflow_id: r.workflow_id.clone(), run_id: r.run_id.clone() })
                 .collect(),
             recent_actions: self.recent_actions.iter().map(action_result).collect(),
-            future_action_times: self
-                .future_action_times(FUTURE_ACTIONS)
-                .into_iter()
-                .map(time::to_timestamp)
-                .collect(),
+            future_action_times: self.future_timestamps(FUTURE_ACTIONS),
             create_time: Some(time::to_timestamp(self.create_time)),
             update_time: (self.update_time > 0).then(|| time::to_timestamp(self.update_time)),
-            state_size_bytes,
             ..Default::default()
         }
     }
 
-    /// The abbreviated info ListSchedules reports.
+    /// The abbreviated info ListSchedules reports (the latest five actions, the next five times).
     pub fn list_info(&self) -> ScheduleListInfo {
         let schedule = self.schedule.clone().unwrap_or_default();
         let state = schedule.state.clone().unwrap_or_default();
         let spec = spec::list_info_spec(&schedule.spec.clone().unwrap_or_default());
+        let skip = self.recent_actions.len().saturating_sub(LIST_ACTIONS);
         ScheduleListInfo {
             spec: Some(spec),
             workflow_type: self.start_workflow_info().and_then(|w| w.workflow_type.clone()),
             notes: state.notes,
             paused: state.paused,
-            recent_actions: self.recent_actions.iter().map(action_result).collect(),
-            future_action_times: self
-                .future_action_times(FUTURE_ACTIONS)
-                .into_iter()
-                .map(time::to_timestamp)
-                .collect(),
+            recent_actions: self.recent_actions[skip..].iter().map(action_result).collect(),
+            future_action_times: self.future_timestamps(LIST_ACTIONS),
             state_size_bytes: 0,
         }
+    }
+
+    fn future_timestamps(&self, n: usize) -> Vec<prost_wkt_types::Timestamp> {
+        self.future_action_times(n).into_iter().map(time::to_timestamp).collect()
     }
 }
 
@@ -387,6 +404,8 @@ pub struct ScheduledStart {
     pub request_id: String,
     /// The nominal time (`TemporalScheduledStartTime`).
     pub nominal: Nanos,
+    /// Asked for (trigger, backfill): it may reuse a closed run's id.
+    pub manual: bool,
     /// The action.
     pub info: NewWorkflowExecutionInfo,
     /// The last successful run's result (not for overlapping starts).
@@ -469,7 +488,6 @@ pub(crate) fn closed(
     status: i32,
     result: Option<Payloads>,
     failure: Option<Failure>,
-    _now: Nanos,
 ) {
     s.running.retain(|r| r.workflow_id != workflow_id);
     for a in s.recent_actions.iter_mut().filter(|a| a.workflow_id == workflow_id) {
@@ -482,6 +500,13 @@ pub(crate) fn closed(
             s.last_failure = None;
         }
         Status::Failed | Status::TimedOut => {
+            let notes = match (&failure, status) {
+                (Some(f), Status::Failed) => {
+                    format!("paused due to workflow failure: {workflow_id}: {}", f.message)
+                }
+                (None, Status::Failed) => format!("paused due to workflow failure: {workflow_id}"),
+                _ => format!("paused due to workflow timeout: {workflow_id}"),
+            };
             s.last_failure = failure;
             let pause =
                 s.schedule.as_ref().and_then(|x| x.policies.as_ref()).is_some_and(|p| p.pause_on_failure);
@@ -492,11 +517,8 @@ pub(crate) fn closed(
                     .state
                     .get_or_insert_with(Default::default);
                 state.paused = true;
-                state.notes = format!(
-                    "paused due to workflow {}: {}",
-                    if status == Status::Failed { "failure" } else { "timeout" },
-                    workflow_id
-                );
+                state.notes = notes;
+                s.conflict_token += 1;
             }
         }
         _ => {}

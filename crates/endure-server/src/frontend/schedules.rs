@@ -54,15 +54,103 @@ fn is_schedule() -> FilterExpr {
     )
 }
 
-/// Search attributes a schedule shows: its own, without the ones the server keeps.
-fn own_attributes(sa: Option<SearchAttributes>) -> SearchAttributes {
-    let mut sa = sa.unwrap_or_default();
+/// Search attributes a schedule shows: its own, without the ones the server keeps; none when
+/// it has none.
+fn own_attributes(sa: Option<SearchAttributes>) -> Option<SearchAttributes> {
+    let mut sa = sa?;
     sa.indexed_fields.retain(|k, _| k != NAMESPACE_DIVISION_ATTR && k != SCHEDULE_PAUSED);
-    sa
+    Some(sa).filter(|s| !s.indexed_fields.is_empty())
+}
+
+/// A ListSchedules query as the real server reads it: `ScheduleId` (rewritten to the system
+/// run's workflow id), `TemporalSchedulePaused` and custom search attributes; any other system
+/// attribute is refused. Returns the query to list system runs with.
+fn schedules_query(text: &str, custom: &crate::search_attributes::SaTypes) -> ApiResult<String> {
+    use endure_core::query::{self, Expr, Value};
+    if text.trim().is_empty() {
+        return Ok(String::new());
+    }
+    // The real server's SQL parser judges the syntax first, and words its errors.
+    crate::workers::query::WorkerQuery::parse(text).map_err(|e| match e {
+        ApiError::InvalidArgument(m) => ApiError::InvalidArgument(m.replacen(
+            "malformed query: ",
+            "invalid query: malformed SQL query: ",
+            1,
+        )),
+        e => e,
+    })?;
+    let mut q = query::parse(text).map_err(|e| {
+        ApiError::InvalidArgument(format!(
+            "invalid query: syntax error at position {}: {}",
+            e.offset, e.message
+        ))
+    })?;
+    let refuse = |name: &str| {
+        ApiError::InvalidArgument(format!("invalid query filter for schedules: cannot filter on {name:?}"))
+    };
+    let check_name = |name: &str| -> ApiResult<()> {
+        if name == "ScheduleId" || name == SCHEDULE_PAUSED {
+            return Ok(());
+        }
+        // System attributes, and names reserved for them (`TemporalScheduleId`), are refused.
+        match crate::search_attributes::schema::system(name) {
+            Some(_) => Err(refuse(name)),
+            None if name.starts_with("Temporal") => Err(refuse(name)),
+            None if !custom.contains_key(name) => {
+                Err(ApiError::InvalidArgument(format!("invalid query: invalid search attribute: {name}")))
+            }
+            None => Ok(()),
+        }
+    };
+    for o in &q.order_by {
+        check_name(&o.name)?;
+    }
+    fn rewrite(e: &mut Expr) {
+        let prefixed = |v: &mut Value| {
+            if let Value::Str(s) = v {
+                *s = workflow_id_of(s);
+            }
+        };
+        match e {
+            Expr::And(a, b) | Expr::Or(a, b) => {
+                rewrite(a);
+                rewrite(b);
+            }
+            Expr::Not(x) => rewrite(x),
+            Expr::Compare { name, value, .. } if name == "ScheduleId" => {
+                *name = "WorkflowId".into();
+                prefixed(value);
+            }
+            Expr::In { name, values, .. } if name == "ScheduleId" => {
+                *name = "WorkflowId".into();
+                values.iter_mut().for_each(prefixed);
+            }
+            Expr::Between { name, low, high, .. } if name == "ScheduleId" => {
+                *name = "WorkflowId".into();
+                prefixed(low);
+                prefixed(high);
+            }
+            Expr::StartsWith { name, prefix, .. } if name == "ScheduleId" => {
+                *name = "WorkflowId".into();
+                *prefix = workflow_id_of(prefix);
+            }
+            Expr::IsNull { name, .. } if name == "ScheduleId" => *name = "WorkflowId".into(),
+            _ => {}
+        }
+    }
+    if let Some(f) = q.filter.as_mut() {
+        for name in f.names() {
+            check_name(name)?;
+        }
+        rewrite(f);
+    }
+    Ok(q.to_string())
 }
 
 impl Frontend {
-    /// Checks a schedule's action and search attributes, and puts the spec in canonical form.
+    /// Checks a schedule as the real server does (the action needs a task queue; a missing
+    /// spec, action or workflow id is accepted), its search attributes and memo, and puts the
+    /// spec in canonical form.
     async fn check_schedule(
         &self,
         ns: &Namespace,
@@ -70,26 +158,28 @@ impl Frontend {
         search_attributes: Option<&SearchAttributes>,
         memo: Option<&Memo>,
     ) -> ApiResult<Schedule> {
-        let schedule =
-            schedule.ok_or_else(|| ApiError::InvalidArgument("Schedule is not set on request.".into()))?;
-        let action = schedule.action.as_ref().and_then(|a| a.action.as_ref());
-        let Some(schedule_action::Action::StartWorkflow(w)) = action else {
-            return Err(ApiError::InvalidArgument("Schedule action is not set.".into()));
-        };
-        let f = StartFields {
-            workflow_id: w.workflow_id.clone(),
-            workflow_type: w.workflow_type.clone(),
-            task_queue: w.task_queue.clone(),
-            input: w.input.clone(),
-            execution_timeout: w.workflow_execution_timeout,
-            run_timeout: w.workflow_run_timeout,
-            task_timeout: w.workflow_task_timeout,
-            retry_policy: w.retry_policy.clone(),
-            memo: w.memo.clone(),
-            search_attributes: w.search_attributes.clone(),
-            ..Default::default()
-        };
-        self.starter.validate(ns, &f).await?;
+        let schedule = schedule.unwrap_or_default();
+        if let Some(schedule_action::Action::StartWorkflow(w)) =
+            schedule.action.as_ref().and_then(|a| a.action.as_ref())
+        {
+            if w.task_queue.as_ref().is_none_or(|q| q.name.is_empty()) {
+                return Err(ApiError::InvalidArgument("taskQueue is not set".into()));
+            }
+            let f = StartFields {
+                workflow_id: if w.workflow_id.is_empty() { "-".into() } else { w.workflow_id.clone() },
+                workflow_type: w.workflow_type.clone(),
+                task_queue: w.task_queue.clone(),
+                input: w.input.clone(),
+                execution_timeout: w.workflow_execution_timeout,
+                run_timeout: w.workflow_run_timeout,
+                task_timeout: w.workflow_task_timeout,
+                retry_policy: w.retry_policy.clone(),
+                memo: w.memo.clone(),
+                search_attributes: w.search_attributes.clone(),
+                ..Default::default()
+            };
+            self.starter.validate(ns, &f).await?;
+        }
         if let Some(sa) = search_attributes.filter(|s| !s.indexed_fields.is_empty()) {
             let types = self.search_attributes.of(&ns.id).await?;
             crate::search_attributes::validate(&ns.name, &types, sa, false, self.engine.limits())
@@ -101,17 +191,28 @@ impl Frontend {
         Ok(sched::canonical_schedule(schedule)?)
     }
 
-    /// The running system run of a schedule, loaded.
+    /// The system run of a schedule, loaded: the engine's NOT_FOUND when it never existed
+    /// (`workflow not found for ID: temporal-sys-scheduler:<id>`, as the real server words it);
+    /// a deleted one is closed, which each caller words its own way.
     async fn load_schedule(&self, ns: &Namespace, schedule_id: &str) -> ApiResult<(RunKey, MutableState)> {
-        let workflow_id = workflow_id_of(schedule_id);
-        let key = match self.engine.resolve_run(&ns.id, &workflow_id, "").await {
-            Ok(k) => k,
-            Err(ApiError::NotFound(_)) => return Err(not_found(schedule_id)),
-            Err(e) => return Err(e),
-        };
+        if schedule_id.is_empty() {
+            return Err(ApiError::InvalidArgument(
+                "Can't load workflow execution.  WorkflowId not set.".into(),
+            ));
+        }
+        let key = self.engine.resolve_run(&ns.id, &workflow_id_of(schedule_id), "").await?;
         let ms = self.engine.load(&key).await?.ms;
-        if !ms.is_open() || ms.scheduler.is_none() {
-            return Err(not_found(schedule_id));
+        if ms.scheduler.is_none() {
+            return Err(crate::history::workflow_not_found(&workflow_id_of(schedule_id)));
+        }
+        Ok((key, ms))
+    }
+
+    /// [`Frontend::load_schedule`] for reads: a deleted schedule is `schedule not found`.
+    async fn open_schedule(&self, ns: &Namespace, schedule_id: &str) -> ApiResult<(RunKey, MutableState)> {
+        let (key, ms) = self.load_schedule(ns, schedule_id).await?;
+        if !ms.is_open() {
+            return Err(ApiError::NotFound("schedule not found".into()));
         }
         Ok((key, ms))
     }
@@ -122,6 +223,11 @@ impl Frontend {
     ) -> ApiResult<ws::CreateScheduleResponse> {
         let r = r.into_inner();
         let ns = self.namespaces.by_name(&r.namespace).await?;
+        if r.schedule_id.is_empty() {
+            return Err(ApiError::InvalidArgument(
+                "Can't load workflow execution.  WorkflowId not set.".into(),
+            ));
+        }
         check_id(&r.schedule_id, "ScheduleId")?;
         let schedule =
             self.check_schedule(&ns, r.schedule, r.search_attributes.as_ref(), r.memo.as_ref()).await?;
@@ -135,7 +241,12 @@ impl Frontend {
                     let token = ms.scheduler.map_or(0, |s| s.conflict_token);
                     return Ok(ws::CreateScheduleResponse { conflict_token: encode_token(token) });
                 }
-                return Err(ApiError::AlreadyExists("schedule with this ID is already registered".into()));
+                return Err(ApiError::WorkflowAlreadyStarted {
+                    message: format!("schedule {:?} is already registered", r.schedule_id),
+                    start_request_id: cur.start_request_id,
+                    first_execution_run_id: cur.run_id.clone(),
+                    run_id: cur.run_id,
+                });
             }
             Some(cur) => CurrentCondition::RunIs(cur.run_id),
             None => CurrentCondition::Absent,
@@ -164,14 +275,13 @@ impl Frontend {
     ) -> ApiResult<ws::DescribeScheduleResponse> {
         let r = r.into_inner();
         let ns = self.namespaces.by_name(&r.namespace).await?;
-        let (_, ms) = self.load_schedule(&ns, &r.schedule_id).await?;
-        let size = crate::history::codec::encode_state(&ms).map_or(0, |b| b.len() as i64);
+        let (_, ms) = self.open_schedule(&ns, &r.schedule_id).await?;
         let Some(s) = ms.scheduler.as_deref() else { return Err(not_found(&r.schedule_id)) };
         Ok(ws::DescribeScheduleResponse {
             schedule: s.schedule.clone(),
-            info: Some(s.info(size)),
-            memo: Some(ms.memo.clone().unwrap_or_default()),
-            search_attributes: Some(own_attributes(ms.search_attributes.clone())),
+            info: Some(s.info()),
+            memo: ms.memo.clone(),
+            search_attributes: own_attributes(ms.search_attributes.clone()),
             conflict_token: encode_token(s.conflict_token),
         })
     }
@@ -186,8 +296,8 @@ impl Frontend {
         let (key, _) = self.load_schedule(&ns, &r.schedule_id).await?;
         let schedule =
             self.check_schedule(&ns, r.schedule, r.search_attributes.as_ref(), r.memo.as_ref()).await?;
-        let (sa, memo) = (r.search_attributes, r.memo);
-        self.engine.update(&key, None, |x| x.schedule_update(schedule, token, sa, memo)).await?;
+        let sa = r.search_attributes;
+        self.engine.update(&key, None, |x| x.schedule_update(schedule, token, sa)).await?;
         Ok(ws::UpdateScheduleResponse {})
     }
 
@@ -199,7 +309,7 @@ impl Frontend {
         let ns = self.namespaces.by_name(&r.namespace).await?;
         let patch = r.patch.unwrap_or_default();
         let (key, _) = self.load_schedule(&ns, &r.schedule_id).await?;
-        self.engine.update(&key, None, |x| x.schedule_patch(&patch)).await?;
+        self.engine.update(&key, None, |x| x.schedule_patch(&patch, &r.request_id)).await?;
         Ok(ws::PatchScheduleResponse {})
     }
 
@@ -210,7 +320,7 @@ impl Frontend {
         let r = r.into_inner();
         let ns = self.namespaces.by_name(&r.namespace).await?;
         let (key, _) = self.load_schedule(&ns, &r.schedule_id).await?;
-        self.engine.delete_run(&key, &r.identity).await?;
+        self.engine.update(&key, None, |x| x.schedule_delete()).await?;
         Ok(ws::DeleteScheduleResponse {})
     }
 
@@ -220,7 +330,7 @@ impl Frontend {
     ) -> ApiResult<ws::ListScheduleMatchingTimesResponse> {
         let r = r.into_inner();
         let ns = self.namespaces.by_name(&r.namespace).await?;
-        let (_, ms) = self.load_schedule(&ns, &r.schedule_id).await?;
+        let (_, ms) = self.open_schedule(&ns, &r.schedule_id).await?;
         let Some(s) = ms.scheduler.as_deref() else { return Err(not_found(&r.schedule_id)) };
         let spec = s.schedule.as_ref().and_then(|x| x.spec.clone()).unwrap_or_default();
         let compiled = sched::spec::CompiledSpec::compile(&spec).map_err(ApiError::InvalidArgument)?;
@@ -238,26 +348,27 @@ impl Frontend {
         let r = r.into_inner();
         let ns = self.namespaces.by_name(&r.namespace).await?;
         let custom = self.search_attributes.of(&ns.id).await?;
-        let q = check(&r.query, false, &custom)?;
+        let q = check(&schedules_query(&r.query, &custom)?, false, &custom)?;
         let filter = VisibilityFilter {
             namespace_id: ns.id,
             expr: FilterExpr::and_opt(Some(is_schedule()), q.expr),
             open: Some(true),
         };
-        let (runs, next_page_token) = self.list(filter, r.maximum_page_size, &r.next_page_token).await?;
-        let schedules = runs
+        let (rows, next_page_token) = self.list_rows(filter, r.maximum_page_size, &r.next_page_token).await?;
+        let schedules = rows
             .into_iter()
-            .map(|run| {
-                let workflow_id = run.execution.map(|e| e.workflow_id).unwrap_or_default();
-                let mut memo = run.memo.unwrap_or_default();
+            .map(|row| {
+                // The memo is always there (empty without one), as the real server's entries.
+                let mut memo = Memo::decode(row.memo.as_slice()).unwrap_or_default();
                 let info = memo
                     .fields
                     .remove(SCHEDULE_LIST_INFO_MEMO)
                     .and_then(|p| ScheduleListInfo::decode(p.data.as_slice()).ok());
+                let sa = SearchAttributes::decode(row.search_attributes.as_slice()).ok();
                 ScheduleListEntry {
-                    schedule_id: sched::schedule_id_of(&workflow_id).unwrap_or_default().to_owned(),
+                    schedule_id: sched::schedule_id_of(&row.workflow_id).unwrap_or_default().to_owned(),
                     memo: Some(memo),
-                    search_attributes: Some(own_attributes(run.search_attributes)),
+                    search_attributes: own_attributes(sa),
                     info,
                 }
             })

@@ -79,6 +79,19 @@ impl Frontend {
         page_size: i32,
         token: &[u8],
     ) -> ApiResult<(Vec<WorkflowExecutionInfo>, Vec<u8>)> {
+        let namespace_id = filter.namespace_id.clone();
+        let (rows, next) = self.list_rows(filter, page_size, token).await?;
+        let types = self.search_attributes.of(&namespace_id).await?;
+        Ok((rows.into_iter().map(|r| row_info(r, &types)).collect(), next))
+    }
+
+    /// One page of visibility rows as stored, and the next page's token.
+    pub(super) async fn list_rows(
+        &self,
+        filter: VisibilityFilter,
+        page_size: i32,
+        token: &[u8],
+    ) -> ApiResult<(Vec<VisibilityRow>, Vec<u8>)> {
         let cursor = if token.is_empty() {
             None
         } else {
@@ -100,8 +113,7 @@ impl Frontend {
             }
             _ => vec![],
         };
-        let types = self.search_attributes.of(&filter.namespace_id).await?;
-        Ok((rows.into_iter().map(|r| row_info(r, &types)).collect(), next))
+        Ok((rows, next))
     }
 
     pub(crate) async fn list_workflow_executions(

@@ -13,8 +13,11 @@ use endure_api::temporal::api::enums::v1::{WorkflowIdConflictPolicy, WorkflowIdR
 use endure_api::temporal::api::history::v1::HistoryEvent;
 use endure_core::schedule::{SCHEDULED_BY_ID, SCHEDULED_START_TIME, StartOutcome, workflow_id_of};
 
-/// The identity the scheduler acts under (in the histories of runs it stops).
-pub const SCHEDULER_IDENTITY: &str = "temporal-scheduler";
+/// The identity a schedule acts under (in the histories of the runs it starts and stops), as
+/// the real server's: `temporal-scheduler-<namespace>-<schedule id>`.
+fn identity(namespace: &str, schedule_id: &str) -> String {
+    format!("temporal-scheduler-{namespace}-{schedule_id}")
+}
 
 /// A search attribute value as the server writes one (JSON, with its type).
 fn attribute(ty: &str, value: &str) -> Payload {
@@ -70,9 +73,15 @@ impl CrossWorkflow {
             execution_timeout: info.workflow_execution_timeout,
             run_timeout: info.workflow_run_timeout,
             task_timeout: info.workflow_task_timeout,
-            identity: SCHEDULER_IDENTITY.to_owned(),
+            identity: identity(&ns.name, &schedule.schedule_id),
             request_id: start.request_id,
-            reuse: WorkflowIdReusePolicy::AllowDuplicate as i32,
+            // As the real server: a scheduled start never reuses a closed run's id, a trigger or
+            // backfill may.
+            reuse: if start.manual {
+                WorkflowIdReusePolicy::AllowDuplicate as i32
+            } else {
+                WorkflowIdReusePolicy::RejectDuplicate as i32
+            },
             conflict: WorkflowIdConflictPolicy::Fail as i32,
             retry_policy: info.retry_policy,
             memo: info.memo,
@@ -111,6 +120,9 @@ impl CrossWorkflow {
             Err(ApiError::NotFound(_)) => return Ok(Outcome::Done),
             Err(e) => return Err(e),
         };
+        let ns = self.namespaces.by_id(&t.run.namespace_id).await?;
+        let schedule_id = endure_core::schedule::schedule_id_of(&t.run.workflow_id).unwrap_or_default();
+        let who = identity(&ns.name, schedule_id);
         let r = self
             .engine
             .update(&key, None, |x| {
@@ -118,9 +130,9 @@ impl CrossWorkflow {
                     return Ok(()); // another chain holds the id now
                 }
                 if terminate {
-                    x.terminate("terminated by schedule overlap policy", None, SCHEDULER_IDENTITY)
+                    x.terminate("terminated by schedule overlap policy", None, &who)
                 } else {
-                    x.request_cancel("cancelled by schedule overlap policy", SCHEDULER_IDENTITY)
+                    x.request_cancel("cancelled by schedule overlap policy", &who)
                 }
             })
             .await;
