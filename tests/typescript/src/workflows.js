@@ -173,3 +173,13 @@ async function unfinishedUpdates() {
 }
 
 Object.assign(module.exports, { unfinishedUpdates });
+
+// ---- schedules ---------------------------------------------------------------------------
+
+/** Started by a schedule: reports its id, its input and the memo the schedule gave it. */
+async function scheduled(text) {
+  const info = wf.workflowInfo();
+  return { text, workflowId: info.workflowId, memo: info.memo ?? null };
+}
+
+Object.assign(module.exports, { scheduled });
