@@ -58,7 +58,6 @@ import os
 import pwd
 import re
 import socket
-import subprocess
 import time
 import uuid
 from typing import Any
@@ -109,14 +108,14 @@ from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode
 
 from conftest import EXTRA_NAMESPACE, new_worker, start_server, target, unique
-from endure_testing.servers import ServerProcess, temporal_bin
+from endure_testing.cli import Cli, kv_lines
+from endure_testing.servers import ServerProcess
 from history_golden import event_names, events_of, wait_for_events
 
 NS = "default"
 BATCH_DEADLINE_S = 30
 VISIBILITY_DEADLINE_S = 20
 RESULT_TIMEOUT_S = 30
-CLI_TIMEOUT_S = 60
 
 S = WorkflowExecutionStatus
 BT = BatchOperationType
@@ -994,31 +993,7 @@ async def test_dynamic_config_batcher_rps(tmp_path):
 # ---------------------------------------------------------------- CLI
 
 
-class Cli:
-    def __init__(self, server: ServerProcess) -> None:
-        self.server = server
-        self.binary = temporal_bin()
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
-        self.env["NO_COLOR"] = "1"
-
-    def run_sync(self, *args: str, expect_ok: bool = True) -> subprocess.CompletedProcess:
-        cmd = [self.binary, *args, "--address", self.server.address, "--color", "never"]
-        proc = subprocess.run(
-            cmd, capture_output=True, text=True, env=self.env, stdin=subprocess.DEVNULL, timeout=CLI_TIMEOUT_S
-        )
-        shown = " ".join(args)
-        if expect_ok:
-            assert proc.returncode == 0, f"`temporal {shown}` exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-        else:
-            assert proc.returncode != 0, f"`temporal {shown}` should have failed\n{proc.stdout}"
-        return proc
-
-    async def run(self, *args: str, expect_ok: bool = True) -> subprocess.CompletedProcess:
-        return await asyncio.to_thread(self.run_sync, *args, expect_ok=expect_ok)
-
-    async def json(self, *args: str):
-        return json.loads((await self.run(*args, "-o", "json")).stdout)
-
+class BatchCli(Cli):
     async def start_batch(self, *args: str) -> str:
         """A ``workflow <op> --query ... --yes``: the job id it printed."""
         out = (await self.run(*args, "--yes")).stdout
@@ -1028,8 +1003,8 @@ class Cli:
 
 
 @pytest.fixture(scope="module")
-def cli(server: ServerProcess) -> Cli:
-    return Cli(server)
+def cli(server: ServerProcess) -> BatchCli:
+    return BatchCli(server)
 
 
 def cli_user() -> str:
@@ -1040,16 +1015,7 @@ def cli_identity() -> str:
     return f"temporal-cli:{cli_user()}@{socket.gethostname()}"
 
 
-def kv_lines(text: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        m = re.match(r"^\s+(\S+)\s{2,}(.*?)\s*$", line)
-        if m and m.group(1) not in out:
-            out[m.group(1)] = m.group(2)
-    return out
-
-
-async def test_cli_terminate_by_query_and_batch_describe_list(cli: Cli, client: Client, task_queue: str):
+async def test_cli_terminate_by_query_and_batch_describe_list(cli: BatchCli, client: Client, task_queue: str):
     async with new_worker(client, task_queue, [BatchTarget]):
         targets = await start_targets(client, task_queue, 2)
     query = f'TaskQueue="{task_queue}"'
@@ -1102,7 +1068,7 @@ async def test_cli_terminate_by_query_and_batch_describe_list(cli: Cli, client: 
     assert re.search(rf"^\s+{re.escape(job)}\s+Completed\s", text, flags=re.M), text
 
 
-async def test_cli_signal_cancel_reset_delete_by_query(cli: Cli, client: Client, task_queue: str):
+async def test_cli_signal_cancel_reset_delete_by_query(cli: BatchCli, client: Client, task_queue: str):
     query = f'TaskQueue="{task_queue}"'
     async with new_worker(client, task_queue, [BatchTarget]):
         targets = await start_targets(client, task_queue, 2)
@@ -1154,7 +1120,7 @@ async def test_cli_signal_cancel_reset_delete_by_query(cli: Cli, client: Client,
     assert d.reason == f"Requested from CLI by {cli_user()}"
 
 
-async def test_cli_batch_terminate_and_errors(cli: Cli, client: Client, task_queue: str):
+async def test_cli_batch_terminate_and_errors(cli: BatchCli, client: Client, task_queue: str):
     job = await start_batch(
         client, executions=ghosts(500), reason="long cli batch", termination_operation=BatchOperationTermination()
     )

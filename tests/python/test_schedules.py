@@ -55,9 +55,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import re
-import subprocess
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable, Iterator
@@ -110,12 +108,12 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from conftest import new_worker, start_server, unique
-from endure_testing.servers import ServerProcess, temporal_bin
+from endure_testing.cli import Cli, kv_lines
+from endure_testing.servers import ServerProcess
 
 NS = "default"
 PC = DataConverter.default.payload_converter
 WAIT_S = 20.0
-CLI_TIMEOUT_S = 60
 
 STATUS = WorkflowExecutionStatus
 RUNNING = STATUS.WORKFLOW_EXECUTION_STATUS_RUNNING
@@ -1550,54 +1548,9 @@ async def test_list_schedules_entries_and_queries(client: Client):
 # ---------------------------------------------------------------- CLI
 
 
-class Cli:
-    def __init__(self, server: ServerProcess) -> None:
-        self.server = server
-        self.binary = temporal_bin()
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
-        self.env["NO_COLOR"] = "1"
-        self.env["TEMPORAL_VERSION_CHECK_DISABLED"] = "1"
-
-    def run_sync(self, *args: str, expect_ok: bool = True) -> subprocess.CompletedProcess:
-        cmd = [self.binary, "schedule", *args, "--address", self.server.address, "--color", "never"]
-        proc = subprocess.run(
-            cmd, capture_output=True, text=True, env=self.env, stdin=subprocess.DEVNULL, timeout=CLI_TIMEOUT_S
-        )
-        shown = " ".join(args)
-        if expect_ok:
-            assert proc.returncode == 0, (
-                f"`temporal schedule {shown}` exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-            )
-        else:
-            assert proc.returncode != 0, f"`temporal schedule {shown}` should have failed\nstdout:\n{proc.stdout}"
-        return proc
-
-    async def run(self, *args: str, expect_ok: bool = True) -> subprocess.CompletedProcess:
-        return await asyncio.to_thread(self.run_sync, *args, expect_ok=expect_ok)
-
-    async def out(self, *args: str) -> str:
-        return (await self.run(*args)).stdout
-
-    async def json(self, *args: str) -> Any:
-        return json.loads(await self.out(*args, "-o", "json"))
-
-    async def error(self, *args: str) -> str:
-        proc = await self.run(*args, expect_ok=False)
-        return proc.stderr.strip()
-
-
 @pytest.fixture(scope="module")
 def cli(server: ServerProcess) -> Cli:
-    return Cli(server)
-
-
-def kv_lines(text: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        m = re.match(r"^\s+(\S+)\s{2,}(.*?)\s*$", line)
-        if m and m.group(1) not in out:
-            out[m.group(1)] = m.group(2)
-    return out
+    return Cli(server, prefix=("schedule",))
 
 
 async def test_cli_schedule_commands(client: Client, cli: Cli):

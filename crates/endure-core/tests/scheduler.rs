@@ -227,3 +227,23 @@ fn a_batch_job_checkpoints_each_item_and_completes_after_the_last() {
     let b = ms.batch.as_ref().expect("a batch");
     assert_eq!((b.succeeded, b.failed, ms.is_open()), (1, 1, false));
 }
+
+#[test]
+fn the_buffer_holds_a_thousand_starts_and_drops_the_rest() {
+    use endure_core::api::schedule::v1::BackfillRequest;
+    let paused = ScheduleState { paused: true, ..Default::default() };
+    let (mut ms, _) = create(schedule(1, Overlap::BufferAll, paused), T0);
+    trigger(&mut ms, T0 + SECOND);
+    // 1,200 one-second times while a run is open: 1,000 wait, 200 are dropped.
+    let patch = SchedulePatch {
+        backfill_request: vec![BackfillRequest {
+            start_time: Some(time::to_timestamp(T0 - 1_200 * SECOND)),
+            end_time: Some(time::to_timestamp(T0 - SECOND)),
+            overlap_policy: 0,
+        }],
+        ..Default::default()
+    };
+    step(&mut ms, T0 + 2 * SECOND, |x| x.schedule_patch(&patch, "").expect("patched"));
+    let s = ms.scheduler.as_ref().expect("a schedule");
+    assert_eq!((s.buffer.len(), s.buffer_dropped), (endure_core::schedule::MAX_BUFFERED, 200));
+}

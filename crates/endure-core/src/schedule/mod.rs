@@ -461,12 +461,18 @@ pub(crate) fn take_times(
     overlap: i32,
 ) {
     let window = s.catchup_window();
+    // A paused schedule takes no scheduled action: its times pass without waiting in the
+    // buffer (where they would hold the place of triggers and backfills).
+    let skip = !manual && s.paused();
     let mut t = from;
     while let Some((nominal, actual)) = spec.next(&s.jitter_seed, t) {
         if actual > to {
             break;
         }
         t = actual;
+        if skip {
+            continue;
+        }
         if !manual && to - actual > window {
             s.missed_catchup_window += 1;
             continue;
