@@ -141,6 +141,9 @@ impl Txn<'_> {
     /// the rest, and cancels or terminates running workflows when a kept start asks for it.
     fn process_buffer(&mut self) {
         let now = self.now;
+        // A start's request id names this schedule's run, so a schedule deleted and made again
+        // under the same id never finds its predecessor's starts.
+        let run_id = self.ms.run_id.clone();
         let Some(s) = self.ms.scheduler.as_deref_mut() else { return };
         let running = !s.running.is_empty() || s.starts.values().any(|p| p.tracked);
         let (mut keep, mut go) = (vec![], vec![]);
@@ -186,7 +189,7 @@ impl Txn<'_> {
             let seq = s.next_seq;
             s.next_seq += 1;
             let workflow_id = s.workflow_id_for(b.nominal);
-            let request_id = format!("{}-{}-{}", s.jitter_seed, seq, b.nominal);
+            let request_id = format!("schedule-{run_id}-{seq}-{}", b.nominal);
             s.starts
                 .insert(seq, PendingStart { start: b, tracked, workflow_id, request_id, closed_early: None });
             self.tasks.push(Task::ScheduleStart { fire_at: now, seq });
