@@ -23,6 +23,8 @@ pub mod rebuild;
 pub mod retry;
 pub mod schedule;
 pub mod scheduler;
+pub mod standalone;
+pub mod standalone_runner;
 pub mod state;
 pub mod successor;
 pub mod task;

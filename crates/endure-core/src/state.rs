@@ -138,6 +138,10 @@ pub struct MutableState {
     /// The batch job this run carries out, when it is a batch job's system run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<Box<crate::batch::BatchState>>,
+    /// The standalone activity this run is, when it is one (its activity is
+    /// `activities[&standalone::ACTIVITY]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standalone: Option<Box<crate::standalone::StandaloneActivity>>,
 }
 
 /// Lifecycle of an update inside the server.
@@ -198,7 +202,11 @@ impl MutableState {
             .collect();
         paused.sort();
         paused.dedup();
-        if self.build_ids.is_empty() && paused.is_empty() && self.scheduler.is_none() && self.batch.is_none()
+        if self.build_ids.is_empty()
+            && paused.is_empty()
+            && self.scheduler.is_none()
+            && self.batch.is_none()
+            && self.standalone.is_none()
         {
             return self.search_attributes.clone();
         }
@@ -241,6 +249,10 @@ impl MutableState {
             sa.indexed_fields
                 .insert(NAMESPACE_DIVISION_ATTR.to_owned(), keyword(crate::batch::NAMESPACE_DIVISION));
             sa.indexed_fields.insert(crate::batch::BATCHER_USER.to_owned(), keyword(b.identity()));
+        }
+        if self.standalone.is_some() {
+            sa.indexed_fields
+                .insert(NAMESPACE_DIVISION_ATTR.to_owned(), keyword(crate::standalone::NAMESPACE_DIVISION));
         }
         Some(sa)
     }

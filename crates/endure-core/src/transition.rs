@@ -821,6 +821,9 @@ impl<'a> Txn<'a> {
         ai.last_heartbeat_time = 0;
         ai.reset_requested = false;
         let info = ai.clone();
+        if let Some(s) = self.ms.standalone.as_mut() {
+            s.last_started_time = now;
+        }
         self.tasks.push(Task::ActivityTimeout {
             fire_at: now + info.start_to_close_timeout,
             scheduled_event_id,
@@ -866,6 +869,10 @@ impl<'a> Txn<'a> {
         details: Option<Payloads>,
     ) -> Result<HeartbeatAnswer, CoreError> {
         let ai = self.started_activity(scheduled_event_id, attempt)?;
+        if let Some(s) = self.ms.standalone.as_mut() {
+            s.heartbeat_count += 1;
+            s.last_heartbeat_time = self.now;
+        }
         let a = self.ms.activities.get_mut(&ai.scheduled_event_id).expect("checked above");
         a.last_heartbeat_time = self.now;
         if details.is_some() {
@@ -895,6 +902,11 @@ impl<'a> Txn<'a> {
     /// Writes the (lazily recorded) started event of an activity's final attempt plus its close
     /// event, removes the activity and schedules a workflow task.
     fn close_activity(&mut self, ai: &ActivityInfo, close: impl FnOnce(i64) -> Attributes) {
+        if self.ms.standalone.is_some() {
+            let attrs = close(0);
+            self.close_standalone(attrs);
+            return;
+        }
         self.ms.activities.remove(&ai.scheduled_event_id);
         let started = if ai.state == ActivityState::Started && !ai.in_backoff {
             let ev = self.activity_started_event(ai);
@@ -907,6 +919,51 @@ impl<'a> Txn<'a> {
         };
         self.append_or_buffer(close(started));
         self.schedule_workflow_task();
+    }
+
+    /// A standalone activity's last attempt ended as `attrs` (the close event a workflow's
+    /// activity would write): its outcome is recorded and its run closed. The activity stays in
+    /// the state as it ended, for Describe.
+    fn close_standalone(&mut self, attrs: Attributes) {
+        use crate::api::activity::v1::{ActivityExecutionOutcome, activity_execution_outcome::Value};
+        let (status, value, retry_state) = match attrs {
+            Attributes::ActivityTaskCompletedEventAttributes(a) => {
+                (WorkflowExecutionStatus::Completed, Value::Result(a.result.unwrap_or_default()), 0)
+            }
+            Attributes::ActivityTaskFailedEventAttributes(a) => (
+                WorkflowExecutionStatus::Failed,
+                Value::Failure(a.failure.unwrap_or_default()),
+                a.retry_state,
+            ),
+            Attributes::ActivityTaskTimedOutEventAttributes(a) => (
+                WorkflowExecutionStatus::TimedOut,
+                Value::Failure(a.failure.unwrap_or_default()),
+                a.retry_state,
+            ),
+            Attributes::ActivityTaskCanceledEventAttributes(a) => {
+                // The failure names who asked for the cancel, as the real server's does.
+                let identity = self.ms.standalone.as_ref().map_or(a.identity, |s| s.cancel_identity.clone());
+                let outcome = crate::standalone::canceled(a.details, &identity);
+                self.finish_standalone(WorkflowExecutionStatus::Canceled, outcome);
+                return;
+            }
+            _ => return,
+        };
+        let outcome = ActivityExecutionOutcome { value: Some(value), retry_state };
+        self.finish_standalone(status, outcome);
+    }
+
+    /// Closes a standalone activity's run with `status` and `outcome`.
+    pub(crate) fn finish_standalone(
+        &mut self,
+        status: WorkflowExecutionStatus,
+        outcome: crate::api::activity::v1::ActivityExecutionOutcome,
+    ) {
+        if let Some(s) = self.ms.standalone.as_mut() {
+            s.outcome = Some(outcome);
+        }
+        self.ms.status = status as i32;
+        self.ms.close_time = self.now;
     }
 
     /// The worker completed the activity.
@@ -1242,6 +1299,13 @@ impl<'a> Txn<'a> {
         identity: &str,
     ) -> Result<(), CoreError> {
         self.require_open()?;
+        if self.ms.standalone.is_some() {
+            self.finish_standalone(
+                WorkflowExecutionStatus::Terminated,
+                crate::standalone::terminated(reason, identity),
+            );
+            return Ok(());
+        }
         self.force_fail_started_task(identity);
         self.flush_buffered();
         let id = self.append(Attributes::WorkflowExecutionTerminatedEventAttributes(

@@ -42,6 +42,16 @@ pub enum ApiError {
         /// First run id of the existing run's chain.
         first_execution_run_id: String,
     },
+    /// A standalone activity start conflicted with a running or closed activity of that id.
+    #[error("{message}")]
+    ActivityAlreadyStarted {
+        /// Explanation.
+        message: String,
+        /// Request id of the existing activity's start.
+        start_request_id: String,
+        /// Existing run id.
+        run_id: String,
+    },
     /// The request conflicts with the current state.
     #[error("{0}")]
     FailedPrecondition(String),
@@ -163,6 +173,13 @@ fn rpc_status(e: ApiError) -> RpcStatus {
                     run_id,
                     first_execution_run_id,
                 },
+            ),
+        ),
+        ApiError::ActivityAlreadyStarted { start_request_id, run_id, .. } => (
+            Code::AlreadyExists,
+            detail(
+                "ActivityExecutionAlreadyStartedFailure",
+                details::ActivityExecutionAlreadyStartedFailure { start_request_id, run_id },
             ),
         ),
         ApiError::FailedPrecondition(_) => (Code::FailedPrecondition, vec![]),

@@ -9,7 +9,7 @@ const { Connection } = require('@temporalio/client');
 const { temporal } = require('@temporalio/proto');
 const { defaultPayloadConverter } = require('@temporalio/common');
 const { tsToMs } = require('@temporalio/common/lib/time');
-const { address, client, namespace, target, unique, withWorker } = require('./support');
+const { address, client, namespace, target, unique, withWorker, eventually } = require('./support');
 
 const { BatchOperationType, BatchOperationState, ExecutionType, EventType } = temporal.api.enums.v1;
 const { RUNNING, COMPLETED, FAILED } = {
@@ -17,24 +17,7 @@ const { RUNNING, COMPLETED, FAILED } = {
   COMPLETED: BatchOperationState.BATCH_OPERATION_STATE_COMPLETED,
   FAILED: BatchOperationState.BATCH_OPERATION_STATE_FAILED,
 };
-const DEADLINE_MS = 30_000;
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** Calls `probe` until it returns something other than `undefined`; returns that. */
-async function eventually(probe, what, every = 100) {
-  const deadline = Date.now() + DEADLINE_MS;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) {
-      return value;
-    }
-    if (Date.now() > deadline) {
-      assert.fail(`timed out waiting for ${what}`);
-    }
-    await sleep(every);
-  }
-}
 
 async function describeBatch(c, jobId) {
   return await c.workflowService.describeBatchOperation({ namespace, jobId });

@@ -66,4 +66,21 @@ async function withWorker(fn, options = {}) {
   }
 }
 
-module.exports = { address, namespace, target, client, unique, withWorker };
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Calls `probe` until it returns something other than `undefined` (at most `deadlineMs`); returns that. */
+async function eventually(probe, what, every = 100, deadlineMs = 30_000) {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) {
+      return value;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}`);
+    }
+    await sleep(every);
+  }
+}
+
+module.exports = { address, namespace, target, client, unique, withWorker, sleep, eventually };

@@ -65,7 +65,8 @@ routed! { any:
     ListNamespacesRequest, UpdateNamespaceRequest, ListWorkflowExecutionsRequest,
     ListOpenWorkflowExecutionsRequest, ListClosedWorkflowExecutionsRequest,
     CountWorkflowExecutionsRequest, ScanWorkflowExecutionsRequest, GetSearchAttributesRequest,
-    ListTaskQueuePartitionsRequest, ListSchedulesRequest, ListBatchOperationsRequest;
+    ListTaskQueuePartitionsRequest, ListSchedulesRequest, ListBatchOperationsRequest,
+    ListActivityExecutionsRequest, CountActivityExecutionsRequest;
 }
 
 /// Schedule RPCs run on the owner of the schedule's system run.
@@ -194,12 +195,52 @@ macro_rules! routed_by_id {
     };
 }
 
-routed_by_id! {
-    StartWorkflowExecutionRequest, SignalWithStartWorkflowExecutionRequest,
+routed_by_id! { StartWorkflowExecutionRequest, SignalWithStartWorkflowExecutionRequest }
+
+/// Requests naming an activity by id: a workflow's (with its workflow id), or a standalone
+/// activity (no workflow id), which runs where its system run lives.
+macro_rules! routed_by_activity {
+    ($($req:ident),* $(,)?) => {
+        $(impl Routed for ws::$req {
+            fn route(&self) -> Route {
+                if self.workflow_id.is_empty() {
+                    wf(&self.namespace, &endure_core::standalone::workflow_id_of(&self.activity_id))
+                } else {
+                    wf(&self.namespace, &self.workflow_id)
+                }
+            }
+        })*
+    };
+}
+
+routed_by_activity! {
     RecordActivityTaskHeartbeatByIdRequest, RespondActivityTaskCompletedByIdRequest,
     RespondActivityTaskFailedByIdRequest, RespondActivityTaskCanceledByIdRequest,
     PauseActivityExecutionRequest, UnpauseActivityExecutionRequest, ResetActivityExecutionRequest,
     UpdateActivityExecutionOptionsRequest,
+}
+
+/// Standalone activity RPCs run on the owner of the activity's system run.
+macro_rules! routed_by_standalone_activity {
+    ($($req:ident $(, long poll: $long:expr)?);* $(;)?) => {
+        $(impl Routed for ws::$req {
+            fn route(&self) -> Route {
+                wf(&self.namespace, &endure_core::standalone::workflow_id_of(&self.activity_id))
+            }
+            $(fn is_long_poll(&self) -> bool {
+                $long(self)
+            })?
+        })*
+    };
+}
+
+routed_by_standalone_activity! {
+    StartActivityExecutionRequest;
+    DescribeActivityExecutionRequest, long poll: |r: &ws::DescribeActivityExecutionRequest| !r.long_poll_token.is_empty();
+    PollActivityExecutionRequest, long poll: |_| true;
+    RequestCancelActivityExecutionRequest;
+    TerminateActivityExecutionRequest;
+    DeleteActivityExecutionRequest;
 }
 
 macro_rules! routed_by_token {

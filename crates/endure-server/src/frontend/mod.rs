@@ -15,6 +15,7 @@ pub mod internal;
 mod multi_operation;
 mod query_check;
 mod schedules;
+mod standalone;
 mod tasks;
 mod updates;
 mod visibility;
@@ -226,4 +227,12 @@ rpcs! {
         stop_batch_operation(StopBatchOperationRequest) -> StopBatchOperationResponse => stop_batch_operation;
         describe_batch_operation(DescribeBatchOperationRequest) -> DescribeBatchOperationResponse => describe_batch_operation;
         list_batch_operations(ListBatchOperationsRequest) -> ListBatchOperationsResponse => list_batch_operations;
+        start_activity_execution(StartActivityExecutionRequest) -> StartActivityExecutionResponse => start_activity_execution;
+        describe_activity_execution(DescribeActivityExecutionRequest) -> DescribeActivityExecutionResponse => describe_activity_execution;
+        poll_activity_execution(PollActivityExecutionRequest) -> PollActivityExecutionResponse => poll_activity_execution;
+        request_cancel_activity_execution(RequestCancelActivityExecutionRequest) -> RequestCancelActivityExecutionResponse => request_cancel_activity_execution;
+        terminate_activity_execution(TerminateActivityExecutionRequest) -> TerminateActivityExecutionResponse => terminate_activity_execution;
+        delete_activity_execution(DeleteActivityExecutionRequest) -> DeleteActivityExecutionResponse => delete_activity_execution;
+        list_activity_executions(ListActivityExecutionsRequest) -> ListActivityExecutionsResponse => list_activity_executions;
+        count_activity_executions(CountActivityExecutionsRequest) -> CountActivityExecutionsResponse => count_activity_executions;
 }

@@ -569,14 +569,23 @@ impl Frontend {
             return Err(ApiError::Internal("non-activity task in an activity queue".into()));
         };
         let request_id = self.engine.new_id();
-        let (s, ty) = self
+        let (s, ty, standalone) = self
             .engine
             .update(&t.run, Some(t.task_id), |x| {
                 let s = x.start_activity(scheduled_event_id, attempt, Some(stamp), &request_id, poller)?;
-                Ok((s, x.ms.workflow_type.clone()))
+                Ok((s, x.ms.workflow_type.clone(), x.ms.standalone.is_some()))
             })
             .await?;
-        Ok(activity_response(ns, &t.run, s.info, ty))
+        let priority = s.info.priority.clone();
+        let mut resp = activity_response(ns, &t.run, s.info, ty);
+        if standalone {
+            resp.priority = priority;
+            // As the real server: no workflow, and the activity's own run id.
+            resp.workflow_type = None;
+            resp.workflow_execution = Some(WorkflowExecution::default());
+            resp.activity_run_id = t.run.run_id.clone();
+        }
+        Ok(resp)
     }
 
     /// Resolves a ById request to the run and the activity's scheduled event id.
@@ -588,9 +597,17 @@ impl Frontend {
         activity_id: &str,
     ) -> ApiResult<(RunKey, i64)> {
         let ns = self.namespaces.by_name(namespace).await?;
-        check_id(workflow_id, "WorkflowId")?;
         check_id(activity_id, "ActivityId")?;
         check_run_id(run_id)?;
+        // No workflow id: a standalone activity, named by its own id.
+        let standalone;
+        let workflow_id = if workflow_id.is_empty() {
+            standalone = endure_core::standalone::workflow_id_of(activity_id);
+            standalone.as_str()
+        } else {
+            workflow_id
+        };
+        check_id(workflow_id, "WorkflowId")?;
         let key = self.engine.resolve_run(&ns.id, workflow_id, run_id).await?;
         let scheduled_event_id =
             self.engine.load(&key).await?.ms.activity_by_id(activity_id)?.scheduled_event_id;

@@ -194,31 +194,46 @@ impl Frontend {
         let q = check(&r.query, true, &custom)?;
         let filter =
             VisibilityFilter { namespace_id: ns.id, expr: hide_system_runs(&r.query, q.expr), open: None };
-        if !q.group_by_status {
-            let count = self.visibility.count_runs(&filter).await?;
-            return Ok(ws::CountWorkflowExecutionsResponse { count, groups: vec![] });
+        let (count, groups) = self.count(&filter, q.group_by_status).await?;
+        let groups = groups
+            .into_iter()
+            .map(|(value, count)| ws::count_workflow_executions_response::AggregationGroup {
+                group_values: vec![value],
+                count,
+            })
+            .collect();
+        Ok(ws::CountWorkflowExecutionsResponse { count, groups })
+    }
+
+    /// The count of the runs `filter` selects, and with `by_status` the count of each status
+    /// (GROUP BY ExecutionStatus: the status name as a Keyword payload, and its count).
+    pub(super) async fn count(
+        &self,
+        filter: &VisibilityFilter,
+        by_status: bool,
+    ) -> ApiResult<(i64, Vec<(Payload, i64)>)> {
+        if !by_status {
+            return Ok((self.visibility.count_runs(filter).await?, vec![]));
         }
-        let groups = self.visibility.count_runs_by_status(&filter).await?;
+        let groups = self.visibility.count_runs_by_status(filter).await?;
         let total = groups.iter().map(|(_, n)| n).sum();
-        Ok(ws::CountWorkflowExecutionsResponse {
-            count: total,
-            groups: groups
-                .into_iter()
-                .map(|(status, count)| ws::count_workflow_executions_response::AggregationGroup {
-                    group_values: vec![Payload {
-                        metadata: [
-                            ("encoding".to_string(), b"json/plain".to_vec()),
-                            ("type".to_string(), b"Keyword".to_vec()),
-                        ]
-                        .into_iter()
-                        .collect(),
-                        data: format!("\"{}\"", execution_status_name(status)).into_bytes(),
-                        ..Default::default()
-                    }],
-                    count,
-                })
-                .collect(),
-        })
+        let groups = groups
+            .into_iter()
+            .map(|(status, count)| {
+                let value = Payload {
+                    metadata: [
+                        ("encoding".to_string(), b"json/plain".to_vec()),
+                        ("type".to_string(), b"Keyword".to_vec()),
+                    ]
+                    .into_iter()
+                    .collect(),
+                    data: format!("\"{}\"", execution_status_name(status)).into_bytes(),
+                    ..Default::default()
+                };
+                (value, count)
+            })
+            .collect();
+        Ok((total, groups))
     }
 }
 
