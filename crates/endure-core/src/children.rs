@@ -118,6 +118,16 @@ impl Txn<'_> {
                 ..Default::default()
             },
         ));
+        // A pinned parent's child on the parent's task queue starts on the parent's version.
+        let same_queue =
+            a.task_queue.as_ref().is_none_or(|q| q.name.is_empty() || q.name == self.ms.task_queue);
+        let inherited_pinned = self
+            .ms
+            .versioning
+            .as_deref()
+            .filter(|v| v.effective_behavior() == crate::api::enums::v1::VersioningBehavior::Pinned as i32)
+            .and_then(|v| v.effective_version())
+            .filter(|_| same_queue);
         self.ms.children.insert(
             id,
             ChildInfo {
@@ -129,6 +139,7 @@ impl Txn<'_> {
                 run_id: String::new(),
                 workflow_type: ty.name,
                 parent_close_policy: a.parent_close_policy,
+                inherited_pinned,
                 command: Some(a),
                 user_metadata: None,
             },

@@ -62,6 +62,15 @@ pub struct WorkflowTaskCompletion {
     /// Set by the server when a command's search attributes are not valid for the namespace
     /// (unknown name, wrong type): the task then fails with cause BAD_SEARCH_ATTRIBUTES.
     pub bad_search_attributes: Option<String>,
+    /// The worker deployment version of a versioned worker.
+    pub deployment: Option<crate::deployment::Version>,
+    /// The `VersioningBehavior` a versioned worker reports for the workflow.
+    pub versioning_behavior: i32,
+    /// The routing revision of the worker's task queue now (what a newly decided version is
+    /// recorded under).
+    pub route_revision: i64,
+    /// Where the routing of the run's task queue sends its new tasks now.
+    pub route_target: Option<crate::deployment::Version>,
 }
 
 /// Result of a workflow task completion that was applied (possibly as a failure).
@@ -95,6 +104,7 @@ impl Txn<'_> {
         c: WorkflowTaskCompletion,
     ) -> Result<CompletionOutcome, CoreError> {
         let wt = self.started_workflow_task(stamp)?;
+        self.route_target = c.route_target.clone().map(|v| (v, c.route_revision));
         if let Some(msg) = &c.bad_search_attributes {
             self.fail_workflow_task(
                 stamp,
@@ -182,10 +192,20 @@ impl Txn<'_> {
                 sdk_metadata: c.sdk_metadata.clone(),
                 metering_metadata: c.metering_metadata,
                 worker_version: crate::transition::worker_version(&c.build_id),
+                versioning_behavior: if c.deployment.is_some() { c.versioning_behavior } else { 0 },
+                worker_deployment_name: c
+                    .deployment
+                    .as_ref()
+                    .map(|d| d.deployment.clone())
+                    .unwrap_or_default(),
+                deployment_version: c.deployment.as_ref().map(|d| d.wire()),
                 ..Default::default()
             },
         ));
-        self.record_completing_worker(completed_id, &c.build_id);
+        self.record_completing_worker(completed_id, &c.build_id, c.deployment.is_some());
+        if let Some(version) = &c.deployment {
+            self.record_versioned_completion(version, c.versioning_behavior, c.route_revision);
+        }
         self.ms.workflow_task = None;
         self.ms.wft_attempt = 1;
         self.ms.last_completed_wft_started_id = wt.started_event_id;
@@ -270,8 +290,11 @@ impl Txn<'_> {
                     }
                     _ => true,
                 });
-                let poller =
-                    crate::transition::Poller { identity: c.identity.clone(), build_id: c.build_id.clone() };
+                let poller = crate::transition::Poller {
+                    identity: c.identity.clone(),
+                    build_id: c.build_id.clone(),
+                    ..Default::default()
+                };
                 let started = self
                     .start_workflow_task(wt.stamp, &c.new_task_request_id, &poller)
                     .map_err(|e| Rejection(Cause::Unspecified, e.to_string(), false))?;
@@ -287,7 +310,7 @@ impl Txn<'_> {
     /// auto-reset point for the first task each build completed, the `BuildIds` search attribute
     /// (`unversioned`, and `unversioned:<build id>` for each build seen; versioned workers come
     /// with worker versioning) and the most recent build id.
-    fn record_completing_worker(&mut self, completed_id: i64, build_id: &str) {
+    fn record_completing_worker(&mut self, completed_id: i64, build_id: &str, versioned: bool) {
         let known = self.ms.auto_reset_points.iter().any(|p| p.build_id == build_id);
         if !known {
             // A reset cannot go back past work in flight to other workflows.
@@ -305,7 +328,11 @@ impl Txn<'_> {
             let excess = self.ms.auto_reset_points.len().saturating_sub(crate::state::MAX_AUTO_RESET_POINTS);
             self.ms.auto_reset_points.drain(..excess);
         }
-        let seen = std::iter::once("unversioned".to_owned())
+        // A versioned worker's build shows as `unversioned:<build>` (its version stamp says
+        // no build-id versioning) without the bare `unversioned`, as on the real server.
+        let seen = (!versioned)
+            .then(|| "unversioned".to_owned())
+            .into_iter()
             .chain((!build_id.is_empty()).then(|| format!("unversioned:{build_id}")));
         for id in seen {
             if !self.ms.build_ids.contains(&id) {
@@ -313,6 +340,35 @@ impl Txn<'_> {
             }
         }
         self.ms.most_recent_build_id = build_id.to_owned();
+    }
+
+    /// What a versioned worker's completion says of the run: its behavior, the version that
+    /// ran it (decided at `revision` when it changed), every version used. A one-time override
+    /// is spent once its target ran a task.
+    fn record_versioned_completion(
+        &mut self,
+        version: &crate::deployment::Version,
+        behavior: i32,
+        revision: i64,
+    ) {
+        use crate::api::workflow::v1::versioning_override::Override;
+        let v = self.ms.versioning.get_or_insert_with(Default::default);
+        if v.version.as_ref() != Some(version) {
+            v.revision = revision;
+        }
+        v.behavior = behavior;
+        v.version = Some(version.clone());
+        v.inherited = None;
+        if !v.used.contains(version) {
+            v.used.push(version.clone());
+        }
+        let spent = matches!(
+            v.override_.as_ref().and_then(|o| o.r#override.as_ref()),
+            Some(Override::OneTime(o)) if o.target_deployment_version.as_ref().and_then(crate::deployment::Version::of_wire).as_ref() == Some(version)
+        );
+        if spent {
+            v.override_ = None;
+        }
     }
 
     fn apply_command(
@@ -556,7 +612,8 @@ impl Txn<'_> {
         {
             return reject(bad, m);
         }
-        let spec = self.continue_as_new_spec(a);
+        let mut spec = self.continue_as_new_spec(a);
+        self.pass_on_version(&mut spec, a.initial_versioning_behavior);
         let id = self.append(Attributes::WorkflowExecutionContinuedAsNewEventAttributes(
             h::WorkflowExecutionContinuedAsNewEventAttributes {
                 new_execution_run_id: spec.run_id.clone(),
@@ -574,12 +631,36 @@ impl Txn<'_> {
                 header: spec.header.clone(),
                 memo: spec.memo.clone(),
                 search_attributes: spec.search_attributes.clone(),
+                #[allow(deprecated)]
+                inherit_build_id: a.inherit_build_id,
                 ..Default::default()
             },
         ));
         self.close(WorkflowExecutionStatus::ContinuedAsNew, id);
         self.start_successor(spec);
         Ok(())
+    }
+
+    /// What a versioned run passes to the run it continues as: a pinned run its version (and
+    /// the routing's target it declines), unless the command asks to auto-upgrade; any other
+    /// versioned run what its version was.
+    fn pass_on_version(&self, spec: &mut crate::transition::StartRun, initial_behavior: i32) {
+        use crate::api::enums::v1::{ContinueAsNewVersioningBehavior, VersioningBehavior};
+        let Some(v) = self.ms.versioning.as_deref() else { return };
+        let upgrade = initial_behavior == ContinueAsNewVersioningBehavior::AutoUpgrade as i32;
+        if v.effective_behavior() == VersioningBehavior::Pinned as i32
+            && !upgrade
+            && let Some(version) = v.effective_version()
+        {
+            spec.declined_upgrade = self.route_target.clone().filter(|(target, _)| *target != version);
+            spec.inherited_pinned = Some(version);
+        } else if let Some(version) = v.version.as_ref() {
+            spec.inherited_auto_upgrade = Some(crate::api::deployment::v1::InheritedAutoUpgradeInfo {
+                source_deployment_version: Some(version.wire()),
+                source_deployment_revision_number: v.revision,
+                continue_as_new_initial_versioning_behavior: initial_behavior,
+            });
+        }
     }
 
     /// The limit a command would exceed: (cause, cause name, what is counted, the limit).
@@ -661,8 +742,11 @@ impl Txn<'_> {
                 .get(*command_index)
                 .cloned()
                 .unwrap_or_else(|| format!("{}-{n}", c.new_task_request_id));
-            let poller =
-                crate::transition::Poller { identity: c.identity.clone(), build_id: c.build_id.clone() };
+            let poller = crate::transition::Poller {
+                identity: c.identity.clone(),
+                build_id: c.build_id.clone(),
+                ..Default::default()
+            };
             if let Ok(started) = self.start_activity(sched, 1, None, &request_id, &poller) {
                 changes.eager_activities.push(started);
             }
@@ -779,6 +863,7 @@ impl Txn<'_> {
             attempt: 1,
             stamp: 0,
             order,
+            version: self.ms.pinned_version_key(),
         });
         if s2s > 0 && (s2c == 0 || s2s < s2c) {
             self.tasks.push(Task::ActivityTimeout {

@@ -13,6 +13,8 @@ pub mod batch;
 pub mod batcher;
 pub mod children;
 pub mod commands;
+pub mod deployer;
+pub mod deployment;
 pub mod error;
 mod events;
 pub mod limits;

@@ -49,16 +49,31 @@ impl Txn<'_> {
         if mask.priority {
             self.ms.priority = options.priority.clone().filter(|p| *p != Default::default());
         }
+        let versioning_override =
+            options.versioning_override.clone().map(crate::deployment::normalize_override);
+        if mask.versioning_override {
+            let before = self.ms.pinned_version_key();
+            let v = self.ms.versioning.get_or_insert_with(Default::default);
+            v.override_ = versioning_override.clone();
+            if self.ms.pinned_version_key() != before {
+                // A queued workflow task goes where the override now sends it.
+                self.redispatch_workflow_task();
+            }
+        }
         // As the real server: the event says the override is unset whenever the update does not
         // set one, whichever fields it names.
         let attrs = h::WorkflowExecutionOptionsUpdatedEventAttributes {
-            versioning_override: options.versioning_override.clone().filter(|_| mask.versioning_override),
+            versioning_override: versioning_override.filter(|_| mask.versioning_override),
             unset_versioning_override: options.versioning_override.is_none(),
             identity: identity.to_owned(),
             priority: options.priority.clone().filter(|_| mask.priority),
             ..Default::default()
         };
         self.append_or_buffer(Attributes::WorkflowExecutionOptionsUpdatedEventAttributes(attrs));
-        Ok(WorkflowExecutionOptions { priority: self.ms.priority.clone(), ..Default::default() })
+        Ok(WorkflowExecutionOptions {
+            priority: self.ms.priority.clone(),
+            versioning_override: self.ms.versioning.as_ref().and_then(|v| v.override_.clone()),
+            ..Default::default()
+        })
     }
 }

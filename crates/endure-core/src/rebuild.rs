@@ -211,6 +211,7 @@ fn apply(ms: &mut MutableState, e: &HistoryEvent) {
                     workflow_type: ty.name,
                     parent_close_policy: a.parent_close_policy,
                     command: Some(command),
+                    inherited_pinned: None,
                 },
             );
         }
@@ -434,6 +435,7 @@ impl Txn<'_> {
                 attempt: a.attempt,
                 stamp: a.stamp,
                 order: DispatchOrder::of(self.ms.priority.as_ref(), a.priority.as_ref()),
+                version: self.ms.pinned_version_key(),
             });
             if a.schedule_to_start_timeout > 0 {
                 self.tasks.push(Task::ActivityTimeout {

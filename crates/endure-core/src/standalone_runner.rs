@@ -141,6 +141,7 @@ pub fn new_standalone(n: NewStandalone, now: Nanos) -> Result<(MutableState, Vec
             attempt: 1,
             stamp: 0,
             order,
+            version: String::new(),
         });
         if s2s > 0 && (s2c == 0 || s2s < s2c) {
             tasks.push(Task::ActivityTimeout {

@@ -142,6 +142,12 @@ pub struct MutableState {
     /// `activities[&standalone::ACTIVITY]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub standalone: Option<Box<crate::standalone::StandaloneActivity>>,
+    /// The Worker Deployment this run keeps, when it is a deployment's system run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<Box<crate::deployment::DeploymentState>>,
+    /// Worker versioning of this run (its versioned completions, its override).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versioning: Option<Box<crate::deployment::RunVersioning>>,
 }
 
 /// Lifecycle of an update inside the server.
@@ -207,6 +213,8 @@ impl MutableState {
             && self.scheduler.is_none()
             && self.batch.is_none()
             && self.standalone.is_none()
+            && self.deployment.is_none()
+            && self.versioning.is_none()
         {
             return self.search_attributes.clone();
         }
@@ -221,8 +229,15 @@ impl MutableState {
             ..Default::default()
         };
         let mut sa = self.search_attributes.clone().unwrap_or_default();
-        if !self.build_ids.is_empty() {
-            sa.indexed_fields.insert(BUILD_IDS.to_owned(), keyword_list(&self.build_ids));
+        let mut build_ids = self.build_ids.clone();
+        if let Some(v) = self.versioning.as_deref()
+            && v.effective_behavior() == crate::api::enums::v1::VersioningBehavior::Pinned as i32
+            && let Some(version) = v.effective_version()
+        {
+            build_ids.insert(0, format!("pinned:{}", version.key()));
+        }
+        if !build_ids.is_empty() {
+            sa.indexed_fields.insert(BUILD_IDS.to_owned(), keyword_list(&build_ids));
         }
         if !paused.is_empty() {
             sa.indexed_fields.insert(TEMPORAL_PAUSE_INFO.to_owned(), keyword_list(&paused));
@@ -249,6 +264,24 @@ impl MutableState {
             sa.indexed_fields
                 .insert(NAMESPACE_DIVISION_ATTR.to_owned(), keyword(crate::batch::NAMESPACE_DIVISION));
             sa.indexed_fields.insert(crate::batch::BATCHER_USER.to_owned(), keyword(b.identity()));
+        }
+        if self.deployment.is_some() {
+            sa.indexed_fields
+                .insert(NAMESPACE_DIVISION_ATTR.to_owned(), keyword(crate::deployment::NAMESPACE_DIVISION));
+        }
+        if let Some(v) = self.versioning.as_deref() {
+            use crate::deployment as dep;
+            if let Some(version) = v.effective_version() {
+                sa.indexed_fields.insert(dep::SA_DEPLOYMENT.to_owned(), keyword(&version.deployment));
+                sa.indexed_fields.insert(dep::SA_VERSION.to_owned(), keyword(&version.key()));
+            }
+            if let Some(b) = dep::behavior_name(v.effective_behavior()) {
+                sa.indexed_fields.insert(dep::SA_BEHAVIOR.to_owned(), keyword(b));
+            }
+            if !v.used.is_empty() {
+                let used: Vec<String> = v.used.iter().map(|u| u.key()).collect();
+                sa.indexed_fields.insert(dep::SA_USED_VERSIONS.to_owned(), keyword_list(&used));
+            }
         }
         if self.standalone.is_some() {
             sa.indexed_fields
@@ -299,6 +332,9 @@ pub struct ChildInfo {
     /// The command's user metadata (summary, details): the child starts with it.
     #[serde(with = "protobytes::opt")]
     pub user_metadata: Option<crate::api::sdk::v1::UserMetadata>,
+    /// The pinned parent's version, when the child runs on the parent's task queue: the child
+    /// starts on it.
+    pub inherited_pinned: Option<crate::deployment::Version>,
 }
 
 /// A signal or cancel request this run sends to another workflow.
@@ -519,6 +555,12 @@ impl MutableState {
             .values()
             .find(|a| a.activity_id == activity_id)
             .ok_or_else(|| crate::CoreError::NotFound(format!("activity {activity_id} not found")))
+    }
+
+    /// The worker deployment version (`dep:build`) the run's tasks must go to, or "" when their
+    /// queues' routing decides.
+    pub fn pinned_version_key(&self) -> String {
+        self.versioning.as_ref().and_then(|v| v.pinned()).map(|v| v.key()).unwrap_or_default()
     }
 
     /// True while the run is open.

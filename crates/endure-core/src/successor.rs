@@ -87,6 +87,7 @@ impl Txn<'_> {
             attempt: 1,
             execution_expiration: ms.execution_expiration,
             parent: ms.parent.clone(),
+            ..Default::default()
         }
     }
 

@@ -21,6 +21,10 @@ pub enum Task {
         /// Its place in the queue's backlog (the run's priority).
         #[serde(default, skip_serializing_if = "DispatchOrder::is_default")]
         order: DispatchOrder,
+        /// The worker deployment version it must run on (`dep:build`, a pinned run's), or ""
+        /// when its queue's routing decides.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        version: String,
     },
     /// Dispatch an activity attempt to a task queue.
     ActivityTask {
@@ -36,6 +40,9 @@ pub enum Task {
         /// Its place in the queue's backlog (the activity's priority over the run's).
         #[serde(default, skip_serializing_if = "DispatchOrder::is_default")]
         order: DispatchOrder,
+        /// The worker deployment version it must run on (its pinned workflow's), or "".
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        version: String,
     },
     /// A user timer fires.
     UserTimer {
@@ -238,8 +245,10 @@ impl Task {
     /// written differently by older versions, or changed since).
     pub fn without_order(&self) -> Task {
         let mut t = self.clone();
-        if let Task::WorkflowTask { order, .. } | Task::ActivityTask { order, .. } = &mut t {
+        if let Task::WorkflowTask { order, version, .. } | Task::ActivityTask { order, version, .. } = &mut t
+        {
             *order = DispatchOrder::default();
+            version.clear();
         }
         t
     }
@@ -298,6 +307,7 @@ pub fn pending_dispatch(ms: &crate::MutableState) -> Vec<Task> {
         stamp: w.stamp,
         sticky: w.sticky,
         order: DispatchOrder::of(ms.priority.as_ref(), None),
+        version: ms.pinned_version_key(),
     });
     let activities = ms
         .activities
@@ -309,6 +319,7 @@ pub fn pending_dispatch(ms: &crate::MutableState) -> Vec<Task> {
             attempt: a.attempt,
             stamp: a.stamp,
             order: DispatchOrder::of(ms.priority.as_ref(), a.priority.as_ref()),
+            version: ms.pinned_version_key(),
         });
     workflow_task.chain(activities).collect()
 }

@@ -44,6 +44,9 @@ pub struct Txn<'a> {
     /// A command of this transition cancelled an activity that had not started: its workflow
     /// needs a new task to see the cancellation (as the real server gives it one).
     pub(crate) cancelled_unstarted_activity: bool,
+    /// Where the run's task queue's routing sends its new tasks now (a versioned completion
+    /// tells it): a pinned run continuing as new records the upgrade it declines.
+    pub(crate) route_target: Option<(crate::deployment::Version, i64)>,
 }
 
 /// A run created by a transition of another run, committed atomically with it.
@@ -116,6 +119,14 @@ pub struct StartRun {
     pub execution_expiration: Nanos,
     /// The parent, for a child workflow.
     pub parent: Option<crate::state::ParentInfo>,
+    /// A versioning override given at the start.
+    pub versioning_override: Option<crate::api::workflow::v1::VersioningOverride>,
+    /// The version a pinned parent or predecessor passes on: the run starts there.
+    pub inherited_pinned: Option<crate::deployment::Version>,
+    /// The routing's target a pinned predecessor declined (its version and revision).
+    pub declined_upgrade: Option<(crate::deployment::Version, i64)>,
+    /// What a predecessor continuing as new tells of its version when the new run is not pinned.
+    pub inherited_auto_upgrade: Option<crate::api::deployment::v1::InheritedAutoUpgradeInfo>,
 }
 
 /// The signal of a SignalWithStart.
@@ -141,12 +152,17 @@ pub struct Poller {
     /// The worker's build id ("" when it sent none): recorded on the events it causes and in
     /// the run's `BuildIds` search attribute.
     pub build_id: String,
+    /// The worker deployment version it polls as (versioned workers only).
+    pub deployment: Option<crate::deployment::Version>,
+    /// Its task queue's routing now sends the run's new tasks to another version than the one
+    /// the run is pinned to (the started event tells the worker).
+    pub target_changed: bool,
 }
 
 impl Poller {
     /// A worker with `identity` and no build id.
     pub fn identity(identity: &str) -> Poller {
-        Poller { identity: identity.to_owned(), build_id: String::new() }
+        Poller { identity: identity.to_owned(), ..Default::default() }
     }
 }
 
@@ -211,6 +227,7 @@ impl<'a> Txn<'a> {
             batch,
             limits: crate::limits::Limits::default(),
             cancelled_unstarted_activity: false,
+            route_target: None,
         }
     }
 
@@ -380,6 +397,21 @@ impl<'a> Txn<'a> {
             parent: req.parent.clone(),
             ..Default::default()
         };
+        let versioning_override = req.versioning_override.clone().map(crate::deployment::normalize_override);
+        if versioning_override.is_some()
+            || req.inherited_pinned.is_some()
+            || req.inherited_auto_upgrade.is_some()
+        {
+            ms.versioning = Some(Box::new(crate::deployment::RunVersioning {
+                override_: versioning_override.clone(),
+                inherited: req.inherited_pinned.clone(),
+                can_initial_behavior: req
+                    .inherited_auto_upgrade
+                    .as_ref()
+                    .map_or(0, |i| i.continue_as_new_initial_versioning_behavior),
+                ..Default::default()
+            }));
+        }
         let mut txn = Txn::new(ms, now);
         txn.append(Attributes::WorkflowExecutionStartedEventAttributes(
             h::WorkflowExecutionStartedEventAttributes {
@@ -441,6 +473,15 @@ impl<'a> Txn<'a> {
                     };
                     WorkflowExecution { workflow_id, run_id }
                 }),
+                versioning_override,
+                inherited_pinned_version: req.inherited_pinned.as_ref().map(|v| v.wire()),
+                declined_target_version_upgrade: req.declined_upgrade.as_ref().map(|(v, revision)| {
+                    h::DeclinedTargetVersionUpgrade {
+                        deployment_version: Some(v.wire()),
+                        revision_number: *revision,
+                    }
+                }),
+                inherited_auto_upgrade_info: req.inherited_auto_upgrade,
                 ..Default::default()
             },
         ));
@@ -527,6 +568,7 @@ impl<'a> Txn<'a> {
             stamp: info.stamp,
             sticky,
             order: DispatchOrder::of(self.ms.priority.as_ref(), None),
+            version: self.ms.pinned_version_key(),
         });
         if sticky {
             self.tasks.push(Task::WorkflowTaskTimeout {
@@ -580,6 +622,7 @@ impl<'a> Txn<'a> {
                     suggest_continue_as_new: !self.limits.suggest_continue_as_new(self.ms).is_empty(),
                     suggest_continue_as_new_reasons: self.limits.suggest_continue_as_new(self.ms),
                     worker_version: worker_version(&poller.build_id),
+                    target_worker_deployment_version_changed: poller.target_changed,
                     ..Default::default()
                 },
             ));
@@ -776,10 +819,28 @@ impl<'a> Txn<'a> {
                 stamp: wt.stamp,
                 sticky: false,
                 order: DispatchOrder::of(self.ms.priority.as_ref(), None),
+                version: self.ms.pinned_version_key(),
             });
             self.ms.workflow_task = Some(wt);
         }
         Ok(())
+    }
+
+    /// Sends a scheduled, not yet started workflow task out again (its queued copy goes stale):
+    /// where it must run changed.
+    pub(crate) fn redispatch_workflow_task(&mut self) {
+        if let Some(mut wt) = self.ms.workflow_task.clone().filter(|w| !w.is_started()) {
+            self.ms.wft_stamp += 1;
+            wt.stamp = self.ms.wft_stamp;
+            self.tasks.push(Task::WorkflowTask {
+                task_queue: wt.task_queue.clone(),
+                stamp: wt.stamp,
+                sticky: wt.sticky,
+                order: DispatchOrder::of(self.ms.priority.as_ref(), None),
+                version: self.ms.pinned_version_key(),
+            });
+            self.ms.workflow_task = Some(wt);
+        }
     }
 
     // ------------------------------------------------------------ activities
@@ -1092,7 +1153,15 @@ impl<'a> Txn<'a> {
         let own = self.ms.activities.get(&scheduled_event_id);
         let order = DispatchOrder::of(self.ms.priority.as_ref(), own.and_then(|a| a.priority.as_ref()));
         let stamp = own.map_or(0, |a| a.stamp);
-        self.tasks.push(Task::ActivityTask { task_queue: queue, scheduled_event_id, attempt, stamp, order });
+        let version = self.ms.pinned_version_key();
+        self.tasks.push(Task::ActivityTask {
+            task_queue: queue,
+            scheduled_event_id,
+            attempt,
+            stamp,
+            order,
+            version,
+        });
         if s2s > 0 {
             self.tasks.push(Task::ActivityTimeout {
                 fire_at: at + s2s,

@@ -28,6 +28,12 @@ pub struct DynamicConfig {
     pub worker_registry_eviction_interval: Duration,
     /// `worker.batcherRPS`: most operations a second of a namespace's batch job.
     pub batcher_rps: f64,
+    /// `matching.PollerHistoryTTL`: a version whose worker polled within this long still has
+    /// pollers (it cannot be deleted).
+    pub poller_history_ttl: Duration,
+    /// `matching.wv.VersionDrainageStatusVisibilityGracePeriod`: a version that stopped being
+    /// current or ramping stays draining at least this long.
+    pub drainage_grace_period: Duration,
 }
 
 impl Default for DynamicConfig {
@@ -39,6 +45,8 @@ impl Default for DynamicConfig {
             worker_registry_ttl: Duration::from_secs(5 * 60),
             worker_registry_eviction_interval: Duration::from_secs(60),
             batcher_rps: endure_core::batch::DEFAULT_RPS,
+            poller_history_ttl: Duration::from_secs(5 * 60),
+            drainage_grace_period: Duration::from_secs(3 * 60),
         }
     }
 }
@@ -76,6 +84,8 @@ const LIMITS: &[(&str, FieldOf)] = &[
 const DURATIONS: &[(&str, DurationOf)] = &[
     ("matching.workerRegistryEntryTTL", |c| &mut c.worker_registry_ttl),
     ("matching.workerRegistryEvictionInterval", |c| &mut c.worker_registry_eviction_interval),
+    ("matching.PollerHistoryTTL", |c| &mut c.poller_history_ttl),
+    ("matching.wv.VersionDrainageStatusVisibilityGracePeriod", |c| &mut c.drainage_grace_period),
 ];
 
 /// Rates Endure honours (positive numbers).
@@ -243,7 +253,12 @@ mod tests {
         for (n, (key, _)) in DURATIONS.iter().enumerate() {
             assert_eq!(c.set(key, &format!("\"{}s\"", n + 1)), Ok(true), "{key} is honoured");
         }
-        let mut durations = [c.worker_registry_ttl, c.worker_registry_eviction_interval];
+        let mut durations = [
+            c.worker_registry_ttl,
+            c.worker_registry_eviction_interval,
+            c.poller_history_ttl,
+            c.drainage_grace_period,
+        ];
         durations.sort();
         let expected: Vec<_> = (1..=DURATIONS.len() as u64).map(Duration::from_secs).collect();
         assert_eq!(durations.to_vec(), expected);

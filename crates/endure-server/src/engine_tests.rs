@@ -49,6 +49,7 @@ async fn setup(retention: i64) -> Setup {
         namespaces: namespaces.clone(),
         search_attributes: search_attributes.clone(),
         matching: Matching::new(clock.clone()),
+        versions: crate::versioning::VersionRouting::new(),
         timers: timers.clone(),
         peers: peers.clone(),
         clock: clock.clone(),

@@ -20,6 +20,7 @@
 pub mod batcher;
 pub mod clock;
 pub mod cluster;
+pub mod deployments;
 pub mod dynamic_config;
 pub mod error;
 pub mod executor;
@@ -36,6 +37,7 @@ pub mod search_attributes;
 pub mod starter;
 pub mod timer_queue;
 pub mod validate;
+pub mod versioning;
 pub mod workers;
 
 #[cfg(test)]
@@ -224,6 +226,7 @@ impl Server {
     ) -> Result<Server, StartError> {
         let Environment { clock, ids, network } = env;
         let matching = matching::Matching::new(clock.clone());
+        let versions = versioning::VersionRouting::new();
         let timer_queue = timer_queue::TimerQueue::new();
         let peers = Arc::new(peer::Peers::new(network.clone()));
         let namespaces = Arc::new(namespaces::Namespaces::new(store.clone(), ids.clone()));
@@ -245,6 +248,7 @@ impl Server {
             namespaces: namespaces.clone(),
             search_attributes: search_attributes.clone(),
             matching: matching.clone(),
+            versions: versions.clone(),
             timers: timer_queue.clone(),
             peers: peers.clone(),
             clock: clock.clone(),
@@ -336,6 +340,7 @@ impl Server {
                 visibility: store.clone(),
                 dynamic: config.dynamic.clone(),
                 workers,
+                deployments: deployments::Deployments::new(engine.clone()),
             },
             shutdown_rx.clone(),
         );

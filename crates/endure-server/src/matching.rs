@@ -185,6 +185,15 @@ impl Matching {
         q.waiting.iter().any(|w| !w.is_closed()) || q.pollers.values().any(recent)
     }
 
+    /// Whether a worker polls a queue now, or started a poll within `ttl`.
+    pub fn polled_within(&self, namespace_id: &str, queue: &str, kind: QueueKind, ttl: Duration) -> bool {
+        let qs = self.queues.lock();
+        let Some(q) = qs.get(&(namespace_id.to_string(), queue.to_string(), kind)) else { return false };
+        let now = self.clock.system_time();
+        q.waiting.iter().any(|w| !w.is_closed())
+            || q.pollers.values().any(|t| now.duration_since(*t).map(|d| d < ttl).unwrap_or(true))
+    }
+
     /// Removes and returns every task waiting in a queue (a sticky queue whose worker left).
     pub fn drain(&self, namespace_id: &str, queue: &str, kind: QueueKind) -> Vec<Dispatch> {
         let mut qs = self.queues.lock();
@@ -373,6 +382,7 @@ mod tests {
                 attempt: 1,
                 stamp: 0,
                 order: DispatchOrder { priority_key, fairness_key: fairness_key.into(), fairness_weight },
+                version: String::new(),
             },
         })
     }

@@ -149,6 +149,12 @@ pub struct StartTask {
     /// The poller's build id ("" when it sent none; absent from older replicas' messages).
     #[serde(default)]
     pub build_id: String,
+    /// The poller's worker deployment version (versioned workers).
+    #[serde(default)]
+    pub deployment: Option<endure_core::deployment::Version>,
+    /// The run's pinned version is no longer its queue's target.
+    #[serde(default)]
+    pub target_changed: bool,
 }
 
 /// Encodes a JSON body.

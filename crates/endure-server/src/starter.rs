@@ -75,6 +75,10 @@ pub struct StartFields {
     pub continued_failure: Option<endure_api::temporal::api::failure::v1::Failure>,
     /// The result of the run before (a schedule's last successful run).
     pub last_completion_result: Option<Payloads>,
+    /// A versioning override given at the start.
+    pub versioning_override: Option<endure_api::temporal::api::workflow::v1::VersioningOverride>,
+    /// The pinned parent's version a child starts on.
+    pub inherited_pinned: Option<endure_core::deployment::Version>,
 }
 
 /// Outcome of a start.
@@ -384,6 +388,8 @@ impl Starter {
             last_completion_result: f.last_completion_result,
             priority: f.priority,
             user_metadata: f.user_metadata,
+            versioning_override: f.versioning_override,
+            inherited_pinned: f.inherited_pinned,
             start_delay,
             initial_signal: signal,
             parent,

@@ -131,6 +131,7 @@ fn replica(member: &str, store: &Arc<dyn Store>, executions: Arc<dyn ExecutionSt
         namespaces,
         search_attributes: SearchAttributeRegistry::new(store.clone()),
         matching: matching.clone(),
+        versions: crate::versioning::VersionRouting::new(),
         timers: TimerQueue::new(),
         peers: Arc::new(Peers::default()),
         clock,

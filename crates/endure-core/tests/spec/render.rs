@@ -482,18 +482,25 @@ fn render_order(o: &endure_core::task::DispatchOrder) -> String {
     out
 }
 
+/// A dispatch task's pinned worker deployment version, when it has one.
+fn render_version(version: &str) -> String {
+    if version.is_empty() { String::new() } else { format!(" version={version}") }
+}
+
 /// What an outbox task is, without its fire time: `UserTimer t1 started=5`.
 pub fn task_kind(t: &Task) -> String {
     match t {
-        Task::WorkflowTask { task_queue, stamp, sticky, order } => format!(
-            "WorkflowTask queue={task_queue} stamp={stamp}{}{}",
+        Task::WorkflowTask { task_queue, stamp, sticky, order, version } => format!(
+            "WorkflowTask queue={task_queue} stamp={stamp}{}{}{}",
             if *sticky { " sticky" } else { "" },
-            render_order(order)
+            render_order(order),
+            render_version(version)
         ),
-        Task::ActivityTask { task_queue, scheduled_event_id, attempt, stamp, order } => format!(
-            "ActivityTask queue={task_queue} sched={scheduled_event_id} attempt={attempt}{}{}",
+        Task::ActivityTask { task_queue, scheduled_event_id, attempt, stamp, order, version } => format!(
+            "ActivityTask queue={task_queue} sched={scheduled_event_id} attempt={attempt}{}{}{}",
             if *stamp != 0 { format!(" stamp={stamp}") } else { String::new() },
-            render_order(order)
+            render_order(order),
+            render_version(version)
         ),
         Task::UserTimer { timer_id, started_event_id, .. } => {
             format!("UserTimer {timer_id} started={started_event_id}")

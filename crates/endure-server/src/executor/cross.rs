@@ -326,6 +326,7 @@ impl CrossWorkflow {
                     start_delay: None,
                     priority: cmd.priority.clone(),
                     user_metadata: child.user_metadata.clone(),
+                    inherited_pinned: child.inherited_pinned.clone(),
                     ..Default::default()
                 };
                 let (root_workflow_id, root_run_id) = parent.root();

@@ -17,6 +17,19 @@ pub(crate) fn poll_deadline<T>(req: &Request<T>, max: Duration) -> Instant {
     clock::monotonic() + client.map_or(max, |c| c.min(max))
 }
 
+/// A task poll's deadline must leave the server time to wait (more than 2 s), as the real
+/// server requires: a shorter one is refused before anything else.
+pub(crate) fn check_long_poll_timeout<T>(req: &Request<T>) -> crate::error::ApiResult<()> {
+    let client =
+        req.metadata().get("grpc-timeout").and_then(|v| v.to_str().ok()).and_then(parse_grpc_timeout);
+    match client {
+        Some(d) if d <= Duration::from_secs(2) => {
+            Err(crate::error::ApiError::FailedPrecondition("Context timeout is too short.".into()))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Parses a `grpc-timeout` header value (`100m`, `5S` …).
 pub(crate) fn parse_grpc_timeout(v: &str) -> Option<Duration> {
     let (num, unit) = v.split_at(v.len().checked_sub(1)?);

@@ -66,7 +66,10 @@ routed! { any:
     ListOpenWorkflowExecutionsRequest, ListClosedWorkflowExecutionsRequest,
     CountWorkflowExecutionsRequest, ScanWorkflowExecutionsRequest, GetSearchAttributesRequest,
     ListTaskQueuePartitionsRequest, ListSchedulesRequest, ListBatchOperationsRequest,
-    ListActivityExecutionsRequest, CountActivityExecutionsRequest;
+    ListActivityExecutionsRequest, CountActivityExecutionsRequest, ListWorkerDeploymentsRequest,
+    GetWorkerBuildIdCompatibilityRequest, UpdateWorkerBuildIdCompatibilityRequest,
+    GetWorkerVersioningRulesRequest, UpdateWorkerVersioningRulesRequest,
+    GetWorkerTaskReachabilityRequest;
 }
 
 /// Schedule RPCs run on the owner of the schedule's system run.
@@ -218,6 +221,47 @@ routed_by_activity! {
     RespondActivityTaskFailedByIdRequest, RespondActivityTaskCanceledByIdRequest,
     PauseActivityExecutionRequest, UnpauseActivityExecutionRequest, ResetActivityExecutionRequest,
     UpdateActivityExecutionOptionsRequest,
+}
+
+/// Worker Deployment RPCs run on the owner of the deployment's system run.
+macro_rules! routed_by_deployment {
+    ($($req:ident),* $(,)?) => {
+        $(impl Routed for ws::$req {
+            fn route(&self) -> Route {
+                wf(&self.namespace, &endure_core::deployment::workflow_id_of(&self.deployment_name))
+            }
+        })*
+    };
+}
+
+routed_by_deployment! {
+    DescribeWorkerDeploymentRequest, SetWorkerDeploymentCurrentVersionRequest,
+    SetWorkerDeploymentRampingVersionRequest, DeleteWorkerDeploymentRequest,
+    SetWorkerDeploymentManagerRequest,
+}
+
+/// Requests naming a deployment version.
+macro_rules! routed_by_deployment_version {
+    ($($req:ident),* $(,)?) => {
+        $(impl Routed for ws::$req {
+            #[allow(deprecated)]
+            fn route(&self) -> Route {
+                let name = self
+                    .deployment_version
+                    .as_ref()
+                    .map(|v| v.deployment_name.clone())
+                    .filter(|n| !n.is_empty())
+                    .or_else(|| self.version.split_once('.').map(|(d, _)| d.to_owned()))
+                    .unwrap_or_default();
+                wf(&self.namespace, &endure_core::deployment::workflow_id_of(&name))
+            }
+        })*
+    };
+}
+
+routed_by_deployment_version! {
+    DescribeWorkerDeploymentVersionRequest, DeleteWorkerDeploymentVersionRequest,
+    UpdateWorkerDeploymentVersionMetadataRequest,
 }
 
 /// Standalone activity RPCs run on the owner of the activity's system run.

@@ -10,6 +10,7 @@ mod activity_ops;
 mod admin;
 mod batch;
 mod deadline;
+mod deployments;
 pub mod forward;
 pub mod internal;
 mod multi_operation;
@@ -69,6 +70,8 @@ pub struct Services {
     pub dynamic: crate::dynamic_config::DynamicConfig,
     /// The worker registry (heartbeats, ListWorkers).
     pub workers: Arc<Workers>,
+    /// Worker deployments (versioned workers' registration, routing).
+    pub deployments: Arc<crate::deployments::Deployments>,
 }
 
 /// Shared state of the frontend handlers.
@@ -84,6 +87,7 @@ pub struct Frontend {
     pub(crate) visibility: Arc<dyn VisibilityStore>,
     pub(crate) dynamic: crate::dynamic_config::DynamicConfig,
     pub(crate) workers: Arc<Workers>,
+    pub(crate) deployments: Arc<crate::deployments::Deployments>,
     pub(crate) queries: Mutex<HashMap<String, oneshot::Sender<QueryAnswer>>>,
     pub(crate) buffered_queries: Mutex<
         HashMap<endure_store::RunKey, Vec<(String, endure_api::temporal::api::query::v1::WorkflowQuery)>>,
@@ -113,6 +117,7 @@ impl Frontend {
             peers: s.peers,
             dynamic: s.dynamic,
             workers: s.workers,
+            deployments: s.deployments,
             visibility: s.visibility,
             queries: Mutex::new(HashMap::new()),
             update_rejections: Mutex::new(HashMap::new()),
@@ -235,4 +240,18 @@ rpcs! {
         delete_activity_execution(DeleteActivityExecutionRequest) -> DeleteActivityExecutionResponse => delete_activity_execution;
         list_activity_executions(ListActivityExecutionsRequest) -> ListActivityExecutionsResponse => list_activity_executions;
         count_activity_executions(CountActivityExecutionsRequest) -> CountActivityExecutionsResponse => count_activity_executions;
+        describe_worker_deployment(DescribeWorkerDeploymentRequest) -> DescribeWorkerDeploymentResponse => describe_worker_deployment;
+        describe_worker_deployment_version(DescribeWorkerDeploymentVersionRequest) -> DescribeWorkerDeploymentVersionResponse => describe_worker_deployment_version;
+        list_worker_deployments(ListWorkerDeploymentsRequest) -> ListWorkerDeploymentsResponse => list_worker_deployments;
+        set_worker_deployment_current_version(SetWorkerDeploymentCurrentVersionRequest) -> SetWorkerDeploymentCurrentVersionResponse => set_worker_deployment_current_version;
+        set_worker_deployment_ramping_version(SetWorkerDeploymentRampingVersionRequest) -> SetWorkerDeploymentRampingVersionResponse => set_worker_deployment_ramping_version;
+        delete_worker_deployment_version(DeleteWorkerDeploymentVersionRequest) -> DeleteWorkerDeploymentVersionResponse => delete_worker_deployment_version;
+        delete_worker_deployment(DeleteWorkerDeploymentRequest) -> DeleteWorkerDeploymentResponse => delete_worker_deployment;
+        update_worker_deployment_version_metadata(UpdateWorkerDeploymentVersionMetadataRequest) -> UpdateWorkerDeploymentVersionMetadataResponse => update_worker_deployment_version_metadata;
+        set_worker_deployment_manager(SetWorkerDeploymentManagerRequest) -> SetWorkerDeploymentManagerResponse => set_worker_deployment_manager;
+        get_worker_build_id_compatibility(GetWorkerBuildIdCompatibilityRequest) -> GetWorkerBuildIdCompatibilityResponse => get_worker_build_id_compatibility;
+        update_worker_build_id_compatibility(UpdateWorkerBuildIdCompatibilityRequest) -> UpdateWorkerBuildIdCompatibilityResponse => update_worker_build_id_compatibility;
+        get_worker_versioning_rules(GetWorkerVersioningRulesRequest) -> GetWorkerVersioningRulesResponse => get_worker_versioning_rules;
+        update_worker_versioning_rules(UpdateWorkerVersioningRulesRequest) -> UpdateWorkerVersioningRulesResponse => update_worker_versioning_rules;
+        get_worker_task_reachability(GetWorkerTaskReachabilityRequest) -> GetWorkerTaskReachabilityResponse => get_worker_task_reachability;
 }

@@ -9,7 +9,9 @@ use crate::peer;
 use crate::validate::{check_blob, check_id, check_run_id};
 use endure_api::temporal::api::command::v1::command::Attributes as CommandAttributes;
 use endure_api::temporal::api::common::v1::{Payloads, WorkflowExecution};
-use endure_api::temporal::api::enums::v1::{DescribeTaskQueueMode, TaskQueueType, WorkflowTaskFailedCause};
+use endure_api::temporal::api::enums::v1::{
+    DescribeTaskQueueMode, TaskQueueKind, TaskQueueType, WorkflowTaskFailedCause,
+};
 use endure_api::temporal::api::history::v1::History;
 use endure_api::temporal::api::taskqueue::v1::{PollerInfo, TaskQueueStats};
 use endure_api::temporal::api::workflowservice::v1 as ws;
@@ -81,9 +83,11 @@ impl Frontend {
         req: Request<ws::PollWorkflowTaskQueueRequest>,
     ) -> ApiResult<ws::PollWorkflowTaskQueueResponse> {
         let deadline = poll_deadline(&req, LONG_POLL);
+        super::deadline::check_long_poll_timeout(&req)?;
         let r = req.into_inner();
         let ns = self.namespaces.by_name(&r.namespace).await?;
         let queue = queue_name(&r.task_queue)?;
+        let version = versioned_worker(r.deployment_options.as_ref())?;
         #[allow(deprecated)] // worker_version_capabilities: still sent by SDKs
         let mut poller = polling_worker(
             &r.identity,
@@ -96,8 +100,30 @@ impl Frontend {
             let checksum = r.binary_checksum.clone();
             poller.build_id = checksum;
         }
+        let sticky = r.task_queue.as_ref().is_some_and(|q| q.kind == TaskQueueKind::Sticky as i32);
+        // The queue whose routing applies: a sticky queue's normal one.
+        let routed_queue = match r.task_queue.as_ref() {
+            Some(q) if sticky && !q.normal_name.is_empty() => q.normal_name.clone(),
+            _ => queue.clone(),
+        };
+        let physical = match &version {
+            Some(v) => {
+                // A versioned worker's started events carry its version, not a build id.
+                poller.build_id.clear();
+                poller.deployment = Some(v.clone());
+                let normal = r.task_queue.as_ref().map(|q| q.normal_name.clone()).unwrap_or_default();
+                if sticky {
+                    self.engine.router().versions().add_sticky(&ns.id, &queue, &normal, v);
+                    queue.clone()
+                } else {
+                    self.deployments.register(&ns.id, v, &queue, QueueKind::Workflow).await?;
+                    crate::versioning::physical(&queue, Some(v))
+                }
+            }
+            None => queue.clone(),
+        };
         loop {
-            match self.next_dispatch(&ns, &queue, QueueKind::Workflow, &r.identity, deadline).await {
+            match self.next_dispatch(&ns, &physical, QueueKind::Workflow, &r.identity, deadline).await {
                 None => return Ok(ws::PollWorkflowTaskQueueResponse::default()),
                 Some(Dispatch::Query(q)) => {
                     if !q.remote && !self.queries.lock().contains_key(&q.query_id) {
@@ -108,7 +134,14 @@ impl Frontend {
                         Err(e) => tracing::warn!("dropping query task: {e}"),
                     }
                 }
-                Some(Dispatch::Task(t)) => match self.start_workflow_task_anywhere(&ns, &t, &poller).await {
+                Some(Dispatch::Task(t)) => match self
+                    .start_workflow_task_anywhere(
+                        &ns,
+                        &t,
+                        &self.target_told(&ns.id, &routed_queue, &t, &poller),
+                    )
+                    .await
+                {
                     Ok(resp) => return Ok(resp),
                     Err(e) if is_stale(&e) => continue,
                     Err(e) => {
@@ -118,6 +151,20 @@ impl Frontend {
                 },
             }
         }
+    }
+
+    /// `poller`, told whether the pinned run of `t` is no longer its queue's target (the worker
+    /// learns it from the started event).
+    fn target_told(&self, namespace_id: &str, queue: &str, t: &TaskRef, poller: &Poller) -> Poller {
+        let mut p = poller.clone();
+        if let Task::WorkflowTask { version, .. } = &t.task
+            && let Some(pinned) = endure_core::deployment::Version::from_key(version)
+            && let Some(route) = self.engine.router().versions().route(namespace_id, queue)
+        {
+            p.target_changed =
+                route.deployment == pinned.deployment && route.target(&t.run.workflow_id) != pinned.build_id;
+        }
+        p
     }
 
     /// The run's namespace name and the ids of the namespaces its commands name (children,
@@ -194,6 +241,8 @@ impl Frontend {
                 task: t.into(),
                 identity: poller.identity.clone(),
                 build_id: poller.build_id.clone(),
+                deployment: poller.deployment.clone(),
+                target_changed: poller.target_changed,
             };
             let body = peer::json(&start)?;
             let client = self.peers.cluster(&addr)?;
@@ -428,11 +477,29 @@ impl Frontend {
             }
         }
         let build_id = completing_build_id(&r);
+        let deployment = versioned_worker(r.deployment_options.as_ref())?;
+        let route = match &deployment {
+            Some(v) => self
+                .deployments
+                .load(&key.namespace_id, &v.deployment)
+                .await?
+                .and_then(|(_, ms)| ms.deployment.map(|d| d.route)),
+            None => None,
+        };
+        let route_revision = route.as_ref().map_or(0, |r| r.revision);
+        let route_target = route.as_ref().and_then(|r| {
+            let build = r.target(&key.workflow_id);
+            (!build.is_empty()).then(|| endure_core::deployment::Version::new(&r.deployment, build))
+        });
         let (own_namespace, namespace_ids) = self.command_namespaces(&key.namespace_id, &r.commands).await?;
         let eager_request_ids = r.commands.iter().map(|_| self.engine.new_id()).collect();
         #[allow(deprecated)]
         let completion = WorkflowTaskCompletion {
             bad_search_attributes,
+            deployment,
+            versioning_behavior: r.versioning_behavior,
+            route_revision,
+            route_target,
             commands: r.commands,
             identity: r.identity,
             binary_checksum: r.binary_checksum,
@@ -532,17 +599,27 @@ impl Frontend {
         req: Request<ws::PollActivityTaskQueueRequest>,
     ) -> ApiResult<ws::PollActivityTaskQueueResponse> {
         let deadline = poll_deadline(&req, LONG_POLL);
+        super::deadline::check_long_poll_timeout(&req)?;
         let r = req.into_inner();
         let ns = self.namespaces.by_name(&r.namespace).await?;
         let queue = queue_name(&r.task_queue)?;
+        let version = versioned_worker(r.deployment_options.as_ref())?;
         #[allow(deprecated)] // worker_version_capabilities: still sent by SDKs
-        let poller = polling_worker(
+        let mut poller = polling_worker(
             &r.identity,
             r.deployment_options.as_ref(),
             r.worker_version_capabilities.as_ref(),
         );
+        let physical = match &version {
+            Some(v) => {
+                poller.deployment = Some(v.clone());
+                self.deployments.register(&ns.id, v, &queue, QueueKind::Activity).await?;
+                crate::versioning::physical(&queue, Some(v))
+            }
+            None => queue.clone(),
+        };
         loop {
-            match self.next_dispatch(&ns, &queue, QueueKind::Activity, &r.identity, deadline).await {
+            match self.next_dispatch(&ns, &physical, QueueKind::Activity, &r.identity, deadline).await {
                 None => return Ok(ws::PollActivityTaskQueueResponse::default()),
                 Some(Dispatch::Query(_)) => continue,
                 Some(Dispatch::Task(t)) => match self.start_activity_anywhere(&ns, &t, &poller).await {
@@ -849,10 +926,38 @@ impl Frontend {
         } else {
             QueueKind::Workflow
         };
-        let pollers = self.queue_pollers(&ns.id, &queue, kind);
+        let mut pollers = self.queue_pollers(&ns.id, &queue, kind);
+        let versions = self.engine.router().versions().clone();
+        let route = versions.route(&ns.id, &queue);
+        if let Some(route) = &route {
+            // Versioned workers poll their version's queue: they are this queue's pollers too.
+            for build in versions.builds(&ns.id, &queue, kind) {
+                let v = endure_core::deployment::Version::new(&route.deployment, &build);
+                for mut p in self.queue_pollers(&ns.id, &crate::versioning::physical(&queue, Some(&v)), kind)
+                {
+                    #[allow(deprecated)]
+                    {
+                        p.worker_version_capabilities =
+                            Some(endure_api::temporal::api::common::v1::WorkerVersionCapabilities {
+                                build_id: build.clone(),
+                                ..Default::default()
+                            });
+                    }
+                    p.deployment_options =
+                        Some(endure_api::temporal::api::deployment::v1::WorkerDeploymentOptions {
+                            deployment_name: route.deployment.clone(),
+                            build_id: build.clone(),
+                            worker_versioning_mode:
+                                endure_api::temporal::api::enums::v1::WorkerVersioningMode::Versioned as i32,
+                        });
+                    pollers.push(p);
+                }
+            }
+        }
         Ok(ws::DescribeTaskQueueResponse {
             pollers,
             stats: r.report_stats.then(|| self.queue_stats(&ns.id, &queue, kind)),
+            versioning_info: route.map(|r| task_queue_versioning(&r)),
             ..Default::default()
         })
     }
@@ -986,7 +1091,48 @@ fn polling_worker(
         .filter(|b| !b.is_empty())
         .or_else(|| capabilities.map(|c| c.build_id.clone()))
         .unwrap_or_default();
-    Poller { identity: identity.to_owned(), build_id }
+    Poller { identity: identity.to_owned(), build_id, ..Default::default() }
+}
+
+/// A task queue's routing as DescribeTaskQueue shows it.
+#[allow(deprecated)]
+fn task_queue_versioning(
+    r: &endure_core::deployment::Route,
+) -> endure_api::temporal::api::taskqueue::v1::TaskQueueVersioningInfo {
+    use endure_core::deployment::{UNVERSIONED, Version};
+    let ramping =
+        r.ramp_set.then(|| Version::new(&r.deployment, &r.ramping)).filter(|v| !v.build_id.is_empty());
+    let current = Some(Version::new(&r.deployment, &r.current)).filter(|v| !v.build_id.is_empty());
+    endure_api::temporal::api::taskqueue::v1::TaskQueueVersioningInfo {
+        current_version: current.as_ref().map_or(UNVERSIONED.to_owned(), |v| v.dotted()),
+        current_deployment_version: current.as_ref().map(|v| v.wire()),
+        ramping_version: ramping.as_ref().map(|v| v.dotted()).unwrap_or_default(),
+        ramping_deployment_version: ramping.as_ref().map(|v| v.wire()),
+        ramping_version_percentage: if r.ramp_set { r.percentage } else { 0.0 },
+        update_time: Some(Default::default()),
+    }
+}
+
+/// The version a versioned worker polls or completes as (`None` for an unversioned worker),
+/// checked as the real server checks it.
+pub(super) fn versioned_worker(
+    options: Option<&endure_api::temporal::api::deployment::v1::WorkerDeploymentOptions>,
+) -> ApiResult<Option<endure_core::deployment::Version>> {
+    use endure_api::temporal::api::enums::v1::WorkerVersioningMode;
+    let Some(o) = options else { return Ok(None) };
+    if o.worker_versioning_mode != WorkerVersioningMode::Versioned as i32 {
+        return Ok(None);
+    }
+    if o.deployment_name.is_empty() != o.build_id.is_empty() || o.deployment_name.is_empty() {
+        return Err(ApiError::InvalidArgument("Deployment name and build id must be set together.".into()));
+    }
+    if o.deployment_name.contains('.') {
+        return Err(ApiError::InvalidArgument("worker deployment name cannot contain '.'".into()));
+    }
+    if o.build_id.starts_with("__") {
+        return Err(ApiError::InvalidArgument("BuildID cannot start with '__'".into()));
+    }
+    Ok(Some(endure_core::deployment::Version::new(&o.deployment_name, &o.build_id)))
 }
 
 /// The build id of the worker completing a workflow task (deployment options, or the older

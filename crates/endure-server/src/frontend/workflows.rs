@@ -71,6 +71,7 @@ macro_rules! start_fields {
             priority: $r.priority,
             user_metadata: $r.user_metadata,
             start_delay: $r.workflow_start_delay,
+            versioning_override: $r.versioning_override,
             ..Default::default()
         }
     };
@@ -111,10 +112,11 @@ impl Frontend {
                     stamp: 1,
                     sticky: false,
                     order: Default::default(),
+                    version: String::new(),
                 },
             };
             // Still under the workflow lock: no poller can take the task meanwhile.
-            let poller = endure_core::transition::Poller { identity, build_id: String::new() };
+            let poller = endure_core::transition::Poller { identity, ..Default::default() };
             self.start_workflow_task_as(&ns, &t, &poller, true).await.ok()
         } else {
             None
@@ -228,10 +230,38 @@ impl Frontend {
         let r = r.into_inner();
         let ns = self.namespaces.by_name(&r.namespace).await?;
         let e = execution(&r.workflow_execution)?;
-        let paths = r.update_mask.map(|m| m.paths).unwrap_or_default();
-        let mask = endure_core::options::OptionsMask::of(&paths)?;
+        let Some(update_mask) = r.update_mask else {
+            return Err(ApiError::InvalidArgument("UpdateMask is required".into()));
+        };
+        let mask = endure_core::options::OptionsMask::of(&update_mask.paths)?;
         let options = r.workflow_execution_options.unwrap_or_default();
         let key = self.engine.resolve_run(&ns.id, &e.workflow_id, &e.run_id).await?;
+        if mask.versioning_override
+            && let Some(o) = options.versioning_override.clone()
+            && let Some(pin) = (endure_core::deployment::RunVersioning {
+                override_: Some(endure_core::deployment::normalize_override(o)),
+                ..Default::default()
+            })
+            .override_pin()
+        {
+            // As the real server: a pin must name a version that polls the run's task queue.
+            let ms = self.engine.load(&key).await?.ms;
+            let queue = ms.task_queue.clone();
+            let ty = crate::deployments::queue_type(crate::matching::QueueKind::Workflow);
+            let present = self.deployments.load(&ns.id, &pin.deployment).await?.is_some_and(|(_, d)| {
+                d.deployment.as_deref().is_some_and(|d| {
+                    d.versions
+                        .get(&pin.build_id)
+                        .is_some_and(|v| v.task_queues.contains(&(queue.clone(), ty)))
+                })
+            });
+            if !present {
+                return Err(ApiError::FailedPrecondition(format!(
+                    "Pinned version '{}' is not present in task queue '{queue}' of type 'Workflow'",
+                    pin.key()
+                )));
+            }
+        }
         let now = self.engine.now();
         let options =
             self.engine.update(&key, None, |t| t.update_options(&options, mask, &r.identity)).await?;
@@ -778,6 +808,45 @@ pub(crate) fn execution_info(ms: &MutableState) -> wf::WorkflowExecutionInfo {
         auto_reset_points: (!ms.auto_reset_points.is_empty() || ms.parent.is_some())
             .then(|| wf::ResetPoints { points: ms.auto_reset_points.clone() }),
         most_recent_worker_version_stamp: endure_core::transition::worker_version(&ms.most_recent_build_id),
+        worker_deployment_name: ms
+            .versioning
+            .as_ref()
+            .and_then(|v| v.version.as_ref())
+            .map(|v| v.deployment.clone())
+            .unwrap_or_default(),
+        versioning_info: ms.versioning.as_deref().map(versioning_info),
+        ..Default::default()
+    }
+}
+
+/// A run's versioning as Describe shows it: the last versioned completion's behavior and
+/// version, the routing revision that decided it, and the override with both its deprecated
+/// and new fields filled, as the real server shows it.
+#[allow(deprecated)]
+fn versioning_info(v: &endure_core::deployment::RunVersioning) -> wf::WorkflowExecutionVersioningInfo {
+    use endure_api::temporal::api::enums::v1::VersioningBehavior;
+    use wf::versioning_override::Override;
+    let versioning_override = v.override_.clone().map(|mut o| {
+        match &o.r#override {
+            Some(Override::Pinned(p)) => {
+                o.behavior = VersioningBehavior::Pinned as i32;
+                if let Some(version) = p.version.as_ref().and_then(endure_core::deployment::Version::of_wire)
+                {
+                    o.pinned_version = version.dotted();
+                }
+            }
+            Some(Override::AutoUpgrade(true)) => o.behavior = VersioningBehavior::AutoUpgrade as i32,
+            _ => {}
+        }
+        o
+    });
+    wf::WorkflowExecutionVersioningInfo {
+        behavior: v.behavior,
+        version: v.version.as_ref().map(|x| x.dotted()).unwrap_or_default(),
+        deployment_version: v.version.as_ref().map(|x| x.wire()),
+        versioning_override,
+        revision_number: v.revision,
+        continue_as_new_initial_versioning_behavior: v.can_initial_behavior,
         ..Default::default()
     }
 }

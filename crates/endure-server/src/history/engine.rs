@@ -53,6 +53,8 @@ pub struct EngineParts {
     pub search_attributes: Arc<SearchAttributeRegistry>,
     /// Task queues of this replica.
     pub matching: Arc<Matching>,
+    /// The routing of versioned task queues (worker deployments).
+    pub versions: Arc<crate::versioning::VersionRouting>,
     /// Timer tasks of this replica.
     pub timers: Arc<TimerQueue>,
     /// Clients of the other replicas.
@@ -135,6 +137,7 @@ impl Engine {
             parts.matching,
             parts.timers.clone(),
             parts.peers,
+            parts.versions,
             fallback,
         );
         let engine = Arc::new_cyclic(|me| Engine {

@@ -11,6 +11,7 @@ use crate::cluster::Ownership;
 use crate::matching::{Dispatch, Matching, QueueKind, TaskRef};
 use crate::peer::{AddTask, AddTaskReply, Peers, WireDispatch, json, parse};
 use crate::timer_queue::TimerQueue;
+use crate::versioning::{self, VersionRouting};
 use endure_api::temporal::api::common::v1::RetryPolicy;
 use endure_core::Task;
 use endure_core::time::{SECOND, to_duration};
@@ -24,7 +25,16 @@ pub struct TaskRouter {
     matching: Arc<Matching>,
     timers: Arc<TimerQueue>,
     peers: Arc<Peers>,
+    versions: Arc<VersionRouting>,
     fallback: mpsc::UnboundedSender<TaskRef>,
+}
+
+/// The worker deployment version a dispatch task is pinned to (`dep:build`, or "").
+fn pinned_version(t: &Task) -> &str {
+    match t {
+        Task::WorkflowTask { version, .. } | Task::ActivityTask { version, .. } => version,
+        _ => "",
+    }
 }
 
 /// How an offer to another replica is retried: from 50 ms, doubling, at most every 2 s.
@@ -44,9 +54,15 @@ impl TaskRouter {
         matching: Arc<Matching>,
         timers: Arc<TimerQueue>,
         peers: Arc<Peers>,
+        versions: Arc<VersionRouting>,
         fallback: mpsc::UnboundedSender<TaskRef>,
     ) -> Arc<Self> {
-        Arc::new(TaskRouter { ownership, matching, timers, peers, fallback })
+        Arc::new(TaskRouter { ownership, matching, timers, peers, versions, fallback })
+    }
+
+    /// The routing table of versioned task queues.
+    pub fn versions(&self) -> &Arc<VersionRouting> {
+        &self.versions
     }
 
     /// Hands a committed task to its task queue (transfer) or the timer queue (timer).
@@ -104,11 +120,43 @@ impl TaskRouter {
         sticky: bool,
         item: Dispatch,
     ) -> bool {
-        if sticky && !self.matching.is_live(namespace_id, queue, kind) {
-            return false;
+        if sticky {
+            // A versioned worker's sticky queue takes only tasks of its own version.
+            if let Dispatch::Task(t) = &item
+                && !self.versions.sticky_allows(
+                    namespace_id,
+                    queue,
+                    &t.run.workflow_id,
+                    pinned_version(&t.task),
+                )
+            {
+                return false;
+            }
+            if !self.matching.is_live(namespace_id, queue, kind) {
+                return false;
+            }
+            self.matching.add(namespace_id, queue, kind, item);
+            return true;
         }
-        self.matching.add(namespace_id, queue, kind, item);
+        let (workflow_id, pinned) = match &item {
+            Dispatch::Task(t) => (t.run.workflow_id.as_str(), pinned_version(&t.task)),
+            Dispatch::Query(q) => (q.run.workflow_id.as_str(), ""),
+        };
+        let target = self.versions.target(namespace_id, queue, kind, workflow_id, pinned);
+        self.matching.add(namespace_id, &versioning::physical(queue, target.as_ref()), kind, item);
         true
+    }
+
+    /// Places the waiting tasks of a task queue this replica owns again, after its routing
+    /// changed.
+    pub fn reroute(&self, namespace_id: &str, queue: &str) {
+        for kind in [QueueKind::Workflow, QueueKind::Activity] {
+            for p in self.versions.physical_queues(namespace_id, queue, kind) {
+                for item in self.matching.drain(namespace_id, &p, kind) {
+                    self.accept_offer(namespace_id, queue, kind, false, item);
+                }
+            }
+        }
     }
 
     fn fall_back(&self, t: TaskRef) {

@@ -6,6 +6,7 @@
 //! asks [`system`]; the configuration, the `start-dev` flags and the OperatorService all parse
 //! custom declarations with [`parse_declaration`].
 
+use endure_core::deployment::{SA_BEHAVIOR, SA_DEPLOYMENT, SA_USED_VERSIONS, SA_VERSION};
 use endure_core::schedule::{
     NAMESPACE_DIVISION_ATTR, SCHEDULE_PAUSED, SCHEDULED_BY_ID, SCHEDULED_START_TIME,
 };
@@ -92,6 +93,11 @@ pub static SYSTEM: &[SystemAttribute] = {
         stored(SCHEDULE_PAUSED, Bool),
         // Marks system runs (schedules): workflow listings leave them out unless asked.
         stored(NAMESPACE_DIVISION_ATTR, Keyword),
+        // Set by the server on versioned workflow task completions (worker versioning).
+        stored(SA_DEPLOYMENT, Keyword),
+        stored(SA_VERSION, Keyword),
+        stored(SA_BEHAVIOR, Keyword),
+        stored(SA_USED_VERSIONS, KeywordList),
         unset("BinaryChecksums", KeywordList),
         unset("BatcherUser", Keyword),
     ]
