@@ -26,7 +26,8 @@ use serde::{Deserialize, Serialize};
 /// id would share the activity's run: Endure's one deliberate crack in the two id spaces.
 pub const WORKFLOW_ID_PREFIX: &str = "temporal-sys-activity:";
 /// `TemporalNamespaceDivision` of a standalone activity's run: workflow listings leave it out.
-pub const NAMESPACE_DIVISION: &str = "TemporalStandaloneActivity";
+/// The real server's value (its standalone activities' archetype id), which its listings show.
+pub const NAMESPACE_DIVISION: &str = "3332429922";
 /// The scheduled event id of the run's one activity (no event has that id: the run writes no
 /// history; the id only names the activity in tasks and tokens).
 pub const ACTIVITY: i64 = 1;
@@ -49,12 +50,13 @@ pub struct StandaloneActivity {
     pub activity_id: String,
     /// Identity of the client that started it.
     pub identity: String,
-    /// The starting client's SDK name and version (its `client-name`/`client-version` headers).
+    /// The SDK name and version of the worker that last took it (its `client-name` and
+    /// `client-version` headers).
     pub sdk_name: String,
     /// See `sdk_name`.
     pub sdk_version: String,
-    /// Delay before the first attempt is dispatched.
-    pub start_delay: Nanos,
+    /// Delay before the first attempt is dispatched, when the start gave one.
+    pub start_delay: Option<Nanos>,
     /// The outcome, once closed (result, or failure with its retry state).
     #[serde(with = "protobytes::opt")]
     pub outcome: Option<ActivityExecutionOutcome>,

@@ -28,10 +28,6 @@ pub struct NewStandalone {
     pub request_id: String,
     /// Identity of the starting client.
     pub identity: String,
-    /// The client's SDK name.
-    pub sdk_name: String,
-    /// The client's SDK version.
-    pub sdk_version: String,
     /// Activity id.
     pub activity_id: String,
     /// Activity type.
@@ -60,8 +56,8 @@ pub struct NewStandalone {
     pub user_metadata: Option<UserMetadata>,
     /// Priority.
     pub priority: Option<Priority>,
-    /// Delay before the first attempt.
-    pub start_delay: Nanos,
+    /// Delay before the first attempt, when the request gave one (zero too).
+    pub start_delay: Option<Nanos>,
 }
 
 /// The run of a new standalone activity and its first tasks: the first attempt's dispatch (or
@@ -82,7 +78,8 @@ pub fn new_standalone(n: NewStandalone, now: Nanos) -> Result<(MutableState, Vec
             "A valid StartToClose or ScheduleToCloseTimeout is not set on request.".into(),
         )
     })?;
-    let execution_time = now + n.start_delay;
+    let delay = n.start_delay.unwrap_or(0).max(0);
+    let execution_time = now + delay;
     let activity = ActivityInfo {
         scheduled_event_id: ACTIVITY,
         activity_id: n.activity_id.clone(),
@@ -99,7 +96,7 @@ pub fn new_standalone(n: NewStandalone, now: Nanos) -> Result<(MutableState, Vec
         scheduled_time: execution_time,
         attempt: 1,
         state: ActivityState::Scheduled,
-        in_backoff: n.start_delay > 0,
+        in_backoff: delay > 0,
         priority: n.priority.clone(),
         ..Default::default()
     };
@@ -123,15 +120,13 @@ pub fn new_standalone(n: NewStandalone, now: Nanos) -> Result<(MutableState, Vec
         standalone: Some(Box::new(StandaloneActivity {
             activity_id: n.activity_id,
             identity: n.identity,
-            sdk_name: n.sdk_name,
-            sdk_version: n.sdk_version,
             start_delay: n.start_delay,
             ..Default::default()
         })),
         ..Default::default()
     };
     let mut tasks = Vec::new();
-    if n.start_delay > 0 {
+    if delay > 0 {
         tasks.push(Task::ActivityRetry { fire_at: execution_time, scheduled_event_id: ACTIVITY, attempt: 1 });
     } else {
         let order = DispatchOrder::of(ms.priority.as_ref(), None);
@@ -199,7 +194,10 @@ impl Txn<'_> {
             if same_request {
                 return Ok(());
             }
-            return Err(CoreError::FailedPrecondition("cancellation already requested".into()));
+            return Err(CoreError::FailedPrecondition(format!(
+                "cancellation already requested with request ID {}",
+                s.cancel_request_id
+            )));
         }
         if let Some(s) = self.ms.standalone.as_mut() {
             s.cancel_requested = true;
@@ -210,7 +208,14 @@ impl Txn<'_> {
         let Some(a) = self.ms.activities.get_mut(&ACTIVITY) else { return Ok(()) };
         a.cancel_requested = true;
         if a.state == ActivityState::Scheduled {
-            self.finish_standalone(Status::Canceled, crate::standalone::canceled(None, identity));
+            // Canceled at once; the details are the reason, as the real server records them.
+            let reason = crate::api::common::v1::Payload {
+                metadata: [("encoding".to_owned(), b"json/plain".to_vec())].into_iter().collect(),
+                data: serde_json::to_vec(reason).unwrap_or_default(),
+                ..Default::default()
+            };
+            let details = crate::api::common::v1::Payloads { payloads: vec![reason] };
+            self.finish_standalone(Status::Canceled, crate::standalone::canceled(Some(details), identity));
         }
         Ok(())
     }
@@ -226,11 +231,14 @@ impl Txn<'_> {
     ) -> Result<(), CoreError> {
         let s = self.standalone()?;
         if !self.ms.is_open() {
-            if !request_id.is_empty()
-                && s.terminate_request_id == request_id
-                && self.ms.status == Status::Terminated as i32
-            {
-                return Ok(());
+            if self.ms.status == Status::Terminated as i32 && !s.terminate_request_id.is_empty() {
+                if s.terminate_request_id == request_id {
+                    return Ok(());
+                }
+                return Err(CoreError::FailedPrecondition(format!(
+                    "already terminated with request ID {}",
+                    s.terminate_request_id
+                )));
             }
             return Err(CoreError::FailedPrecondition(format!(
                 "invalid transition from {}",

@@ -157,6 +157,8 @@ pub struct Poller {
     /// Its task queue's routing now sends the run's new tasks to another version than the one
     /// the run is pinned to (the started event tells the worker).
     pub target_changed: bool,
+    /// Its SDK's name and version (`client-name`, `client-version`), when it sent them.
+    pub sdk: Option<(String, String)>,
 }
 
 impl Poller {
@@ -884,6 +886,10 @@ impl<'a> Txn<'a> {
         let info = ai.clone();
         if let Some(s) = self.ms.standalone.as_mut() {
             s.last_started_time = now;
+            if let Some((name, version)) = &poller.sdk {
+                s.sdk_name = name.clone();
+                s.sdk_version = version.clone();
+            }
         }
         self.tasks.push(Task::ActivityTimeout {
             fire_at: now + info.start_to_close_timeout,
@@ -987,6 +993,35 @@ impl<'a> Txn<'a> {
     /// the state as it ended, for Describe.
     fn close_standalone(&mut self, attrs: Attributes) {
         use crate::api::activity::v1::{ActivityExecutionOutcome, activity_execution_outcome::Value};
+        // The attempt ended now; whoever closed it (a worker, or a client by id) is its last
+        // worker, as the real server shows it.
+        let closer = match &attrs {
+            Attributes::ActivityTaskCompletedEventAttributes(a) => Some(a.identity.clone()),
+            Attributes::ActivityTaskFailedEventAttributes(a) => Some(a.identity.clone()),
+            Attributes::ActivityTaskCanceledEventAttributes(a) => Some(a.identity.clone()),
+            _ => None,
+        };
+        let now = self.now;
+        // A final failure (or retried timeout running out) is the last failure too.
+        let last_failure = match &attrs {
+            Attributes::ActivityTaskFailedEventAttributes(a) => a.failure.clone(),
+            Attributes::ActivityTaskTimedOutEventAttributes(a) => a.failure.clone().filter(|f| {
+                use crate::api::failure::v1::failure::FailureInfo;
+                matches!(&f.failure_info, Some(FailureInfo::TimeoutFailureInfo(t))
+                    if t.timeout_type == TimeoutType::StartToClose as i32 || t.timeout_type == TimeoutType::Heartbeat as i32)
+            }),
+            _ => None,
+        };
+        if let Some(a) = self.ms.activities.get_mut(&crate::standalone::ACTIVITY) {
+            a.last_attempt_complete_time = now;
+            if last_failure.is_some() {
+                a.last_failure = last_failure;
+            }
+            if let Some(identity) = closer.filter(|i| !i.is_empty()) {
+                a.started_identity = identity.clone();
+                a.last_worker_identity = identity;
+            }
+        }
         let (status, value, retry_state) = match attrs {
             Attributes::ActivityTaskCompletedEventAttributes(a) => {
                 (WorkflowExecutionStatus::Completed, Value::Result(a.result.unwrap_or_default()), 0)
@@ -1035,6 +1070,25 @@ impl<'a> Txn<'a> {
         result: Option<Payloads>,
         identity: &str,
     ) -> Result<(), CoreError> {
+        if attempt.is_none() && self.ms.standalone.is_some() && self.ms.is_open() {
+            // A standalone activity may be completed by id before any worker took it, as on
+            // the real server: its attempt starts and ends now.
+            let now = self.now;
+            if let Some(a) = self
+                .ms
+                .activities
+                .get_mut(&scheduled_event_id)
+                .filter(|a| a.state == ActivityState::Scheduled)
+            {
+                a.state = ActivityState::Started;
+                a.in_backoff = false;
+                a.started_time = now;
+                a.started_identity = identity.to_owned();
+                if let Some(s) = self.ms.standalone.as_mut() {
+                    s.last_started_time = now;
+                }
+            }
+        }
         let ai = self.started_activity(scheduled_event_id, attempt)?;
         let identity = identity.to_string();
         self.close_activity(&ai, |started| {
@@ -1082,10 +1136,15 @@ impl<'a> Txn<'a> {
         identity: &str,
     ) -> Result<(), CoreError> {
         let ai = self.started_activity(scheduled_event_id, attempt)?;
-        if last_heartbeat_details.is_some()
-            && let Some(a) = self.ms.activities.get_mut(&scheduled_event_id)
-        {
-            a.heartbeat_details = last_heartbeat_details;
+        if last_heartbeat_details.is_some() {
+            if let Some(s) = self.ms.standalone.as_mut() {
+                // A failure carrying heartbeat details counts as a heartbeat, as on the real server.
+                s.heartbeat_count += 1;
+                s.last_heartbeat_time = self.now;
+            }
+            if let Some(a) = self.ms.activities.get_mut(&scheduled_event_id) {
+                a.heartbeat_details = last_heartbeat_details;
+            }
         }
         if ai.paused {
             // As the real server: the attempt counts, the next waits for the unpause (even past
@@ -1095,6 +1154,13 @@ impl<'a> Txn<'a> {
         }
         match self.activity_retry(&ai, &failure) {
             Ok(delay) => {
+                // A standalone activity failed by id and retried keeps its poller as last worker.
+                let identity =
+                    if self.ms.standalone.is_some() && attempt.is_none() && !ai.started_identity.is_empty() {
+                        ai.started_identity.as_str()
+                    } else {
+                        identity
+                    };
                 self.retry_activity(scheduled_event_id, failure, identity, delay);
             }
             Err(state) => {
@@ -1201,6 +1267,20 @@ impl<'a> Txn<'a> {
     ) -> Result<(), CoreError> {
         self.require_open()?;
         let Some(ai) = self.ms.activities.get(&scheduled_event_id).cloned() else { return Ok(()) };
+        // A standalone activity no worker took by its schedule-to-close deadline times out as
+        // schedule-to-start when that timeout is as long (it defaults to it), as on the real
+        // server.
+        let timeout_type = if self.ms.standalone.is_some()
+            && timeout_type == TimeoutType::ScheduleToClose
+            && ai.state == ActivityState::Scheduled
+            && !ai.in_backoff
+            && ai.schedule_to_start_timeout > 0
+            && self.now >= ai.scheduled_time + ai.schedule_to_start_timeout
+        {
+            TimeoutType::ScheduleToStart
+        } else {
+            timeout_type
+        };
         // A paused activity's timeouts wait (its unpause arms them again).
         let applies = !ai.paused
             && match timeout_type {
@@ -1247,11 +1327,23 @@ impl<'a> Txn<'a> {
         let decision = if retryable { self.activity_retry(&ai, &failure) } else { Err(RetryState::Timeout) };
         match decision {
             Ok(delay) => {
+                // A standalone activity's retried timeout keeps no heartbeat details.
+                let failure = if self.ms.standalone.is_some() {
+                    timeout_failure("activity", timeout_type, None, None)
+                } else {
+                    failure
+                };
                 self.retry_activity(scheduled_event_id, failure, "", delay);
             }
             Err(state) => {
                 let mut failure = failure;
-                failure.cause = ai.last_failure.clone().map(Box::new);
+                failure.cause = if self.ms.standalone.is_some() && retryable {
+                    // A standalone activity's final start-to-close or heartbeat timeout repeats
+                    // itself, without details, as its cause (the real server's shape).
+                    Some(Box::new(timeout_failure("activity", timeout_type, None, None)))
+                } else {
+                    ai.last_failure.clone().map(Box::new)
+                };
                 self.close_activity(&ai, |started| {
                     Attributes::ActivityTaskTimedOutEventAttributes(h::ActivityTaskTimedOutEventAttributes {
                         failure: Some(failure),

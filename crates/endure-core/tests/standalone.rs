@@ -94,7 +94,7 @@ fn a_start_dispatches_the_first_attempt_with_its_timers() {
     assert_eq!(ms.status, Status::Running as i32);
     assert_eq!(ms.workflow_id, "temporal-sys-activity:a");
     assert_eq!(ms.activities[&ACTIVITY].retry_policy.as_ref().map(|p| p.backoff_coefficient), Some(2.0));
-    let (_, delayed) = start(|n| n.start_delay = 3 * SECOND);
+    let (_, delayed) = start(|n| n.start_delay = Some(3 * SECOND));
     assert_eq!(kinds(&delayed), ["retry#1@3s"], "a start delay waits like a retry backoff");
 }
 
@@ -188,7 +188,7 @@ fn terminate_closes_at_once_and_the_worker_finds_it_gone() {
     again.expect("the same request again changes nothing");
     let (other, _) = step(&mut ms, T0, |x| x.standalone_terminate("stop", "ops", "t2"));
     assert!(
-        matches!(other, Err(CoreError::FailedPrecondition(m)) if m == "invalid transition from Terminated")
+        matches!(other, Err(CoreError::FailedPrecondition(m)) if m == "already terminated with request ID t1")
     );
 }
 

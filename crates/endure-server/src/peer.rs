@@ -155,6 +155,9 @@ pub struct StartTask {
     /// The run's pinned version is no longer its queue's target.
     #[serde(default)]
     pub target_changed: bool,
+    /// The poller's SDK name and version.
+    #[serde(default)]
+    pub sdk: Option<(String, String)>,
 }
 
 /// Encodes a JSON body.

@@ -18,13 +18,13 @@ pub struct ClusterService(pub Arc<Frontend>);
 impl ClusterService {
     /// The task of a start request, refused unless this replica holds its workflow.
     fn owned_task(&self, req: &Request<Json>) -> Result<(TaskRef, Poller), Status> {
-        let StartTask { task, identity, build_id, deployment, target_changed } = parse(req.get_ref())?;
+        let StartTask { task, identity, build_id, deployment, target_changed, sdk } = parse(req.get_ref())?;
         let t: TaskRef = task.into();
         if !self.0.engine.owns_run(&t.run) {
             let m = format!("workflow {} is not held by this replica", t.run.workflow_id);
             return Err(ApiError::ShardNotOwned(m).into());
         }
-        Ok((t, Poller { identity, build_id, deployment, target_changed }))
+        Ok((t, Poller { identity, build_id, deployment, target_changed, sdk }))
     }
 }
 

@@ -107,6 +107,10 @@ pub(crate) fn check(text: &str, count: bool, custom: &SaTypes) -> Result<Checked
 }
 
 fn unknown(name: &str) -> ApiError {
+    if name == "ActivityId" {
+        // The real server knows it as a standalone activity's field: workflows have none.
+        return invalid(format!("invalid search attribute: {name}"));
+    }
     invalid(format!("unknown search attribute '{name}'"))
 }
 

@@ -14,7 +14,7 @@ use super::query_check::check;
 use crate::error::{ApiError, ApiResult};
 use crate::history::NewRun;
 use crate::namespaces::Namespace;
-use crate::validate::{check_blob, check_id, check_run_id};
+use crate::validate::check_blob;
 use endure_api::temporal::api::activity::v1::{ActivityExecutionInfo, ActivityExecutionListInfo};
 use endure_api::temporal::api::common::v1::{ActivityType, SearchAttributes};
 use endure_api::temporal::api::enums::v1::{
@@ -52,32 +52,101 @@ fn is_standalone() -> FilterExpr {
     )
 }
 
-/// Search attributes a standalone activity shows: its own, without the ones the server keeps.
+/// Search attributes a standalone activity's Describe shows: its own, without the ones the server
+/// keeps (listings show the division too, as the real server's).
 fn own_attributes(sa: Option<SearchAttributes>) -> SearchAttributes {
     let mut sa = sa.unwrap_or_default();
     sa.indexed_fields.remove(endure_core::schedule::NAMESPACE_DIVISION_ATTR);
     sa
 }
 
-/// The SDK name and version a client announces in its headers.
-fn client_sdk<T>(r: &Request<T>) -> (String, String) {
-    let get = |k: &str| r.metadata().get(k).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    (get("client-name"), get("client-version"))
-}
+/// The attributes an activity query may name besides custom ones (the real server's activity
+/// visibility fields); any other is refused.
+const ACTIVITY_QUERY_FIELDS: &[&str] = &[
+    "ActivityId",
+    "ActivityType",
+    "WorkflowId",
+    "WorkflowType",
+    "RunId",
+    "ExecutionStatus",
+    "TaskQueue",
+    "StartTime",
+    "CloseTime",
+    "ExecutionTime",
+    "ExecutionDuration",
+    "StateTransitionCount",
+    "HistoryLength",
+    "BuildIds",
+    "TemporalNamespaceDivision",
+];
 
-/// An activity query as a workflow query over the activities' system runs: `ActivityId` is the
-/// run's workflow id (prefixed), `ActivityType` its workflow type.
-fn activities_query(text: &str) -> ApiResult<String> {
+/// An activity query as the real server reads it, made a workflow query over the activities'
+/// system runs: `ActivityId` (and `WorkflowId`, which names the same) is the run's workflow id
+/// (prefixed), `ActivityType` its workflow type. `count`: GROUP BY is judged (a listing ignores
+/// it). Errors in the real server's words.
+fn activities_query(
+    text: &str,
+    count: bool,
+    custom: &crate::search_attributes::SaTypes,
+) -> ApiResult<String> {
     use endure_core::query::{self, Expr, Value};
     if text.trim().is_empty() {
         return Ok(String::new());
     }
-    let mut q = query::parse(text).map_err(|e| {
-        ApiError::InvalidArgument(format!(
-            "invalid query: syntax error at position {}: {}",
-            e.offset, e.message
-        ))
+    let invalid = |m: String| ApiError::InvalidArgument(format!("invalid query: {m}"));
+    // The real server's SQL parser judges the syntax first, and words its errors.
+    crate::workers::query::WorkerQuery::parse(text).map_err(|e| match e {
+        ApiError::InvalidArgument(m) => ApiError::InvalidArgument(m.replacen(
+            "malformed query: ",
+            "invalid query: malformed SQL query: ",
+            1,
+        )),
+        e => e,
     })?;
+    let mut q = query::parse(text)
+        .map_err(|e| invalid(format!("syntax error at position {}: {}", e.offset, e.message)))?;
+    if !q.order_by.is_empty() {
+        return Err(invalid("operation is not supported: 'ORDER BY' clause".into()));
+    }
+    if count {
+        if q.group_by.len() > 1 {
+            return Err(invalid(
+                "operation is not supported: 'GROUP BY' clause supports only a single field".into(),
+            ));
+        }
+        if let Some(g) = q.group_by.first().filter(|g| *g != "ExecutionStatus") {
+            return Err(invalid(format!(
+                "operation is not supported: 'GROUP BY' clause is not supported for search attribute {g}"
+            )));
+        }
+    } else {
+        q.group_by.clear();
+    }
+    if let Some(f) = q.filter.as_ref() {
+        for name in f.names() {
+            if !ACTIVITY_QUERY_FIELDS.contains(&name) && !custom.contains_key(name) {
+                return Err(invalid(format!("invalid search attribute: {name}")));
+            }
+        }
+    }
+    fn bad_time(e: &Expr) -> Option<String> {
+        let is_time = |n: &str| matches!(n, "StartTime" | "CloseTime" | "ExecutionTime");
+        let bad = |v: &Value| match v {
+            Value::Str(s) if chrono::DateTime::parse_from_rfc3339(s).is_err() => Some(s.clone()),
+            _ => None,
+        };
+        match e {
+            Expr::And(a, b) | Expr::Or(a, b) => bad_time(a).or_else(|| bad_time(b)),
+            Expr::Not(x) => bad_time(x),
+            Expr::Compare { name, value, .. } if is_time(name) => bad(value),
+            Expr::Between { name, low, high, .. } if is_time(name) => bad(low).or_else(|| bad(high)),
+            Expr::In { name, values, .. } if is_time(name) => values.iter().find_map(bad),
+            _ => None,
+        }
+    }
+    if let Some(s) = q.filter.as_ref().and_then(bad_time) {
+        return Err(invalid(format!("invalid expression: unable to parse datetime '{s}'")));
+    }
     fn prefixed(v: &mut Value) {
         if let Value::Str(s) = v {
             *s = workflow_id_of(s);
@@ -85,7 +154,12 @@ fn activities_query(text: &str) -> ApiResult<String> {
     }
     fn rename(name: &mut String) -> bool {
         match name.as_str() {
-            "ActivityId" => {
+            // Activities have no workflow type: a column no activity run fills stands in.
+            "WorkflowType" => {
+                *name = "ParentWorkflowId".into();
+                false
+            }
+            "ActivityId" | "WorkflowId" => {
                 *name = "WorkflowId".into();
                 true
             }
@@ -132,10 +206,87 @@ fn activities_query(text: &str) -> ApiResult<String> {
     if let Some(f) = q.filter.as_mut() {
         rewrite(f);
     }
-    for o in q.order_by.iter_mut() {
-        rename(&mut o.name);
-    }
     Ok(q.to_string())
+}
+
+/// Checks a start as the real server does, in its order and words; the activity type and the
+/// task queue.
+fn check_start(
+    r: &ws::StartActivityExecutionRequest,
+    limits: &endure_core::limits::Limits,
+) -> ApiResult<(String, String)> {
+    use prost::Message as _;
+    let invalid = |m: String| Err(ApiError::InvalidArgument(m));
+    if r.activity_id.is_empty() {
+        return invalid("activityId is not set".into());
+    }
+    if r.activity_id.len() > 1000 {
+        return invalid(format!(
+            "activityId exceeds length limit. Length={} Limit=1000",
+            r.activity_id.len()
+        ));
+    }
+    let ty = r.activity_type.as_ref().map(|t| t.name.clone()).unwrap_or_default();
+    if ty.is_empty() {
+        return invalid("activityType is not set".into());
+    }
+    if ty.len() > 1000 {
+        return invalid(format!("activityType exceeds length limit. Length={} Limit=1000", ty.len()));
+    }
+    let Some(queue) = r.task_queue.as_ref() else { return invalid("taskQueue is not set".into()) };
+    if queue.name.is_empty() {
+        return invalid("missing task queue name".into());
+    }
+    if queue.name.len() > 1000 {
+        return invalid("taskQueue length exceeds limit".into());
+    }
+    if queue.name.starts_with("/_sys/") {
+        return invalid("task queue name cannot start with reserved prefix /_sys/".into());
+    }
+    for (d, name) in [
+        (&r.schedule_to_close_timeout, "ScheduleToCloseTimeout"),
+        (&r.start_to_close_timeout, "StartToCloseTimeout"),
+        (&r.schedule_to_start_timeout, "ScheduleToStartTimeout"),
+        (&r.heartbeat_timeout, "HeartbeatTimeout"),
+        (&r.start_delay, "StartDelay"),
+    ] {
+        if time::is_negative(d) {
+            return invalid(format!("invalid {name}: negative duration"));
+        }
+    }
+    if let Some(p) = &r.retry_policy {
+        endure_core::retry::validate(p).map_err(ApiError::InvalidArgument)?;
+    }
+    if time::opt_duration(&r.schedule_to_close_timeout) == 0
+        && time::opt_duration(&r.start_to_close_timeout) == 0
+    {
+        return invalid(format!(
+            "a valid StartToCloseTimeout or ScheduleToCloseTimeout must be set on the activity. ActivityId={} ActivityType={ty}",
+            r.activity_id
+        ));
+    }
+    if r.priority.as_ref().is_some_and(|p| p.priority_key < 0) {
+        return invalid("invalid priorities: priority key can't be negative".into());
+    }
+    if ActivityIdReusePolicy::try_from(r.id_reuse_policy).is_err() {
+        return invalid(format!("unsupported ID reuse policy: {}", r.id_reuse_policy));
+    }
+    if ActivityIdConflictPolicy::try_from(r.id_conflict_policy).is_err() {
+        return invalid(format!("unsupported ID conflict policy: {}", r.id_conflict_policy));
+    }
+    if let Some(summary) = r.user_metadata.as_ref().and_then(|m| m.summary.as_ref()) {
+        let len = summary.encoded_len();
+        if len > 400 {
+            return invalid(format!("user_metadata.summary exceeds size limit. Length={len} Limit=400"));
+        }
+    }
+    if check_blob(&r.input, limits).is_err() {
+        return invalid("input exceeds length limit".into());
+    }
+    if !r.completion_callbacks.is_empty() {
+        return invalid("completion callbacks are not enabled for this namespace".into());
+    }
+    Ok((ty, queue.name.clone()))
 }
 
 /// The run state a running activity shows.
@@ -185,7 +336,7 @@ fn describe_info(
         execution_duration: (!open).then(|| to_duration((ms.close_time - ms.start_time).max(0))),
         schedule_time: Some(to_timestamp(ms.start_time)),
         expiration_time: (a.schedule_to_close_timeout > 0)
-            .then(|| to_timestamp(a.first_scheduled_time + a.schedule_to_close_timeout)),
+            .then(|| to_timestamp(ms.execution_time + a.schedule_to_close_timeout)),
         close_time: opt_ts(ms.close_time),
         last_failure: if with_failure { a.last_failure.clone() } else { None },
         last_worker_identity: if started && !a.started_identity.is_empty() {
@@ -196,9 +347,8 @@ fn describe_info(
         current_retry_interval: (open && a.in_backoff && a.last_attempt_complete_time > 0)
             .then(|| to_duration(a.scheduled_time - a.last_attempt_complete_time)),
         last_attempt_complete_time: opt_ts(a.last_attempt_complete_time),
-        next_attempt_schedule_time: (open && a.in_backoff && a.last_attempt_complete_time > 0)
-            .then(|| to_timestamp(a.scheduled_time)),
-        priority: Some(ms.priority.clone().unwrap_or_default()),
+        next_attempt_schedule_time: (open && a.in_backoff).then(|| to_timestamp(a.scheduled_time)),
+        priority: ms.priority.clone(),
         state_transition_count: ms.state_transition_count,
         state_size_bytes: serde_json::to_vec(ms).map_or(0, |v| v.len() as i64),
         search_attributes: Some(own_attributes(ms.search_attributes.clone())),
@@ -208,7 +358,7 @@ fn describe_info(
         total_heartbeat_count: s.heartbeat_count,
         sdk_name: s.sdk_name.clone(),
         sdk_version: s.sdk_version.clone(),
-        start_delay: (s.start_delay > 0).then(|| to_duration(s.start_delay)),
+        start_delay: s.start_delay.map(to_duration),
         execution_time: Some(to_timestamp(ms.execution_time)),
         ..Default::default()
     }
@@ -222,8 +372,12 @@ impl Frontend {
         activity_id: &str,
         run_id: &str,
     ) -> ApiResult<(RunKey, MutableState)> {
-        check_id(activity_id, "ActivityId")?;
-        check_run_id(run_id)?;
+        if activity_id.is_empty() {
+            return Err(ApiError::InvalidArgument("activity ID is required".into()));
+        }
+        if !run_id.is_empty() && uuid::Uuid::parse_str(run_id).is_err() {
+            return Err(ApiError::InvalidArgument("invalid run id: must be a valid UUID".into()));
+        }
         let not_found = || ApiError::NotFound(format!("activity not found for ID: {activity_id}"));
         let key = match self.engine.resolve_run(&ns.id, &workflow_id_of(activity_id), run_id).await {
             Ok(k) => k,
@@ -245,58 +399,44 @@ impl Frontend {
         &self,
         req: Request<ws::StartActivityExecutionRequest>,
     ) -> ApiResult<ws::StartActivityExecutionResponse> {
-        let (sdk_name, sdk_version) = client_sdk(&req);
         let r = req.into_inner();
-        let ns = self.namespaces.by_name(&r.namespace).await?;
-        check_id(&r.activity_id, "ActivityId")?;
-        let activity_type = r
-            .activity_type
-            .clone()
-            .filter(|t| !t.name.is_empty())
-            .ok_or_else(|| ApiError::InvalidArgument("ActivityType is not set on request.".into()))?;
-        let task_queue = r
-            .task_queue
-            .as_ref()
-            .map(|q| q.name.clone())
-            .filter(|n| !n.is_empty())
-            .ok_or_else(|| ApiError::InvalidArgument("TaskQueue is not set on request.".into()))?;
-        if [
-            &r.schedule_to_close_timeout,
-            &r.schedule_to_start_timeout,
-            &r.start_to_close_timeout,
-            &r.heartbeat_timeout,
-        ]
-        .into_iter()
-        .chain([&r.start_delay])
-        .any(time::is_negative)
-        {
-            return Err(ApiError::InvalidArgument("Invalid timeout is set on request.".into()));
+        if r.namespace.is_empty() {
+            return Err(ApiError::InvalidArgument("Namespace is empty.".into()));
         }
-        check_blob(&r.input, self.engine.limits())?;
+        let ns = self.namespaces.by_name(&r.namespace).await?;
+        let (activity_type, task_queue) = check_start(&r, self.engine.limits())?;
         if let Some(attrs) = r.search_attributes.as_ref().filter(|s| !s.indexed_fields.is_empty()) {
             let types = self.search_attributes.of(&ns.id).await?;
             crate::search_attributes::validate(&ns.name, &types, attrs, false, self.engine.limits())
                 .map_err(ApiError::InvalidArgument)?;
         }
+        let link = |run_id: &str| {
+            use endure_api::temporal::api::common::v1::{Link, link};
+            Some(Link {
+                variant: Some(link::Variant::Activity(link::Activity {
+                    namespace: ns.name.clone(),
+                    activity_id: r.activity_id.clone(),
+                    run_id: run_id.to_owned(),
+                })),
+            })
+        };
         let request_id = if r.request_id.is_empty() { self.engine.new_id() } else { r.request_id.clone() };
         let workflow_id = workflow_id_of(&r.activity_id);
         let _lock = self.engine.lock(&ns.id, &workflow_id).await;
         let condition = match self.engine.current_run(&ns.id, &workflow_id).await? {
             Some(cur) if cur.start_request_id == request_id => {
-                return Ok(ws::StartActivityExecutionResponse {
-                    run_id: cur.run_id,
-                    started: false,
-                    link: None,
-                });
+                let link = link(&cur.run_id);
+                return Ok(ws::StartActivityExecutionResponse { run_id: cur.run_id, started: false, link });
             }
             Some(cur) if cur.status == Status::Running as i32 => {
                 let policy = ActivityIdConflictPolicy::try_from(r.id_conflict_policy)
                     .unwrap_or(ActivityIdConflictPolicy::Unspecified);
                 if policy == ActivityIdConflictPolicy::UseExisting {
+                    let link = link(&cur.run_id);
                     return Ok(ws::StartActivityExecutionResponse {
                         run_id: cur.run_id,
                         started: false,
-                        link: None,
+                        link,
                     });
                 }
                 return Err(ApiError::ActivityAlreadyStarted {
@@ -330,29 +470,28 @@ impl Frontend {
                 namespace_id: ns.id.clone(),
                 run_id: run_id.clone(),
                 request_id,
-                identity: r.identity,
-                sdk_name,
-                sdk_version,
-                activity_id: r.activity_id,
-                activity_type: ActivityType { name: activity_type.name },
+                identity: r.identity.clone(),
+                activity_id: r.activity_id.clone(),
+                activity_type: ActivityType { name: activity_type },
                 task_queue,
                 schedule_to_close: time::opt_duration(&r.schedule_to_close_timeout),
                 schedule_to_start: time::opt_duration(&r.schedule_to_start_timeout),
                 start_to_close: time::opt_duration(&r.start_to_close_timeout),
                 heartbeat: time::opt_duration(&r.heartbeat_timeout),
-                retry_policy: r.retry_policy,
-                input: r.input,
-                header: r.header,
+                retry_policy: r.retry_policy.clone(),
+                input: r.input.clone(),
+                header: r.header.clone(),
                 memo: None,
-                search_attributes: r.search_attributes.filter(|s| !s.indexed_fields.is_empty()),
-                user_metadata: r.user_metadata,
-                priority: r.priority,
-                start_delay: time::opt_duration(&r.start_delay),
+                search_attributes: r.search_attributes.clone().filter(|s| !s.indexed_fields.is_empty()),
+                user_metadata: r.user_metadata.clone(),
+                priority: r.priority.clone(),
+                start_delay: r.start_delay.as_ref().map(|d| time::opt_duration(&Some(*d))),
             },
             self.engine.now(),
         )?;
         self.engine.create_run(NewRun { ms: &ms, events: vec![], tasks, condition }).await?;
-        Ok(ws::StartActivityExecutionResponse { run_id, started: true, link: None })
+        let link = link(&run_id);
+        Ok(ws::StartActivityExecutionResponse { run_id, started: true, link })
     }
 
     pub(crate) async fn describe_activity_execution(
@@ -362,22 +501,38 @@ impl Frontend {
         let deadline = poll_deadline(&req, LONG_POLL);
         let r = req.into_inner();
         let ns = self.namespaces.by_name(&r.namespace).await?;
+        let token = if r.long_poll_token.is_empty() {
+            None
+        } else {
+            if r.run_id.is_empty() && !r.activity_id.is_empty() {
+                return Err(ApiError::InvalidArgument(
+                    "run id is required when long poll token is provided".into(),
+                ));
+            }
+            Some(
+                serde_json::from_slice::<LongPollToken>(&r.long_poll_token)
+                    .map_err(|_| ApiError::InvalidArgument("invalid long poll token".into()))?,
+            )
+        };
         let (key, mut ms) = self.load_activity(&ns, &r.activity_id, &r.run_id).await?;
-        if !r.long_poll_token.is_empty() {
-            let t: LongPollToken = serde_json::from_slice(&r.long_poll_token)
-                .map_err(|_| ApiError::InvalidArgument("invalid long poll token".into()))?;
-            if t.run_id == ms.run_id && t.transitions == ms.state_transition_count {
-                let mut rx = self.engine.watch(&key, (ms.next_event_id, !ms.is_open()));
-                ms = self.engine.load(&key).await?.ms;
-                let mut shutdown = self.shutdown.clone();
-                while ms.state_transition_count == t.transitions && !*shutdown.borrow() {
-                    tokio::select! {
-                        changed = rx.changed() => if changed.is_err() { break },
-                        _ = tokio::time::sleep_until(deadline) => break,
-                        _ = shutdown.changed() => break,
-                    }
-                    ms = self.engine.load(&key).await?.ms;
+        if let Some(t) = token
+            && t.run_id == ms.run_id
+            && t.transitions == ms.state_transition_count
+        {
+            let mut rx = self.engine.watch(&key, (ms.next_event_id, !ms.is_open()));
+            ms = self.engine.load(&key).await?.ms;
+            let mut shutdown = self.shutdown.clone();
+            while ms.state_transition_count == t.transitions && !*shutdown.borrow() {
+                tokio::select! {
+                    changed = rx.changed() => if changed.is_err() { break },
+                    _ = tokio::time::sleep_until(deadline) => break,
+                    _ = shutdown.changed() => break,
                 }
+                ms = self.engine.load(&key).await?.ms;
+            }
+            if ms.state_transition_count == t.transitions {
+                // Nothing changed in time: an empty answer, as the real server's.
+                return Ok(ws::DescribeActivityExecutionResponse::default());
             }
         }
         let Some(s) = ms.standalone.as_deref() else {
@@ -424,6 +579,10 @@ impl Frontend {
             }
         }
         let outcome = ms.standalone.as_ref().and_then(|s| s.outcome.clone());
+        if outcome.is_none() {
+            // Still running at the deadline: an empty answer, as the real server's.
+            return Ok(ws::PollActivityExecutionResponse::default());
+        }
         Ok(ws::PollActivityExecutionResponse { run_id: ms.run_id.clone(), outcome })
     }
 
@@ -471,7 +630,7 @@ impl Frontend {
         let r = r.into_inner();
         let ns = self.namespaces.by_name(&r.namespace).await?;
         let custom = self.search_attributes.of(&ns.id).await?;
-        let q = check(&activities_query(&r.query)?, false, &custom)?;
+        let q = check(&activities_query(&r.query, false, &custom)?, false, &custom)?;
         let filter = VisibilityFilter {
             namespace_id: ns.id,
             expr: FilterExpr::and_opt(Some(is_standalone()), q.expr),
@@ -489,9 +648,13 @@ impl Frontend {
                     schedule_time: Some(to_timestamp(v.start_time)),
                     close_time: (v.close_time > 0).then(|| to_timestamp(v.close_time)),
                     status: StandaloneActivity::status(v.status) as i32,
-                    search_attributes: Some(crate::search_attributes::present(&custom, &own_attributes(sa))),
+                    search_attributes: Some(crate::search_attributes::present(
+                        &custom,
+                        &sa.unwrap_or_default(),
+                    )),
                     task_queue: v.task_queue,
-                    state_transition_count: v.state_transition_count,
+                    // Updated at the close only, as the real server's.
+                    state_transition_count: if v.close_time > 0 { v.state_transition_count } else { 0 },
                     state_size_bytes: v.history_size_bytes,
                     execution_duration: (v.close_time > 0)
                         .then(|| to_duration((v.close_time - v.start_time).max(0))),
@@ -509,13 +672,15 @@ impl Frontend {
         let r = r.into_inner();
         let ns = self.namespaces.by_name(&r.namespace).await?;
         let custom = self.search_attributes.of(&ns.id).await?;
-        let q = check(&activities_query(&r.query)?, true, &custom)?;
+        let q = check(&activities_query(&r.query, true, &custom)?, true, &custom)?;
         let filter = VisibilityFilter {
             namespace_id: ns.id,
             expr: FilterExpr::and_opt(Some(is_standalone()), q.expr),
             open: None,
         };
-        let (count, groups) = self.count(&filter, q.group_by_status).await?;
+        let (count, mut groups) = self.count(&filter, q.group_by_status).await?;
+        // In the order of the values, as the real server's activity visibility answers.
+        groups.sort_by(|a, b| a.0.data.cmp(&b.0.data));
         let groups = groups
             .into_iter()
             .map(|(value, count)| ws::count_activity_executions_response::AggregationGroup {
@@ -533,10 +698,12 @@ mod tests {
 
     #[test]
     fn activity_queries_name_the_system_runs() {
+        let custom = Default::default();
         assert_eq!(
-            activities_query("ActivityId = 'a' AND ActivityType = 't'").unwrap(),
+            activities_query("ActivityId = 'a' AND ActivityType = 't'", false, &custom).unwrap(),
             "(WorkflowId = 'temporal-sys-activity:a') AND (WorkflowType = 't')"
         );
-        assert_eq!(activities_query("  ").unwrap(), "");
+        assert_eq!(activities_query("  ", false, &custom).unwrap(), "");
+        assert!(activities_query("Attempt = 1", false, &custom).is_err());
     }
 }

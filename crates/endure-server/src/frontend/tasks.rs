@@ -243,6 +243,7 @@ impl Frontend {
                 build_id: poller.build_id.clone(),
                 deployment: poller.deployment.clone(),
                 target_changed: poller.target_changed,
+                sdk: poller.sdk.clone(),
             };
             let body = peer::json(&start)?;
             let client = self.peers.cluster(&addr)?;
@@ -600,6 +601,8 @@ impl Frontend {
     ) -> ApiResult<ws::PollActivityTaskQueueResponse> {
         let deadline = poll_deadline(&req, LONG_POLL);
         super::deadline::check_long_poll_timeout(&req)?;
+        let header = |k: &str| req.metadata().get(k).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let sdk = header("client-name").zip(header("client-version"));
         let r = req.into_inner();
         let ns = self.namespaces.by_name(&r.namespace).await?;
         let queue = queue_name(&r.task_queue)?;
@@ -610,6 +613,7 @@ impl Frontend {
             r.deployment_options.as_ref(),
             r.worker_version_capabilities.as_ref(),
         );
+        poller.sdk = sdk;
         let physical = match &version {
             Some(v) => {
                 poller.deployment = Some(v.clone());
@@ -675,6 +679,9 @@ impl Frontend {
     ) -> ApiResult<(RunKey, i64)> {
         let ns = self.namespaces.by_name(namespace).await?;
         check_id(activity_id, "ActivityId")?;
+        if workflow_id.is_empty() && !run_id.is_empty() && uuid::Uuid::parse_str(run_id).is_err() {
+            return Err(ApiError::InvalidArgument("RunId is not valid UUID.".into()));
+        }
         check_run_id(run_id)?;
         // No workflow id: a standalone activity, named by its own id.
         let standalone;
@@ -685,9 +692,20 @@ impl Frontend {
             workflow_id
         };
         check_id(workflow_id, "WorkflowId")?;
-        let key = self.engine.resolve_run(&ns.id, workflow_id, run_id).await?;
-        let scheduled_event_id =
-            self.engine.load(&key).await?.ms.activity_by_id(activity_id)?.scheduled_event_id;
+        let key = self
+            .engine
+            .resolve_run(&ns.id, workflow_id, run_id)
+            .await
+            .map_err(|e| standalone_error(workflow_id, e))?;
+        let ms = self.engine.load(&key).await.map_err(|e| standalone_error(workflow_id, e))?.ms;
+        if ms.standalone.is_some() && !ms.is_open() {
+            let status = endure_core::standalone::StandaloneActivity::status(ms.status);
+            return Err(ApiError::FailedPrecondition(format!(
+                "invalid transition from {}",
+                endure_core::standalone::status_name(status)
+            )));
+        }
+        let scheduled_event_id = ms.activity_by_id(activity_id)?.scheduled_event_id;
         Ok((key, scheduled_event_id))
     }
 
@@ -703,7 +721,8 @@ impl Frontend {
             .update(&key, None, |x| {
                 x.heartbeat_activity(t.scheduled_event_id, Some(t.attempt), r.details.clone())
             })
-            .await?;
+            .await
+            .map_err(|e| standalone_error(&key.workflow_id, e))?;
         Ok(ws::RecordActivityTaskHeartbeatResponse {
             cancel_requested: answer.cancel_requested,
             activity_paused: answer.paused,
@@ -719,8 +738,11 @@ impl Frontend {
         check_blob(&r.details, self.engine.limits())?;
         let (key, sched) =
             self.activity_by_id(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id).await?;
-        let answer =
-            self.engine.update(&key, None, |x| x.heartbeat_activity(sched, None, r.details.clone())).await?;
+        let answer = self
+            .engine
+            .update(&key, None, |x| x.heartbeat_activity(sched, None, r.details.clone()))
+            .await
+            .map_err(|e| standalone_error(&key.workflow_id, e))?;
         Ok(ws::RecordActivityTaskHeartbeatByIdResponse {
             cancel_requested: answer.cancel_requested,
             activity_paused: answer.paused,
@@ -752,7 +774,10 @@ impl Frontend {
                 .update(&key, None, |x| x.fail_activity(sched, attempt, failure, None, identity))
                 .await;
         }
-        self.engine.update(&key, None, |x| x.complete_activity(sched, attempt, result, identity)).await
+        self.engine
+            .update(&key, None, |x| x.complete_activity(sched, attempt, result, identity))
+            .await
+            .map_err(|e| standalone_error(&key.workflow_id, e))
     }
 
     pub(crate) async fn respond_activity_task_completed(
@@ -788,7 +813,10 @@ impl Frontend {
         let failure =
             failure.ok_or_else(|| ApiError::InvalidArgument("Failure is not set on request.".into()))?;
         check_blob(&details, self.engine.limits())?;
-        self.engine.update(&key, None, |x| x.fail_activity(sched, attempt, failure, details, identity)).await
+        self.engine
+            .update(&key, None, |x| x.fail_activity(sched, attempt, failure, details, identity))
+            .await
+            .map_err(|e| standalone_error(&key.workflow_id, e))
     }
 
     pub(crate) async fn respond_activity_task_failed(
@@ -797,6 +825,15 @@ impl Frontend {
     ) -> ApiResult<ws::RespondActivityTaskFailedResponse> {
         let r = r.into_inner();
         let (t, key) = self.token(&r.task_token, TokenKind::Activity)?;
+        let application = r.failure.as_ref().is_some_and(|f| {
+            matches!(
+                f.failure_info,
+                Some(endure_api::temporal::api::failure::v1::failure::FailureInfo::ApplicationFailureInfo(_))
+            )
+        });
+        if endure_core::standalone::activity_id_of(&key.workflow_id).is_some() && !application {
+            return Err(ApiError::InvalidArgument("Failure must have ApplicationFailureInfo.".into()));
+        }
         self.fail_activity(
             key,
             t.scheduled_event_id,
@@ -831,7 +868,8 @@ impl Frontend {
             .update(&key, None, |x| {
                 x.cancel_activity(t.scheduled_event_id, Some(t.attempt), r.details.clone(), &r.identity)
             })
-            .await?;
+            .await
+            .map_err(|e| standalone_error(&key.workflow_id, e))?;
         Ok(ws::RespondActivityTaskCanceledResponse::default())
     }
 
@@ -845,7 +883,8 @@ impl Frontend {
             self.activity_by_id(&r.namespace, &r.workflow_id, &r.run_id, &r.activity_id).await?;
         self.engine
             .update(&key, None, |x| x.cancel_activity(sched, None, r.details.clone(), &r.identity))
-            .await?;
+            .await
+            .map_err(|e| standalone_error(&key.workflow_id, e))?;
         Ok(ws::RespondActivityTaskCanceledByIdResponse::default())
     }
 
@@ -1092,6 +1131,15 @@ fn polling_worker(
         .or_else(|| capabilities.map(|c| c.build_id.clone()))
         .unwrap_or_default();
     Poller { identity: identity.to_owned(), build_id, ..Default::default() }
+}
+
+/// An error about a standalone activity's run as the real server words it (a run gone, or an
+/// attempt no longer current: `activity not found for ID`).
+fn standalone_error(workflow_id: &str, e: ApiError) -> ApiError {
+    match (endure_core::standalone::activity_id_of(workflow_id), e) {
+        (Some(id), ApiError::NotFound(_)) => ApiError::NotFound(format!("activity not found for ID: {id}")),
+        (_, e) => e,
+    }
 }
 
 /// A task queue's routing as DescribeTaskQueue shows it.

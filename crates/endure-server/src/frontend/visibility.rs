@@ -31,7 +31,10 @@ struct ListToken {
 }
 
 fn row_info(v: VisibilityRow, types: &SaTypes) -> WorkflowExecutionInfo {
-    let execution = WorkflowExecution { workflow_id: v.workflow_id.clone(), run_id: v.run_id.clone() };
+    // A standalone activity (listed when a query names its division) shows its own id.
+    let workflow_id =
+        endure_core::standalone::activity_id_of(&v.workflow_id).unwrap_or(&v.workflow_id).to_owned();
+    let execution = WorkflowExecution { workflow_id, run_id: v.run_id.clone() };
     WorkflowExecutionInfo {
         execution: Some(execution.clone()),
         r#type: Some(WorkflowType { name: v.workflow_type }),

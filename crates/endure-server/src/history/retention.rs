@@ -11,8 +11,12 @@ impl Engine {
         let _lock = self.lock(&key.namespace_id, &key.workflow_id).await;
         let ms = self.load_locked(key).await?.ms;
         if ms.is_open() {
-            self.update_locked(key, None, |x| x.terminate("Delete workflow execution", None, identity))
-                .await?;
+            let reason = if ms.standalone.is_some() {
+                "Delete activity execution"
+            } else {
+                "Delete workflow execution"
+            };
+            self.update_locked(key, None, |x| x.terminate(reason, None, identity)).await?;
         }
         self.remove_run(key).await
     }
