@@ -60,6 +60,7 @@ fn internal_service() {
             &format!("{ws}::PollActivityTaskQueueResponse"),
         ))
         .method(method("cross_step", "CrossStep", "crate::internal::Json"))
+        .method(method("register_version", "RegisterVersion", "crate::internal::Json"))
         .build();
     Builder::new().compile(&[service]);
 }

@@ -29,6 +29,7 @@ type Registration = (String, Version, String, QueueKind);
 /// Registers versions and spreads deployments' routing.
 pub struct Deployments {
     engine: Arc<Engine>,
+    peers: Arc<crate::peer::Peers>,
     known: Mutex<HashMap<Registration, Instant>>,
 }
 
@@ -50,8 +51,8 @@ fn kind_of(t: i32) -> Option<QueueKind> {
 
 impl Deployments {
     /// The service.
-    pub fn new(engine: Arc<Engine>) -> Arc<Self> {
-        Arc::new(Deployments { engine, known: Mutex::new(HashMap::new()) })
+    pub fn new(engine: Arc<Engine>, peers: Arc<crate::peer::Peers>) -> Arc<Self> {
+        Arc::new(Deployments { engine, peers, known: Mutex::new(HashMap::new()) })
     }
 
     /// The system run of deployment `name`, if it exists (and is not deleted).
@@ -91,15 +92,67 @@ impl Deployments {
         let state = if self.engine.owns_run(&key) {
             Some(self.record(namespace_id, version, queue, kind).await?)
         } else {
-            // Held by another replica: its routing is read here, the registration is made by
-            // polls that reach the deployment's owner.
-            self.load(namespace_id, &version.deployment).await?.and_then(|(_, ms)| ms.deployment.map(|d| *d))
+            // Held by another replica: it records the registration and answers the state.
+            match self.register_remotely(namespace_id, version, queue, kind).await {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    tracing::debug!(deployment = %version.deployment, "registering a version: {e}");
+                    let d = self.load(namespace_id, &version.deployment).await?;
+                    if let Some(d) = d.and_then(|(_, ms)| ms.deployment.map(|d| *d)) {
+                        self.apply(namespace_id, &d);
+                    }
+                    // Not remembered: the next poll tries again.
+                    return Ok(());
+                }
+            }
         };
         if let Some(d) = state {
             self.apply(namespace_id, &d);
         }
         self.known.lock().insert(reg, now);
         Ok(())
+    }
+
+    /// What [`Deployments::register`] asks of the deployment's owner (the internal API's
+    /// RegisterVersion): the registration recorded here, the deployment's state answered.
+    pub async fn register_here(
+        &self,
+        namespace_id: &str,
+        version: &Version,
+        queue: &str,
+        kind: QueueKind,
+    ) -> ApiResult<DeploymentState> {
+        let key = RunKey {
+            namespace_id: namespace_id.to_owned(),
+            workflow_id: workflow_id_of(&version.deployment),
+            run_id: String::new(),
+        };
+        if !self.engine.owns_run(&key) {
+            return Err(ApiError::ShardNotOwned(format!(
+                "deployment {} is not held here",
+                version.deployment
+            )));
+        }
+        self.record(namespace_id, version, queue, kind).await
+    }
+
+    async fn register_remotely(
+        &self,
+        namespace_id: &str,
+        version: &Version,
+        queue: &str,
+        kind: QueueKind,
+    ) -> ApiResult<DeploymentState> {
+        let addr = self.engine.owner_of(namespace_id, &workflow_id_of(&version.deployment))?;
+        let body = crate::peer::json(&crate::peer::RegisterVersion {
+            namespace_id: namespace_id.to_owned(),
+            version: version.clone(),
+            queue: queue.to_owned(),
+            activity: kind == QueueKind::Activity,
+        })?;
+        let mut client = self.peers.cluster(&addr)?;
+        let reply = client.register_version(body).await.map_err(ApiError::from_peer)?;
+        crate::peer::parse(reply.get_ref())
     }
 
     async fn record(

@@ -160,6 +160,20 @@ pub struct StartTask {
     pub sdk: Option<(String, String)>,
 }
 
+/// `RegisterVersion`: a versioned worker polls a task queue; the deployment's owner records it
+/// and answers the deployment's state (its routing for the queue's owner to apply).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegisterVersion {
+    /// Namespace id.
+    pub namespace_id: String,
+    /// The version.
+    pub version: endure_core::deployment::Version,
+    /// The task queue.
+    pub queue: String,
+    /// An activity queue (else a workflow queue).
+    pub activity: bool,
+}
+
 /// Encodes a JSON body.
 pub fn json<T: Serialize>(v: &T) -> Result<Json, ApiError> {
     serde_json::to_vec(v).map(|body| Json { body }).map_err(|e| ApiError::Internal(format!("encoding: {e}")))

@@ -61,6 +61,17 @@ impl Cluster for ClusterService {
         Ok(Response::new(self.0.start_activity(&ns, &t, &poller).await?))
     }
 
+    async fn register_version(&self, req: Request<Json>) -> Result<Response<Json>, Status> {
+        let r: crate::peer::RegisterVersion = parse(req.get_ref())?;
+        let kind = if r.activity {
+            crate::matching::QueueKind::Activity
+        } else {
+            crate::matching::QueueKind::Workflow
+        };
+        let d = self.0.deployments.register_here(&r.namespace_id, &r.version, &r.queue, kind).await?;
+        Ok(Response::new(json(&d)?))
+    }
+
     async fn cross_step(&self, req: Request<Json>) -> Result<Response<Json>, Status> {
         let t: TaskRef = parse::<WireTask>(req.get_ref())?.into();
         let outcome = self.0.cross.target_step(&t).await?;
