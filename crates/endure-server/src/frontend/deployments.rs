@@ -21,6 +21,7 @@ use endure_api::temporal::api::enums::v1::{
     RoutingConfigUpdateState, WorkerDeploymentVersionStatus as VStatus,
 };
 use endure_api::temporal::api::workflowservice::v1 as ws;
+use endure_core::deployer::RoutingChanged;
 use endure_core::deployment::{DeploymentState, UNVERSIONED, Version, VersionState};
 use endure_core::time::to_timestamp;
 use endure_store::RunKey;
@@ -294,10 +295,39 @@ impl Frontend {
         Ok(ws::ListWorkerDeploymentsResponse { next_page_token, worker_deployments })
     }
 
-    /// After a routing change: the routing reaches the deployment's task queues.
-    fn routing_changed(&self, namespace_id: &str, d: &DeploymentState) {
-        self.deployments.forget(namespace_id, &d.name);
-        self.deployments.apply(namespace_id, d);
+    /// A routing change of deployment `name` to the version a request names (`build_id`, or the
+    /// deprecated `version` string; `allow_no_pollers` records it if unknown): made by `change`,
+    /// then applied to the deployment's task queues. The change, the deployment after it and
+    /// the build id named.
+    async fn change_routing(
+        &self,
+        namespace_id: &str,
+        name: &str,
+        (build_id, version): (&str, &str),
+        allow_no_pollers: bool,
+        change: impl FnOnce(
+            &mut endure_core::Txn<'_>,
+            &str,
+            bool,
+        ) -> Result<RoutingChanged, endure_core::CoreError>,
+    ) -> ApiResult<(RoutingChanged, DeploymentState, String)> {
+        let (key, d) = self.deployment(namespace_id, name).await?;
+        let (build, unversioned) = requested_build(&d.name, build_id, version);
+        let (changed, d) = self
+            .engine
+            .update(&key, None, |x| {
+                if allow_no_pollers {
+                    x.add_version(&build)?;
+                }
+                let c = change(x, &build, unversioned)?;
+                Ok((c, x.ms.deployment.as_deref().cloned().unwrap_or_default()))
+            })
+            .await?;
+        if changed.changed {
+            self.deployments.forget(namespace_id, &d.name);
+            self.deployments.apply(namespace_id, &d);
+        }
+        Ok((changed, d, build))
     }
 
     #[allow(deprecated)]
@@ -307,21 +337,15 @@ impl Frontend {
     ) -> ApiResult<ws::SetWorkerDeploymentCurrentVersionResponse> {
         let r = r.into_inner();
         let ns = self.namespaces.by_name(&r.namespace).await?;
-        let (key, d) = self.deployment(&ns.id, &r.deployment_name).await?;
-        let (build, _) = requested_build(&d.name, &r.build_id, &r.version);
-        let (changed, d) = self
-            .engine
-            .update(&key, None, |x| {
-                if r.allow_no_pollers {
-                    x.add_version(&build)?;
-                }
-                let c = x.set_current_version(&build, &r.identity, &r.conflict_token)?;
-                Ok((c, x.ms.deployment.as_deref().cloned().unwrap_or_default()))
-            })
+        let (changed, d, build) = self
+            .change_routing(
+                &ns.id,
+                &r.deployment_name,
+                (&r.build_id, &r.version),
+                r.allow_no_pollers,
+                |x, build, _| x.set_current_version(build, &r.identity, &r.conflict_token),
+            )
             .await?;
-        if changed.changed {
-            self.routing_changed(&ns.id, &d);
-        }
         let previous = if changed.changed { changed.previous } else { build };
         Ok(ws::SetWorkerDeploymentCurrentVersionResponse {
             conflict_token: d.conflict_token(),
@@ -337,22 +361,17 @@ impl Frontend {
     ) -> ApiResult<ws::SetWorkerDeploymentRampingVersionResponse> {
         let r = r.into_inner();
         let ns = self.namespaces.by_name(&r.namespace).await?;
-        let (key, d) = self.deployment(&ns.id, &r.deployment_name).await?;
-        let (build, unversioned) = requested_build(&d.name, &r.build_id, &r.version);
-        let (changed, d) = self
-            .engine
-            .update(&key, None, |x| {
-                if r.allow_no_pollers {
-                    x.add_version(&build)?;
-                }
-                let c =
-                    x.set_ramping_version(&build, unversioned, r.percentage, &r.identity, &r.conflict_token)?;
-                Ok((c, x.ms.deployment.as_deref().cloned().unwrap_or_default()))
-            })
+        let (changed, d, _) = self
+            .change_routing(
+                &ns.id,
+                &r.deployment_name,
+                (&r.build_id, &r.version),
+                r.allow_no_pollers,
+                |x, build, unversioned| {
+                    x.set_ramping_version(build, unversioned, r.percentage, &r.identity, &r.conflict_token)
+                },
+            )
             .await?;
-        if changed.changed {
-            self.routing_changed(&ns.id, &d);
-        }
         let had_ramp = !changed.previous.is_empty() || changed.previous_percentage > 0.0;
         Ok(ws::SetWorkerDeploymentRampingVersionResponse {
             conflict_token: d.conflict_token(),
