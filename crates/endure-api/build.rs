@@ -61,6 +61,7 @@ fn internal_service() {
         ))
         .method(method("cross_step", "CrossStep", "crate::internal::Json"))
         .method(method("register_version", "RegisterVersion", "crate::internal::Json"))
+        .method(method("apply_route", "ApplyRoute", "crate::internal::Json"))
         .build();
     Builder::new().compile(&[service]);
 }

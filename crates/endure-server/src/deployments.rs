@@ -29,6 +29,7 @@ type Registration = (String, Version, String, QueueKind);
 /// Registers versions and spreads deployments' routing.
 pub struct Deployments {
     engine: Arc<Engine>,
+    ownership: Arc<crate::cluster::Ownership>,
     peers: Arc<crate::peer::Peers>,
     known: Mutex<HashMap<Registration, Instant>>,
 }
@@ -51,8 +52,12 @@ fn kind_of(t: i32) -> Option<QueueKind> {
 
 impl Deployments {
     /// The service.
-    pub fn new(engine: Arc<Engine>, peers: Arc<crate::peer::Peers>) -> Arc<Self> {
-        Arc::new(Deployments { engine, peers, known: Mutex::new(HashMap::new()) })
+    pub fn new(
+        engine: Arc<Engine>,
+        ownership: Arc<crate::cluster::Ownership>,
+        peers: Arc<crate::peer::Peers>,
+    ) -> Arc<Self> {
+        Arc::new(Deployments { engine, ownership, peers, known: Mutex::new(HashMap::new()) })
     }
 
     /// The system run of deployment `name`, if it exists (and is not deleted).
@@ -215,22 +220,60 @@ impl Deployments {
         }
     }
 
-    /// Applies a deployment's routing to the task queues of its versions this replica owns;
-    /// queues whose routing changed have their waiting tasks placed again.
+    /// Applies a deployment's routing to the task queues of its versions: here, and for the
+    /// queues another replica owns, there too (told in the background; a queue owner that misses
+    /// it learns the routing at its pollers' next registration). Queues whose routing changed
+    /// have their waiting tasks placed again.
     pub fn apply(&self, namespace_id: &str, d: &DeploymentState) {
+        for queue in d.task_queues() {
+            let versions: Vec<(String, bool)> = d
+                .versions
+                .values()
+                .flat_map(|v| {
+                    v.task_queues
+                        .iter()
+                        .filter(|(q, _)| *q == queue)
+                        .filter_map(|(_, ty)| kind_of(*ty))
+                        .map(|k| (v.build_id.clone(), k == QueueKind::Activity))
+                })
+                .collect();
+            let msg = crate::peer::ApplyRoute {
+                namespace_id: namespace_id.to_owned(),
+                queue: queue.clone(),
+                route: d.route.clone(),
+                versions,
+            };
+            let shard = self.ownership.queue_shard(namespace_id, &queue);
+            self.apply_route_here(&msg);
+            if self.ownership.holds(shard) {
+                continue;
+            }
+            let Some(addr) = self.ownership.owner_address(shard) else { continue };
+            let peers = self.peers.clone();
+            tokio::spawn(async move {
+                let sent = async {
+                    let body = crate::peer::json(&msg)?;
+                    peers.cluster(&addr)?.apply_route(body).await.map_err(ApiError::from_peer)?;
+                    Ok::<_, ApiError>(())
+                };
+                if let Err(e) = sent.await {
+                    tracing::debug!(queue = %msg.queue, "telling a queue's owner its routing: {e}");
+                }
+            });
+        }
+    }
+
+    /// A task queue's routing, as its deployment's owner tells it: recorded in the routing
+    /// table, and the queue's waiting tasks placed again when it changed.
+    pub fn apply_route_here(&self, r: &crate::peer::ApplyRoute) {
         let router = self.engine.router();
         let versions = router.versions();
-        for v in d.versions.values() {
-            for (queue, ty) in &v.task_queues {
-                if let Some(kind) = kind_of(*ty) {
-                    versions.add_version(namespace_id, queue, kind, &Version::new(&d.name, &v.build_id));
-                }
-            }
+        for (build, activity) in &r.versions {
+            let kind = if *activity { QueueKind::Activity } else { QueueKind::Workflow };
+            versions.add_version(&r.namespace_id, &r.queue, kind, &Version::new(&r.route.deployment, build));
         }
-        for queue in d.task_queues() {
-            if versions.set_route(namespace_id, &queue, &d.route) {
-                router.reroute(namespace_id, &queue);
-            }
+        if versions.set_route(&r.namespace_id, &r.queue, &r.route) {
+            router.reroute(&r.namespace_id, &r.queue);
         }
     }
 

@@ -327,7 +327,7 @@ impl Server {
             config.dynamic.worker_registry_eviction_interval,
         );
         let worker_sweeps = tokio::spawn(workers.clone().run_sweeps(shutdown_rx.clone()));
-        let deployments = deployments::Deployments::new(engine.clone(), peers.clone());
+        let deployments = deployments::Deployments::new(engine.clone(), ownership.clone(), peers.clone());
         let fe = frontend::Frontend::new(
             frontend::Services {
                 namespaces,

@@ -174,6 +174,20 @@ pub struct RegisterVersion {
     pub activity: bool,
 }
 
+/// `ApplyRoute`: a deployment's owner tells a task queue's owner the queue's new routing (and
+/// the versions polling it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApplyRoute {
+    /// Namespace id.
+    pub namespace_id: String,
+    /// The task queue.
+    pub queue: String,
+    /// Its routing.
+    pub route: endure_core::deployment::Route,
+    /// The versions polling it: (build id, an activity queue).
+    pub versions: Vec<(String, bool)>,
+}
+
 /// Encodes a JSON body.
 pub fn json<T: Serialize>(v: &T) -> Result<Json, ApiError> {
     serde_json::to_vec(v).map(|body| Json { body }).map_err(|e| ApiError::Internal(format!("encoding: {e}")))

@@ -72,6 +72,12 @@ impl Cluster for ClusterService {
         Ok(Response::new(json(&d)?))
     }
 
+    async fn apply_route(&self, req: Request<Json>) -> Result<Response<Json>, Status> {
+        let r: crate::peer::ApplyRoute = parse(req.get_ref())?;
+        self.0.deployments.apply_route_here(&r);
+        Ok(Response::new(json(&())?))
+    }
+
     async fn cross_step(&self, req: Request<Json>) -> Result<Response<Json>, Status> {
         let t: TaskRef = parse::<WireTask>(req.get_ref())?.into();
         let outcome = self.0.cross.target_step(&t).await?;
