@@ -286,5 +286,24 @@ impl ApiError {
     }
 }
 
+/// What the real server percent-encodes in `grpc-message`: `%` and bytes outside printable
+/// ASCII (grpc-go's rule). tonic also encodes `?`, `#` and others, which grpc-js clients (the
+/// TypeScript SDK) then show encoded ("pollers%3F").
+const GRPC_MESSAGE_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%');
+
+/// Re-encodes a response's `grpc-message` as the real server encodes it (a tower layer over the
+/// gRPC services); the text a client decodes is unchanged.
+pub fn grpc_message_as_go<B>(
+    mut resp: tonic::codegen::http::Response<B>,
+) -> tonic::codegen::http::Response<B> {
+    let Some(v) = resp.headers().get("grpc-message").and_then(|v| v.to_str().ok()) else { return resp };
+    let decoded = percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned();
+    let encoded = percent_encoding::utf8_percent_encode(&decoded, GRPC_MESSAGE_ESCAPES).to_string();
+    if let Ok(h) = tonic::codegen::http::HeaderValue::from_str(&encoded) {
+        resp.headers_mut().insert("grpc-message", h);
+    }
+    resp
+}
+
 /// Result alias for API handlers.
 pub type ApiResult<T> = Result<T, ApiError>;

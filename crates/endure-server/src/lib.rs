@@ -54,6 +54,22 @@ use std::sync::Arc;
 use tokio::sync::{Notify, watch};
 use tonic::codec::CompressionEncoding;
 
+/// How a response's `grpc-message` is re-encoded ([`error::grpc_message_as_go`]).
+type MessageFix = fn(
+    tonic::codegen::http::Response<tonic::body::Body>,
+) -> tonic::codegen::http::Response<tonic::body::Body>;
+type GrpcLayers =
+    tower::layer::util::Stack<tower::util::MapResponseLayer<MessageFix>, tower::layer::util::Identity>;
+/// A router of gRPC services as every listener serves them.
+type GrpcRouter = tonic::transport::server::Router<GrpcLayers>;
+
+/// The gRPC server every listener uses: its error messages encoded as the real server's.
+fn grpc_server() -> tonic::transport::Server<GrpcLayers> {
+    tonic::transport::Server::builder().layer(tower::util::MapResponseLayer::new(
+        error::grpc_message_as_go::<tonic::body::Body> as MessageFix,
+    ))
+}
+
 /// What to serve and where.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -188,7 +204,7 @@ impl Listener {
     /// Serves `router` here until `stop` turns true.
     fn serve(
         self,
-        router: tonic::transport::server::Router,
+        router: GrpcRouter,
         mut stop: watch::Receiver<bool>,
     ) -> tokio::task::JoinHandle<Result<(), tonic::transport::Error>> {
         let stopped = async move {
@@ -363,22 +379,16 @@ impl Server {
             tokio::spawn(http_health::serve(l, Arc::new(move || ready.is_ready()), shutdown_rx.clone()));
         }
         let internal = internal_listener.map(|(l, _)| {
-            let router = tonic::transport::Server::builder()
-                .add_service(workflow.clone())
-                .add_service(health.clone())
-                .add_service(
-                    endure_api::internal::cluster::cluster_server::ClusterServer::new(
-                        frontend::internal::ClusterService(frontend.clone()),
-                    )
-                    .max_decoding_message_size(128 * 1024 * 1024)
-                    .max_encoding_message_size(128 * 1024 * 1024),
-                );
+            let router = grpc_server().add_service(workflow.clone()).add_service(health.clone()).add_service(
+                endure_api::internal::cluster::cluster_server::ClusterServer::new(
+                    frontend::internal::ClusterService(frontend.clone()),
+                )
+                .max_decoding_message_size(128 * 1024 * 1024)
+                .max_encoding_message_size(128 * 1024 * 1024),
+            );
             l.serve(router, shutdown_rx.clone())
         });
-        let router = tonic::transport::Server::builder()
-            .add_service(workflow)
-            .add_service(operator)
-            .add_service(health);
+        let router = grpc_server().add_service(workflow).add_service(operator).add_service(health);
         let serve = listener.serve(router, shutdown_rx.clone());
         let executor_stop = Arc::new(Notify::new());
         let executor = tokio::spawn(executor.run(executor_stop.clone()));
