@@ -119,6 +119,10 @@ impl VersionRouting {
         pinned: &str,
     ) -> Option<Version> {
         let qs = self.queues.lock();
+        if qs.is_empty() {
+            // No versioned worker polls here: every task goes to its plain queue, unallocated.
+            return None;
+        }
         let q = qs.get(&(namespace_id.to_owned(), queue.to_owned()))?;
         if let Some(v) = Version::from_key(pinned)
             && v.deployment == q.route.deployment
@@ -137,7 +141,13 @@ impl VersionRouting {
     /// worker's version is the one the task goes to (or the worker is unversioned), `Err` when
     /// the task must go back to its normal queue.
     pub fn sticky_allows(&self, namespace_id: &str, sticky: &str, workflow_id: &str, pinned: &str) -> bool {
-        let entry = self.sticky.lock().get(&(namespace_id.to_owned(), sticky.to_owned())).cloned();
+        let entry = {
+            let st = self.sticky.lock();
+            if st.is_empty() {
+                return true;
+            }
+            st.get(&(namespace_id.to_owned(), sticky.to_owned())).cloned()
+        };
         let Some((normal, version)) = entry else { return true };
         let target = self.target(namespace_id, &normal, QueueKind::Workflow, workflow_id, pinned);
         target.as_ref() == Some(&version)

@@ -108,6 +108,16 @@ fn deployment_info(d: &DeploymentState) -> WorkerDeploymentInfo {
     }
 }
 
+/// The version a request names: the structured one, or the deprecated `dep.build` string.
+fn requested_version(
+    wire: Option<&endure_api::temporal::api::deployment::v1::WorkerDeploymentVersion>,
+    dotted: &str,
+) -> ApiResult<Version> {
+    wire.and_then(Version::of_wire)
+        .or_else(|| Version::from_dotted(dotted))
+        .ok_or_else(|| ApiError::InvalidArgument("deployment version cannot be empty".into()))
+}
+
 /// The build id a request names: the structured version, or the deprecated string.
 fn requested_build(name: &str, build_id: &str, version: &str) -> (String, bool) {
     if !build_id.is_empty() {
@@ -204,12 +214,7 @@ impl Frontend {
     ) -> ApiResult<ws::DescribeWorkerDeploymentVersionResponse> {
         let r = r.into_inner();
         let ns = self.namespaces.by_name(&r.namespace).await?;
-        let version = r
-            .deployment_version
-            .as_ref()
-            .and_then(Version::of_wire)
-            .or_else(|| Version::from_dotted(&r.version))
-            .ok_or_else(|| ApiError::InvalidArgument("deployment version cannot be empty".into()))?;
+        let version = requested_version(r.deployment_version.as_ref(), &r.version)?;
         let not_found = || ApiError::NotFound("Worker Deployment Version not found".into());
         let (key, d) = match self.deployment(&ns.id, &version.deployment).await {
             Ok(x) => x,
@@ -388,12 +393,7 @@ impl Frontend {
     ) -> ApiResult<ws::DeleteWorkerDeploymentVersionResponse> {
         let r = r.into_inner();
         let ns = self.namespaces.by_name(&r.namespace).await?;
-        let version = r
-            .deployment_version
-            .as_ref()
-            .and_then(Version::of_wire)
-            .or_else(|| Version::from_dotted(&r.version))
-            .ok_or_else(|| ApiError::InvalidArgument("deployment version cannot be empty".into()))?;
+        let version = requested_version(r.deployment_version.as_ref(), &r.version)?;
         let Some((key, ms)) = self.deployments.load(&ns.id, &version.deployment).await? else {
             return Err(ApiError::NotFound(format!(
                 "workflow not found for ID: {}",
@@ -439,12 +439,7 @@ impl Frontend {
     ) -> ApiResult<ws::UpdateWorkerDeploymentVersionMetadataResponse> {
         let r = r.into_inner();
         let ns = self.namespaces.by_name(&r.namespace).await?;
-        let version = r
-            .deployment_version
-            .as_ref()
-            .and_then(Version::of_wire)
-            .or_else(|| Version::from_dotted(&r.version))
-            .ok_or_else(|| ApiError::InvalidArgument("deployment version cannot be empty".into()))?;
+        let version = requested_version(r.deployment_version.as_ref(), &r.version)?;
         let not_found = || {
             ApiError::NotFound(format!(
                 "workflow not found for ID: temporal-sys-worker-deployment-version:{}",
