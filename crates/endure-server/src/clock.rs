@@ -53,3 +53,8 @@ impl Clock {
 pub fn monotonic() -> tokio::time::Instant {
     tokio::time::Instant::now()
 }
+
+/// Monotonic time gone by since `t` (durations measured for metrics).
+pub fn since(t: tokio::time::Instant) -> Duration {
+    monotonic().saturating_duration_since(t)
+}

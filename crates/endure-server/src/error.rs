@@ -109,6 +109,69 @@ pub enum ApiError {
     OperationAborted,
 }
 
+impl ApiError {
+    /// The real server's name for this error's type in metrics (`service_error_with_type`'s
+    /// `error_type` label): Go's package and type, as `serviceerror_NotFound`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ApiError::InvalidArgument(_) | ApiError::HistoryLimitExceeded(_) => {
+                "serviceerror_InvalidArgument"
+            }
+            ApiError::NotFound(_) | ApiError::UnknownService(_) => "serviceerror_NotFound",
+            ApiError::NamespaceNotFound(_) => "serviceerror_NamespaceNotFound",
+            ApiError::NamespaceAlreadyExists => "serviceerror_NamespaceAlreadyExists",
+            ApiError::WorkflowAlreadyStarted { .. } => "serviceerror_WorkflowExecutionAlreadyStarted",
+            ApiError::ActivityAlreadyStarted { .. } => "serviceerror_ActivityExecutionAlreadyStarted",
+            ApiError::FailedPrecondition(_) => "serviceerror_FailedPrecondition",
+            ApiError::QueryFailed { .. } => "serviceerror_QueryFailed",
+            ApiError::DeadlineExceeded(_) => "serviceerror_DeadlineExceeded",
+            ApiError::BusyWorkflow(_) | ApiError::ConcurrentLimit(_) => "serviceerror_ResourceExhausted",
+            ApiError::Unavailable(_) => "serviceerror_Unavailable",
+            ApiError::ShardNotOwned(_) => "serviceerrors_ShardOwnershipLost",
+            ApiError::Unimplemented(_) => "serviceerror_Unimplemented",
+            ApiError::Internal(_) => "serviceerror_Internal",
+            ApiError::PermissionDenied(_) => "serviceerror_PermissionDenied",
+            ApiError::MultiOperation { .. } => "serviceerror_MultiOperationExecution",
+            ApiError::OperationAborted => "serviceerror_MultiOperationAborted",
+        }
+    }
+}
+
+/// [`ApiError::type_name`] of a status another replica answered (a forwarded call), by code.
+pub fn status_type_name(status: &Status) -> &'static str {
+    match status.code() {
+        Code::InvalidArgument => "serviceerror_InvalidArgument",
+        Code::NotFound => "serviceerror_NotFound",
+        Code::AlreadyExists => "serviceerror_AlreadyExists",
+        Code::FailedPrecondition => "serviceerror_FailedPrecondition",
+        Code::DeadlineExceeded => "serviceerror_DeadlineExceeded",
+        Code::Cancelled => "serviceerror_Canceled",
+        Code::ResourceExhausted => "serviceerror_ResourceExhausted",
+        Code::Unavailable => "serviceerror_Unavailable",
+        Code::Unimplemented => "serviceerror_Unimplemented",
+        Code::PermissionDenied | Code::Unauthenticated => "serviceerror_PermissionDenied",
+        Code::Aborted => "serviceerror_Aborted",
+        Code::DataLoss => "serviceerror_DataLoss",
+        Code::Ok | Code::Unknown | Code::OutOfRange => "serviceerror_Unknown",
+        Code::Internal => "serviceerror_Internal",
+    }
+}
+
+/// The name of a storage error's kind in metrics (`persistence_error_with_type`); `None` for
+/// a not-found answer, which is an answer, not a failure.
+pub fn store_error_type(e: &StoreError) -> Option<&'static str> {
+    Some(match e {
+        StoreError::NotFound { .. } => return None,
+        StoreError::ShardOwnershipLost { .. } => "ShardOwnershipLostError",
+        StoreError::Conflict { .. } => "ConditionFailedError",
+        StoreError::Closed { .. } => "ClosedError",
+        StoreError::Unavailable { .. } => "UnavailableError",
+        StoreError::AlreadyExists { .. } => "AlreadyExistsError",
+        StoreError::Corrupt { .. } => "CorruptError",
+        StoreError::Backend { .. } => "InternalError",
+    })
+}
+
 impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
         match e {

@@ -25,10 +25,12 @@ pub mod dynamic_config;
 pub mod error;
 pub mod executor;
 pub mod frontend;
+pub mod gauges;
 pub mod history;
 pub mod http_health;
 pub mod ids;
 pub mod matching;
+pub mod metered_store;
 pub mod metrics;
 pub mod namespaces;
 pub mod network;
@@ -241,6 +243,8 @@ impl Server {
         env: Environment,
     ) -> Result<Server, StartError> {
         let Environment { clock, ids, network } = env;
+        store.observe_writes(Arc::new(metrics::WriteMetrics));
+        let store: Arc<dyn Store> = Arc::new(metered_store::MeteredStore::new(store));
         let matching = matching::Matching::new(clock.clone());
         let versions = versioning::VersionRouting::new();
         let timer_queue = timer_queue::TimerQueue::new();
@@ -343,6 +347,12 @@ impl Server {
             config.dynamic.worker_registry_eviction_interval,
         );
         let worker_sweeps = tokio::spawn(workers.clone().run_sweeps(shutdown_rx.clone()));
+        tokio::spawn(gauges::run(
+            matching.clone(),
+            namespaces.clone(),
+            ownership.clone(),
+            shutdown_rx.clone(),
+        ));
         let deployments = deployments::Deployments::new(engine.clone(), ownership.clone(), peers.clone());
         let fe = frontend::Frontend::new(
             frontend::Services {

@@ -83,6 +83,33 @@ struct Queue {
     ready_ids: std::collections::HashSet<i64>,
     waiting: VecDeque<oneshot::Sender<Dispatch>>,
     pollers: HashMap<String, SystemTime>,
+    /// A worker's sticky queue (it was offered sticky workflow tasks): metrics name it
+    /// `__sticky__`, not by its name.
+    sticky: bool,
+}
+
+/// How a poll got its task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Matched {
+    /// It was waiting in the queue.
+    Backlog,
+    /// It was handed over as it was offered (sync match).
+    Sync,
+}
+
+/// A queue's length, for the backlog gauge.
+#[derive(Debug, Clone)]
+pub struct QueueLength {
+    /// Namespace id.
+    pub namespace_id: String,
+    /// The queue's name as matching keeps it (a versioned queue's physical name).
+    pub queue: String,
+    /// Workflow or activity.
+    pub kind: QueueKind,
+    /// A worker's sticky queue.
+    pub sticky: bool,
+    /// Items waiting for a poller.
+    pub waiting: usize,
 }
 
 /// All task queues of this process.
@@ -101,10 +128,11 @@ impl Matching {
     pub fn add(&self, namespace_id: &str, queue: &str, kind: QueueKind, mut item: Dispatch) {
         let mut qs = self.queues.lock();
         let q = qs.entry((namespace_id.to_string(), queue.to_string(), kind)).or_default();
-        if let Dispatch::Task(t) = &item
-            && q.ready_ids.contains(&t.task_id)
-        {
-            return;
+        if let Dispatch::Task(t) = &item {
+            if q.ready_ids.contains(&t.task_id) {
+                return;
+            }
+            q.sticky |= matches!(t.task, Task::WorkflowTask { sticky: true, .. });
         }
         while let Some(w) = q.waiting.pop_front() {
             match w.send(item) {
@@ -123,7 +151,7 @@ impl Matching {
         kind: QueueKind,
         identity: &str,
         deadline: Instant,
-    ) -> Option<Dispatch> {
+    ) -> Option<(Dispatch, Matched)> {
         let id: QueueId = (namespace_id.to_string(), queue.to_string(), kind);
         let rx = {
             let mut qs = self.queues.lock();
@@ -132,7 +160,7 @@ impl Matching {
                 q.pollers.insert(identity.to_string(), self.clock.system_time());
             }
             if let Some(item) = q.pop() {
-                return Some(item);
+                return Some((item, Matched::Backlog));
             }
             let (tx, rx) = oneshot::channel();
             q.waiting.push_back(tx);
@@ -143,10 +171,24 @@ impl Matching {
         match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(item)) => {
                 guard.rx = None;
-                Some(item)
+                Some((item, Matched::Sync))
             }
-            _ => guard.take_late(),
+            _ => guard.take_late().map(|item| (item, Matched::Sync)),
         }
+    }
+
+    /// Every queue's length (for the backlog gauge).
+    pub fn lengths(&self) -> Vec<QueueLength> {
+        let qs = self.queues.lock();
+        qs.iter()
+            .map(|((namespace_id, queue, kind), q)| QueueLength {
+                namespace_id: namespace_id.clone(),
+                queue: queue.clone(),
+                kind: *kind,
+                sticky: q.sticky,
+                waiting: q.ready.len(),
+            })
+            .collect()
     }
 
     /// Pollers seen on a queue.

@@ -169,6 +169,12 @@ impl Namespaces {
         decode(&row)
     }
 
+    /// The name of a namespace this registry has seen, without asking the store (for metrics'
+    /// labels; a namespace's name never changes).
+    pub fn name_of(&self, id: &str) -> Option<String> {
+        self.by_name.read().values().find(|(n, _)| n.id == id).map(|(n, _)| n.name.clone())
+    }
+
     /// All namespaces.
     pub async fn list(&self) -> ApiResult<Vec<Namespace>> {
         self.store.list_namespaces().await?.iter().map(decode).collect()

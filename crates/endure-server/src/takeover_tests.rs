@@ -152,7 +152,12 @@ impl Replica {
     /// The next workflow task offered to queue `q`.
     async fn next_workflow_task(&self, namespace_id: &str) -> TaskRef {
         let deadline = crate::clock::monotonic() + Duration::from_secs(5);
-        match self.matching.poll(namespace_id, "q", QueueKind::Workflow, "worker", deadline).await {
+        match self
+            .matching
+            .poll(namespace_id, "q", QueueKind::Workflow, "worker", deadline)
+            .await
+            .map(|(d, _)| d)
+        {
             Some(Dispatch::Task(t)) => t,
             other => panic!("expected a workflow task, got {other:?}"),
         }

@@ -20,6 +20,30 @@ use tokio_postgres::types::ToSql;
 /// `Arc`; every method takes a pooled connection for its duration.
 pub struct PostgresStore {
     pool: Pool,
+    writes: WriteStats,
+}
+
+/// What commits report to the store's [`WriteObserver`]: each commit's round trip (one
+/// transaction per commit: PostgreSQL groups fsyncs itself), and the commits waiting for a
+/// pooled connection.
+#[derive(Default)]
+struct WriteStats {
+    observer: std::sync::OnceLock<std::sync::Arc<dyn WriteObserver>>,
+    waiting: std::sync::atomic::AtomicUsize,
+}
+
+impl WriteStats {
+    fn report_waiting(&self, change: isize) {
+        use std::sync::atomic::Ordering;
+        let now = if change >= 0 {
+            self.waiting.fetch_add(change as usize, Ordering::Relaxed) + change as usize
+        } else {
+            self.waiting.fetch_sub(change.unsigned_abs(), Ordering::Relaxed) - change.unsigned_abs()
+        };
+        if let Some(o) = self.observer.get() {
+            o.waiting("postgres", now);
+        }
+    }
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -55,7 +79,7 @@ impl PostgresStore {
             );
         }
         drop(client);
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore { pool, writes: WriteStats::default() })
     }
 
     /// Applies every migration the database lacks, in order, each in its own transaction
@@ -272,14 +296,21 @@ impl ExecutionStore for PostgresStore {
     }
 
     async fn commit(&self, batch: WriteBatch) -> StoreResult<CommitResult> {
-        let mut client = self.client().await?;
-        let mut results = commit_batches(&mut client, std::slice::from_ref(&batch)).await?;
+        let mut results = self.commit_all(vec![batch]).await?;
         results.pop().ok_or_else(|| StoreError::backend("the commit returned no result"))
     }
 
     async fn commit_all(&self, batches: Vec<WriteBatch>) -> StoreResult<Vec<CommitResult>> {
-        let mut client = self.client().await?;
-        commit_batches(&mut client, &batches).await
+        self.writes.report_waiting(1);
+        let client = self.client().await;
+        self.writes.report_waiting(-1);
+        let mut client = client?;
+        let started = std::time::Instant::now();
+        let results = commit_batches(&mut client, &batches).await?;
+        if let Some(o) = self.writes.observer.get() {
+            o.group_committed("postgres", batches.len(), started.elapsed());
+        }
+        Ok(results)
     }
 
     async fn delete_run(&self, key: &RunKey) -> StoreResult<()> {
@@ -503,6 +534,10 @@ impl Store for PostgresStore {
     async fn close(&self) -> StoreResult<()> {
         self.pool.close();
         Ok(())
+    }
+
+    fn observe_writes(&self, observer: std::sync::Arc<dyn WriteObserver>) {
+        let _ = self.writes.observer.set(observer);
     }
 }
 

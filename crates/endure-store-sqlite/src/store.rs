@@ -521,4 +521,8 @@ impl Store for SqliteStore {
         }
         self.writer.join().await
     }
+
+    fn observe_writes(&self, observer: Arc<dyn endure_store::WriteObserver>) {
+        self.writer.observe(observer);
+    }
 }

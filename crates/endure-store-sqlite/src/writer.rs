@@ -9,12 +9,16 @@
 //!
 //! Every [`ANALYZE_CHECK_EVERY_COMMITS`] jobs, and at start, the thread refreshes the
 //! planner's statistics on the visibility table if the table has outgrown them.
+//!
+//! The thread reports each group (its size, the time from `BEGIN` to the end of `COMMIT`) and
+//! the jobs waiting for it to the store's [`WriteObserver`], once one is set.
 
 use crate::error::{backend, poisoned, shared_error};
-use endure_store::{StoreError, StoreResult};
+use endure_store::{StoreError, StoreResult, WriteObserver};
 use rusqlite::{Connection, OptionalExtension};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::time::Instant;
 use tokio::sync::oneshot;
 
 /// Most jobs one transaction takes.
@@ -34,17 +38,42 @@ type Job = Box<dyn FnOnce(&Connection) -> Finisher + Send>;
 pub(crate) struct Writer {
     sender: Mutex<Option<mpsc::Sender<Job>>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    stats: Arc<Stats>,
+}
+
+/// What the writer reports, and to whom.
+#[derive(Default)]
+struct Stats {
+    observer: OnceLock<Arc<dyn WriteObserver>>,
+    /// Jobs sent and not yet taken by the thread.
+    waiting: AtomicUsize,
+}
+
+impl Stats {
+    fn report_waiting(&self) {
+        if let Some(o) = self.observer.get() {
+            o.waiting("sqlite", self.waiting.load(Ordering::Relaxed));
+        }
+    }
 }
 
 impl Writer {
     /// Starts the writer thread on `conn`; it bumps `generation` after each `ANALYZE`.
     pub(crate) fn start(conn: Connection, generation: Arc<AtomicU64>) -> StoreResult<Writer> {
         let (tx, rx) = mpsc::channel::<Job>();
+        let stats = Arc::new(Stats::default());
+        let thread_stats = stats.clone();
         let handle = std::thread::Builder::new()
             .name("endure-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, generation))
+            .spawn(move || writer_loop(conn, rx, generation, &thread_stats))
             .map_err(|e| StoreError::backend("starting the SQLite writer thread").with_source(e))?;
-        Ok(Writer { sender: Mutex::new(Some(tx)), thread: Mutex::new(Some(handle)) })
+        Ok(Writer { sender: Mutex::new(Some(tx)), thread: Mutex::new(Some(handle)), stats })
+    }
+
+    /// Reports group commits and waiting jobs to `observer` from now on (the first one set
+    /// stays).
+    pub(crate) fn observe(&self, observer: Arc<dyn WriteObserver>) {
+        let _ = self.stats.observer.set(observer);
     }
 
     /// Runs `f` inside the next group-commit transaction and returns its result once committed.
@@ -68,7 +97,12 @@ impl Writer {
             .map_err(|_| poisoned("the writer's channel"))?
             .clone()
             .ok_or_else(|| StoreError::closed("the SQLite store takes no more writes"))?;
-        sender.send(job).map_err(|_| StoreError::closed("the SQLite writer thread has stopped"))?;
+        self.stats.waiting.fetch_add(1, Ordering::Relaxed);
+        if sender.send(job).is_err() {
+            self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
+            return Err(StoreError::closed("the SQLite writer thread has stopped"));
+        }
+        self.stats.report_waiting();
         rx.await.map_err(|_| StoreError::backend("the SQLite writer thread dropped the request"))?
     }
 
@@ -132,7 +166,7 @@ fn analyze_if_grown(conn: &Connection, generation: &AtomicU64) {
     generation.fetch_add(1, Ordering::Release);
 }
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, generation: Arc<AtomicU64>) {
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, generation: Arc<AtomicU64>, stats: &Stats) {
     analyze_if_grown(&conn, &generation);
     let mut since_analyze = 0u64;
     while let Ok(first) = rx.recv() {
@@ -147,6 +181,9 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, generation: Arc<Atomic
                 Err(_) => break,
             }
         }
+        stats.waiting.fetch_sub(jobs.len(), Ordering::Relaxed);
+        stats.report_waiting();
+        let started = Instant::now();
         let begun =
             conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| ("beginning a transaction", Arc::new(e)));
         if let Err(e) = begun {
@@ -160,6 +197,8 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, generation: Arc<Atomic
         let committed = conn.execute_batch("COMMIT").map_err(|e| ("committing", Arc::new(e)));
         if committed.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
+        } else if let Some(o) = stats.observer.get() {
+            o.group_committed("sqlite", finishers.len(), started.elapsed());
         }
         for f in finishers {
             f(committed.clone());

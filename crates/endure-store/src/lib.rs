@@ -42,6 +42,8 @@
 #![warn(missing_docs)]
 
 use async_trait::async_trait;
+use std::sync::Arc;
+use std::time::Duration;
 
 mod cluster;
 mod error;
@@ -75,4 +77,20 @@ pub trait Store:
     /// too: on PostgreSQL every later call does; SQLite still answers reads of a file).
     /// Closing again does nothing.
     async fn close(&self) -> StoreResult<()>;
+
+    /// Tells `observer` about this store's writes from now on (group commits and the writes
+    /// waiting for them); a backend without a writer of its own reports nothing. Set once.
+    fn observe_writes(&self, observer: Arc<dyn WriteObserver>) {
+        let _ = observer;
+    }
+}
+
+/// What a backend reports of its writes, for the server's metrics: the backend measures, the
+/// server names and records (no backend knows a metric's name).
+pub trait WriteObserver: Send + Sync {
+    /// One group commit of `backend` (`sqlite`, `postgres`): `transactions` writes made durable
+    /// together in `elapsed`, its fsync or round trip included.
+    fn group_committed(&self, backend: &'static str, transactions: usize, elapsed: Duration);
+    /// Writes waiting for `backend`'s writer (or for a connection) right now.
+    fn waiting(&self, backend: &'static str, writes: usize);
 }

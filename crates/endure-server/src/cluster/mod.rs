@@ -93,6 +93,9 @@ pub async fn join(
     }
     match mode {
         Mode::Exclusive => {
+            // Alone: one membership (this process) and one round of acquisition.
+            crate::metrics::shard_event(crate::metrics::ShardEvent::MembershipChanged, 1);
+            crate::metrics::shard_event(crate::metrics::ShardEvent::AcquireRound, 1);
             for lease in store.shard_leases().await? {
                 let mut range = lease.range_id;
                 let taken = loop {

@@ -5,6 +5,7 @@
 use super::hash::desired_owner;
 use super::{Membership, Ownership, ShardEvents};
 use crate::clock;
+use crate::metrics;
 use endure_store::{ClusterStore, Member, ShardLease, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -55,6 +56,9 @@ impl Rebalancer {
         let members = self.store.heartbeat_member(&self.m.member_id, &self.m.advertise_address, ttl).await?;
         self.ownership.heartbeat_taken();
         let changed = members != self.members;
+        if changed {
+            metrics::shard_event(metrics::ShardEvent::MembershipChanged, 1);
+        }
         self.members = members;
         let waiting = (0..self.ownership.shard_count() as i32).any(|s| {
             desired_owner(&self.members, s).is_some_and(|m| m.id == self.m.member_id)
@@ -66,6 +70,7 @@ impl Rebalancer {
             return Ok(());
         }
         let leases = self.store.shard_leases().await?;
+        metrics::shard_event(metrics::ShardEvent::AcquireRound, 1);
         self.last_read = Some(now);
         self.reconcile(leases).await
     }

@@ -13,6 +13,7 @@ use crate::cluster::Ownership;
 use crate::error::{ApiError, ApiResult};
 use crate::history::{Engine, codec};
 use crate::matching::TaskRef;
+use crate::metrics;
 use crate::timer_queue::TimerQueue;
 use cross::CrossWorkflow;
 use endure_api::temporal::api::enums::v1::TimeoutType;
@@ -146,7 +147,18 @@ impl Executor {
     /// Runs one due task. Stale tasks are dropped by the engine; a failure is retried a second
     /// later unless the task's shard moved to another replica (which loaded the task itself).
     async fn fire(&self, t: TaskRef) {
-        if let Err(e) = self.execute(&t).await {
+        let now = self.clock.now();
+        if let Some(due) = t.task.fire_at() {
+            metrics::timer_lateness(Duration::from_nanos((now - due).max(0) as u64));
+        }
+        let started = clock::monotonic();
+        let result = self.execute(&t).await;
+        metrics::task(
+            &self.engine.namespace_name(&t.run.namespace_id),
+            task_type(&t.task),
+            clock::since(started),
+        );
+        if let Err(e) = result {
             match e {
                 ApiError::NotFound(_) => {} // stale: the engine deleted it
                 ApiError::ShardNotOwned(_) if !self.engine.owns_run(&t.run) => {}
@@ -198,5 +210,32 @@ impl Executor {
                 Ok(())
             }
         }
+    }
+}
+
+/// The real server's name of a task's type (`task_type` label); Endure's own kinds are named
+/// in the same style.
+fn task_type(task: &Task) -> &'static str {
+    match task {
+        Task::UserTimer { .. } => "TimerActiveTaskUserTimer",
+        Task::ActivityTimeout { .. } => "TimerActiveTaskActivityTimeout",
+        Task::ActivityRetry { .. } => "TimerActiveTaskActivityRetryTimer",
+        Task::WorkflowTaskTimeout { .. } => "TimerActiveTaskWorkflowTaskTimeout",
+        Task::WorkflowBackoff { .. } => "TimerActiveTaskWorkflowBackoffTimer",
+        Task::WorkflowRunTimeout { .. } | Task::WorkflowExecutionTimeout { .. } => {
+            "TimerActiveTaskWorkflowTimeout"
+        }
+        Task::DeleteClosedRun { .. } => "TimerActiveTaskDeleteHistoryEvent",
+        Task::ScheduleWake { .. } => "TimerActiveTaskScheduleWake",
+        Task::BatchStep { .. } => "TransferActiveTaskBatchStep",
+        Task::StartChild { .. } => "TransferActiveTaskStartChildExecution",
+        Task::SignalExternal { .. } => "TransferActiveTaskSignalExecution",
+        Task::CancelExternal { .. } => "TransferActiveTaskCancelExecution",
+        Task::RecordChildClosed { .. } | Task::ParentClosePolicy { .. } => "TransferActiveTaskCloseExecution",
+        Task::ScheduleStart { .. } => "TransferActiveTaskScheduleStart",
+        Task::ScheduleStopRun { .. } => "TransferActiveTaskScheduleStopRun",
+        Task::ScheduleWorkflowClosed { .. } => "TransferActiveTaskScheduleWorkflowClosed",
+        Task::WorkflowTask { .. } => "TransferActiveTaskWorkflowTask",
+        Task::ActivityTask { .. } => "TransferActiveTaskActivity",
     }
 }

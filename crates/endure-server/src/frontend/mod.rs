@@ -14,6 +14,7 @@ mod deployments;
 pub mod forward;
 pub mod internal;
 mod multi_operation;
+mod observe;
 mod query_check;
 mod schedules;
 mod standalone;
@@ -24,6 +25,7 @@ mod workers;
 mod workflows;
 
 use crate::cluster::Ownership;
+use crate::error::ApiError;
 use crate::executor::cross::CrossWorkflow;
 use crate::history::Engine;
 use crate::matching::Matching;
@@ -133,18 +135,42 @@ macro_rules! rpcs {
         impl WorkflowService for WorkflowFrontend {
         $(
             async fn $name(&self, request: Request<ws::$req>) -> Result<Response<ws::$resp>, Status> {
-                tracing::debug!(rpc = stringify!($name), "request");
-                if let Some(addr) = self.0.forward_target(&request).await.map_err(Status::from)? {
-                    tracing::debug!(rpc = stringify!($name), to = %addr, "forwarding to the shard owner");
-                    let mut peer = self.0.peers.workflow(&addr).map_err(Status::from)?;
+                static OPERATION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+                let operation = observe::operation(stringify!($name), &OPERATION);
+                tracing::debug!(rpc = operation, "request");
+                let forwarded = request.metadata().contains_key(forward::FORWARDED);
+                let rpc = crate::metrics::rpc(
+                    observe::service_name(forwarded),
+                    operation,
+                    observe::Namespaced::namespace(request.get_ref()),
+                );
+                let target = match self.0.forward_target(&request).await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        rpc.finish(Some(e.type_name()));
+                        return Err(e.into());
+                    }
+                };
+                if let Some(addr) = target {
+                    tracing::debug!(rpc = operation, to = %addr, "forwarding to the shard owner");
+                    let mut peer = match self.0.peers.workflow(&addr) {
+                        Ok(p) => p,
+                        Err(e) => {
+                            rpc.finish(Some(e.type_name()));
+                            return Err(e.into());
+                        }
+                    };
                     let long_poll = forward::Routed::is_long_poll(request.get_ref());
                     let call = peer.$name(forward::onward(request));
-                    return forward::unless_shutting_down(call, long_poll, self.0.shutdown.clone()).await;
+                    let r = forward::unless_shutting_down(call, long_poll, self.0.shutdown.clone()).await;
+                    rpc.finish(r.as_ref().err().map(crate::error::status_type_name));
+                    return r;
                 }
                 let r = Frontend::$handler(&self.0, request).await;
                 if let Err(e) = &r {
-                    tracing::debug!(rpc = stringify!($name), "error: {e}");
+                    tracing::debug!(rpc = operation, "error: {e}");
                 }
+                rpc.finish(r.as_ref().err().map(ApiError::type_name));
                 r.map(Response::new).map_err(Status::from)
             }
         )*

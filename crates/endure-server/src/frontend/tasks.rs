@@ -3,7 +3,8 @@
 use super::Frontend;
 use super::deadline::poll_deadline;
 use crate::error::{ApiError, ApiResult};
-use crate::matching::{Dispatch, LONG_POLL, QueryTask, QueueKind, TaskRef};
+use crate::matching::{Dispatch, LONG_POLL, Matched, QueryTask, QueueKind, TaskRef};
+use crate::metrics::{self, PollEnd};
 use crate::namespaces::Namespace;
 use crate::peer;
 use crate::validate::{check_blob, check_id, check_run_id};
@@ -45,6 +46,24 @@ fn is_stale(e: &ApiError) -> bool {
     )
 }
 
+/// The metrics' name of a queue kind.
+fn metric_kind(kind: QueueKind) -> metrics::QueueKind {
+    match kind {
+        QueueKind::Workflow => metrics::QueueKind::Workflow,
+        QueueKind::Activity => metrics::QueueKind::Activity,
+    }
+}
+
+/// The time from `from` to `to`, when both are set and in order.
+fn between(
+    from: Option<&prost_wkt_types::Timestamp>,
+    to: Option<&prost_wkt_types::Timestamp>,
+) -> Option<std::time::Duration> {
+    let (from, to) = (from?, to?);
+    let nanos = (to.seconds - from.seconds) as i128 * 1_000_000_000 + (to.nanos - from.nanos) as i128;
+    u64::try_from(nanos).ok().map(std::time::Duration::from_nanos)
+}
+
 impl Frontend {
     fn token(&self, bytes: &[u8], kind: TokenKind) -> ApiResult<(TaskToken, RunKey)> {
         let t = TaskToken::decode(bytes)?;
@@ -67,15 +86,20 @@ impl Frontend {
         kind: QueueKind,
         identity: &str,
         deadline: tokio::time::Instant,
-    ) -> Option<Dispatch> {
+        label: &str,
+    ) -> Option<(Dispatch, Matched)> {
         let mut shutdown = self.shutdown.clone();
         if *shutdown.borrow() {
             return None;
         }
-        tokio::select! {
+        let polled = tokio::select! {
             d = self.matching.poll(&ns.id, queue, kind, identity, deadline) => d,
-            _ = shutdown.changed() => None,
+            _ = shutdown.changed() => return None,
+        };
+        if polled.is_none() {
+            metrics::poll(&ns.name, metric_kind(kind), label, PollEnd::Timeout);
         }
+        polled
     }
 
     pub(crate) async fn poll_workflow_task_queue(
@@ -122,19 +146,34 @@ impl Frontend {
             }
             None => queue.clone(),
         };
+        let label = metrics::queue_label(&queue, sticky);
+        let polled = |resp: &ws::PollWorkflowTaskQueueResponse, matched: Matched| {
+            let end = if matched == Matched::Sync { PollEnd::SyncMatch } else { PollEnd::Task };
+            metrics::poll(&ns.name, metrics::QueueKind::Workflow, label, end);
+            if let Some(latency) = between(resp.scheduled_time.as_ref(), resp.started_time.as_ref()) {
+                metrics::schedule_to_start(&ns.name, metrics::QueueKind::Workflow, label, latency);
+            }
+        };
         loop {
-            match self.next_dispatch(&ns, &physical, QueueKind::Workflow, &r.identity, deadline).await {
-                None => return Ok(ws::PollWorkflowTaskQueueResponse::default()),
-                Some(Dispatch::Query(q)) => {
+            let next =
+                self.next_dispatch(&ns, &physical, QueueKind::Workflow, &r.identity, deadline, label).await;
+            let Some((dispatch, matched)) = next else {
+                return Ok(ws::PollWorkflowTaskQueueResponse::default());
+            };
+            match dispatch {
+                Dispatch::Query(q) => {
                     if !q.remote && !self.queries.lock().contains_key(&q.query_id) {
                         continue; // its caller gave up
                     }
                     match self.query_task_response(&ns, q).await {
-                        Ok(resp) => return Ok(resp),
+                        Ok(resp) => {
+                            metrics::poll(&ns.name, metrics::QueueKind::Workflow, label, PollEnd::Task);
+                            return Ok(resp);
+                        }
                         Err(e) => tracing::warn!("dropping query task: {e}"),
                     }
                 }
-                Some(Dispatch::Task(t)) => match self
+                Dispatch::Task(t) => match self
                     .start_workflow_task_anywhere(
                         &ns,
                         &t,
@@ -142,7 +181,10 @@ impl Frontend {
                     )
                     .await
                 {
-                    Ok(resp) => return Ok(resp),
+                    Ok(resp) => {
+                        polled(&resp, matched);
+                        return Ok(resp);
+                    }
                     Err(e) if is_stale(&e) => continue,
                     Err(e) => {
                         self.engine.dispatch(t);
@@ -622,12 +664,30 @@ impl Frontend {
             }
             None => queue.clone(),
         };
+        let label = queue.as_str();
         loop {
-            match self.next_dispatch(&ns, &physical, QueueKind::Activity, &r.identity, deadline).await {
-                None => return Ok(ws::PollActivityTaskQueueResponse::default()),
-                Some(Dispatch::Query(_)) => continue,
-                Some(Dispatch::Task(t)) => match self.start_activity_anywhere(&ns, &t, &poller).await {
-                    Ok(resp) => return Ok(resp),
+            let next =
+                self.next_dispatch(&ns, &physical, QueueKind::Activity, &r.identity, deadline, label).await;
+            let Some((dispatch, matched)) = next else {
+                return Ok(ws::PollActivityTaskQueueResponse::default());
+            };
+            match dispatch {
+                Dispatch::Query(_) => continue,
+                Dispatch::Task(t) => match self.start_activity_anywhere(&ns, &t, &poller).await {
+                    Ok(resp) => {
+                        let end = if matched == Matched::Sync { PollEnd::SyncMatch } else { PollEnd::Task };
+                        metrics::poll(&ns.name, metrics::QueueKind::Activity, label, end);
+                        let scheduled = resp.current_attempt_scheduled_time.as_ref();
+                        if let Some(latency) = between(scheduled, resp.started_time.as_ref()) {
+                            metrics::schedule_to_start(
+                                &ns.name,
+                                metrics::QueueKind::Activity,
+                                label,
+                                latency,
+                            );
+                        }
+                        return Ok(resp);
+                    }
                     Err(e) if is_stale(&e) => continue,
                     Err(e) => {
                         self.engine.dispatch(t);

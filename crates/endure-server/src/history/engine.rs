@@ -18,6 +18,7 @@ use crate::cluster::Ownership;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::Ids;
 use crate::matching::{Matching, TaskRef};
+use crate::metrics;
 use crate::namespaces::{DEV_RETENTION, Namespaces};
 use crate::peer::Peers;
 use crate::search_attributes::SearchAttributeRegistry;
@@ -94,7 +95,13 @@ pub(super) struct Pending {
     pub(super) batch: WriteBatch,
     pub(super) ms: MutableState,
     pub(super) tasks: Vec<Task>,
+    /// Whether this transition closed the run (counted in the `workflow_*` metrics once
+    /// committed).
+    pub(super) closed: bool,
 }
+
+/// A committed run's state, its tasks and whether the transition closed it.
+type Published = (MutableState, Vec<Task>, bool);
 
 /// What is published after a commit besides the tasks.
 struct Summary {
@@ -128,6 +135,11 @@ pub struct NewRun<'a> {
 }
 
 impl Engine {
+    /// A namespace's name for metrics' labels (its id if the registry has not seen it).
+    pub fn namespace_name(&self, namespace_id: &str) -> String {
+        self.namespaces.name_of(namespace_id).unwrap_or_else(|| namespace_id.to_owned())
+    }
+
     /// Creates the engine (and the task that moves sticky tasks nobody polls for back to their
     /// normal queues).
     pub fn new(parts: EngineParts) -> Arc<Self> {
@@ -327,7 +339,9 @@ impl Engine {
 
     /// Loads a run's state (no lock taken: a snapshot for reads).
     pub async fn load(&self, key: &RunKey) -> ApiResult<LoadedRun> {
-        if let Some(hit) = self.lease_range(key).and_then(|range| self.cache.get(key, range)) {
+        let hit = self.lease_range(key).and_then(|range| self.cache.get(key, range));
+        metrics::cache_lookup(hit.is_some());
+        if let Some(hit) = hit {
             return Ok(hit);
         }
         self.read_run(key).await
@@ -338,7 +352,9 @@ impl Engine {
     /// when the read began, so that it never answers under a later lease.
     pub(super) async fn load_locked(&self, key: &RunKey) -> ApiResult<LoadedRun> {
         let range = self.lease_range(key);
-        if let Some(hit) = range.and_then(|range| self.cache.get(key, range)) {
+        let hit = range.and_then(|range| self.cache.get(key, range));
+        metrics::cache_lookup(hit.is_some());
+        if let Some(hit) = hit {
             return Ok(hit);
         }
         let loaded = self.read_run(key).await?;
@@ -437,7 +453,8 @@ impl Engine {
             return Err(ApiError::HistoryLimitExceeded(reason.into()));
         }
         ms.state_transition_count += 1;
-        if old_status == WorkflowExecutionStatus::Running as i32 && !ms.is_open() {
+        let closed = old_status == WorkflowExecutionStatus::Running as i32 && !ms.is_open();
+        if closed {
             tasks.push(self.retention_task(&ms).await?);
         }
         let current = (ms.status != old_status).then(|| CurrentWrite {
@@ -455,8 +472,8 @@ impl Engine {
             };
             let new = self.batch(&next_ms, None, Some(pointer), &next.events, &next.tasks, None)?;
             self.commit_and_publish(vec![
-                Pending { batch: old, ms, tasks },
-                Pending { batch: new, ms: next_ms, tasks: next.tasks },
+                Pending { batch: old, ms, tasks, closed },
+                Pending { batch: new, ms: next_ms, tasks: next.tasks, closed: false },
             ])
             .await?;
             return Ok(r);
@@ -470,7 +487,7 @@ impl Engine {
             None => None,
         };
         let batch = self.batch(&ms, Some(loaded.db_version), current, &events, &tasks, consumed)?;
-        self.commit_and_publish(vec![Pending { batch, ms, tasks }]).await?;
+        self.commit_and_publish(vec![Pending { batch, ms, tasks, closed }]).await?;
         Ok(r)
     }
 
@@ -491,7 +508,8 @@ impl Engine {
         let ms = run.ms;
         let current = CurrentWrite { condition: run.condition, value: pointer_to(ms) };
         let batch = self.batch(ms, None, Some(current), &run.events, &run.tasks, None)?;
-        self.commit_and_publish(vec![Pending { batch, ms: ms.clone(), tasks: run.tasks }]).await
+        self.commit_and_publish(vec![Pending { batch, ms: ms.clone(), tasks: run.tasks, closed: false }])
+            .await
     }
 
     /// Deletes the row of a task of `key`'s run found stale, if any.
@@ -609,8 +627,8 @@ impl Engine {
     async fn commit_and_publish_now(&self, runs: Vec<Pending>) -> ApiResult<()> {
         let keys: Vec<RunKey> = runs.iter().map(|p| p.batch.run.clone()).collect();
         let fence = runs.first().and_then(|p| p.batch.fence);
-        let (mut batches, published): (Vec<WriteBatch>, Vec<(MutableState, Vec<Task>)>) =
-            runs.into_iter().map(|p| (p.batch, (p.ms, p.tasks))).unzip();
+        let (mut batches, published): (Vec<WriteBatch>, Vec<Published>) =
+            runs.into_iter().map(|p| (p.batch, (p.ms, p.tasks, p.closed))).unzip();
         let result = if batches.len() == 1
             && let Some(b) = batches.pop()
         {
@@ -620,8 +638,9 @@ impl Engine {
         };
         match result {
             Ok(results) => {
-                for ((ms, tasks), r) in published.into_iter().zip(results) {
+                for ((ms, tasks, closed), r) in published.into_iter().zip(results) {
                     let summary = Summary::of(&ms);
+                    self.record_commit(&ms, closed);
                     if let Some(f) = fence {
                         let run = LoadedRun { ms, db_version: r.db_version };
                         self.cache.put(summary.key.clone(), run, f.range_id);
@@ -642,6 +661,20 @@ impl Engine {
                 }
                 Err(e.into())
             }
+        }
+    }
+
+    /// The metrics of a committed state: its transition count, and its close if this
+    /// transition closed it (standalone activities are not workflows: not counted).
+    fn record_commit(&self, ms: &MutableState, closed: bool) {
+        let namespace = self.namespace_name(&ms.namespace_id);
+        metrics::state_transitions(&namespace, ms.state_transition_count);
+        if closed
+            && ms.standalone.is_none()
+            && let Some(outcome) = outcome(ms.status)
+        {
+            let workflow_type = ms.workflow_type.as_ref().map(|t| t.name.as_str()).unwrap_or_default();
+            metrics::workflow_closed(outcome, &namespace, &ms.task_queue, workflow_type);
         }
     }
 
@@ -683,6 +716,20 @@ impl Engine {
 }
 
 /// The current-run pointer naming `ms`'s run.
+/// The `workflow_*` counter of a closed status.
+fn outcome(status: i32) -> Option<metrics::Outcome> {
+    use metrics::Outcome;
+    Some(match WorkflowExecutionStatus::try_from(status).ok()? {
+        WorkflowExecutionStatus::Completed => Outcome::Success,
+        WorkflowExecutionStatus::Failed => Outcome::Failed,
+        WorkflowExecutionStatus::TimedOut => Outcome::Timeout,
+        WorkflowExecutionStatus::Canceled => Outcome::Cancel,
+        WorkflowExecutionStatus::Terminated => Outcome::Terminate,
+        WorkflowExecutionStatus::ContinuedAsNew => Outcome::ContinuedAsNew,
+        _ => return None,
+    })
+}
+
 fn pointer_to(ms: &MutableState) -> CurrentRun {
     CurrentRun { run_id: ms.run_id.clone(), status: ms.status, start_request_id: ms.start_request_id.clone() }
 }

@@ -77,8 +77,8 @@ impl Engine {
         };
         let new = self.batch(&new_ms, None, Some(pointer), &new_events, &new_tasks, None)?;
         self.commit_and_publish(vec![
-            Pending { batch: old, ms: base_ms, tasks: base_tasks },
-            Pending { batch: new, ms: new_ms, tasks: new_tasks },
+            Pending { batch: old, ms: base_ms, tasks: base_tasks, closed: terminated },
+            Pending { batch: new, ms: new_ms, tasks: new_tasks, closed: false },
         ])
         .await?;
         Ok(new_run_id)

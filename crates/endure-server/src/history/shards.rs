@@ -112,6 +112,7 @@ impl ShardEvents for Engine {
     /// hands its transfer tasks to their queues and its timers due before the timer horizon to
     /// the timer queue.
     async fn shard_acquired(&self, shard: i32) {
+        crate::metrics::shard_event(crate::metrics::ShardEvent::Taken, 1);
         let ownership = self.ownership.clone();
         self.cache.forget_where(|k| ownership.shard_of(&k.namespace_id, &k.workflow_id) == shard);
         self.hand_out_loaded(Load::Transfer(vec![shard])).await;
@@ -126,6 +127,7 @@ impl ShardEvents for Engine {
     /// Its queued tasks and timers fail their fence when used and are dropped; the new owner
     /// reloads them.
     fn shard_lost(&self, shard: i32) {
+        crate::metrics::shard_event(crate::metrics::ShardEvent::Removed, 1);
         self.forget_shard(shard);
     }
 
