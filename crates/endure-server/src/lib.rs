@@ -37,6 +37,7 @@ pub mod network;
 pub mod peer;
 pub mod search_attributes;
 pub mod starter;
+pub mod telemetry;
 pub mod timer_queue;
 pub mod validate;
 pub mod versioning;

@@ -4,6 +4,7 @@ mod config;
 mod debug;
 mod metrics;
 mod production;
+mod telemetry;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -73,6 +74,9 @@ struct StartDev {
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, default_value = "info")]
     log_level: String,
+    /// Log lines as `text` or `json` (one object per line, naming the RPC or task and its trace).
+    #[arg(long, default_value = "text", value_parser = parse_log_format)]
+    log_format: config::LogFormat,
     /// Custom search attribute to register in every start-up namespace, as NAME=TYPE (TYPE:
     /// Text, Keyword, Int, Double, Bool, Datetime, KeywordList); repeatable.
     #[arg(long = "search-attribute", value_parser = parse_search_attribute)]
@@ -102,6 +106,14 @@ fn warn_not_honoured(keys: &[String]) {
     }
 }
 
+fn parse_log_format(s: &str) -> Result<config::LogFormat, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "text" | "pretty" => Ok(config::LogFormat::Text),
+        "json" => Ok(config::LogFormat::Json),
+        other => Err(format!("{other:?}: text or json")),
+    }
+}
+
 fn default_db_path() -> PathBuf {
     dirs::data_dir()
         .or_else(dirs::home_dir)
@@ -117,7 +129,8 @@ async fn start_dev(args: StartDev) -> Result<()> {
         args.log_level
     ))
     .with_context(|| format!("invalid --log-level {}", args.log_level))?;
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let export = telemetry::export_from(|k| std::env::var(k).ok(), &config::TracingSection::default())?;
+    let telemetry = telemetry::init(filter, args.log_format, export)?;
     let db = args.db_filename.unwrap_or_else(default_db_path);
     let store = SqliteStore::open(&db).with_context(|| format!("opening database {}", db.display()))?;
     let mut dynamic = endure_server::dynamic_config::DynamicConfig::default();
@@ -139,7 +152,7 @@ async fn start_dev(args: StartDev) -> Result<()> {
     // As `temporal server start-dev`: port 0, the default there, means off.
     let metrics = args.metrics_port.filter(|port| *port != 0).map(|port| SocketAddr::new(args.ip, port));
     if let Some(addr) = metrics {
-        metrics::serve(addr)?;
+        metrics::serve(addr).await?;
     }
     let server = Server::start(config, Arc::new(store)).await.context("starting the server")?;
     println!("Endure server listening on {} (gRPC, Temporal API)", server.local_addr);
@@ -151,6 +164,7 @@ async fn start_dev(args: StartDev) -> Result<()> {
     wait_for_signal().await?;
     println!("Shutting down");
     server.shutdown().await.context("shutting down")?;
+    telemetry.shutdown();
     Ok(())
 }
 

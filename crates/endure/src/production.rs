@@ -2,7 +2,7 @@
 //! ENDURE_* variables (see docs/configuration.md), on PostgreSQL shared by every replica (or on
 //! SQLite for a single process).
 
-use crate::config::{Backend, Config, LogFormat};
+use crate::config::{Backend, Config};
 use anyhow::{Context, Result, bail};
 use endure_server::cluster::{Membership, Mode};
 use endure_server::{Server, ServerConfig};
@@ -17,19 +17,20 @@ fn load(path: Option<&Path>) -> Result<Config> {
     Config::load(path, crate::config::process_env()).context("invalid configuration")
 }
 
-/// Logs to stderr as text or as one JSON object per line.
-fn init_logging(config: &Config) -> Result<()> {
+/// Logs to stderr as text or as one JSON object per line; exports traces when configured
+/// (`[tracing]`, the `OTEL_*` variables: `crate::telemetry`).
+fn init_logging(config: &Config, traces: bool) -> Result<crate::telemetry::Telemetry> {
     let level = config.log.level.as_str();
     let filter = tracing_subscriber::EnvFilter::try_new(format!(
         "warn,endure={level},endure_server={level},endure_store_sqlite={level},endure_store_postgres={level}"
     ))
     .context("log.level")?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match config.log.format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),
-        LogFormat::Text => builder.init(),
-    }
-    Ok(())
+    let export = if traces {
+        crate::telemetry::export_from(|k| std::env::var(k).ok(), &config.tracing)?
+    } else {
+        None
+    };
+    crate::telemetry::init(filter, config.log.format, export)
 }
 
 fn postgres_config(config: &Config) -> PostgresConfig {
@@ -70,7 +71,7 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
 pub async fn start(path: Option<&Path>) -> Result<()> {
     let began = Instant::now();
     let config = load(path)?;
-    init_logging(&config)?;
+    let telemetry = init_logging(&config, true)?;
     let store = open_store(&config).await?;
     let cluster = match config.storage.backend {
         // A SQLite file serves one process: it holds every shard.
@@ -102,7 +103,7 @@ pub async fn start(path: Option<&Path>) -> Result<()> {
         dynamic,
     };
     if let Some(addr) = config.metrics.listen {
-        crate::metrics::serve(addr)?;
+        crate::metrics::serve(addr).await?;
     }
     let server = Server::start(server_config, store).await.context("starting the server")?;
     tracing::info!(
@@ -118,13 +119,14 @@ pub async fn start(path: Option<&Path>) -> Result<()> {
     crate::wait_for_signal().await?;
     tracing::info!("shutting down: handing shards over");
     server.shutdown().await.context("shutting down")?;
+    telemetry.shutdown();
     Ok(())
 }
 
 /// `endure migrate`: applies the schema migrations the configured database lacks.
 pub async fn migrate(path: Option<&Path>) -> Result<()> {
     let config = load(path)?;
-    init_logging(&config)?;
+    let _logging = init_logging(&config, false)?;
     match config.storage.backend {
         Backend::Sqlite => {
             // Opening a SQLite file applies its migrations.

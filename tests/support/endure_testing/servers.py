@@ -11,7 +11,9 @@ anything it spawned), appends its output to ``log_path`` under a ``=====`` heade
 start, and is started again on the same port and data after a kill or stop. A server listens
 on ``host`` (127.0.0.1 unless told), and with ``netns`` it runs inside that network namespace
 (``ip netns exec``; :mod:`endure_testing.netns` makes them), reachable at ``host`` only
-through the namespace's link. ``start()`` waits
+through the namespace's link. ``extra_env`` (name -> value, None to unset) is applied last to
+the process's environment at every start, over what the server class sets (e.g. a test's
+``OTEL_*`` variables). ``start()`` waits
 for readiness (gRPC: ``Client.connect`` and a DescribeNamespace of ``default``; a replica with
 an HTTP port: ``/readyz`` answering 200) and fails the test with the log's tail when the
 process exits or does not get ready.
@@ -143,6 +145,8 @@ class ServerProcess:
         self.proc: subprocess.Popen | None = None
         self.started_at = 0.0
         self._log_file: Any = None
+        #: Applied last to :meth:`env` at every start: name -> value, None unsets the name.
+        self.extra_env: dict[str, str | None] = {}
 
     @property
     def address(self) -> str:
@@ -162,6 +166,16 @@ class ServerProcess:
         env = dict(os.environ)
         # The real dev server (and its CLI) must not phone home.
         env["TEMPORAL_VERSION_CHECK_DISABLED"] = "1"
+        return env
+
+    def process_env(self) -> dict[str, str]:
+        """The environment the process starts with: :meth:`env`, then :attr:`extra_env`."""
+        env = self.env()
+        for k, v in self.extra_env.items():
+            if v is None:
+                env.pop(k, None)
+            else:
+                env[k] = v
         return env
 
     def details(self) -> str:
@@ -199,7 +213,7 @@ class ServerProcess:
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=self.env(),
+            env=self.process_env(),
             start_new_session=True,
         )
 

@@ -47,6 +47,7 @@ def make_server(
     search_attributes: dict[str, str] | None = None,
     temporal_args: list[str] | None = None,
     dynamic_config: dict[str, str] | None = None,
+    env: dict[str, str | None] | None = None,
 ) -> ServerProcess:
     """The server the suite runs against (``ENDURE_TEST_TARGET``, ``ENDURE_TEST_STORE``),
     not started, on a free port with its data and log in ``tmp_dir``; started again on the
@@ -60,7 +61,23 @@ def make_server(
     ``"true"``, ``'"text"'``) goes to both dev servers as ``--dynamic-config-value KEY=VALUE``
     flags, and to Endure's production server as ``ENDURE_SERVER_DYNAMIC_CONFIG``, the ``KEY=VALUE``
     pairs joined by commas (so a value must not contain a comma there).
+
+    ``env`` (name -> value, None to unset) is the server process's extra environment, applied
+    last at every start (:attr:`~endure_testing.servers.ServerProcess.extra_env`), whichever
+    the target: e.g. ``OTEL_EXPORTER_OTLP_ENDPOINT``.
     """
+    server = _make_server(tmp_dir, name, search_attributes, temporal_args, dynamic_config)
+    server.extra_env = dict(env or {})
+    return server
+
+
+def _make_server(
+    tmp_dir: Path,
+    name: str,
+    search_attributes: dict[str, str] | None,
+    temporal_args: list[str] | None,
+    dynamic_config: dict[str, str] | None,
+) -> ServerProcess:
     db_path = tmp_dir / f"{name}.db"
     log_path = tmp_dir / f"{name}.log"
     declared = [f"{k}={v}" for k, v in (search_attributes or {}).items()]

@@ -12,6 +12,7 @@ use crate::matching::TaskRef;
 use crate::namespaces::Namespaces;
 use crate::peer::Peers;
 use crate::starter::{StartFields, Starter};
+use crate::telemetry;
 use endure_api::temporal::api::enums::v1::{
     CancelExternalWorkflowExecutionFailedCause as CancelCause, ParentClosePolicy,
     SignalExternalWorkflowExecutionFailedCause as SignalCause,
@@ -24,6 +25,7 @@ use endure_store::RunKey;
 use prost::Message;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use tracing::Instrument;
 
 mod schedules;
 
@@ -304,6 +306,16 @@ impl CrossWorkflow {
         } else {
             self.namespaces.by_name(&child.namespace).await
         };
+        let span = telemetry::step_span(
+            "start child workflow",
+            &parent_ns.name,
+            &parent.workflow_id,
+            &parent.run_id,
+            initiated,
+            cmd.header.as_ref(),
+        );
+        let mut header = cmd.header.clone();
+        telemetry::pass_on(&mut header, &span);
         let outcome = match ns {
             Ok(ns) => {
                 let fields = StartFields {
@@ -321,7 +333,7 @@ impl CrossWorkflow {
                     retry_policy: cmd.retry_policy.clone(),
                     cron_schedule: cmd.cron_schedule.clone(),
                     memo: cmd.memo.clone(),
-                    header: cmd.header.clone(),
+                    header,
                     search_attributes: cmd.search_attributes.clone(),
                     start_delay: None,
                     priority: cmd.priority.clone(),
@@ -339,7 +351,7 @@ impl CrossWorkflow {
                     run_id: parent.run_id.clone(),
                     initiated_event_id: initiated,
                 };
-                match self.starter.start_workflow(&ns, fields, None, Some(info)).await {
+                match self.starter.start_workflow(&ns, fields, None, Some(info)).instrument(span).await {
                     Ok(s) => Ok(s.run_id),
                     // Started by this very task before an upgrade, under the request id's
                     // older form: that is the child, not a conflict.
@@ -396,6 +408,16 @@ impl CrossWorkflow {
             workflow_id: t.run.workflow_id.clone(),
             run_id: t.run.run_id.clone(),
         };
+        let span = telemetry::step_span(
+            "signal external workflow",
+            &self.engine.namespace_name(&ms.namespace_id),
+            &t.run.workflow_id,
+            &t.run.run_id,
+            initiated,
+            r.header.as_ref(),
+        );
+        let mut header = r.header.clone();
+        telemetry::pass_on(&mut header, &span);
         let outcome = match self.target(&ms.namespace_id, &r.namespace, &r.workflow_id, &r.run_id).await? {
             None => Err(SignalCause::ExternalWorkflowExecutionNotFound),
             Some(key) => match self
@@ -405,11 +427,12 @@ impl CrossWorkflow {
                         &r.signal_name,
                         r.input.clone(),
                         "history-service",
-                        r.header.clone(),
+                        header.clone(),
                         &r.request_id,
                         Some(sender.clone()),
                     )
                 })
+                .instrument(span)
                 .await
             {
                 Ok(_) => Ok(()),

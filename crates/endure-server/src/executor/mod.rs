@@ -14,6 +14,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::history::{Engine, codec};
 use crate::matching::TaskRef;
 use crate::metrics;
+use crate::telemetry;
 use crate::timer_queue::TimerQueue;
 use cross::CrossWorkflow;
 use endure_api::temporal::api::enums::v1::TimeoutType;
@@ -22,6 +23,7 @@ use endure_store::TaskStore;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
+use tracing::Instrument;
 
 /// How far ahead of now the in-memory part of the timer queue reaches.
 pub const WINDOW: Duration = Duration::from_secs(60);
@@ -152,7 +154,7 @@ impl Executor {
             metrics::timer_lateness(Duration::from_nanos((now - due).max(0) as u64));
         }
         let started = clock::monotonic();
-        let result = self.execute(&t).await;
+        let result = self.execute(&t).instrument(self.span(&t)).await;
         metrics::task(
             &self.engine.namespace_name(&t.run.namespace_id),
             task_type(&t.task),
@@ -169,6 +171,35 @@ impl Executor {
                 }
             }
         }
+    }
+
+    /// The span of a timer task, a schedule's or a batch job's step (cross-workflow steps make
+    /// theirs, under the context of the command that asked for them). Disabled unless tracing
+    /// is on.
+    fn span(&self, t: &TaskRef) -> tracing::Span {
+        let name = match &t.task {
+            _ if !telemetry::enabled() => return tracing::Span::none(),
+            Task::StartChild { .. } | Task::SignalExternal { .. } => return tracing::Span::none(),
+            Task::ScheduleWake { .. }
+            | Task::ScheduleStart { .. }
+            | Task::ScheduleStopRun { .. }
+            | Task::ScheduleWorkflowClosed { .. } => "schedule action",
+            Task::BatchStep { .. } => "batch action",
+            Task::CancelExternal { .. } => "cancel external workflow",
+            Task::RecordChildClosed { .. } | Task::ParentClosePolicy { .. } => "record child closed",
+            Task::DeleteClosedRun { .. } => "delete run",
+            _ => "fire timer",
+        };
+        tracing::info_span!(
+            "task",
+            "otel.name" = name,
+            "otel.kind" = "internal",
+            "temporal.namespace" = self.engine.namespace_name(&t.run.namespace_id),
+            "temporal.workflow_id" = t.run.workflow_id.as_str(),
+            "temporal.run_id" = t.run.run_id.as_str(),
+            "temporal.task_type" = task_type(&t.task),
+            "temporal.task_id" = t.task_id,
+        )
     }
 
     /// What each kind of timer task does.

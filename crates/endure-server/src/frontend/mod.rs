@@ -42,6 +42,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{oneshot, watch};
 use tonic::{Request, Response, Status};
+use tracing::Instrument;
 
 pub use admin::{HealthService, OperatorFrontend};
 
@@ -134,9 +135,17 @@ macro_rules! rpcs {
         #[tonic::async_trait]
         impl WorkflowService for WorkflowFrontend {
         $(
-            async fn $name(&self, request: Request<ws::$req>) -> Result<Response<ws::$resp>, Status> {
+            async fn $name(&self, mut request: Request<ws::$req>) -> Result<Response<ws::$resp>, Status> {
                 static OPERATION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-                let operation = observe::operation(stringify!($name), &OPERATION);
+                let operation = observe::Traced::operation(request.get_ref())
+                    .unwrap_or_else(|| observe::operation(stringify!($name), &OPERATION));
+                let namespace = observe::Namespaced::namespace(request.get_ref());
+                let span = observe::rpc_span(operation, namespace, request.metadata(), request.get_ref());
+                if let Some(header) = observe::Traced::started_header(request.get_mut()) {
+                    crate::telemetry::pass_on(header, &span);
+                }
+                let outcome = span.clone();
+                let r = async move {
                 tracing::debug!(rpc = operation, "request");
                 let forwarded = request.metadata().contains_key(forward::FORWARDED);
                 let rpc = crate::metrics::rpc(
@@ -172,6 +181,11 @@ macro_rules! rpcs {
                 }
                 rpc.finish(r.as_ref().err().map(ApiError::type_name));
                 r.map(Response::new).map_err(Status::from)
+                }
+                .instrument(span)
+                .await;
+                observe::rpc_done(&outcome, r.as_ref().err().map_or(tonic::Code::Ok, Status::code));
+                r
             }
         )*
         }

@@ -54,6 +54,22 @@ fn metric_kind(kind: QueueKind) -> metrics::QueueKind {
     }
 }
 
+/// Counts a poll as ended empty when dropped armed.
+struct EmptyPoll<'a> {
+    namespace: &'a str,
+    kind: QueueKind,
+    label: &'a str,
+    armed: bool,
+}
+
+impl Drop for EmptyPoll<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            metrics::poll(self.namespace, metric_kind(self.kind), self.label, PollEnd::Timeout);
+        }
+    }
+}
+
 /// The time from `from` to `to`, when both are set and in order.
 fn between(
     from: Option<&prost_wkt_types::Timestamp>,
@@ -92,13 +108,14 @@ impl Frontend {
         if *shutdown.borrow() {
             return None;
         }
+        // A poll that ends without a task is counted as timed out, also when its caller goes
+        // away first (the SDK cancels its polls at shutdown), as the real server counts it.
+        let mut empty = EmptyPoll { namespace: &ns.name, kind, label, armed: true };
         let polled = tokio::select! {
             d = self.matching.poll(&ns.id, queue, kind, identity, deadline) => d,
-            _ = shutdown.changed() => return None,
+            _ = shutdown.changed() => None,
         };
-        if polled.is_none() {
-            metrics::poll(&ns.name, metric_kind(kind), label, PollEnd::Timeout);
-        }
+        empty.armed = polled.is_none();
         polled
     }
 
@@ -183,6 +200,7 @@ impl Frontend {
                 {
                     Ok(resp) => {
                         polled(&resp, matched);
+                        super::observe::workflow_task_dispatched(&ns.name, &t, &resp);
                         return Ok(resp);
                     }
                     Err(e) if is_stale(&e) => continue,
@@ -583,7 +601,14 @@ impl Frontend {
                     changes
                         .eager_activities
                         .drain(..)
-                        .map(|a| activity_response(&ns, &key, a.info, ty.clone()))
+                        .map(|a| {
+                            let (event_id, queue) = (a.info.scheduled_event_id, a.info.task_queue.clone());
+                            let mut resp = activity_response(&ns, &key, a.info, ty.clone());
+                            super::observe::activity_task_dispatched(
+                                &ns.name, &key, &queue, event_id, &mut resp,
+                            );
+                            resp
+                        })
                         .collect()
                 };
                 let workflow_task = match changes.inline_task {
@@ -674,7 +699,13 @@ impl Frontend {
             match dispatch {
                 Dispatch::Query(_) => continue,
                 Dispatch::Task(t) => match self.start_activity_anywhere(&ns, &t, &poller).await {
-                    Ok(resp) => {
+                    Ok(mut resp) => {
+                        if let Task::ActivityTask { scheduled_event_id, .. } = &t.task {
+                            let event_id = *scheduled_event_id;
+                            super::observe::activity_task_dispatched(
+                                &ns.name, &t.run, label, event_id, &mut resp,
+                            );
+                        }
                         let end = if matched == Matched::Sync { PollEnd::SyncMatch } else { PollEnd::Task };
                         metrics::poll(&ns.name, metrics::QueueKind::Activity, label, end);
                         let scheduled = resp.current_attempt_scheduled_time.as_ref();

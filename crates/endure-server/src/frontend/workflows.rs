@@ -95,6 +95,7 @@ impl Frontend {
         let workflow_id = f.workflow_id.clone();
         let has_delay = time::opt_duration(&f.start_delay) > 0 || !f.cron_schedule.is_empty();
         let (s, _lock) = self.starter.start_workflow_holding_lock(&ns, f, None, None).await?;
+        tracing::Span::current().record("temporal.run_id", s.run_id.as_str());
         // As the real server: a link to the start of the run answered with, whether this call
         // started it, repeated the call that did, or found it running (use existing).
         let link = Some(started_event_link(&ns.name, &workflow_id, &s.run_id));
@@ -154,6 +155,7 @@ impl Frontend {
         };
         let f = start_fields!(r);
         let s = self.starter.start_workflow(&ns, f, Some(signal), None).await?;
+        tracing::Span::current().record("temporal.run_id", s.run_id.as_str());
         Ok(ws::SignalWithStartWorkflowExecutionResponse {
             run_id: s.run_id,
             started: s.started,

@@ -38,6 +38,7 @@ use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Weak};
 use tokio::sync::{mpsc, watch};
+use tracing::Instrument;
 
 /// (namespace id, workflow id): the unit of locking.
 type WorkflowKey = (String, String);
@@ -619,7 +620,20 @@ impl Engine {
     pub(super) async fn commit_and_publish(&self, runs: Vec<Pending>) -> ApiResult<()> {
         let engine =
             self.me.upgrade().ok_or_else(|| ApiError::Unavailable("the server is stopping".into()))?;
-        tokio::spawn(async move { engine.commit_and_publish_now(runs).await })
+        // A child of whatever caused the transition (its RPC, timer or step), in its trace.
+        let span = match runs.first() {
+            Some(p) if crate::telemetry::enabled() => tracing::info_span!(
+                "commit",
+                "otel.kind" = "internal",
+                "temporal.namespace" = self.namespace_name(&p.batch.run.namespace_id),
+                "temporal.workflow_id" = p.batch.run.workflow_id.as_str(),
+                "temporal.run_id" = p.batch.run.run_id.as_str(),
+                "temporal.runs" = runs.len(),
+                "temporal.events" = runs.iter().map(|p| p.batch.events.len()).sum::<usize>(),
+            ),
+            _ => tracing::Span::none(),
+        };
+        tokio::spawn(async move { engine.commit_and_publish_now(runs).await }.instrument(span))
             .await
             .map_err(|e| ApiError::Internal(format!("commit task failed: {e}")))?
     }

@@ -64,6 +64,8 @@ pub struct Config {
     pub cluster: ClusterSection,
     /// `[metrics]`: the Prometheus endpoint.
     pub metrics: MetricsSection,
+    /// `[tracing]`: OpenTelemetry traces.
+    pub tracing: TracingSection,
 }
 
 /// Why the configuration could not be loaded. Messages name the dotted key and where its value

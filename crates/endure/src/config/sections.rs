@@ -149,6 +149,42 @@ impl MetricsSection {
     }
 }
 
+/// `[tracing]`: OpenTelemetry traces over OTLP. The standard `OTEL_*` environment variables
+/// take precedence over these keys (see `crate::telemetry`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TracingSection {
+    /// `tracing.otlp_endpoint`: the OTLP collector's URL; empty (the default) turns tracing off.
+    pub otlp_endpoint: String,
+    /// `tracing.otlp_protocol`: `grpc` or `http/protobuf`.
+    #[serde(deserialize_with = "text::any_case")]
+    pub otlp_protocol: OtlpProtocol,
+    /// `tracing.service_name`: the `service.name` of the spans.
+    pub service_name: String,
+}
+
+impl Default for TracingSection {
+    fn default() -> Self {
+        TracingSection {
+            otlp_endpoint: String::new(),
+            otlp_protocol: OtlpProtocol::Grpc,
+            service_name: "endure".into(),
+        }
+    }
+}
+
+/// `tracing.otlp_protocol`: how spans are sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OtlpProtocol {
+    /// OTLP over gRPC (port 4317 by convention).
+    #[default]
+    #[serde(rename = "grpc")]
+    Grpc,
+    /// OTLP over HTTP with protobuf bodies (port 4318 by convention, path `/v1/traces`).
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
+}
+
 /// `[log]`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
