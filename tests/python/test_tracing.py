@@ -35,7 +35,12 @@ or with ``OTEL_SDK_DISABLED=true``) Endure exports nothing and leaves every ``_t
 header as the client and the workflow wrote it, like the real server: the shape is the real
 server's.
 
-The real server (``ENDURE_TEST_TARGET=temporal``) runs every test too: with these variables
+With ``--log-format json --log-level debug`` too, every line Endure writes on stderr is a JSON
+object, and the debug ``request`` line of an RPC names, in its spans, the trace and span ids of
+the span exported for that RPC and the ``temporal.*`` fields (Endure only: the real server's
+logs are not ours).
+
+The real server (``ENDURE_TEST_TARGET=temporal``) runs every other test too: with these variables
 it exports nothing (it needs ``OTEL_TRACES_EXPORTER=otlp``, and even then its spans start
 traces of their own: it ignores ``_tracer-data``), so there the SDK's shape is checked alone.
 """
@@ -59,7 +64,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, Interceptor, OutboundInterceptor, StartWorkflowInput
 from temporalio.contrib.opentelemetry import TracingInterceptor
 
-from conftest import new_worker, start_server, target, unique
+from conftest import new_worker, start_server, store, target, unique
 from endure_testing.otlp import OtlpReceiver, Span
 
 RESULT_TIMEOUT_S = 20
@@ -569,3 +574,109 @@ async def test_tracing_off_exports_nothing_and_changes_no_header(tmp_path, recei
         )
     finally:
         await asyncio.to_thread(server.stop)
+
+
+# -- JSON logs --------------------------------------------------------------------------------
+
+#: The lines of the server's log file that are not its stderr: the harness's header before
+#: each start, and what ``start-dev`` prints on stdout (the harness sends both streams to
+#: the one file).
+NOT_STDERR = ("===== ", "Endure server listening on ", "Metrics: ", "Data: ", "Started in ",
+              "Shutting down")
+
+
+def log_spans(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The spans a JSON log record names: its span list, and its current span."""
+    spans = list(record.get("spans") or [])
+    if isinstance(record.get("span"), dict):
+        spans.append(record["span"])
+    return spans
+
+
+async def test_json_logs_name_the_rpc_span_and_its_trace(tmp_path, receiver):
+    """With ``--log-format json --log-level debug`` and tracing on, every stderr line is a
+    JSON object, and the debug ``request`` line of the client's StartWorkflowExecution names,
+    in its spans, the trace and span ids of the server span exported for that RPC, its
+    namespace and its workflow id."""
+    if target() == "temporal":
+        pytest.skip("Endure's own log format: the real server's logs are not ours")
+    tracing_on = otel_env(
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.grpc_endpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL="grpc",
+        OTEL_BSP_SCHEDULE_DELAY="100",
+    )
+    if store() == "sqlite":
+        logs = {"endure_args": ["--log-format", "json", "--log-level", "debug"]}
+    else:  # the production server: the same settings by variable
+        tracing_on.update(ENDURE_LOG_FORMAT="json", ENDURE_LOG_LEVEL="debug")
+        logs = {}
+    server = await asyncio.to_thread(start_server, tmp_path, env=tracing_on, **logs)
+    try:
+        run = await run_scenario(server.address, receiver)
+
+        def started(spans: list[Span]) -> bool:
+            return any(
+                s.name == START_RPC and s.attributes.get("temporal.workflow_id") == run.workflow_id
+                for s in spans
+            )
+
+        sp = Spans(await asyncio.to_thread(receiver.wait_for, started, SPAN_WAIT_S))
+        rpc = sp.one_server(START_RPC, **{"temporal.workflow_id": run.workflow_id})
+    finally:
+        # Stopped first: the whole log, shutdown lines included, is on disk.
+        await asyncio.to_thread(server.stop)
+
+    records: list[dict[str, Any]] = []
+    not_json: list[str] = []
+    for line in server.log_lines():
+        if line.startswith(NOT_STDERR):
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            not_json.append(line)
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+        else:
+            not_json.append(line)
+    assert not not_json, f"{len(not_json)} log lines are not JSON objects:\n" + "\n".join(
+        not_json[:10]
+    )
+    assert records, server.log_tail(20)
+
+    def is_start_request(record: dict[str, Any]) -> bool:
+        return (
+            record.get("level") == "DEBUG"
+            and record.get("message") == "request"
+            and record.get("rpc") == "StartWorkflowExecution"
+            and any(
+                s.get("temporal.workflow_id") == run.workflow_id for s in log_spans(record)
+            )
+        )
+
+    requests = [r for r in records if is_start_request(r)]
+    starts = [
+        r for r in records
+        if r.get("message") == "request" and r.get("rpc") == "StartWorkflowExecution"
+    ]
+    assert len(requests) == 1, (
+        f"{len(requests)} debug `request` lines of StartWorkflowExecution naming "
+        f"{run.workflow_id} in their spans; those of StartWorkflowExecution:\n"
+        + "\n".join(json.dumps(r) for r in starts[:5])
+    )
+    (request,) = requests
+    expected = {
+        "trace_id": rpc.trace_id,
+        "span_id": rpc.span_id,
+        "temporal.namespace": "default",
+        "temporal.workflow_id": run.workflow_id,
+    }
+    named = [
+        s for s in log_spans(request)
+        if all(s.get(k) == v for k, v in expected.items())
+    ]
+    assert named, (
+        f"no span of the request line carries {expected} (the exported span: {rpc.short()}):\n"
+        + json.dumps(request, indent=1)
+    )

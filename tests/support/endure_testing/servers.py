@@ -356,7 +356,8 @@ class ServerProcess:
 
 class DevServer(ServerProcess):
     """``server start-dev`` on a SQLite file: Endure's and Temporal's take the same flags.
-    `namespaces` are created at start besides ``default``; `extra_args` go last."""
+    `namespaces` are created at start besides ``default``; `extra_args` go last (a
+    ``--log-level`` among them replaces the default ``warn``)."""
 
     def __init__(
         self,
@@ -382,11 +383,14 @@ class DevServer(ServerProcess):
             "--ip", self.host,
             "--port", str(self.port),
             "--db-filename", str(self.db_path),
-            "--log-level", "warn",
         ]
         for ns in self.namespaces:
             args += ["--namespace", ns]
-        return args + self.own_args() + self.extra_args
+        tail = self.own_args() + self.extra_args
+        # `warn` unless the extra flags set a level (the flag may be given only once).
+        if not any(a == "--log-level" or a.startswith("--log-level=") for a in tail):
+            args += ["--log-level", "warn"]
+        return args + tail
 
 
 class TemporalDevServer(DevServer):

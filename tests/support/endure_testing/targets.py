@@ -48,6 +48,7 @@ def make_server(
     temporal_args: list[str] | None = None,
     dynamic_config: dict[str, str] | None = None,
     env: dict[str, str | None] | None = None,
+    endure_args: list[str] | None = None,
 ) -> ServerProcess:
     """The server the suite runs against (``ENDURE_TEST_TARGET``, ``ENDURE_TEST_STORE``),
     not started, on a free port with its data and log in ``tmp_dir``; started again on the
@@ -65,8 +66,16 @@ def make_server(
     ``env`` (name -> value, None to unset) is the server process's extra environment, applied
     last at every start (:attr:`~endure_testing.servers.ServerProcess.extra_env`), whichever
     the target: e.g. ``OTEL_EXPORTER_OTLP_ENDPOINT``.
+
+    ``endure_args`` are extra flags for Endure's dev server only (``endure server start-dev``,
+    after the harness's own; a ``--log-level`` there replaces the default ``warn``): e.g.
+    ``["--log-format", "json"]``. Endure's production server takes no flags (its settings are
+    ``ENDURE_*`` variables: pass them in ``env``), so they are refused with
+    ``ENDURE_TEST_STORE=postgres``; the real dev server ignores them.
     """
-    server = _make_server(tmp_dir, name, search_attributes, temporal_args, dynamic_config)
+    server = _make_server(
+        tmp_dir, name, search_attributes, temporal_args, dynamic_config, endure_args or []
+    )
     server.extra_env = dict(env or {})
     return server
 
@@ -77,6 +86,7 @@ def _make_server(
     search_attributes: dict[str, str] | None,
     temporal_args: list[str] | None,
     dynamic_config: dict[str, str] | None,
+    endure_args: list[str],
 ) -> ServerProcess:
     db_path = tmp_dir / f"{name}.db"
     log_path = tmp_dir / f"{name}.log"
@@ -89,7 +99,12 @@ def _make_server(
             name, log_path, db_path, [EXTRA_NAMESPACE], flags + (temporal_args or [])
         )
     if store() == "sqlite":
-        return EndureDevServer(name, log_path, db_path, [EXTRA_NAMESPACE], flags)
+        return EndureDevServer(name, log_path, db_path, [EXTRA_NAMESPACE], flags + endure_args)
+    if endure_args:
+        raise ValueError(
+            f"endure_args {endure_args} with ENDURE_TEST_STORE=postgres: the production server "
+            "takes ENDURE_* variables (env=), not flags"
+        )
     # One database per server, named after its would-be SQLite file: kept across restarts.
     db = Database(
         postgres_url(), name="endure_py_" + uuid.uuid5(uuid.NAMESPACE_URL, str(db_path)).hex[:16]
