@@ -14,6 +14,7 @@
 //! Temporal's error type name (`error.rs` decides it) and the operation's name.
 
 use metrics::Unit;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A metric: its name, kind, unit, labels and what it measures.
@@ -264,9 +265,60 @@ pub mod service {
     pub const MATCHING: &str = "matching";
 }
 
+/// A handle's cache: registering a series (building its key, hashing it, finding it in the
+/// recorder) costs far more than recording into it, so the hot paths keep their handles here,
+/// made at their first recording. Handles made before the binary installs its recorder would
+/// record nowhere: the binary installs it before the server starts.
+type Cache<K, V> = parking_lot::RwLock<std::collections::HashMap<K, V>>;
+
+fn cached<K, Q, V>(cache: &Cache<K, V>, key: &Q, make: impl FnOnce() -> (K, V)) -> V
+where
+    K: std::hash::Hash + Eq + std::borrow::Borrow<Q>,
+    Q: std::hash::Hash + Eq + ?Sized,
+    V: Clone,
+{
+    if let Some(v) = cache.read().get(key) {
+        return v.clone();
+    }
+    let (k, v) = make();
+    cache.write().entry(k).or_insert(v).clone()
+}
+
+/// The series of one RPC, namespace and service.
+struct RpcSeries {
+    labels: [(&'static str, String); 3],
+    requests: metrics::Counter,
+    latency: metrics::Histogram,
+    pending: metrics::Gauge,
+}
+
+type RpcKey = (&'static str, &'static str);
+type RpcCache = Cache<RpcKey, std::collections::HashMap<String, Arc<RpcSeries>>>;
+
+static RPC_SERIES: std::sync::LazyLock<RpcCache> = std::sync::LazyLock::new(Default::default);
+
+fn rpc_series(service_name: &'static str, operation: &'static str, namespace: &str) -> Arc<RpcSeries> {
+    let key = (service_name, operation);
+    if let Some(s) = RPC_SERIES.read().get(&key).and_then(|by_ns| by_ns.get(namespace)) {
+        return s.clone();
+    }
+    let labels = [
+        ("namespace", namespace.to_owned()),
+        ("operation", operation.to_owned()),
+        ("service_name", service_name.to_owned()),
+    ];
+    let series = Arc::new(RpcSeries {
+        requests: metrics::counter!(SERVICE_REQUESTS.name, &labels),
+        latency: metrics::histogram!(SERVICE_LATENCY.name, &labels),
+        pending: metrics::gauge!(SERVICE_PENDING_REQUESTS.name, &labels),
+        labels,
+    });
+    RPC_SERIES.write().entry(key).or_default().entry(namespace.to_owned()).or_insert(series).clone()
+}
+
 /// One RPC being served: counted as pending until [`Rpc::finish`] (or drop) records it.
 pub struct Rpc {
-    labels: [(&'static str, String); 3],
+    series: Arc<RpcSeries>,
     started: tokio::time::Instant,
     done: bool,
 }
@@ -274,14 +326,10 @@ pub struct Rpc {
 /// Starts recording an RPC: counts the request and raises the pending gauge.
 pub fn rpc(service_name: &'static str, operation: &'static str, namespace: &str) -> Rpc {
     let namespace = if namespace.is_empty() { "_unknown_" } else { namespace };
-    let labels = [
-        ("namespace", namespace.to_owned()),
-        ("operation", operation.to_owned()),
-        ("service_name", service_name.to_owned()),
-    ];
-    metrics::counter!(SERVICE_REQUESTS.name, &labels).increment(1);
-    metrics::gauge!(SERVICE_PENDING_REQUESTS.name, &labels).increment(1.0);
-    Rpc { labels, started: crate::clock::monotonic(), done: false }
+    let series = rpc_series(service_name, operation, namespace);
+    series.requests.increment(1);
+    series.pending.increment(1.0);
+    Rpc { series, started: crate::clock::monotonic(), done: false }
 }
 
 impl Rpc {
@@ -289,11 +337,10 @@ impl Rpc {
     /// (`serviceerror_NotFound`, …; see `ApiError::type_name`).
     pub fn finish(mut self, error: Option<&'static str>) {
         self.done = true;
-        let labels = &self.labels;
-        metrics::gauge!(SERVICE_PENDING_REQUESTS.name, labels).decrement(1.0);
-        metrics::histogram!(SERVICE_LATENCY.name, labels)
-            .record(crate::clock::since(self.started).as_secs_f64());
+        self.series.pending.decrement(1.0);
+        self.series.latency.record(crate::clock::since(self.started).as_secs_f64());
         let Some(error_type) = error else { return };
+        let labels = &self.series.labels;
         let [ns, op, service] = labels.clone();
         metrics::counter!(
             SERVICE_ERROR_WITH_TYPE.name,
@@ -324,7 +371,7 @@ impl Drop for Rpc {
     fn drop(&mut self) {
         if !self.done {
             // The caller went away mid-request (cancelled): no longer pending, and no answer.
-            metrics::gauge!(SERVICE_PENDING_REQUESTS.name, &self.labels).decrement(1.0);
+            self.series.pending.decrement(1.0);
         }
     }
 }
@@ -332,9 +379,18 @@ impl Drop for Rpc {
 /// Records one store call: its latency and, if it failed, its kind (`None` for success or a
 /// not-found answer).
 pub fn persistence(operation: &'static str, elapsed: Duration, error: Option<&'static str>) {
+    static SERIES: std::sync::LazyLock<Cache<&'static str, (metrics::Counter, metrics::Histogram)>> =
+        std::sync::LazyLock::new(Default::default);
     let labels = [("operation", operation), ("service_name", service::HISTORY)];
-    metrics::counter!(PERSISTENCE_REQUESTS.name, &labels).increment(1);
-    metrics::histogram!(PERSISTENCE_LATENCY.name, &labels).record(elapsed.as_secs_f64());
+    let (requests, latency) = cached(&SERIES, operation, || {
+        let handles = (
+            metrics::counter!(PERSISTENCE_REQUESTS.name, &labels),
+            metrics::histogram!(PERSISTENCE_LATENCY.name, &labels),
+        );
+        (operation, handles)
+    });
+    requests.increment(1);
+    latency.record(elapsed.as_secs_f64());
     if let Some(error_type) = error {
         metrics::counter!(PERSISTENCE_ERRORS.name, &labels).increment(1);
         let [op, service] = labels;
@@ -383,12 +439,17 @@ pub fn workflow_closed(outcome: Outcome, namespace: &str, task_queue: &str, work
 
 /// Records a run's state transition count at a commit.
 pub fn state_transitions(namespace: &str, count: i64) {
-    let labels = [
-        ("namespace", namespace.to_owned()),
-        ("operation", "WorkflowContext".to_owned()),
-        ("service_name", service::HISTORY.to_owned()),
-    ];
-    metrics::histogram!(STATE_TRANSITION_COUNT.name, &labels).record(count as f64);
+    static SERIES: std::sync::LazyLock<Cache<String, metrics::Histogram>> =
+        std::sync::LazyLock::new(Default::default);
+    let h = cached(&SERIES, namespace, || {
+        let labels = [
+            ("namespace", namespace.to_owned()),
+            ("operation", "WorkflowContext".to_owned()),
+            ("service_name", service::HISTORY.to_owned()),
+        ];
+        (namespace.to_owned(), metrics::histogram!(STATE_TRANSITION_COUNT.name, &labels))
+    });
+    h.record(count as f64);
 }
 
 /// The kind of a task queue's tasks, as the `task_type` label says it.
@@ -437,15 +498,53 @@ pub enum PollEnd {
     Timeout,
 }
 
+/// A task queue's poll series.
+#[derive(Clone)]
+struct QueueSeries {
+    success: metrics::Counter,
+    sync: metrics::Counter,
+    timeouts: metrics::Counter,
+    schedule_to_start: metrics::Histogram,
+}
+
+fn queue_series(namespace: &str, kind: QueueKind, queue: &str) -> QueueSeries {
+    static WORKFLOW: std::sync::LazyLock<Cache<String, QueueSeries>> =
+        std::sync::LazyLock::new(Default::default);
+    static ACTIVITY: std::sync::LazyLock<Cache<String, QueueSeries>> =
+        std::sync::LazyLock::new(Default::default);
+    let (cache, operation) = match kind {
+        QueueKind::Workflow => (&WORKFLOW, "RecordWorkflowTaskStarted"),
+        QueueKind::Activity => (&ACTIVITY, "RecordActivityTaskStarted"),
+    };
+    let key = format!("{namespace}\u{1f}{queue}");
+    cached(cache, key.as_str(), || {
+        let labels = queue_labels(namespace, kind, queue);
+        let started = [
+            ("namespace", namespace.to_owned()),
+            ("operation", operation.to_owned()),
+            ("service_name", service::HISTORY.to_owned()),
+            ("task_type", kind.label().to_owned()),
+            ("taskqueue", queue.to_owned()),
+        ];
+        let series = QueueSeries {
+            success: metrics::counter!(POLL_SUCCESS.name, &labels),
+            sync: metrics::counter!(POLL_SUCCESS_SYNC.name, &labels),
+            timeouts: metrics::counter!(POLL_TIMEOUTS.name, &labels),
+            schedule_to_start: metrics::histogram!(TASK_SCHEDULE_TO_START_LATENCY.name, &started),
+        };
+        (key.clone(), series)
+    })
+}
+
 /// Counts a poll's end.
 pub fn poll(namespace: &str, kind: QueueKind, queue: &str, end: PollEnd) {
-    let labels = queue_labels(namespace, kind, queue);
+    let s = queue_series(namespace, kind, queue);
     match end {
-        PollEnd::Timeout => metrics::counter!(POLL_TIMEOUTS.name, &labels).increment(1),
-        PollEnd::Task => metrics::counter!(POLL_SUCCESS.name, &labels).increment(1),
+        PollEnd::Timeout => s.timeouts.increment(1),
+        PollEnd::Task => s.success.increment(1),
         PollEnd::SyncMatch => {
-            metrics::counter!(POLL_SUCCESS.name, &labels).increment(1);
-            metrics::counter!(POLL_SUCCESS_SYNC.name, &labels).increment(1);
+            s.success.increment(1);
+            s.sync.increment(1);
         }
     }
 }
@@ -458,18 +557,7 @@ pub fn backlog(namespace: &str, kind: QueueKind, queue: &str, waiting: usize) {
 
 /// Records a task's schedule-to-start latency when a worker starts it.
 pub fn schedule_to_start(namespace: &str, kind: QueueKind, queue: &str, latency: Duration) {
-    let operation = match kind {
-        QueueKind::Workflow => "RecordWorkflowTaskStarted",
-        QueueKind::Activity => "RecordActivityTaskStarted",
-    };
-    let labels = [
-        ("namespace", namespace.to_owned()),
-        ("operation", operation.to_owned()),
-        ("service_name", service::HISTORY.to_owned()),
-        ("task_type", kind.label().to_owned()),
-        ("taskqueue", queue.to_owned()),
-    ];
-    metrics::histogram!(TASK_SCHEDULE_TO_START_LATENCY.name, &labels).record(latency.as_secs_f64());
+    queue_series(namespace, kind, queue).schedule_to_start.record(latency.as_secs_f64());
 }
 
 /// Records one history task processed (`task_type` as the real server names it, e.g.
@@ -492,14 +580,18 @@ pub fn timer_lateness(late: Duration) {
 
 /// Counts a mutable state cache lookup.
 pub fn cache_lookup(hit: bool) {
-    let labels = [
-        ("cache_type", "mutablestate"),
-        ("operation", "HistoryCacheGetOrCreate"),
-        ("service_name", service::HISTORY),
-    ];
-    metrics::counter!(CACHE_REQUESTS.name, &labels).increment(1);
+    static SERIES: std::sync::OnceLock<(metrics::Counter, metrics::Counter)> = std::sync::OnceLock::new();
+    let (requests, misses) = SERIES.get_or_init(|| {
+        let labels = [
+            ("cache_type", "mutablestate"),
+            ("operation", "HistoryCacheGetOrCreate"),
+            ("service_name", service::HISTORY),
+        ];
+        (metrics::counter!(CACHE_REQUESTS.name, &labels), metrics::counter!(CACHE_MISS.name, &labels))
+    });
+    requests.increment(1);
     if !hit {
-        metrics::counter!(CACHE_MISS.name, &labels).increment(1);
+        misses.increment(1);
     }
 }
 
@@ -539,15 +631,37 @@ pub fn shards_held(n: usize) {
 /// the server gives it to the store it is started on.
 pub struct WriteMetrics;
 
+/// A store's write series.
+#[derive(Clone)]
+struct WriteSeries {
+    batch_size: metrics::Histogram,
+    latency: metrics::Histogram,
+    waiting: metrics::Gauge,
+}
+
+fn write_series(store: &'static str) -> WriteSeries {
+    static SERIES: std::sync::LazyLock<Cache<&'static str, WriteSeries>> =
+        std::sync::LazyLock::new(Default::default);
+    cached(&SERIES, store, || {
+        let labels = [("store", store)];
+        let series = WriteSeries {
+            batch_size: metrics::histogram!(ENDURE_COMMIT_BATCH_SIZE.name, &labels),
+            latency: metrics::histogram!(ENDURE_COMMIT_LATENCY.name, &labels),
+            waiting: metrics::gauge!(ENDURE_WRITER_QUEUE_DEPTH.name, &labels),
+        };
+        (store, series)
+    })
+}
+
 impl endure_store::WriteObserver for WriteMetrics {
     fn group_committed(&self, store: &'static str, transactions: usize, elapsed: Duration) {
-        let labels = [("store", store)];
-        metrics::histogram!(ENDURE_COMMIT_BATCH_SIZE.name, &labels).record(transactions as f64);
-        metrics::histogram!(ENDURE_COMMIT_LATENCY.name, &labels).record(elapsed.as_secs_f64());
+        let s = write_series(store);
+        s.batch_size.record(transactions as f64);
+        s.latency.record(elapsed.as_secs_f64());
     }
 
     fn waiting(&self, store: &'static str, writes: usize) {
-        metrics::gauge!(ENDURE_WRITER_QUEUE_DEPTH.name, &[("store", store)]).set(writes as f64);
+        write_series(store).waiting.set(writes as f64);
     }
 }
 
