@@ -190,7 +190,7 @@ metrics! {
         "History tasks processed (timers, transfers, cross-workflow steps), per task type";
     /// Time an internal task took.
     TASK_LATENCY = "task_latency", Histogram(Buckets::Seconds), Unit::Seconds, TASK,
-        "Time a history task took: for timers from firing to done, for transfers from commit to hand-over";
+        "Time a history task took: timers and cross-workflow steps from firing to done; workflow and activity task transfers from the start of their commit to their hand-over to matching";
     /// Mutable state cache lookups.
     CACHE_REQUESTS = "cache_requests", Counter, Unit::Count, CACHE,
         "Lookups in the mutable state cache";
@@ -563,14 +563,23 @@ pub fn schedule_to_start(namespace: &str, kind: QueueKind, queue: &str, latency:
 /// Records one history task processed (`task_type` as the real server names it, e.g.
 /// `TimerActiveTaskUserTimer`) and how long it took.
 pub fn task(namespace: &str, task_type: &'static str, latency: Duration) {
-    let labels = [
-        ("namespace", namespace.to_owned()),
-        ("operation", task_type.to_owned()),
-        ("service_name", service::HISTORY.to_owned()),
-        ("task_type", task_type.to_owned()),
-    ];
-    metrics::counter!(TASK_REQUESTS.name, &labels).increment(1);
-    metrics::histogram!(TASK_LATENCY.name, &labels).record(latency.as_secs_f64());
+    type TaskCache =
+        Cache<&'static str, std::collections::HashMap<String, (metrics::Counter, metrics::Histogram)>>;
+    static SERIES: std::sync::LazyLock<TaskCache> = std::sync::LazyLock::new(Default::default);
+    let hit = SERIES.read().get(task_type).and_then(|by_ns| by_ns.get(namespace)).cloned();
+    let (requests, latency_of) = hit.unwrap_or_else(|| {
+        let labels = [
+            ("namespace", namespace.to_owned()),
+            ("operation", task_type.to_owned()),
+            ("service_name", service::HISTORY.to_owned()),
+            ("task_type", task_type.to_owned()),
+        ];
+        let handles =
+            (metrics::counter!(TASK_REQUESTS.name, &labels), metrics::histogram!(TASK_LATENCY.name, &labels));
+        SERIES.write().entry(task_type).or_default().entry(namespace.to_owned()).or_insert(handles).clone()
+    });
+    requests.increment(1);
+    latency_of.record(latency.as_secs_f64());
 }
 
 /// Records a timer task's lateness (from its due time to the start of its processing).

@@ -639,6 +639,7 @@ impl Engine {
     }
 
     async fn commit_and_publish_now(&self, runs: Vec<Pending>) -> ApiResult<()> {
+        let began = crate::clock::monotonic();
         let keys: Vec<RunKey> = runs.iter().map(|p| p.batch.run.clone()).collect();
         let fence = runs.first().and_then(|p| p.batch.fence);
         let (mut batches, published): (Vec<WriteBatch>, Vec<Published>) =
@@ -653,13 +654,26 @@ impl Engine {
         match result {
             Ok(results) => {
                 for ((ms, tasks, closed), r) in published.into_iter().zip(results) {
+                    let transfers: Vec<&'static str> = tasks
+                        .iter()
+                        .filter_map(|t| match t {
+                            Task::WorkflowTask { .. } => Some("TransferActiveTaskWorkflowTask"),
+                            Task::ActivityTask { .. } => Some("TransferActiveTaskActivity"),
+                            _ => None,
+                        })
+                        .collect();
                     let summary = Summary::of(&ms);
-                    self.record_commit(&ms, closed);
+                    let namespace = self.record_commit(&ms, closed);
                     if let Some(f) = fence {
                         let run = LoadedRun { ms, db_version: r.db_version };
                         self.cache.put(summary.key.clone(), run, f.range_id);
                     }
                     self.after_commit(&summary, tasks, r.task_ids);
+                    // Transfer tasks are handed to matching as their transition commits: their
+                    // latency is the commit's, from its start to the hand-over.
+                    for t in &transfers {
+                        metrics::task(&namespace, t, crate::clock::since(began));
+                    }
                 }
                 Ok(())
             }
@@ -679,8 +693,9 @@ impl Engine {
     }
 
     /// The metrics of a committed state: its transition count, and its close if this
-    /// transition closed it (standalone activities are not workflows: not counted).
-    fn record_commit(&self, ms: &MutableState, closed: bool) {
+    /// transition closed it (standalone activities are not workflows: not counted). Returns the
+    /// run's namespace name.
+    fn record_commit(&self, ms: &MutableState, closed: bool) -> String {
         let namespace = self.namespace_name(&ms.namespace_id);
         metrics::state_transitions(&namespace, ms.state_transition_count);
         if closed
@@ -690,6 +705,7 @@ impl Engine {
             let workflow_type = ms.workflow_type.as_ref().map(|t| t.name.as_str()).unwrap_or_default();
             metrics::workflow_closed(outcome, &namespace, &ms.task_queue, workflow_type);
         }
+        namespace
     }
 
     /// After a commit: hand the new tasks out and wake history watchers.
