@@ -139,48 +139,52 @@ macro_rules! rpcs {
                 static OPERATION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
                 let operation = observe::Traced::operation(request.get_ref())
                     .unwrap_or_else(|| observe::operation(stringify!($name), &OPERATION));
-                let namespace = observe::Namespaced::namespace(request.get_ref());
-                let span = observe::rpc_span(operation, namespace, request.metadata(), request.get_ref());
+                let span = observe::rpc_span(
+                    operation,
+                    observe::Namespaced::namespace(request.get_ref()),
+                    request.metadata(),
+                    request.get_ref(),
+                );
                 if let Some(header) = observe::Traced::started_header(request.get_mut()) {
                     crate::telemetry::pass_on(header, &span);
                 }
                 let outcome = span.clone();
                 let r = async move {
-                tracing::debug!(rpc = operation, "request");
-                let forwarded = request.metadata().contains_key(forward::FORWARDED);
-                let rpc = crate::metrics::rpc(
-                    observe::service_name(forwarded),
-                    operation,
-                    observe::Namespaced::namespace(request.get_ref()),
-                );
-                let target = match self.0.forward_target(&request).await {
-                    Ok(t) => t,
-                    Err(e) => {
-                        rpc.finish(Some(e.type_name()));
-                        return Err(e.into());
-                    }
-                };
-                if let Some(addr) = target {
-                    tracing::debug!(rpc = operation, to = %addr, "forwarding to the shard owner");
-                    let mut peer = match self.0.peers.workflow(&addr) {
-                        Ok(p) => p,
+                    tracing::debug!(rpc = operation, "request");
+                    let forwarded = request.metadata().contains_key(forward::FORWARDED);
+                    let rpc = crate::metrics::rpc(
+                        observe::service_name(forwarded),
+                        operation,
+                        observe::Namespaced::namespace(request.get_ref()),
+                    );
+                    let target = match self.0.forward_target(&request).await {
+                        Ok(t) => t,
                         Err(e) => {
                             rpc.finish(Some(e.type_name()));
                             return Err(e.into());
                         }
                     };
-                    let long_poll = forward::Routed::is_long_poll(request.get_ref());
-                    let call = peer.$name(forward::onward(request));
-                    let r = forward::unless_shutting_down(call, long_poll, self.0.shutdown.clone()).await;
-                    rpc.finish(r.as_ref().err().map(crate::error::status_type_name));
-                    return r;
-                }
-                let r = Frontend::$handler(&self.0, request).await;
-                if let Err(e) = &r {
-                    tracing::debug!(rpc = operation, "error: {e}");
-                }
-                rpc.finish(r.as_ref().err().map(ApiError::type_name));
-                r.map(Response::new).map_err(Status::from)
+                    if let Some(addr) = target {
+                        tracing::debug!(rpc = operation, to = %addr, "forwarding to the shard owner");
+                        let mut peer = match self.0.peers.workflow(&addr) {
+                            Ok(p) => p,
+                            Err(e) => {
+                                rpc.finish(Some(e.type_name()));
+                                return Err(e.into());
+                            }
+                        };
+                        let long_poll = forward::Routed::is_long_poll(request.get_ref());
+                        let call = peer.$name(forward::onward(request));
+                        let r = forward::unless_shutting_down(call, long_poll, self.0.shutdown.clone()).await;
+                        rpc.finish(r.as_ref().err().map(crate::error::status_type_name));
+                        return r;
+                    }
+                    let r = Frontend::$handler(&self.0, request).await;
+                    if let Err(e) = &r {
+                        tracing::debug!(rpc = operation, "error: {e}");
+                    }
+                    rpc.finish(r.as_ref().err().map(ApiError::type_name));
+                    r.map(Response::new).map_err(Status::from)
                 }
                 .instrument(span)
                 .await;
