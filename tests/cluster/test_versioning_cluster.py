@@ -205,6 +205,22 @@ async def eventually(check, what: str, timeout: float = WAIT_S, interval: float 
         await asyncio.sleep(interval)
 
 
+async def unless_unavailable(call, what: str):
+    """A raw call made after a takeover, retried while it is UNAVAILABLE (as the SDKs' clients
+    retry it): a replica whose view of the shard's owner still names the dead replica forwards
+    there and answers UNAVAILABLE until it re-reads the leases."""
+
+    async def attempt():
+        try:
+            return await call()
+        except RPCError as e:
+            if e.status == RPCStatusCode.UNAVAILABLE:
+                return None
+            raise
+
+    return await eventually(attempt, what)
+
+
 async def describe_version(client: Client, deployment: str, build: str):
     return await client.workflow_service.describe_worker_deployment_version(
         DescribeWorkerDeploymentVersionRequest(namespace=NS, deployment_version=wdv(deployment, build))
@@ -455,26 +471,25 @@ async def test_routing_survives_kill9_of_the_deployment_owner(cluster: Cluster):
 
         # The new owner holds the deployment as it was (described through a survivor; the
         # routing may lag the lease a moment).
-        async def described():
-            try:
-                return await client.workflow_service.describe_worker_deployment(
+        d = (
+            await unless_unavailable(
+                lambda: client.workflow_service.describe_worker_deployment(
                     DescribeWorkerDeploymentRequest(namespace=NS, deployment_name=dep)
-                )
-            except RPCError as e:
-                if e.status == RPCStatusCode.UNAVAILABLE:
-                    return None
-                raise
-
-        d = (await eventually(described, f"deployment {dep} described after the takeover")).worker_deployment_info
+                ),
+                f"deployment {dep} described after the takeover",
+            )
+        ).worker_deployment_info
         rc = d.routing_config
         assert (rc.current_deployment_version, rc.revision_number) == (wdv(dep, "v1"), 1), rc
         assert sorted(s.deployment_version.build_id for s in d.version_summaries) == ["v1", "v2"], d
-        v = await describe_version(other, dep, "v1")
+        v = await unless_unavailable(
+            lambda: describe_version(other, dep, "v1"), f"version v1 described through {p.third.name}"
+        )
         assert tq in {q.name for q in v.version_task_queues}, v
 
         # A routing change commits on the new owner (which knew the previous one), and v2's
         # first poll of the queue, registered with the new owner, brings it to the queue's owner.
-        r = await set_current(other, dep, "v2")
+        r = await unless_unavailable(lambda: set_current(other, dep, "v2"), f"v2 made current through {p.third.name}")
         set_v2 = time.time()
         assert r.previous_deployment_version == wdv(dep, "v1"), r
         async with versioned_worker(worker_client, tq, dep, "v2"):
