@@ -155,29 +155,24 @@ fn queue(q: Option<&TaskQueue>) -> &str {
     q.map_or("", |q| q.name.as_str())
 }
 
-impl Traced for ws::StartWorkflowExecutionRequest {
-    fn trace_header(&self) -> Option<&Header> {
-        self.header.as_ref()
-    }
-    fn started_header(&mut self) -> Option<&mut Option<Header>> {
-        Some(&mut self.header)
-    }
-    fn subject(&self) -> (&str, &str, &str) {
-        (&self.workflow_id, "", queue(self.task_queue.as_ref()))
-    }
+/// The requests that start a run: their header becomes its started event's.
+macro_rules! traced_starts {
+    ($($req:ident),*) => {
+        $(impl Traced for ws::$req {
+            fn trace_header(&self) -> Option<&Header> {
+                self.header.as_ref()
+            }
+            fn started_header(&mut self) -> Option<&mut Option<Header>> {
+                Some(&mut self.header)
+            }
+            fn subject(&self) -> (&str, &str, &str) {
+                (&self.workflow_id, "", queue(self.task_queue.as_ref()))
+            }
+        })*
+    };
 }
 
-impl Traced for ws::SignalWithStartWorkflowExecutionRequest {
-    fn trace_header(&self) -> Option<&Header> {
-        self.header.as_ref()
-    }
-    fn started_header(&mut self) -> Option<&mut Option<Header>> {
-        Some(&mut self.header)
-    }
-    fn subject(&self) -> (&str, &str, &str) {
-        (&self.workflow_id, "", queue(self.task_queue.as_ref()))
-    }
-}
+traced_starts!(StartWorkflowExecutionRequest, SignalWithStartWorkflowExecutionRequest);
 
 impl Traced for ws::SignalWorkflowExecutionRequest {
     fn trace_header(&self) -> Option<&Header> {
