@@ -39,7 +39,7 @@ round() {
         metrics_port="$(free_port)"
         args=(--metrics-port "$metrics_port")
     fi
-    "$ENDURE" server start-dev --port "$port" --db-filename "$db" --log-level warn "${args[@]}" >/dev/null &
+    "$ENDURE" server start-dev --port "$port" --db-filename "$db" --log-level warn --headless --http-port 0 "${args[@]}" >/dev/null &
     local server=$!
     pids+=("$server")
     "$BENCH" ready -a "127.0.0.1:$port" --timeout 30s >/dev/null

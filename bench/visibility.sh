@@ -52,7 +52,7 @@ run_one() {
     port="$(free_port)"
     if [[ $kind == endure ]]; then
         "$ENDURE" server start-dev --ip 127.0.0.1 --port "$port" --db-filename "$WORK/$name.db" \
-            --log-level warn >"$WORK/$name.log" 2>&1 &
+            --headless --http-port 0 --log-level warn >"$WORK/$name.log" 2>&1 &
     else
         "$TEMPORAL" server start-dev --ip 127.0.0.1 --port "$port" --headless \
             --http-port "$(free_port)" --metrics-port "$(free_port)" --db-filename "$WORK/$name.db" \

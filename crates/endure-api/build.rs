@@ -15,6 +15,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("cargo:rerun-if-changed={path}");
     println!("cargo:rerun-if-env-changed=DEP_TEMPORALIO_PROTOS_DESCRIPTOR_PATH");
     let bytes = fs::read(&path)?;
+    http_descriptor_set()?;
     let mut set = prost_types::FileDescriptorSet::decode(bytes.as_slice())?;
     set.file.retain(|f| SERVICE_PACKAGES.contains(&f.package.as_deref().unwrap_or_default()));
     tonic_prost_build::configure()
@@ -29,6 +30,56 @@ fn main() -> Result<(), Box<dyn Error>> {
     name_unimplemented_rpcs()?;
     internal_service();
     Ok(())
+}
+
+/// The `.proto` files of the services the HTTP API serves, and of the messages its errors carry,
+/// in the `temporalio-protos` crate's package.
+const HTTP_PROTOS: &[&str] = &[
+    "api_upstream/temporal/api/workflowservice/v1/service.proto",
+    "api_upstream/temporal/api/operatorservice/v1/service.proto",
+    "api_upstream/temporal/api/errordetails/v1/message.proto",
+    "google/rpc/status.proto",
+];
+
+/// Writes `http_descriptors.bin` (`endure_api::DESCRIPTOR_SET`): the API's descriptors with
+/// their options, `google.api.http` annotations included. The set `temporalio-protos` exports
+/// went through `prost_types`, which drops extension options, so the routes are not in it; this
+/// compiles the crate's own `.proto` files again with protox, keeping every option.
+fn http_descriptor_set() -> Result<(), Box<dyn Error>> {
+    let root = protos_dir()?;
+    println!("cargo:rerun-if-changed={}", root.display());
+    let includes = ["api_upstream", "local", "grpc", ""].map(|d| root.join(d));
+    let mut compiler = protox::Compiler::new(includes.iter().filter(|p| p.is_dir()))?;
+    compiler.include_imports(true).include_source_info(false);
+    for file in HTTP_PROTOS {
+        compiler.open_file(root.join(file))?;
+    }
+    let out = std::path::PathBuf::from(env::var("OUT_DIR")?).join("http_descriptors.bin");
+    fs::write(out, compiler.encode_file_descriptor_set())?;
+    Ok(())
+}
+
+/// The `protos/` folder of the `temporalio-protos` package this build uses, as `cargo metadata`
+/// locates it (registry, vendored or path sources alike).
+fn protos_dir() -> Result<std::path::PathBuf, Box<dyn Error>> {
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let manifest = std::path::PathBuf::from(env::var("CARGO_MANIFEST_DIR")?).join("Cargo.toml");
+    let output = std::process::Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--offline", "--manifest-path"])
+        .arg(&manifest)
+        .output()?;
+    if !output.status.success() {
+        return Err(format!("cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr)).into());
+    }
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let packages = metadata["packages"].as_array().ok_or("cargo metadata: no packages")?;
+    let manifest_path = packages
+        .iter()
+        .find(|p| p["name"] == "temporalio-protos")
+        .and_then(|p| p["manifest_path"].as_str())
+        .ok_or("cargo metadata: no temporalio-protos package")?;
+    let dir = std::path::Path::new(manifest_path).parent().ok_or("temporalio-protos: no package folder")?;
+    Ok(dir.join("protos"))
 }
 
 /// The replica-to-replica service `endure.internal.v1.Cluster`, defined here rather than in a

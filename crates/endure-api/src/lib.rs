@@ -10,6 +10,12 @@ pub use prost;
 pub use prost_wkt_types as wkt;
 pub use temporalio_protos::{google, grpc, temporal};
 
+/// The compiled descriptors of WorkflowService, OperatorService and the error details, with
+/// every file they import and every option (`google.api.http` annotations included), compiled in
+/// `build.rs` from the `temporalio-protos` package's `.proto` files: the HTTP API's routes and
+/// JSON mapping are derived from them at run time.
+pub const DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/http_descriptors.bin"));
+
 /// Generated server side of `temporal.api.workflowservice.v1.WorkflowService`.
 pub mod workflowservice {
     #![allow(missing_docs, clippy::all)]

@@ -427,6 +427,10 @@ fn server_args(kind: ServerKind, port: u16, db: &Path) -> Result<Vec<String>> {
         ["server", "start-dev", "--ip", "127.0.0.1", "--port"].map(String::from).to_vec();
     args.push(port.to_string());
     args.extend(["--db-filename".to_owned(), db, "--log-level".to_owned(), "warn".to_owned()]);
+    if kind == ServerKind::Endure {
+        // No UI; the HTTP API on a free port (the defaults are the gRPC port + 1000 and + 10).
+        args.extend(["--headless".to_owned(), "--http-port".to_owned(), "0".to_owned()]);
+    }
     if kind == ServerKind::Temporal {
         // Its HTTP API and metrics ports are random by default; pick them so nothing collides.
         args.extend([

@@ -370,3 +370,12 @@ pub fn grpc_message_as_go<B>(
 
 /// Result alias for API handlers.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The status a gRPC answer carries in its headers (a trailers-only answer) or its trailers, if
+/// any: how the HTTP API reads the answer of the gRPC handler it called in process.
+pub fn status_of_answer(
+    headers: &tonic::codegen::http::HeaderMap,
+    trailers: Option<&tonic::codegen::http::HeaderMap>,
+) -> Option<tonic::Status> {
+    tonic::Status::from_header_map(headers).or_else(|| trailers.and_then(tonic::Status::from_header_map))
+}

@@ -27,6 +27,7 @@ pub mod executor;
 pub mod frontend;
 pub mod gauges;
 pub mod history;
+pub mod http_api;
 pub mod http_health;
 pub mod ids;
 pub mod matching;
@@ -39,6 +40,7 @@ pub mod search_attributes;
 pub mod starter;
 pub mod telemetry;
 pub mod timer_queue;
+pub mod ui;
 pub mod validate;
 pub mod versioning;
 pub mod workers;
@@ -90,8 +92,13 @@ pub struct ServerConfig {
     /// Address of the internal endpoint other replicas forward requests to (a cluster replica
     /// must have one; it serves the same WorkflowService).
     pub internal_listen: Option<SocketAddr>,
-    /// Address of the HTTP probe endpoint (`/healthz`, `/readyz`), if any.
+    /// Address of the HTTP endpoint, if any: Temporal's HTTP API and the probes (`/healthz`,
+    /// `/readyz`).
     pub http_listen: Option<SocketAddr>,
+    /// Address of the Web UI, if any (with the HTTP API under `/api/` on the same origin).
+    pub ui_listen: Option<SocketAddr>,
+    /// What the Web UI serves.
+    pub ui: ui::UiConfig,
     /// Dynamic config values (`start-dev --dynamic-config-value`).
     pub dynamic: dynamic_config::DynamicConfig,
 }
@@ -108,6 +115,8 @@ impl ServerConfig {
             shards: 1,
             internal_listen: None,
             http_listen: None,
+            ui_listen: None,
+            ui: ui::UiConfig::default(),
         }
     }
 }
@@ -118,8 +127,10 @@ pub struct Server {
     pub local_addr: SocketAddr,
     /// The internal endpoint's address actually bound, if any.
     pub internal_addr: Option<SocketAddr>,
-    /// The HTTP probe endpoint's address actually bound, if any.
+    /// The HTTP endpoint's (API and probes) address actually bound, if any.
     pub http_addr: Option<SocketAddr>,
+    /// The Web UI's address actually bound, if any.
+    pub ui_addr: Option<SocketAddr>,
     internal: Option<tokio::task::JoinHandle<Result<(), tonic::transport::Error>>>,
     shutdown_tx: watch::Sender<bool>,
     executor_stop: Arc<Notify>,
@@ -153,6 +164,9 @@ pub enum StartError {
     /// Joining the cluster failed.
     #[error("{0}")]
     Cluster(#[from] cluster::ClusterError),
+    /// The HTTP API could not be set up from the API's descriptors.
+    #[error("HTTP API: {0}")]
+    Http(String),
 }
 
 /// What a server takes from its surroundings: time, unique ids and connections. The system's
@@ -327,6 +341,11 @@ impl Server {
             _ => None,
         };
         let http_addr = http_listener.as_ref().and_then(|l| l.local_addr().ok());
+        let ui_listener = match config.ui_listen {
+            Some(addr) if network.is_none() => Some(bind(addr).await?),
+            _ => None,
+        };
+        let ui_addr = ui_listener.as_ref().and_then(|l| l.local_addr().ok());
         let heartbeat = cluster::join(
             store.clone(),
             engine.clone(),
@@ -385,9 +404,28 @@ impl Server {
             .send_compressed(CompressionEncoding::Gzip);
         let health = HealthServer::new(frontend::HealthService(fe.clone()))
             .accept_compressed(CompressionEncoding::Gzip);
-        if let Some(l) = http_listener {
-            let ready = fe.clone();
-            tokio::spawn(http_health::serve(l, Arc::new(move || ready.is_ready()), shutdown_rx.clone()));
+        if http_listener.is_some() || ui_listener.is_some() {
+            // The HTTP API calls the same services in process.
+            let grpc = tonic::service::Routes::new(workflow.clone()).add_service(operator.clone());
+            let api = http_api::HttpApi::new(grpc).map_err(|e| StartError::Http(e.to_string()))?;
+            if let Some(l) = http_listener {
+                let ready = fe.clone();
+                let app = http_health::router(Arc::new(move || ready.is_ready()))
+                    .merge(http_api::router(api.clone()));
+                tokio::spawn(http_health::serve(l, app, "HTTP API", shutdown_rx.clone()));
+            }
+            if let Some(l) = ui_listener {
+                let mut ui_config = config.ui.clone();
+                if ui_config.default_namespace.is_empty() {
+                    ui_config.default_namespace = "default".into();
+                }
+                tokio::spawn(http_health::serve(
+                    l,
+                    ui::router(ui_config, api),
+                    "Web UI",
+                    shutdown_rx.clone(),
+                ));
+            }
         }
         let internal = internal_listener.map(|(l, _)| {
             let router = grpc_server().add_service(workflow.clone()).add_service(health.clone()).add_service(
@@ -409,6 +447,7 @@ impl Server {
             local_addr,
             internal_addr,
             http_addr,
+            ui_addr,
             internal,
             shutdown_tx,
             executor_stop,

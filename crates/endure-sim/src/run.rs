@@ -167,6 +167,8 @@ impl Sim {
             shards: self.config.shards,
             internal_listen: Some(internal_addr(replica)),
             http_listen: None,
+            ui_listen: None,
+            ui: Default::default(),
             dynamic: Default::default(),
         };
         let env = Environment {

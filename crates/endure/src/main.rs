@@ -84,6 +84,26 @@ struct StartDev {
     /// Port for Prometheus' /metrics on --ip (off unless given).
     #[arg(long)]
     metrics_port: Option<u16>,
+    /// Port of Temporal's HTTP API (and the /healthz and /readyz probes) on --ip; default: the
+    /// gRPC port + 10 (7243); 0 picks a free port.
+    #[arg(long)]
+    http_port: Option<u16>,
+    /// Port of the Web UI; default: the gRPC port + 1000 (8233); 0 picks a free port.
+    #[arg(long)]
+    ui_port: Option<u16>,
+    /// IP address of the Web UI; default: --ip.
+    #[arg(long)]
+    ui_ip: Option<IpAddr>,
+    /// Turn the Web UI off.
+    #[arg(long)]
+    headless: bool,
+    /// Serve another UI build from this folder instead of the built-in UI (the HTTP API stays
+    /// under /api/v1 on the same origin).
+    #[arg(long)]
+    ui_asset_path: Option<PathBuf>,
+    /// Remote codec endpoint the Web UI's browser calls to decode payloads (POST {endpoint}/decode).
+    #[arg(long)]
+    ui_codec_endpoint: Option<String>,
     /// Dynamic config value, as KEY=JSON_VALUE (string values need quotes); repeatable. The
     /// keys Endure honours are in docs/dynamic-config.md; the others are accepted with a warning.
     #[arg(long = "dynamic-config-value")]
@@ -143,10 +163,24 @@ async fn start_dev(args: StartDev) -> Result<()> {
         }
     }
     warn_not_honoured(&not_honoured);
+    if let Some(dir) = &args.ui_asset_path
+        && !dir.join("index.html").is_file()
+    {
+        anyhow::bail!("--ui-asset-path {}: no index.html in that folder", dir.display());
+    }
+    let http_port = args.http_port.unwrap_or_else(|| args.port.checked_add(10).unwrap_or(0));
+    let ui_port = args.ui_port.unwrap_or_else(|| args.port.checked_add(1000).unwrap_or(0));
     let config = ServerConfig {
         dynamic,
         namespaces: args.namespaces,
         search_attributes: args.search_attributes,
+        http_listen: Some(SocketAddr::new(args.ip, http_port)),
+        ui_listen: (!args.headless).then(|| SocketAddr::new(args.ui_ip.unwrap_or(args.ip), ui_port)),
+        ui: endure_server::ui::UiConfig {
+            codec_endpoint: args.ui_codec_endpoint.filter(|e| !e.trim().is_empty()),
+            asset_path: args.ui_asset_path,
+            default_namespace: "default".into(),
+        },
         ..ServerConfig::single(SocketAddr::new(args.ip, args.port))
     };
     // As `temporal server start-dev`: port 0, the default there, means off.
@@ -156,6 +190,12 @@ async fn start_dev(args: StartDev) -> Result<()> {
     }
     let server = Server::start(config, Arc::new(store)).await.context("starting the server")?;
     println!("Endure server listening on {} (gRPC, Temporal API)", server.local_addr);
+    if let Some(addr) = server.http_addr {
+        println!("HTTP API: http://{addr}/api/v1");
+    }
+    if let Some(addr) = server.ui_addr {
+        println!("Web UI: http://{addr}");
+    }
     if let Some(addr) = metrics {
         println!("Metrics: http://{addr}/metrics");
     }

@@ -100,6 +100,12 @@ pub async fn start(path: Option<&Path>) -> Result<()> {
         shards: config.cluster.shards,
         internal_listen: Some(config.server.internal_listen),
         http_listen: config.server.http_listen,
+        ui_listen: config.ui.listen,
+        ui: endure_server::ui::UiConfig {
+            codec_endpoint: Some(config.ui.codec_endpoint.clone()).filter(|e| !e.is_empty()),
+            asset_path: Some(config.ui.asset_path.clone()).filter(|p| !p.is_empty()).map(Into::into),
+            default_namespace: config.server.namespaces.first().cloned().unwrap_or_else(|| "default".into()),
+        },
         dynamic,
     };
     if let Some(addr) = config.metrics.listen {
@@ -110,6 +116,7 @@ pub async fn start(path: Option<&Path>) -> Result<()> {
         grpc = %server.local_addr,
         internal = ?server.internal_addr,
         http = ?server.http_addr,
+        ui = ?server.ui_addr,
         metrics = ?config.metrics.listen,
         advertise = %config.server.advertise_address,
         shards = ?server.owned_shards(),

@@ -38,7 +38,7 @@ fn start_dev_serves_prometheus_metrics_on_the_metrics_port() {
         Command::new(env!("CARGO_BIN_EXE_endure"))
             .args(["server", "start-dev", "--ip", "127.0.0.1", "--db-filename", ":memory:"])
             .args(["--port", &port.to_string(), "--metrics-port", &metrics_port.to_string()])
-            .args(["--log-level", "warn"])
+            .args(["--log-level", "warn", "--headless", "--http-port", "0"])
             .stdout(Stdio::null())
             .spawn()
             .expect("endure starts"),

@@ -147,11 +147,27 @@ class ServerProcess:
         self._log_file: Any = None
         #: Applied last to :meth:`env` at every start: name -> value, None unsets the name.
         self.extra_env: dict[str, str | None] = {}
+        #: The HTTP API's port (Temporal's HTTP/JSON API), if the server serves one.
+        self.http_port: int | None = None
+        #: The Web UI's port, if the server serves one.
+        self.ui_port: int | None = None
 
     @property
     def address(self) -> str:
         """The gRPC (Temporal API) address clients connect to."""
         return f"{self.host}:{self.port}"
+
+    @property
+    def http_url(self) -> str:
+        """The base URL of the HTTP API (``http://host:port``)."""
+        assert self.http_port is not None, f"{self.name} serves no HTTP API"
+        return f"http://{self.host}:{self.http_port}"
+
+    @property
+    def ui_url(self) -> str:
+        """The base URL of the Web UI (``http://host:port``)."""
+        assert self.ui_port is not None, f"{self.name} serves no Web UI (start it with ui=True)"
+        return f"http://{self.host}:{self.ui_port}"
 
     # -- what a subclass says ---------------------------------------------------
 
@@ -357,7 +373,9 @@ class ServerProcess:
 class DevServer(ServerProcess):
     """``server start-dev`` on a SQLite file: Endure's and Temporal's take the same flags.
     `namespaces` are created at start besides ``default``; `extra_args` go last (a
-    ``--log-level`` among them replaces the default ``warn``)."""
+    ``--log-level`` among them replaces the default ``warn``). Both serve the HTTP API on a
+    free port (:attr:`http_port`); the Web UI only with `ui` (:attr:`ui_port`), else
+    ``--headless``."""
 
     def __init__(
         self,
@@ -367,11 +385,14 @@ class DevServer(ServerProcess):
         namespaces: Iterable[str] = (),
         extra_args: Iterable[str] = (),
         port: int | None = None,
+        ui: bool = False,
     ):
         super().__init__(name, log_path, port)
         self.db_path = db_path
         self.namespaces = list(namespaces)
         self.extra_args = list(extra_args)
+        self.http_port = free_port()
+        self.ui_port = free_port() if ui else None
 
     def own_args(self) -> list[str]:
         """Flags only this server takes."""
@@ -386,6 +407,9 @@ class DevServer(ServerProcess):
         ]
         for ns in self.namespaces:
             args += ["--namespace", ns]
+        # HTTP API and UI ports must not collide across servers.
+        args += ["--http-port", str(self.http_port)]
+        args += ["--ui-port", str(self.ui_port)] if self.ui_port else ["--headless"]
         tail = self.own_args() + self.extra_args
         # `warn` unless the extra flags set a level (the flag may be given only once).
         if not any(a == "--log-level" or a.startswith("--log-level=") for a in tail):
@@ -401,9 +425,7 @@ class TemporalDevServer(DevServer):
 
     def own_args(self) -> list[str]:
         return [
-            "--headless",
-            # HTTP API and metrics ports must not collide across servers.
-            "--http-port", str(free_port()),
+            # The metrics port must not collide across servers.
             "--metrics-port", str(free_port()),
             "--dynamic-config-value", "frontend.enableServerVersionCheck=false",
         ]

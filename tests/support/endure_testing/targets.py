@@ -18,7 +18,13 @@ import uuid
 from pathlib import Path
 
 from endure_testing.postgres import Database, postgres_url
-from endure_testing.servers import EndureDevServer, EndureServer, ServerProcess, TemporalDevServer
+from endure_testing.servers import (
+    EndureDevServer,
+    EndureServer,
+    ServerProcess,
+    TemporalDevServer,
+    free_port,
+)
 
 # Extra namespace registered at server start (``--namespace``) in addition to "default",
 # which both servers always create.
@@ -49,6 +55,7 @@ def make_server(
     dynamic_config: dict[str, str] | None = None,
     env: dict[str, str | None] | None = None,
     endure_args: list[str] | None = None,
+    ui: bool = False,
 ) -> ServerProcess:
     """The server the suite runs against (``ENDURE_TEST_TARGET``, ``ENDURE_TEST_STORE``),
     not started, on a free port with its data and log in ``tmp_dir``; started again on the
@@ -72,9 +79,12 @@ def make_server(
     ``["--log-format", "json"]``. Endure's production server takes no flags (its settings are
     ``ENDURE_*`` variables: pass them in ``env``), so they are refused with
     ``ENDURE_TEST_STORE=postgres``; the real dev server ignores them.
+
+    Every server serves the HTTP API (``server.http_url``); with ``ui`` it also serves the Web
+    UI (``server.ui_url``), else it runs headless.
     """
     server = _make_server(
-        tmp_dir, name, search_attributes, temporal_args, dynamic_config, endure_args or []
+        tmp_dir, name, search_attributes, temporal_args, dynamic_config, endure_args or [], ui
     )
     server.extra_env = dict(env or {})
     return server
@@ -87,6 +97,7 @@ def _make_server(
     temporal_args: list[str] | None,
     dynamic_config: dict[str, str] | None,
     endure_args: list[str],
+    ui: bool,
 ) -> ServerProcess:
     db_path = tmp_dir / f"{name}.db"
     log_path = tmp_dir / f"{name}.log"
@@ -96,10 +107,12 @@ def _make_server(
     flags += [f for d in dynamic for f in ("--dynamic-config-value", d)]
     if target() == "temporal":
         return TemporalDevServer(
-            name, log_path, db_path, [EXTRA_NAMESPACE], flags + (temporal_args or [])
+            name, log_path, db_path, [EXTRA_NAMESPACE], flags + (temporal_args or []), ui=ui
         )
     if store() == "sqlite":
-        return EndureDevServer(name, log_path, db_path, [EXTRA_NAMESPACE], flags + endure_args)
+        return EndureDevServer(
+            name, log_path, db_path, [EXTRA_NAMESPACE], flags + endure_args, ui=ui
+        )
     if endure_args:
         raise ValueError(
             f"endure_args {endure_args} with ENDURE_TEST_STORE=postgres: the production server "
@@ -122,4 +135,8 @@ def _make_server(
         if any("," in d for d in dynamic):
             raise ValueError(f"ENDURE_SERVER_DYNAMIC_CONFIG cannot carry a value with a comma: {dynamic}")
         settings["ENDURE_SERVER_DYNAMIC_CONFIG"] = ",".join(dynamic)
-    return EndureServer(name, log_path, db, settings, http=False)
+    server = EndureServer(name, log_path, db, settings)
+    if ui:
+        server.ui_port = free_port()
+        server.settings["ENDURE_UI_LISTEN"] = f"{server.host}:{server.ui_port}"
+    return server

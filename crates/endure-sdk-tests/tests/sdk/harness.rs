@@ -290,6 +290,9 @@ impl TestServer {
                 cmd.args(["server", "start-dev", "--ip", "127.0.0.1", "--port", &port])
                     .arg("--db-filename")
                     .arg(&db)
+                    // No UI; the HTTP API on a free port (the defaults, port + 10 and + 1000,
+                    // could collide between the suite's servers).
+                    .args(["--headless", "--http-port", "0"])
                     .args(["--log-level", "warn"]);
             }
             Target::Temporal => {

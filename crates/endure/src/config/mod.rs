@@ -66,6 +66,8 @@ pub struct Config {
     pub metrics: MetricsSection,
     /// `[tracing]`: OpenTelemetry traces.
     pub tracing: TracingSection,
+    /// `[ui]`: the Web UI.
+    pub ui: UiSection,
 }
 
 /// Why the configuration could not be loaded. Messages name the dotted key and where its value
@@ -149,7 +151,10 @@ impl Config {
 
     fn validate(&mut self) -> Result<(), sections::Invalid> {
         self.server.validate()?;
-        sections::check_listeners(&[self.server.listeners(), self.metrics.listeners()].concat())?;
+        sections::check_listeners(
+            &[self.server.listeners(), self.metrics.listeners(), self.ui.listeners()].concat(),
+        )?;
+        self.ui.validate()?;
         self.storage.validate()?;
         self.cluster.validate()
     }

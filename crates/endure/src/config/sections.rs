@@ -37,7 +37,8 @@ pub struct ServerSection {
     /// `server.internal_listen`: replica-to-replica gRPC address.
     #[serde(deserialize_with = "text::trimmed")]
     pub internal_listen: SocketAddr,
-    /// `server.http_listen`: `/healthz` and `/readyz` address; `None` when disabled (empty).
+    /// `server.http_listen`: Temporal's HTTP API and the `/healthz` and `/readyz` probes;
+    /// `None` when disabled (empty).
     #[serde(with = "text::optional")]
     pub http_listen: Option<SocketAddr>,
     /// `server.advertise_address`: the `host:port` other replicas use to reach
@@ -146,6 +147,41 @@ impl MetricsSection {
     /// The listeners of this section, by key.
     pub fn listeners(&self) -> Vec<(&'static str, SocketAddr)> {
         self.listen.map(|a| ("metrics.listen", a)).into_iter().collect()
+    }
+}
+
+/// `[ui]`: the Web UI.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UiSection {
+    /// `ui.listen`: the Web UI's address (with the HTTP API under `/api/v1` on the same
+    /// origin); `None` when disabled (empty, the default).
+    #[serde(with = "text::optional")]
+    pub listen: Option<SocketAddr>,
+    /// `ui.codec_endpoint`: a remote codec endpoint the browser calls to decode payloads;
+    /// empty for none.
+    pub codec_endpoint: String,
+    /// `ui.asset_path`: a folder with another UI build to serve instead of the built-in one;
+    /// empty for the built-in UI.
+    pub asset_path: String,
+}
+
+impl UiSection {
+    /// The listeners of this section, by key.
+    pub fn listeners(&self) -> Vec<(&'static str, SocketAddr)> {
+        self.listen.map(|a| ("ui.listen", a)).into_iter().collect()
+    }
+
+    /// Checks that an asset folder holds a UI build.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        if !self.asset_path.is_empty() && !std::path::Path::new(&self.asset_path).join("index.html").is_file()
+        {
+            return Err(invalid(
+                "ui.asset_path",
+                format!("{}: no index.html in that folder", self.asset_path),
+            ));
+        }
+        Ok(())
     }
 }
 
