@@ -74,7 +74,7 @@ pub fn new_description(
                 async_update: true,
                 ..Default::default()
             }),
-            supports_schedules: false,
+            supports_schedules: true,
             ..Default::default()
         }),
         config: Some(NamespaceConfig {

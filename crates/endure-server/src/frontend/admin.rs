@@ -44,7 +44,7 @@ impl Frontend {
                 signal_and_query_header: true,
                 internal_error_differentiation: true,
                 activity_failure_include_heartbeat: true,
-                supports_schedules: false,
+                supports_schedules: true,
                 encoded_failure_attributes: true,
                 build_id_based_versioning: false,
                 upsert_memo: true,
@@ -116,11 +116,18 @@ impl Frontend {
 
     /// A namespace's stored description with what this server adds when it answers: the limits
     /// its dynamic config sets (SDK workers check payloads against them before sending), and
-    /// the worker-heartbeats capability (sdk-core sends periodic heartbeats only to a namespace
-    /// that has it; namespaces stored before Endure had it are served with it too).
+    /// the capabilities of this server (sdk-core sends periodic heartbeats only to a namespace
+    /// that has worker heartbeats; namespaces stored before Endure had one are served with it
+    /// too), schedules among them; an empty `badBinaries`, as the real server writes it.
     fn as_served(&self, mut desc: ws::DescribeNamespaceResponse) -> ws::DescribeNamespaceResponse {
+        if let Some(config) = desc.config.as_mut() {
+            config.bad_binaries.get_or_insert_with(Default::default);
+        }
         if let Some(info) = desc.namespace_info.as_mut() {
-            info.capabilities.get_or_insert_with(Default::default).worker_heartbeats = true;
+            info.supports_schedules = true;
+            let capabilities = info.capabilities.get_or_insert_with(Default::default);
+            capabilities.worker_heartbeats = true;
+            capabilities.standalone_activities = true;
             let l = self.engine.limits();
             info.limits = Some(endure_api::temporal::api::namespace::v1::namespace_info::Limits {
                 blob_size_limit_error: l.blob_size_error as i64,
@@ -133,12 +140,25 @@ impl Frontend {
 
     pub(crate) async fn list_namespaces(
         &self,
-        _r: Request<ws::ListNamespacesRequest>,
+        r: Request<ws::ListNamespacesRequest>,
     ) -> ApiResult<ws::ListNamespacesResponse> {
+        let r = r.into_inner();
         let all = self.namespaces.list().await?;
+        // The token is the offset of the page's first namespace, in decimal.
+        let offset = if r.next_page_token.is_empty() {
+            0
+        } else {
+            std::str::from_utf8(&r.next_page_token)
+                .ok()
+                .and_then(|t| t.parse::<usize>().ok())
+                .ok_or_else(|| ApiError::InvalidArgument("Invalid NextPageToken.".into()))?
+        };
+        let size = if r.page_size > 0 { r.page_size as usize } else { all.len().max(1) };
+        let end = offset.saturating_add(size).min(all.len());
+        let next_page_token = if end < all.len() { end.to_string().into_bytes() } else { vec![] };
         Ok(ws::ListNamespacesResponse {
-            namespaces: all.into_iter().map(|n| self.as_served(n.desc)).collect(),
-            next_page_token: vec![],
+            namespaces: all.into_iter().skip(offset).take(size).map(|n| self.as_served(n.desc)).collect(),
+            next_page_token,
         })
     }
 

@@ -65,7 +65,7 @@ routed! { any:
     ListNamespacesRequest, UpdateNamespaceRequest, ListWorkflowExecutionsRequest,
     ListOpenWorkflowExecutionsRequest, ListClosedWorkflowExecutionsRequest,
     CountWorkflowExecutionsRequest, ScanWorkflowExecutionsRequest, GetSearchAttributesRequest,
-    ListTaskQueuePartitionsRequest, ListSchedulesRequest, ListBatchOperationsRequest,
+    ListTaskQueuePartitionsRequest, ListSchedulesRequest, CountSchedulesRequest, ListBatchOperationsRequest,
     ListActivityExecutionsRequest, CountActivityExecutionsRequest, ListWorkerDeploymentsRequest,
     GetWorkerBuildIdCompatibilityRequest, UpdateWorkerBuildIdCompatibilityRequest,
     GetWorkerVersioningRulesRequest, UpdateWorkerVersioningRulesRequest,

@@ -270,6 +270,7 @@ rpcs! {
         patch_schedule(PatchScheduleRequest) -> PatchScheduleResponse => patch_schedule;
         delete_schedule(DeleteScheduleRequest) -> DeleteScheduleResponse => delete_schedule;
         list_schedules(ListSchedulesRequest) -> ListSchedulesResponse => list_schedules;
+        count_schedules(CountSchedulesRequest) -> CountSchedulesResponse => count_schedules;
         list_schedule_matching_times(ListScheduleMatchingTimesRequest) -> ListScheduleMatchingTimesResponse => list_schedule_matching_times;
         update_workflow_execution_options(UpdateWorkflowExecutionOptionsRequest) -> UpdateWorkflowExecutionOptionsResponse => update_workflow_execution_options;
         start_batch_operation(StartBatchOperationRequest) -> StartBatchOperationResponse => start_batch_operation;

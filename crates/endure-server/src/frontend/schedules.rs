@@ -241,11 +241,12 @@ impl Frontend {
                     let token = ms.scheduler.map_or(0, |s| s.conflict_token);
                     return Ok(ws::CreateScheduleResponse { conflict_token: encode_token(token) });
                 }
+                // The failure names no run, as the real server's (the run is the scheduler's).
                 return Err(ApiError::WorkflowAlreadyStarted {
                     message: format!("schedule {:?} is already registered", r.schedule_id),
-                    start_request_id: cur.start_request_id,
-                    first_execution_run_id: cur.run_id.clone(),
-                    run_id: cur.run_id,
+                    start_request_id: String::new(),
+                    first_execution_run_id: String::new(),
+                    run_id: String::new(),
                 });
             }
             Some(cur) => CurrentCondition::RunIs(cur.run_id),
@@ -374,5 +375,23 @@ impl Frontend {
             })
             .collect();
         Ok(ws::ListSchedulesResponse { schedules, next_page_token })
+    }
+
+    /// The number of schedules a query selects (the list-filter language of ListSchedules).
+    pub(crate) async fn count_schedules(
+        &self,
+        r: Request<ws::CountSchedulesRequest>,
+    ) -> ApiResult<ws::CountSchedulesResponse> {
+        let r = r.into_inner();
+        let ns = self.namespaces.by_name(&r.namespace).await?;
+        let custom = self.search_attributes.of(&ns.id).await?;
+        let q = check(&schedules_query(&r.query, &custom)?, false, &custom)?;
+        let filter = VisibilityFilter {
+            namespace_id: ns.id,
+            expr: FilterExpr::and_opt(Some(is_schedule()), q.expr),
+            open: Some(true),
+        };
+        let (count, _) = self.count(&filter, false).await?;
+        Ok(ws::CountSchedulesResponse { count, groups: vec![] })
     }
 }

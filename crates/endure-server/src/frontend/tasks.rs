@@ -1087,7 +1087,9 @@ impl Frontend {
         Ok(ws::DescribeTaskQueueResponse {
             pollers,
             stats: r.report_stats.then(|| self.queue_stats(&ns.id, &queue, kind)),
-            versioning_info: route.map(|r| task_queue_versioning(&r)),
+            // A queue no deployment routes is reported unversioned since Go's zero time, as the
+            // real server reports it.
+            versioning_info: Some(route.map_or_else(unversioned_queue, |r| task_queue_versioning(&r))),
             ..Default::default()
         })
     }
@@ -1230,6 +1232,18 @@ fn standalone_error(workflow_id: &str, e: ApiError) -> ApiError {
     match (endure_core::standalone::activity_id_of(workflow_id), e) {
         (Some(id), ApiError::NotFound(_)) => ApiError::NotFound(format!("activity not found for ID: {id}")),
         (_, e) => e,
+    }
+}
+
+/// A queue no deployment routes, as DescribeTaskQueue shows it.
+#[allow(deprecated)]
+fn unversioned_queue() -> endure_api::temporal::api::taskqueue::v1::TaskQueueVersioningInfo {
+    /// 0001-01-01T00:00:00Z, Go's zero `time.Time`, in seconds since the Unix epoch.
+    const GO_ZERO_TIME: i64 = -62_135_596_800;
+    endure_api::temporal::api::taskqueue::v1::TaskQueueVersioningInfo {
+        current_version: endure_core::deployment::UNVERSIONED.to_owned(),
+        update_time: Some(prost_wkt_types::Timestamp { seconds: GO_ZERO_TIME, nanos: 0 }),
+        ..Default::default()
     }
 }
 

@@ -103,7 +103,44 @@ impl Frontend {
         // A rejected update leaves no trace: its id may be used again.
         self.update_rejections.lock().remove(&(key.clone(), update_id.clone()));
         let admission = self.engine.update(&key, None, |x| x.admit_update(request)).await?;
-        self.update_response(&key, update_id, admission, r.wait_policy, deadline).await
+        let mut response = self.update_response(&key, update_id, admission, r.wait_policy, deadline).await?;
+        response.link = self.update_link(&ns.name, &key, &response).await?;
+        Ok(response)
+    }
+
+    /// The link an UpdateWorkflowExecution answer carries on the real server (Update-with-Start's
+    /// has none): an accepted update's event by request id, or for a rejected one its run.
+    async fn update_link(
+        &self,
+        namespace: &str,
+        key: &RunKey,
+        response: &ws::UpdateWorkflowExecutionResponse,
+    ) -> ApiResult<Option<endure_api::temporal::api::common::v1::Link>> {
+        use endure_api::temporal::api::common::v1::{Link, link};
+        let update_id = response.update_ref.as_ref().map(|u| u.update_id.as_str()).unwrap_or_default();
+        // Rejected: failed without being accepted (a rejection is not in history; an accepted
+        // update that failed completed there).
+        let failed =
+            response.outcome.as_ref().is_some_and(|o| matches!(o.value, Some(outcome::Value::Failure(_))));
+        if failed && !self.engine.load(key).await?.ms.completed_updates.contains_key(update_id) {
+            return Ok(Some(Link {
+                variant: Some(link::Variant::Workflow(link::Workflow {
+                    namespace: namespace.to_owned(),
+                    workflow_id: key.workflow_id.clone(),
+                    run_id: key.run_id.clone(),
+                    reason: "Update rejected".into(),
+                })),
+            }));
+        }
+        Ok((response.stage >= Stage::Accepted as i32).then(|| {
+            super::workflows::request_event_link(
+                namespace,
+                &key.workflow_id,
+                &key.run_id,
+                "",
+                endure_api::temporal::api::enums::v1::EventType::WorkflowExecutionUpdateAccepted,
+            )
+        }))
     }
 
     /// The answer to an update admitted into `key`'s run: what happened to it by the stage the

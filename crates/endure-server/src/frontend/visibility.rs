@@ -35,13 +35,15 @@ fn row_info(v: VisibilityRow, types: &SaTypes) -> WorkflowExecutionInfo {
     let workflow_id =
         endure_core::standalone::activity_id_of(&v.workflow_id).unwrap_or(&v.workflow_id).to_owned();
     let execution = WorkflowExecution { workflow_id, run_id: v.run_id.clone() };
+    // The real server's visibility records these when a run closes: an open run lists none.
+    let closed = v.close_time > 0;
     WorkflowExecutionInfo {
         execution: Some(execution.clone()),
         r#type: Some(WorkflowType { name: v.workflow_type }),
         start_time: Some(to_timestamp(v.start_time)),
         close_time: (v.close_time > 0).then(|| to_timestamp(v.close_time)),
         status: v.status,
-        history_length: v.history_length,
+        history_length: if closed { v.history_length } else { 0 },
         execution_time: Some(to_timestamp(v.execution_time)),
         memo: Some(Memo::decode(v.memo.as_slice()).unwrap_or_default()),
         search_attributes: Some(present(
@@ -49,8 +51,8 @@ fn row_info(v: VisibilityRow, types: &SaTypes) -> WorkflowExecutionInfo {
             &SearchAttributes::decode(v.search_attributes.as_slice()).unwrap_or_default(),
         )),
         task_queue: v.task_queue,
-        state_transition_count: v.state_transition_count,
-        history_size_bytes: v.history_size_bytes,
+        state_transition_count: if closed { v.state_transition_count } else { 0 },
+        history_size_bytes: if closed { v.history_size_bytes } else { 0 },
         execution_duration: (v.close_time > 0).then(|| to_duration((v.close_time - v.execution_time).max(0))),
         parent_execution: (!v.parent_workflow_id.is_empty())
             .then_some(WorkflowExecution { workflow_id: v.parent_workflow_id, run_id: v.parent_run_id }),

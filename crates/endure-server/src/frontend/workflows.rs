@@ -153,13 +153,27 @@ impl Frontend {
             header: r.header.clone(),
             request_id: r.request_id.clone(),
         };
+        let (workflow_id, request_id) = (r.workflow_id.clone(), r.request_id.clone());
         let f = start_fields!(r);
         let s = self.starter.start_workflow(&ns, f, Some(signal), None).await?;
         tracing::Span::current().record("temporal.run_id", s.run_id.as_str());
+        let key = RunKey {
+            namespace_id: ns.id.clone(),
+            workflow_id: workflow_id.clone(),
+            run_id: s.run_id.clone(),
+        };
+        let first_execution_run_id = self.engine.load(&key).await?.ms.first_execution_run_id;
         Ok(ws::SignalWithStartWorkflowExecutionResponse {
+            signal_link: Some(request_event_link(
+                &ns.name,
+                &workflow_id,
+                &s.run_id,
+                &request_id,
+                EventType::WorkflowExecutionSignaled,
+            )),
+            first_execution_run_id,
             run_id: s.run_id,
             started: s.started,
-            ..Default::default()
         })
     }
 
@@ -178,7 +192,15 @@ impl Frontend {
                 t.signal(&r.signal_name, r.input.clone(), &r.identity, r.header.clone(), &r.request_id)
             })
             .await?;
-        Ok(ws::SignalWorkflowExecutionResponse::default())
+        Ok(ws::SignalWorkflowExecutionResponse {
+            link: Some(request_event_link(
+                &ns.name,
+                &key.workflow_id,
+                &key.run_id,
+                &r.request_id,
+                EventType::WorkflowExecutionSignaled,
+            )),
+        })
     }
 
     pub(crate) async fn request_cancel_workflow_execution(
@@ -189,6 +211,10 @@ impl Frontend {
         let ns = self.namespaces.by_name(&r.namespace).await?;
         let e = execution(&r.workflow_execution)?;
         let key = self.engine.resolve_run(&ns.id, &e.workflow_id, &e.run_id).await?;
+        // Asking a closed run to cancel succeeds and changes nothing, as on the real server.
+        if !self.engine.load(&key).await?.ms.is_open() {
+            return Ok(ws::RequestCancelWorkflowExecutionResponse::default());
+        }
         self.engine.update(&key, None, |t| t.request_cancel(&r.reason, &r.identity)).await?;
         Ok(ws::RequestCancelWorkflowExecutionResponse::default())
     }
@@ -295,11 +321,13 @@ impl Frontend {
         let key = self.engine.resolve_run(&ns.id, &e.workflow_id, &e.run_id).await?;
         let ms = self.engine.load(&key).await?.ms;
         let mut described = describe(&ms);
-        if let Some(info) = described.workflow_execution_info.as_mut()
-            && let Some(sa) = info.search_attributes.as_mut()
-        {
-            let types = self.search_attributes.of(&ns.id).await?;
-            *sa = crate::search_attributes::present(&types, sa);
+        if let Some(info) = described.workflow_execution_info.as_mut() {
+            // Written even when empty, as the real server writes it.
+            info.auto_reset_points.get_or_insert_with(Default::default);
+            if let Some(sa) = info.search_attributes.as_mut() {
+                let types = self.search_attributes.of(&ns.id).await?;
+                *sa = crate::search_attributes::present(&types, sa);
+            }
         }
         Ok(described)
     }
@@ -855,6 +883,30 @@ fn versioning_info(v: &endure_core::deployment::RunVersioning) -> wf::WorkflowEx
 
 /// The link a start response carries to the run's WorkflowExecutionStarted event (Nexus
 /// callers and SDKs attach it to what they started), as the real server returns it.
+/// A link to the event a request with `request_id` (maybe empty) made in a run, by the request
+/// id: what the real server answers a signal (`EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED`) or an
+/// update (`…_UPDATE_ACCEPTED`) with.
+pub(crate) fn request_event_link(
+    namespace: &str,
+    workflow_id: &str,
+    run_id: &str,
+    request_id: &str,
+    event_type: EventType,
+) -> Link {
+    use endure_api::temporal::api::common::v1::link::{Variant, WorkflowEvent, workflow_event};
+    Link {
+        variant: Some(Variant::WorkflowEvent(WorkflowEvent {
+            namespace: namespace.to_owned(),
+            workflow_id: workflow_id.to_owned(),
+            run_id: run_id.to_owned(),
+            reference: Some(workflow_event::Reference::RequestIdRef(workflow_event::RequestIdReference {
+                request_id: request_id.to_owned(),
+                event_type: event_type as i32,
+            })),
+        })),
+    }
+}
+
 pub(crate) fn started_event_link(namespace: &str, workflow_id: &str, run_id: &str) -> Link {
     use endure_api::temporal::api::common::v1::link::{Variant, WorkflowEvent, workflow_event};
     Link {

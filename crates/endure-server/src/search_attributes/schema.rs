@@ -100,6 +100,12 @@ pub static SYSTEM: &[SystemAttribute] = {
         stored(SA_USED_VERSIONS, KeywordList),
         unset("BinaryChecksums", KeywordList),
         unset("BatcherUser", Keyword),
+        // Newer servers' attributes, no run of Endure's carries them: the batcher's namespace
+        // marker, payloads stored outside history, and reported workflow-task problems.
+        unset("BatcherNamespace", Keyword),
+        unset("TemporalExternalPayloadCount", Int),
+        unset("TemporalExternalPayloadSizeBytes", Int),
+        unset("TemporalReportedProblems", KeywordList),
     ]
 };
 
