@@ -5,7 +5,8 @@
 #   2. a throwaway PostgreSQL on 127.0.0.1 (scripts/postgres.sh: installs Debian's
 #      postgresql package if the machine has no server); Prometheus for the observability
 #      test (scripts/prometheus.sh: installs Debian's prometheus package if missing, its
-#      service left off — the test runs its own);
+#      service left off — the test runs its own); Chromium for the Web UI's browser test
+#      (scripts/chromium.sh: installs Debian's chromium package if missing);
 #   3. the Kubernetes manifests validated against the Kubernetes schemas;
 #   (gates: cargo fmt --check first; clippy with -D warnings on every workspace target
 #   during the build)
@@ -78,6 +79,13 @@ PROMETHEUS_BIN="$(bash "$ROOT/scripts/prometheus.sh")"
 export PROMETHEUS_BIN
 echo "Prometheus: $PROMETHEUS_BIN"
 
+# ---------------------------------------------------------------- Chromium
+# tests/python/test_ui_browser.py drives the Web UI in a real headless Chromium (Playwright).
+step "Chromium (scripts/chromium.sh)"
+CHROMIUM_BIN="$(bash "$ROOT/scripts/chromium.sh")"
+export CHROMIUM_BIN
+echo "Chromium: $CHROMIUM_BIN"
+
 # ---------------------------------------------------------------- Kubernetes
 step "Kubernetes manifests against the Kubernetes schemas"
 bash "$ROOT/scripts/validate-k8s.sh"
@@ -147,7 +155,8 @@ if [[ "${ENDURE_TEST_TARGET:-endure}" == "endure" && -x "$BENCH_BIN" ]]; then
     step "benchmark smoke run (endure-bench, all scenarios, 20 workflows each)"
     bench_dir="$(mktemp -d)"
     bench_port="$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-    "$ENDURE_BIN" server start-dev --port "$bench_port" --db-filename "$bench_dir/bench.db" --log-level warn &
+    "$ENDURE_BIN" server start-dev --port "$bench_port" --db-filename "$bench_dir/bench.db" --log-level warn \
+        --headless --http-port 0 &
     bench_pid=$!
     trap 'kill "$bench_pid" 2>/dev/null || true' EXIT
     "$BENCH_BIN" ready -a "127.0.0.1:$bench_port" --timeout 30s >/dev/null
