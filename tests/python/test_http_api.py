@@ -730,9 +730,6 @@ KNOWN_DIVERGENCES: dict[str, list[tuple[str, str]]] = {
          "features Endure lacks: build-id versioning, Nexus, server-scaled deployments"),
     ],
     "start_describe_history": [
-        (r"searchAttributes\.indexedFields\.CustomKeywordField(\.metadata\.type)?:",
-         "search attributes stored without their `type` metadata (so not in shorthand on the real server)"),
-        (r"^history, (plain|pretty) layout|^history, pretty=false", "the same search attribute metadata, in the layout"),
         (r"^history, (page size 1|next page)\.", "history pages are cut by events, not by event batches"),
     ],
     "signal_cancel_terminate": [
@@ -741,9 +738,12 @@ KNOWN_DIVERGENCES: dict[str, list[tuple[str, str]]] = {
          "the real server gives signal-with-start runs v4 UUIDs"),
     ],
     "worker_query_update_result": [
-        (r"^reset run's history\.body\.history\.events: 7 items", "reset history differs by one event"),
+        (r"^reset run's history\.body\.history\.events: 7 items",
+         "a reset re-applies signals only: the real server also re-admits the updates after the reset point "
+         "(an UpdateAdmitted event, origin REAPPLY)"),
         (r"^reset, int64 as number\.body\.runId: '<uuid\d+v4>', the real server has '<uuid\d+v4>'",
-         "UUID numbering of the reset runs"),
+         "a reset with the request id of the reset that made the current run answers that run; the real server "
+         "resets the current run again"),
     ],
     "list_and_count": [
         (r"^list, bad query\.body\.message", "query-language error wording"),

@@ -268,6 +268,12 @@ impl Starter {
         update: Option<UpdateRequest>,
         parent: Option<ParentInfo>,
     ) -> ApiResult<Started> {
+        let mut f = f;
+        if let Some(sa) = f.search_attributes.as_mut().filter(|s| !s.indexed_fields.is_empty()) {
+            // Stored with their types, as the real server stores a start's search attributes.
+            let types = self.search_attributes.of(&ns.id).await?;
+            crate::search_attributes::values::add_types(&types, sa);
+        }
         let engine = &self.engine;
         let run_id = self.engine.new_run_id();
         let current = engine.current_run(&ns.id, &f.workflow_id).await?;

@@ -93,17 +93,29 @@ pub fn validate(
     Ok(())
 }
 
-/// A run's search attributes as the API returns them: each registered (or workflow-set
-/// system) attribute's payload carries its type in `metadata["type"]`, and Datetime values are
-/// written in UTC (`2024-03-01T12:00:00Z`), as the real server returns them.
-pub fn present(types: &SaTypes, sa: &SearchAttributes) -> SearchAttributes {
-    let mut out = sa.clone();
-    for (name, p) in out.indexed_fields.iter_mut() {
+/// Marks each registered (or workflow-set system) attribute's payload with its type
+/// (`metadata["type"]`, and `encoding: json/plain` if it has none), as the real server stores
+/// and returns them.
+pub fn add_types(types: &SaTypes, sa: &mut SearchAttributes) {
+    for (name, p) in sa.indexed_fields.iter_mut() {
         let Some(ty) = types.get(name).copied().or_else(|| stored_system(name)) else {
             continue;
         };
         p.metadata.insert("type".into(), type_name(ty).as_bytes().to_vec());
         p.metadata.entry("encoding".into()).or_insert_with(|| b"json/plain".to_vec());
+    }
+}
+
+/// A run's search attributes as the API returns them: each registered (or workflow-set
+/// system) attribute's payload carries its type in `metadata["type"]`, and Datetime values are
+/// written in UTC (`2024-03-01T12:00:00Z`), as the real server returns them.
+pub fn present(types: &SaTypes, sa: &SearchAttributes) -> SearchAttributes {
+    let mut out = sa.clone();
+    add_types(types, &mut out);
+    for (name, p) in out.indexed_fields.iter_mut() {
+        let Some(ty) = types.get(name).copied().or_else(|| stored_system(name)) else {
+            continue;
+        };
         if ty == SaType::Datetime
             && let Some(SaValue::Int(ns)) = decode_value(p, ty)
         {
