@@ -1,7 +1,8 @@
 //! The Web UI listener: the UI's files (built into the binary from `ui/`, or another UI build
 //! from a folder), `/api/v1/settings` as Temporal's UI server answers it, and the HTTP API under
-//! `/api/…` on the same origin, so the page never calls another origin (except a configured
-//! codec endpoint, which the browser calls itself to decode payloads).
+//! `/api/…` on the same origin, with payloads in canonical form as Temporal's UI server gives
+//! them, so the page never calls another origin (except a configured codec endpoint, which the
+//! browser calls itself to decode payloads).
 //!
 //! This module knows files and settings; the API itself is [`crate::http_api`]'s.
 
@@ -39,7 +40,8 @@ pub fn router(config: UiConfig, api: Arc<HttpApi>) -> axum::Router {
                 return settings(&config);
             }
             if path.starts_with("/api/") {
-                return api.handle(req).await;
+                // As Temporal's UI server answers its browser: canonical payloads.
+                return api.handle_canonical(req).await;
             }
             if req.method() != axum::http::Method::GET && req.method() != axum::http::Method::HEAD {
                 return plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
@@ -101,13 +103,21 @@ async fn file(config: &UiConfig, path: &str) -> Response<Body> {
     }
 }
 
+/// A missing file with a static asset's extension is a 404 (a broken build shows as missing files,
+/// not as an HTML page where a script was expected); any other missing path is a page.
+fn is_asset(rel: &str) -> bool {
+    const ASSETS: &[&str] = &["js", "mjs", "css", "map", "json", "svg", "png", "ico", "woff", "woff2", "txt"];
+    let last = rel.rsplit('/').next().unwrap_or_default();
+    last.rsplit_once('.').is_some_and(|(_, ext)| ASSETS.contains(&ext))
+}
+
 fn builtin(config: &UiConfig, rel: &str) -> Response<Body> {
     let found = UI_ASSETS
         .iter()
         .find(|(p, _)| *p == rel)
         // A path that is no file is a page: the UI routes in the browser (and its ids may
         // contain dots, `/schedules/nightly.backup`).
-        .or_else(|| UI_ASSETS.iter().find(|(p, _)| *p == "index.html"));
+        .or_else(|| if is_asset(rel) { None } else { UI_ASSETS.iter().find(|(p, _)| *p == "index.html") });
     let Some((name, bytes)) = found else { return plain(StatusCode::NOT_FOUND, "not found\n") };
     let mut resp = Response::new(Body::from(*bytes));
     let headers = resp.headers_mut();
@@ -146,6 +156,9 @@ async fn from_folder(dir: &Path, rel: &str) -> Response<Body> {
     }
     let mut target = dir.join(rel);
     if !tokio::fs::metadata(&target).await.is_ok_and(|m| m.is_file()) {
+        if is_asset(rel) {
+            return plain(StatusCode::NOT_FOUND, "not found\n");
+        }
         target = dir.join("index.html");
     }
     match tokio::fs::read(&target).await {
@@ -178,6 +191,14 @@ fn mime(name: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn missing_assets_are_not_found_and_other_paths_are_pages() {
+        assert!(is_asset("_app/immutable/chunks/x.js"));
+        assert!(is_asset("app.css"));
+        assert!(!is_asset("namespaces/default/schedules/nightly.backup"));
+        assert!(!is_asset("namespaces/default/workflows"));
+    }
 
     #[test]
     fn the_codec_origin_is_the_csp_source() {

@@ -224,13 +224,21 @@ impl Frontend {
     }
 }
 
-/// The OperatorService implementation: custom search attributes; the rest answers
-/// UNIMPLEMENTED naming the RPC.
+/// The OperatorService implementation: custom search attributes, and an empty list of Nexus
+/// endpoints (Endure has no Nexus: Temporal's UI lists them on a page of its own); the rest
+/// answers UNIMPLEMENTED naming the RPC.
 #[derive(Clone)]
 pub struct OperatorFrontend(pub Arc<Frontend>);
 
 #[tonic::async_trait]
 impl OperatorService for OperatorFrontend {
+    async fn list_nexus_endpoints(
+        &self,
+        _r: Request<ops::ListNexusEndpointsRequest>,
+    ) -> Result<Response<ops::ListNexusEndpointsResponse>, Status> {
+        Ok(Response::new(ops::ListNexusEndpointsResponse::default()))
+    }
+
     async fn list_search_attributes(
         &self,
         r: Request<ops::ListSearchAttributesRequest>,

@@ -64,14 +64,25 @@ impl HttpApi {
         &self.routes
     }
 
-    /// Answers one HTTP request.
+    /// Answers one HTTP request, payloads in shorthand unless `?noPayloadShorthand` (the real
+    /// server's HTTP API).
     pub async fn handle(self: Arc<Self>, req: axum::extract::Request) -> Response<Body> {
+        self.answer(req, false).await
+    }
+
+    /// Answers one HTTP request with payloads always in canonical form, as Temporal's UI server
+    /// answers the browser (its UI build decodes `{"payloads": [...]}` and nothing else).
+    pub async fn handle_canonical(self: Arc<Self>, req: axum::extract::Request) -> Response<Body> {
+        self.answer(req, true).await
+    }
+
+    async fn answer(self: Arc<Self>, req: axum::extract::Request, canonical: bool) -> Response<Body> {
         let (parts, body) = req.into_parts();
         let query = parse_query(parts.uri.query().unwrap_or(""));
         let style = Style {
             // Present is on, whatever the value (`?pretty=false` too), as on the real server.
             pretty: query.iter().any(|(k, _)| k == "pretty"),
-            canonical_payloads: query.iter().any(|(k, _)| k == "noPayloadShorthand"),
+            canonical_payloads: canonical || query.iter().any(|(k, _)| k == "noPayloadShorthand"),
         };
         let (route, vars) = match routes::find(&self.routes, parts.method.as_str(), parts.uri.path()) {
             Match::Found(route, vars) => (route, vars),
