@@ -581,8 +581,8 @@ async def test_tracing_off_exports_nothing_and_changes_no_header(tmp_path, recei
 #: The lines of the server's log file that are not its stderr: the harness's header before
 #: each start, and what ``start-dev`` prints on stdout (the harness sends both streams to
 #: the one file).
-NOT_STDERR = ("===== ", "Endure server listening on ", "Metrics: ", "Data: ", "Started in ",
-              "Shutting down")
+NOT_STDERR = ("===== ", "Endure server listening on ", "HTTP API: ", "Web UI: ", "Metrics: ", "Data: ",
+              "Started in ", "Shutting down")
 
 
 def log_spans(record: dict[str, Any]) -> list[dict[str, Any]]:
