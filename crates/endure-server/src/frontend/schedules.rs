@@ -347,14 +347,7 @@ impl Frontend {
         r: Request<ws::ListSchedulesRequest>,
     ) -> ApiResult<ws::ListSchedulesResponse> {
         let r = r.into_inner();
-        let ns = self.namespaces.by_name(&r.namespace).await?;
-        let custom = self.search_attributes.of(&ns.id).await?;
-        let q = check(&schedules_query(&r.query, &custom)?, false, &custom)?;
-        let filter = VisibilityFilter {
-            namespace_id: ns.id,
-            expr: FilterExpr::and_opt(Some(is_schedule()), q.expr),
-            open: Some(true),
-        };
+        let filter = self.schedules_filter(&r.namespace, &r.query).await?;
         let (rows, next_page_token) = self.list_rows(filter, r.maximum_page_size, &r.next_page_token).await?;
         let schedules = rows
             .into_iter()
@@ -377,20 +370,25 @@ impl Frontend {
         Ok(ws::ListSchedulesResponse { schedules, next_page_token })
     }
 
+    /// The schedules of `namespace` that `query` (ListSchedules' list-filter language) selects.
+    async fn schedules_filter(&self, namespace: &str, query: &str) -> ApiResult<VisibilityFilter> {
+        let ns = self.namespaces.by_name(namespace).await?;
+        let custom = self.search_attributes.of(&ns.id).await?;
+        let q = check(&schedules_query(query, &custom)?, false, &custom)?;
+        Ok(VisibilityFilter {
+            namespace_id: ns.id,
+            expr: FilterExpr::and_opt(Some(is_schedule()), q.expr),
+            open: Some(true),
+        })
+    }
+
     /// The number of schedules a query selects (the list-filter language of ListSchedules).
     pub(crate) async fn count_schedules(
         &self,
         r: Request<ws::CountSchedulesRequest>,
     ) -> ApiResult<ws::CountSchedulesResponse> {
         let r = r.into_inner();
-        let ns = self.namespaces.by_name(&r.namespace).await?;
-        let custom = self.search_attributes.of(&ns.id).await?;
-        let q = check(&schedules_query(&r.query, &custom)?, false, &custom)?;
-        let filter = VisibilityFilter {
-            namespace_id: ns.id,
-            expr: FilterExpr::and_opt(Some(is_schedule()), q.expr),
-            open: Some(true),
-        };
+        let filter = self.schedules_filter(&r.namespace, &r.query).await?;
         let (count, _) = self.count(&filter, false).await?;
         Ok(ws::CountSchedulesResponse { count, groups: vec![] })
     }
