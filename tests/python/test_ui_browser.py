@@ -60,35 +60,12 @@ if target() == "temporal":
         allow_module_level=True,
     )
 
+from endure_testing.browser import CHROMIUM_ARGS, TIMEOUT_MS, VIEWPORT, chromium_bin  # noqa: E402
 from playwright.async_api import Page, async_playwright, expect  # noqa: E402
 
-# Generous but bounded: a CI machine may be slow; every wait is for an element, not a sleep.
-TIMEOUT_MS = 20_000
 expect.set_options(timeout=TIMEOUT_MS)
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-VIEWPORT = {"width": 1280, "height": 800}
 SCREENSHOTS = os.environ.get("ENDURE_UI_SCREENSHOTS")
-
-
-def chromium_bin() -> str:
-    path = os.environ.get("CHROMIUM_BIN", "")
-    if not path or not os.access(path, os.X_OK):
-        pytest.fail(
-            f"CHROMIUM_BIN is {'unset' if not path else repr(path) + ' (not executable)'}: the "
-            "browser tests need a Chromium. Run `export CHROMIUM_BIN=\"$(bash scripts/chromium.sh)\"` "
-            "(it installs Debian's chromium package if missing).",
-            pytrace=False,
-        )
-    return path
 
 
 def b64(text: str | bytes) -> str:
