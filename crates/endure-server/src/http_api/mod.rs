@@ -59,11 +59,6 @@ impl HttpApi {
         Ok(Arc::new(HttpApi { pool, routes, grpc }))
     }
 
-    /// The route table (for tests and docs).
-    pub fn routes(&self) -> &[Route] {
-        &self.routes
-    }
-
     /// Answers one HTTP request, payloads in shorthand unless `?noPayloadShorthand` (the real
     /// server's HTTP API).
     pub async fn handle(self: Arc<Self>, req: axum::extract::Request) -> Response<Body> {
